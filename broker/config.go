@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/proxyfix"
+	"github.com/oidc-broker/oidc-broker/selection"
+)
+
+// Config is the whole broker configuration: plain data, decoded strictly
+// from YAML by LoadConfig or built in Go. New validates it. docs/config.md
+// documents every field with its default.
+type Config struct {
+	// Listen is the address the server binds. Default "127.0.0.1:4180".
+	Listen string `yaml:"listen"`
+	// PublicURL, when set, is the broker's external base URL
+	// (https://auth.example.com or https://example.com/auth). It wins over
+	// everything the request says.
+	PublicURL string `yaml:"public_url"`
+	// ForceHTTPS upgrades the scheme of request-derived URLs to https.
+	ForceHTTPS bool `yaml:"force_https"`
+	// AllowedHosts, when non-empty, lists the host names (exact, or
+	// ".example.com" for the domain and its subdomains) a request may name;
+	// others get 400 before any URL is built.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// TrustedProxies says which forwarding headers to believe, by hop count.
+	TrustedProxies proxyfix.Config `yaml:"trusted_proxies"`
+	// Upstream is the app to reverse-proxy signed-in users to (optional).
+	Upstream string `yaml:"upstream"`
+	// Session configures the session store and cookie.
+	Session SessionConfig `yaml:"session"`
+	// Selection customises the sign-in page.
+	Selection selection.Config `yaml:"selection"`
+	// Providers are the identity providers, shown in this order.
+	Providers []providers.Config `yaml:"providers"`
+	// Log configures logging (used by the binary).
+	Log LogConfig `yaml:"log"`
+}
+
+// SessionConfig configures server-side sessions.
+type SessionConfig struct {
+	// Store is "memory" (default). Sessions are kept server-side; the
+	// cookie carries only a random token.
+	Store string `yaml:"store"`
+	// CookieName is the session cookie's base name. Default "oidc_broker".
+	// It gets the "__Host-" prefix when the public scheme is https and no
+	// CookieDomain is set (or "__Secure-" under a path prefix).
+	CookieName string `yaml:"cookie_name"`
+	// CookieDomain shares the session with subdomains (optional).
+	CookieDomain string `yaml:"cookie_domain"`
+	// Lifetime is the absolute session lifetime. Default 24h.
+	Lifetime time.Duration `yaml:"lifetime"`
+	// IdleTimeout ends a session unused for this long. Default 0 (off).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// LogConfig configures the binary's logger.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+}
+
+// Defaults.
+const (
+	DefaultListen     = "127.0.0.1:4180"
+	DefaultCookieName = "oidc_broker"
+	DefaultLifetime   = 24 * time.Hour
+)
+
+// Validate reports every problem at once; each message starts with the YAML
+// path of its field (e.g. "providers[1].issuer: is required").
+func (c Config) Validate() error { return c.validate(true) }
+
+func (c Config) validate(needProviders bool) error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			add("listen", "%q is not host:port", c.Listen)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			add("public_url", "%q must be an absolute http(s) URL without query, fragment or userinfo", c.PublicURL)
+		}
+	}
+	if c.Upstream != "" {
+		if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
+		}
+	}
+	for i, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ *") {
+			add(fmt.Sprintf("allowed_hosts[%d]", i), "%q must be a host name or .domain", h)
+		}
+	}
+	errs = append(errs, prefixed("trusted_proxies.", c.TrustedProxies.Validate())...)
+	switch c.Session.Store {
+	case "", "memory":
+	default:
+		add("session.store", "%q is not a known store (memory)", c.Session.Store)
+	}
+	if c.Session.CookieName != "" && !validCookieName(c.Session.CookieName) {
+		add("session.cookie_name", "%q must be letters, digits, '-' or '_'", c.Session.CookieName)
+	}
+	if c.Session.Lifetime < 0 {
+		add("session.lifetime", "must not be negative")
+	}
+	if c.Session.IdleTimeout < 0 {
+		add("session.idle_timeout", "must not be negative")
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if needProviders && len(c.Providers) == 0 {
+		add("providers", "at least one provider is required")
+	}
+	seen := map[string]int{}
+	for i, p := range c.Providers {
+		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), p.Validate())...)
+		if j, dup := seen[p.ID]; dup && p.ID != "" {
+			add(fmt.Sprintf("providers[%d].id", i), "%q is already used by providers[%d]", p.ID, j)
+		}
+		seen[p.ID] = i
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings lists settings that are valid but probably not what was meant.
+func (c Config) Warnings() []string {
+	var w []string
+	tp := c.TrustedProxies
+	if tp.Enabled() && len(tp.From) == 0 {
+		w = append(w, "trusted_proxies: hop counts are set but `from` is empty: any peer that reaches the broker directly can forge forwarding headers")
+	}
+	if strings.HasPrefix(c.PublicURL, "http://") {
+		w = append(w, "public_url: is http, so session cookies cannot be Secure; use https outside local testing")
+	}
+	return w
+}
+
+func prefixed(prefix string, err error) []error {
+	var out []error
+	for _, e := range providers.Flatten(err) {
+		out = append(out, fmt.Errorf("%s%w", prefix, e))
+	}
+	return out
+}
+
+func validCookieName(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,212 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// deferred lets a test server start (and so know its URL) before its
+// handler exists.
+type deferred struct{ http.Handler }
+
+// testIdP is one in-process demo IdP, optionally behind a tampering
+// middleware.
+type testIdP struct {
+	id     string
+	srv    *httptest.Server
+	tamper *tamperer
+}
+
+// env is a broker in front of a demo app with two demo IdPs.
+type env struct {
+	t      *testing.T
+	broker *httptest.Server
+	app    *httptest.Server
+	server *Server
+	idps   map[string]*testIdP
+	client *http.Client // a browser: cookie jar, no automatic redirects
+	logs   *logBuffer
+}
+
+// logBuffer collects the broker's log lines for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type envOption func(*envConfig)
+
+type envConfig struct {
+	cfg      Config
+	now      func() time.Time
+	idpIss   map[string]bool
+	authMeth map[string]string
+}
+
+func withConfig(f func(*Config)) envOption { return func(c *envConfig) { f(&c.cfg) } }
+
+// withIssParameter makes the IdP send RFC 9207 iss.
+func withIssParameter(id string) envOption { return func(c *envConfig) { c.idpIss[id] = true } }
+
+func withClock(now func() time.Time) envOption { return func(c *envConfig) { c.now = now } }
+
+func withAuthMethod(id, m string) envOption { return func(c *envConfig) { c.authMeth[id] = m } }
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}}
+	for _, o := range opts {
+		o(ec)
+	}
+	e := &env{t: t, idps: map[string]*testIdP{}}
+	var bh deferred
+	e.broker = httptest.NewServer(&bh)
+	t.Cleanup(e.broker.Close)
+	e.app = httptest.NewServer(demo.NewApp())
+	t.Cleanup(e.app.Close)
+
+	cfg := ec.cfg
+	cfg.Upstream = e.app.URL
+	for _, id := range []string{"alpha", "beta"} {
+		var ih deferred
+		srv := httptest.NewServer(&ih)
+		t.Cleanup(srv.Close)
+		method := ec.authMeth[id]
+		secret := clientSecret(id)
+		if method == providers.AuthNone {
+			secret = ""
+		}
+		h, err := demo.NewIdP(demo.IdPConfig{
+			Issuer: srv.URL, Title: id, Users: demo.DemoUsers(id),
+			Clients: []demo.Client{{ID: "broker-" + id, Secret: secret, AuthMethod: method,
+				RedirectURIs: []string{e.broker.URL + "/oauth2/callback/" + id}}},
+			AuthorizationResponseIss: ec.idpIss[id],
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := &tamperer{issuer: srv.URL, next: h}
+		ih.Handler = tp
+		e.idps[id] = &testIdP{id: id, srv: srv, tamper: tp}
+		cfg.Providers = append(cfg.Providers, providers.Config{ID: id, Name: strings.ToUpper(id[:1]) + id[1:],
+			Issuer: srv.URL, ClientID: "broker-" + id, ClientSecret: secret, TokenEndpointAuthMethod: method,
+			Scopes: []string{"openid", "email", "profile", "groups"}})
+	}
+	e.logs = &logBuffer{}
+	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: ec.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = srv
+	bh.Handler = srv.Handler()
+	e.client = newBrowser()
+	return e
+}
+
+// clientSecret is long enough to be an HS256 key, for the test that signs
+// with it.
+func clientSecret(id string) string { return "secret-" + id + "-0123456789abcdef0123456789abcdef" }
+
+func newBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// get fetches a URL with the env's browser.
+func (e *env) get(rawURL string) *http.Response {
+	e.t.Helper()
+	return e.do(e.client, http.MethodGet, rawURL, nil)
+}
+
+func (e *env) do(c *http.Client, method, rawURL string, form url.Values) *http.Response {
+	e.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, rawURL, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(strings.NewReader(string(b)))
+	return resp
+}
+
+func body(r *http.Response) string {
+	b, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(strings.NewReader(string(b)))
+	return string(b)
+}
+
+// startLogin runs /oauth2/start/{provider}, the IdP's login form as user,
+// and returns the callback URL the IdP sends the browser to, unvisited.
+func (e *env) startLogin(c *http.Client, provider, user, rd string) *url.URL {
+	e.t.Helper()
+	resp := e.do(c, http.MethodGet, e.broker.URL+"/oauth2/start/"+provider+"?rd="+url.QueryEscape(rd), nil)
+	if resp.StatusCode != http.StatusFound {
+		e.t.Fatalf("start: status %d: %s", resp.StatusCode, body(resp))
+	}
+	loc := resp.Header.Get("Location")
+	for range 10 {
+		u, _ := url.Parse(loc)
+		if strings.HasPrefix(loc, e.broker.URL+"/oauth2/callback/") {
+			return u
+		}
+		if u.Path == "/login" {
+			resp = e.do(c, http.MethodPost, u.Scheme+"://"+u.Host+"/login", url.Values{
+				"id": {u.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}})
+		} else {
+			resp = e.do(c, http.MethodGet, loc, nil)
+		}
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			e.t.Fatalf("login at %s: status %d: %s", u, resp.StatusCode, body(resp))
+		}
+		loc = resp.Header.Get("Location")
+		if loc != "" && loc[0] == '/' {
+			loc = u.Scheme + "://" + u.Host + loc
+		}
+	}
+	e.t.Fatal("login: too many redirects")
+	return nil
+}
+
+// login signs the env's browser in and returns the callback's response.
+func (e *env) login(provider, user, rd string) *http.Response {
+	e.t.Helper()
+	cb := e.startLogin(e.client, provider, user, rd)
+	return e.get(cb.String())
+}

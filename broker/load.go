@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// ConfigError lists every problem found in a configuration file, each with
+// the line it was found at when known.
+type ConfigError struct {
+	File     string
+	Problems []Problem
+}
+
+// Problem is one configuration problem.
+type Problem struct {
+	Line    int    // 0 when unknown
+	Message string // starts with the field's YAML path
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s):", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		if p.Line > 0 {
+			fmt.Fprintf(&b, "line %d: ", p.Line)
+		}
+		b.WriteString(p.Message)
+	}
+	return b.String()
+}
+
+// LoadConfig reads, expands, strictly decodes and validates a YAML file.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("broker: %w", err)
+	}
+	return ParseConfig(path, data, os.LookupEnv)
+}
+
+// ParseConfig decodes data strictly (an unknown or duplicate key is an
+// error naming it and its line), expands ${VAR} in string values with
+// lookup, and validates the result. name labels the errors.
+//
+// Expansion happens on parsed values, never on the raw text, so a secret
+// containing YAML syntax cannot change the document's structure. Only the
+// ${NAME} form is expanded; "$$" is a literal "$". An unset variable is an
+// error.
+func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (Config, error) {
+	cerr := &ConfigError{File: name}
+	var root yaml.Node
+	if err := yaml.Load(data, &root, yaml.WithUniqueKeys(true)); err != nil {
+		cerr.Problems = yamlProblems(err)
+		return Config{}, cerr
+	}
+	expandNode(&root, "", lookup, cerr)
+	var cfg Config
+	if root.Kind != 0 {
+		if err := root.Load(&cfg, yaml.WithKnownFields()); err != nil {
+			cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+		}
+	}
+	if len(cerr.Problems) > 0 {
+		return Config{}, cerr
+	}
+	for _, e := range providers.Flatten(cfg.Validate()) {
+		msg := e.Error()
+		field, _, _ := strings.Cut(msg, ": ")
+		cerr.Problems = append(cerr.Problems, Problem{Line: lineOf(&root, field), Message: msg})
+	}
+	if len(cerr.Problems) > 0 {
+		return Config{}, cerr
+	}
+	return cfg, nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): `)
+
+// yamlProblems splits a yaml error into one problem per line it names.
+func yamlProblems(err error) []Problem {
+	var out []Problem
+	for _, l := range strings.Split(err.Error(), "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "yaml:"))
+		if l == "" || strings.HasSuffix(l, "errors:") {
+			continue
+		}
+		p := Problem{Message: l}
+		if m := lineRE.FindStringSubmatchIndex(l); m != nil {
+			p.Line, _ = strconv.Atoi(l[m[2]:m[3]])
+			p.Message = strings.TrimSpace(l[:m[0]] + l[m[1]:])
+			p.Message = strings.TrimPrefix(p.Message, "construct errors: ")
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		out = append(out, Problem{Message: err.Error()})
+	}
+	return out
+}
+
+var varRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandNode replaces ${VAR} in every scalar value (not in keys).
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), cerr *ConfigError) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			expandNode(c, path, lookup, cerr)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup, cerr)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup, cerr)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return
+		}
+		n.Value = varRE.ReplaceAllStringFunc(n.Value, func(m string) string {
+			if m == "$$" {
+				return "$"
+			}
+			name := m[2 : len(m)-1]
+			v, ok := lookup(name)
+			if !ok {
+				cerr.Problems = append(cerr.Problems, Problem{Line: n.Line,
+					Message: fmt.Sprintf("%s: environment variable %s is not set", path, name)})
+			}
+			return v
+		})
+		// A plain scalar is resolved again from its expanded text, so that
+		// "x_for: ${HOPS}" can be a number; a quoted one stays a string.
+		if n.Style == 0 {
+			n.Tag = ""
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var indexRE = regexp.MustCompile(`^([^\[]*)\[(\d+)\]$`)
+
+// lineOf finds the line of a dotted YAML path such as "providers[1].issuer".
+// It returns the line of the deepest node it could reach.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if m := indexRE.FindStringSubmatch(part); m != nil {
+			key = m[1]
+			idx, _ = strconv.Atoi(m[2])
+		}
+		if key != "" {
+			next := mapValue(n, key)
+			if next == nil {
+				return line
+			}
+			n, line = next, next.Line
+		}
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/proxyfix"
+	"github.com/oidc-broker/oidc-broker/selection"
+)
+
+// handleSignIn renders the selection page. ?rd= is validated and carried
+// into each provider's start URL.
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	rd := safeRedirect(r.URL.Query().Get("rd"))
+	all := s.registry.All()
+	opts := make([]selection.Option, 0, len(all))
+	for _, p := range all {
+		st := p.Status()
+		opts = append(opts, selection.Option{
+			ID: p.ID(), Name: p.Name(), Available: st.Available, Reason: st.Reason,
+			StartURL: o.Path("/oauth2/start/"+url.PathEscape(p.ID())) + "?rd=" + url.QueryEscape(rd),
+		})
+	}
+	setPageHeaders(w.Header())
+	if err := s.selection.Render(w, selection.Data{Options: opts}); err != nil {
+		s.log.Error("render selection page", "error", err)
+	}
+}
+
+// handleStart begins the authorization-code flow with PKCE, state and
+// nonce, all created here from crypto/rand and kept in the session.
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	p, ok := s.registry.Get(r.PathValue("provider"))
+	if !ok {
+		s.renderError(w, errorPage{Status: http.StatusNotFound, Title: "Unknown sign-in option",
+			Message: "That identity provider is not configured here.", RetryURL: o.Path("/oauth2/sign_in")})
+		return
+	}
+	rd := safeRedirect(r.URL.Query().Get("rd"))
+	pl := pendingLogin{
+		Provider:    p.ID(),
+		Nonce:       randomToken(),
+		Verifier:    randomToken(), // 43 characters of base64url: a valid RFC 7636 verifier
+		RedirectURI: o.URL("/oauth2/callback/" + url.PathEscape(p.ID())),
+		RD:          rd,
+		Created:     s.now(),
+	}
+	state := randomToken()
+	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
+		State: state, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
+		LoginHint: r.URL.Query().Get("login_hint"),
+	})
+	if err != nil {
+		s.log.Warn("login start failed", "provider", p.ID(), "error", err)
+		s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: p.Name() + " is unavailable",
+			Message:  "The identity provider could not be reached. Please try again in a moment, or choose another way to sign in.",
+			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
+		return
+	}
+	s.addPending(r.Context(), state, pl)
+	if err := saveSession(w); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
+	s.log.Info("login started", "provider", p.ID(), "client", clientAddr(r))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// handleCallback finishes a login. Every check that can refuse it runs
+// before the session is touched; on success the session token is renewed.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	retry := o.Path("/oauth2/sign_in")
+	refuse := func(status int, title, msg, reason string, err error) {
+		s.log.Warn("login refused", "provider", r.PathValue("provider"), "reason", reason, "error", err, "client", clientAddr(r))
+		s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: retry})
+	}
+	p, ok := s.registry.Get(r.PathValue("provider"))
+	if !ok {
+		refuse(http.StatusNotFound, "Unknown sign-in option", "That identity provider is not configured here.", "unknown provider", nil)
+		return
+	}
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		refuse(http.StatusBadRequest, "Sign-in failed", "The identity provider's answer was incomplete. Please sign in again.", "missing state", nil)
+		return
+	}
+	pl, ok := s.popPending(r.Context(), state)
+	if !ok {
+		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", "unknown or replayed state", nil)
+		return
+	}
+	if pl.Provider != p.ID() {
+		refuse(http.StatusBadRequest, "Sign-in failed", "The answer came back to the wrong identity provider. Please sign in again.", "state belongs to provider "+pl.Provider, nil)
+		return
+	}
+	retry += "?rd=" + url.QueryEscape(pl.RD)
+	if s.now().Sub(pl.Created) > pendingTTL {
+		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", "state expired", nil)
+		return
+	}
+	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI})
+	if err != nil {
+		var authErr *providers.AuthError
+		var unavailable *providers.UnavailableError
+		switch {
+		case errors.As(err, &authErr) && authErr.Code == "access_denied":
+			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", "idp error "+authErr.Code, err)
+		case errors.As(err, &authErr):
+			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" could not sign you in ("+authErr.Code+").", "idp error "+authErr.Code, err)
+		case errors.As(err, &unavailable):
+			refuse(http.StatusBadGateway, p.Name()+" is unavailable", "The identity provider could not be reached. Please try again in a moment.", "idp unavailable", err)
+		default:
+			refuse(http.StatusUnauthorized, "Sign-in failed", "The answer from "+p.Name()+" could not be verified, so you were not signed in.", "verification failed", err)
+		}
+		return
+	}
+	ctx := r.Context()
+	if err := s.sessions.sm.RenewToken(ctx); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
+	s.sessions.sm.Put(ctx, keyIdentity, res.Identity)
+	if err := saveSession(w); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
+	s.log.Info("login succeeded", "provider", p.ID(), "user", res.Identity.User(), "client", clientAddr(r))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, safeRedirect(pl.RD), http.StatusFound)
+}
+
+func (s *Server) sessionUnavailable(w http.ResponseWriter, err error) {
+	s.log.Error("session store failed", "error", err)
+	s.renderError(w, errorPage{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
+		Message: "The sign-in service cannot reach its session store. Please try again in a moment."})
+}
+
+// clientAddr is the client address as proxyfix established it.
+func clientAddr(r *http.Request) string {
+	f := proxyfix.FromRequest(r)
+	if f.ClientIP.IsValid() {
+		return f.ClientIP.String()
+	}
+	return f.ClientNode
+}
+
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' https: http:; frame-ancestors 'none'")
+}

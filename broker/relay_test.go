@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+func TestHeaderValue(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"alice@example.com", "alice@example.com"},
+		{"Zoë Müller", "Zo%C3%AB M%C3%BCller"},
+		{"a\r\nX-Injected: 1", "a%0D%0AX-Injected: 1"},
+		{"100%", "100%25"},
+		{"tab\there", "tab%09here"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		got := headerValue(c.in)
+		if got != c.want {
+			t.Errorf("headerValue(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if back, err := url.PathUnescape(got); err != nil || back != c.in {
+			t.Errorf("PathUnescape(%q) = %q, %v; want the original %q", got, back, err, c.in)
+		}
+	}
+}
+
+func TestSetIdentityHeaders(t *testing.T) {
+	h := http.Header{}
+	setIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "123", Email: "e@x", EmailVerified: false,
+		PreferredUsername: "ünï", Groups: []string{"a,b", "c%", "d"}})
+	if h.Get(HeaderUser) != "kc:123" || h.Get(HeaderProvider) != "kc" {
+		t.Errorf("user/provider: %v", h)
+	}
+	if _, ok := h[HeaderEmail]; ok {
+		t.Error("unverified email relayed")
+	}
+	if got := h.Get(HeaderGroups); got != "a%2Cb,c%25,d" {
+		t.Errorf("groups %q", got)
+	}
+	var groups []string
+	for _, g := range strings.Split(h.Get(HeaderGroups), ",") {
+		v, _ := url.PathUnescape(g)
+		groups = append(groups, v)
+	}
+	if strings.Join(groups, "|") != "a,b|c%|d" {
+		t.Errorf("groups do not round-trip: %q", groups)
+	}
+	if h.Get(HeaderPreferredUsername) != "%C3%BCn%C3%AF" {
+		t.Errorf("username %q", h.Get(HeaderPreferredUsername))
+	}
+	setIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "1", Email: "v@x", EmailVerified: true})
+	if h.Get(HeaderEmail) != "v@x" {
+		t.Errorf("verified email %q", h.Get(HeaderEmail))
+	}
+}
+
+func TestStripIdentityHeaders(t *testing.T) {
+	var seen http.Header
+	h := stripIdentityHeaders(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header["X-Auth-Request-User"] = []string{"admin"}
+	req.Header["x-auth-request-groups"] = []string{"admins"}
+	req.Header["X-AUTH-REQUEST-EMAIL"] = []string{"a@b"}
+	req.Header["X_Auth_Request_User"] = []string{"admin"}
+	req.Header["X-Auth_Request-Groups"] = []string{"admins"}
+	req.Header.Set("X-Other", "kept")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	for k := range seen {
+		if isIdentityHeader(k) {
+			t.Errorf("%s survived", k)
+		}
+	}
+	if len(seen) != 1 || seen.Get("X-Other") != "kept" {
+		t.Error("unrelated header removed")
+	}
+}

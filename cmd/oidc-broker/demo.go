@@ -1,0 +1,116 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker"
+	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// demoIdP describes one of the two built-in demo identity providers.
+type demoIdP struct {
+	id, name, realm, authMethod string
+	iss                         bool
+}
+
+var demoIdPs = []demoIdP{
+	{id: "acme", name: "Acme (demo IdP)", realm: "acme", authMethod: providers.AuthClientSecretBasic},
+	{id: "globex", name: "Globex (demo IdP)", realm: "globex", authMethod: providers.AuthClientSecretPost, iss: true},
+}
+
+// runDemo runs two DEMO-ONLY OpenID Providers and a demo app on loopback, and
+// the broker in front of the app, wired exactly as a user would configure
+// it. Nothing here is for production.
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:4180", "broker address (loopback)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := newLogger(broker.LogConfig{Level: *level}, stderr)
+
+	brokerLn, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		return 1
+	}
+	base := "http://" + brokerLn.Addr().String()
+
+	cfg := broker.Config{PublicURL: base}
+	cfg.Selection.Title = "Sign in to the demo app"
+	for _, d := range demoIdPs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(stderr, "oidc-broker demo:", err)
+			return 1
+		}
+		issuer := "http://" + ln.Addr().String()
+		secret := ""
+		if d.authMethod != providers.AuthNone {
+			secret = randomHex()
+		}
+		h, err := demo.NewIdP(demo.IdPConfig{
+			Issuer: issuer,
+			Title:  d.name,
+			Users:  demo.DemoUsers(d.realm),
+			Clients: []demo.Client{{ID: "oidc-broker-demo", Secret: secret, AuthMethod: d.authMethod,
+				RedirectURIs: []string{base + "/oauth2/callback/" + d.id}}},
+			Logger:                   logger.With("demo_idp", d.id),
+			AuthorizationResponseIss: d.iss,
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, "oidc-broker demo:", err)
+			return 1
+		}
+		go serveBackground(ln, h, logger)
+		cfg.Providers = append(cfg.Providers, providers.Config{ID: d.id, Name: d.name, Issuer: issuer,
+			ClientID: "oidc-broker-demo", ClientSecret: secret, TokenEndpointAuthMethod: d.authMethod,
+			Scopes: []string{"openid", "email", "profile", "groups"}})
+	}
+
+	appLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		return 1
+	}
+	go serveBackground(appLn, demo.NewApp(), logger)
+	cfg.Upstream = "http://" + appLn.Addr().String()
+
+	srv, err := broker.New(cfg, broker.Options{Logger: logger})
+	if err != nil {
+		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, `oidc-broker demo (DEMO-ONLY identity providers; nothing here is for production)
+
+  Open %s/ and sign in through either demo IdP.
+  Users: alice, bob, carol (password %q); carol's email is not verified.
+
+Press Ctrl-C to stop.
+`, base, demo.DemoPassword)
+	return serveUntilSignal(brokerLn, srv.Handler(), logger)
+}
+
+func serveBackground(ln net.Listener, h http.Handler, logger *slog.Logger) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if err := hs.Serve(ln); err != nil {
+		logger.Error("demo server stopped", "addr", ln.Addr().String(), "error", err)
+	}
+}
+
+func randomHex() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

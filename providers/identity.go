@@ -1,0 +1,48 @@
+package providers
+
+import (
+	"encoding/gob"
+	"time"
+)
+
+// Identity is the normalized, provider-independent description of a signed-in
+// user. It is what the broker keeps in the session and relays to apps.
+//
+// Identity is (Provider, Subject): two IdPs may issue the same sub or the same
+// email, so neither is an identity on its own.
+type Identity struct {
+	// Provider is the id of the provider that authenticated the user.
+	Provider string `json:"provider"`
+	// Subject is the IdP's `sub` claim, unchanged.
+	Subject string `json:"sub"`
+	// Email is the user's email address as the IdP stated it.
+	Email string `json:"email,omitempty"`
+	// EmailVerified is true only when the IdP said the email is verified.
+	EmailVerified bool `json:"email_verified"`
+	// Name is the display name.
+	Name string `json:"name,omitempty"`
+	// PreferredUsername is the IdP's preferred_username claim.
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	// Groups are the group names the IdP asserted, in the IdP's order.
+	Groups []string `json:"groups,omitempty"`
+	// AuthTime is when the broker completed the login.
+	AuthTime time.Time `json:"auth_time"`
+}
+
+// User returns the namespaced subject "<provider>:<sub>", the one value that
+// identifies a user across all providers.
+func (id Identity) User() string { return id.Provider + ":" + id.Subject }
+
+// VerifiedEmail returns the email when the IdP verified it, and "" otherwise.
+func (id Identity) VerifiedEmail() string {
+	if id.EmailVerified {
+		return id.Email
+	}
+	return ""
+}
+
+func init() {
+	// Sessions are gob-encoded by scs; every concrete type stored there must
+	// be registered once.
+	gob.Register(Identity{})
+}

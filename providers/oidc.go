@@ -1,0 +1,362 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Options are the seams shared by the providers of one registry.
+type Options struct {
+	// HTTPClient is used for every call to the IdPs (discovery, JWKS, token,
+	// userinfo). Default: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Logger receives provider events. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for backoff decisions. Default: time.Now.
+	Now func() time.Time
+	// DiscoveryTimeout bounds one discovery attempt. Default: 10 s.
+	DiscoveryTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DiscoveryTimeout <= 0 {
+		o.DiscoveryTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// Backoff bounds for failed discovery.
+const (
+	minBackoff = time.Second
+	maxBackoff = 5 * time.Minute
+)
+
+// Open validates cfg and returns an OpenID Connect provider. It makes no
+// network call: discovery happens on first use.
+func Open(cfg Config, opts Options) (Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &oidcProvider{cfg: cfg, opts: opts.withDefaults()}, nil
+}
+
+// oidcProvider is a generic OpenID Connect relying party for one IdP.
+type oidcProvider struct {
+	cfg  Config
+	opts Options
+
+	mu       sync.Mutex
+	client   *oidcClient   // set once discovery succeeded
+	attempt  chan struct{} // closed when the running discovery attempt ends
+	lastErr  error
+	failures int
+	retryAt  time.Time
+}
+
+var _ Provider = (*oidcProvider)(nil)
+
+// oidcClient is the state that discovery produces.
+type oidcClient struct {
+	rp rp.RelyingParty
+	// issParameter is the RFC 9207 discovery flag
+	// authorization_response_iss_parameter_supported, which zitadel's
+	// DiscoveryConfiguration does not carry.
+	issParameter bool
+}
+
+func (p *oidcProvider) ID() string   { return p.cfg.ID }
+func (p *oidcProvider) Name() string { return p.cfg.displayName() }
+
+// Status never blocks. A provider not yet discovered counts as available and
+// gets a discovery attempt in the background, so the selection page learns
+// about a dead IdP without making anyone wait for it.
+func (p *oidcProvider) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.client != nil:
+		return Status{Available: true}
+	case p.lastErr != nil && p.opts.Now().Before(p.retryAt):
+		return Status{Reason: "unreachable, retrying shortly"}
+	}
+	p.startAttemptLocked()
+	if p.lastErr != nil {
+		return Status{Reason: "unreachable, retrying now"}
+	}
+	return Status{Available: true}
+}
+
+// AuthCodeURL implements Provider.
+func (p *oidcProvider) AuthCodeURL(ctx context.Context, req AuthRequest) (string, error) {
+	c, err := p.discovered(ctx)
+	if err != nil {
+		return "", err
+	}
+	opts := []rp.AuthURLOpt{
+		rp.WithCodeChallenge(oidc.NewSHACodeChallenge(req.Verifier)),
+		rp.AuthURLOpt(rp.WithURLParam("nonce", req.Nonce)),
+		rp.AuthURLOpt(rp.WithURLParam("redirect_uri", req.RedirectURI)),
+	}
+	if req.LoginHint != "" {
+		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("login_hint", req.LoginHint)))
+	}
+	return rp.AuthURL(req.State, c.rp, opts...), nil
+}
+
+// Exchange implements Provider. The order matters: the `iss` parameter is
+// checked before anything else (RFC 9207 §2.4, also for error responses),
+// and the code is redeemed only once the response is known to come from
+// this provider.
+func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, error) {
+	c, err := p.discovered(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkIss(c, cb); err != nil {
+		return nil, err
+	}
+	if code := cb.Params.Get("error"); code != "" {
+		return nil, &AuthError{Code: code, Description: cb.Params.Get("error_description")}
+	}
+	code := cb.Params.Get("code")
+	if code == "" {
+		return nil, ErrMissingCode
+	}
+	ctx = context.WithValue(ctx, nonceKey{}, cb.Nonce)
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, code, c.rp,
+		rp.WithCodeVerifier(cb.Verifier), withRedirectURI(cb.RedirectURI))
+	if errors.Is(err, rp.ErrMissingIDToken) {
+		return nil, ErrMissingIDToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("providers: %s: code exchange: %w", p.cfg.ID, err)
+	}
+	claims := tokens.IDTokenClaims.Claims
+	var info map[string]any
+	if p.wantsUserinfo(c) {
+		ui, err := rp.Userinfo[*oidc.UserInfo](ctx, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject(), c.rp)
+		if err != nil {
+			return nil, fmt.Errorf("providers: %s: userinfo: %w", p.cfg.ID, err)
+		}
+		info = ui.Claims
+	}
+	id := mapClaims(p.cfg.ID, claims, info)
+	id.AuthTime = p.opts.Now()
+	return &Result{
+		Identity:  id,
+		IDToken:   tokens.IDToken,
+		SessionID: tokens.IDTokenClaims.SessionID,
+		Expiry:    tokens.Expiry,
+	}, nil
+}
+
+func (p *oidcProvider) checkIss(c *oidcClient, cb Callback) error {
+	iss, present := cb.Params.Get("iss"), cb.Params.Has("iss")
+	switch {
+	case present && iss != c.rp.Issuer():
+		return ErrIssuerMismatch
+	case !present && (c.issParameter || p.cfg.RequireIssParameter):
+		return ErrIssuerMismatch
+	}
+	return nil
+}
+
+func (p *oidcProvider) wantsUserinfo(c *oidcClient) bool {
+	switch p.cfg.Userinfo {
+	case "never":
+		return false
+	case "always":
+		return true
+	}
+	return c.rp.UserinfoEndpoint() != ""
+}
+
+// discovered returns the discovered client, running discovery if needed.
+// Concurrent callers share one attempt; during backoff they fail at once.
+func (p *oidcProvider) discovered(ctx context.Context) (*oidcClient, error) {
+	p.mu.Lock()
+	if p.client != nil {
+		c := p.client
+		p.mu.Unlock()
+		return c, nil
+	}
+	if p.lastErr != nil && p.opts.Now().Before(p.retryAt) {
+		err := &UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
+		p.mu.Unlock()
+		return nil, err
+	}
+	done := p.startAttemptLocked()
+	p.mu.Unlock()
+
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, &UnavailableError{Provider: p.cfg.ID, Err: ctx.Err()}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil {
+		return p.client, nil
+	}
+	return nil, &UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
+}
+
+// startAttemptLocked starts a discovery attempt unless one is running and
+// returns the channel closed when it ends. p.mu must be held.
+func (p *oidcProvider) startAttemptLocked() chan struct{} {
+	if p.attempt != nil {
+		return p.attempt
+	}
+	done := make(chan struct{})
+	p.attempt = done
+	go func() {
+		// Detached from any request: a client hanging up must not make the
+		// attempt fail for everyone waiting on it.
+		ctx, cancel := context.WithTimeout(context.Background(), p.opts.DiscoveryTimeout)
+		defer cancel()
+		c, err := p.discover(ctx)
+
+		p.mu.Lock()
+		if err == nil {
+			p.client, p.lastErr, p.failures = c, nil, 0
+			p.opts.Logger.Info("provider discovered", "provider", p.cfg.ID, "issuer", p.cfg.Issuer)
+		} else {
+			p.failures++
+			wait := min(minBackoff<<min(p.failures-1, 20), maxBackoff)
+			p.lastErr, p.retryAt = err, p.opts.Now().Add(wait)
+			p.opts.Logger.Warn("provider discovery failed", "provider", p.cfg.ID, "issuer", p.cfg.Issuer,
+				"error", err, "failures", p.failures, "retry_in", wait)
+		}
+		p.attempt = nil
+		p.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// discover builds the zitadel relying party. zitadel fetches the discovery
+// document itself; a recording transport keeps a copy of the response so the
+// RFC 9207 flag can be read without a second request.
+func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
+	wellKnown := strings.TrimSuffix(p.cfg.Issuer, "/") + oidc.DiscoveryEndpoint
+	base := p.opts.HTTPClient
+	rec := &recordingTransport{base: base.Transport, url: wellKnown}
+	hc := *base
+	hc.Transport = rec
+
+	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.scopes(),
+		rp.WithHTTPClient(&hc),
+		rp.WithAuthStyle(authStyle(p.cfg.authMethod())),
+		rp.WithVerifierOpts(rp.WithNonce(nonceFromContext)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	var meta struct {
+		IssParameter bool     `json:"authorization_response_iss_parameter_supported"`
+		Algs         []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := json.Unmarshal(rec.body, &meta); err != nil {
+		return nil, fmt.Errorf("providers: discovery document: %w", err)
+	}
+	algs := signingAlgs(p.cfg.IDTokenSigningAlgs, meta.Algs)
+	if len(algs) == 0 {
+		return nil, fmt.Errorf("providers: the IdP advertises no asymmetric ID token algorithm we accept (it lists %v)", meta.Algs)
+	}
+	// Set before the client is published; never changed afterwards.
+	relp.IDTokenVerifier().SupportedSignAlgs = algs
+	return &oidcClient{rp: relp, issParameter: meta.IssParameter}, nil
+}
+
+// signingAlgs picks the accepted ID token algorithms: the configured ones,
+// or the IdP's asymmetric ones (RS256 when it lists none, per OpenID
+// Connect Discovery §3).
+func signingAlgs(configured, advertised []string) []string {
+	if len(configured) > 0 {
+		return configured
+	}
+	if len(advertised) == 0 {
+		return []string{"RS256"}
+	}
+	var out []string
+	for _, a := range advertised {
+		if slices.Contains(asymmetricAlgs, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func authStyle(method string) oauth2.AuthStyle {
+	if method == AuthClientSecretBasic {
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleInParams
+}
+
+type nonceKey struct{}
+
+func nonceFromContext(ctx context.Context) string {
+	s, _ := ctx.Value(nonceKey{}).(string)
+	return s
+}
+
+// withRedirectURI sends the redirect_uri of this login at the token
+// endpoint; it must equal the one in the authorization request (RFC 6749
+// §4.1.3), and the broker builds it per request.
+func withRedirectURI(uri string) rp.CodeExchangeOpt {
+	return func() []oauth2.AuthCodeOption {
+		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("redirect_uri", uri)}
+	}
+}
+
+// recordingTransport keeps the body of the response for one URL.
+type recordingTransport struct {
+	base http.RoundTripper
+	url  string
+	body []byte
+}
+
+const maxDiscoveryDocument = 1 << 20
+
+func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil || req.URL.String() != t.url || t.body != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryDocument))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	t.body = body
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}

@@ -1,0 +1,113 @@
+// Package providers is the only part of oidc-broker that speaks OpenID
+// Connect and OAuth 2.0 to identity providers. Each provider turns a login
+// request into an authorization URL and a callback into a normalized
+// [Identity]; a [Registry] holds them by id.
+//
+// Discovery is lazy: nothing is fetched until a provider is first used, a
+// failure is retried with exponential backoff, and one provider being down
+// never blocks the others.
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Provider is one identity provider the broker can send users to.
+//
+// Implementations are safe for concurrent use.
+type Provider interface {
+	// ID is the provider's id from the configuration.
+	ID() string
+	// Name is the human-readable name for the selection page.
+	Name() string
+	// Status reports, without blocking, whether the provider can be used.
+	Status() Status
+	// AuthCodeURL begins a login: it returns the IdP's authorization URL
+	// for the request. It fails with an *UnavailableError when the IdP's
+	// metadata cannot be obtained.
+	AuthCodeURL(ctx context.Context, req AuthRequest) (string, error)
+	// Exchange finishes a login from the callback's query parameters and the
+	// values kept server-side since AuthCodeURL.
+	Exchange(ctx context.Context, cb Callback) (*Result, error)
+}
+
+// AuthRequest holds the values of one login attempt. The broker keeps them
+// server-side and hands the same ones back in a Callback.
+type AuthRequest struct {
+	State       string // opaque, unguessable, single-use
+	Nonce       string // bound into the ID token (OpenID Connect Core §3.1.2.1)
+	Verifier    string // PKCE code_verifier (RFC 7636); only its S256 challenge is sent
+	RedirectURI string // this provider's callback URL
+	LoginHint   string // optional login_hint
+}
+
+// Callback is what the IdP sent back plus what the broker kept.
+type Callback struct {
+	// Params are the query (or form) parameters of the callback request.
+	Params      url.Values
+	Nonce       string
+	Verifier    string
+	RedirectURI string
+}
+
+// Result is a completed login.
+type Result struct {
+	Identity Identity
+	// IDToken is the raw ID token, kept for RP-initiated logout.
+	IDToken string
+	// SessionID is the IdP's `sid` claim, if any (back-channel logout).
+	SessionID string
+	// Expiry is when the access token expires (zero if unknown).
+	Expiry time.Time
+}
+
+// Status is a provider's availability, as far as it is known.
+type Status struct {
+	Available bool
+	// Reason is a short, user-safe explanation when not available.
+	Reason string
+}
+
+// UnavailableError means the IdP cannot be used now (discovery failed or is
+// backing off). The broker answers 502 and shows the provider disabled.
+type UnavailableError struct {
+	Provider   string
+	RetryAfter time.Time
+	Err        error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("providers: %s is unavailable: %v", e.Provider, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// AuthError is an error response from the IdP's authorization endpoint
+// (RFC 6749 §4.1.2.1), such as access_denied or login_required.
+type AuthError struct {
+	Code        string
+	Description string
+}
+
+func (e *AuthError) Error() string {
+	if e.Description == "" {
+		return "providers: the identity provider answered " + e.Code
+	}
+	return fmt.Sprintf("providers: the identity provider answered %s: %s", e.Code, e.Description)
+}
+
+// Errors a callback can fail with, besides *AuthError and verification errors
+// from the OpenID Connect library. All of them mean "refuse the login".
+var (
+	// ErrIssuerMismatch: the RFC 9207 `iss` parameter names another issuer
+	// (a mix-up attack) or is missing although the IdP announced it.
+	ErrIssuerMismatch = errors.New("providers: authorization response iss parameter does not match the provider (RFC 9207)")
+	// ErrMissingCode: the callback carried neither a code nor an error.
+	ErrMissingCode = errors.New("providers: callback without code")
+	// ErrMissingIDToken: the token response had no id_token.
+	ErrMissingIDToken = errors.New("providers: token response without id_token")
+)

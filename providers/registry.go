@@ -1,0 +1,87 @@
+package providers
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Registry holds the configured providers by id, in configuration order.
+// It is immutable once built and safe for concurrent use.
+type Registry struct {
+	byID  map[string]Provider
+	order []Provider
+}
+
+// NewRegistry opens every configuration and reports all problems at once,
+// each prefixed with its position in the list ("providers[2].issuer: ...").
+func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
+	r := &Registry{byID: make(map[string]Provider, len(cfgs))}
+	var errs []error
+	for i, cfg := range cfgs {
+		p, err := Open(cfg, opts)
+		if err != nil {
+			errs = append(errs, prefixErrors(fmt.Sprintf("providers[%d].", i), err))
+			continue
+		}
+		if _, dup := r.byID[cfg.ID]; dup {
+			errs = append(errs, fmt.Errorf("providers[%d].id: %q is used by an earlier provider", i, cfg.ID))
+			continue
+		}
+		r.Add(p)
+	}
+	if len(cfgs) == 0 {
+		errs = append(errs, errors.New("providers: at least one provider is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Add registers p. It is meant for building a registry before it is shared;
+// it panics on a duplicate id, which is a programming error.
+func (r *Registry) Add(p Provider) {
+	if r.byID == nil {
+		r.byID = make(map[string]Provider)
+	}
+	if _, dup := r.byID[p.ID()]; dup {
+		panic("providers: duplicate provider id " + p.ID())
+	}
+	r.byID[p.ID()] = p
+	r.order = append(r.order, p)
+}
+
+// Get returns the provider with the given id.
+func (r *Registry) Get(id string) (Provider, bool) {
+	p, ok := r.byID[id]
+	return p, ok
+}
+
+// All returns the providers in configuration order. The slice must not be
+// modified.
+func (r *Registry) All() []Provider { return r.order }
+
+// prefixErrors prefixes each joined error's message with prefix, keeping
+// them separate so each can be reported with its own line.
+func prefixErrors(prefix string, err error) error {
+	var errs []error
+	for _, e := range Flatten(err) {
+		errs = append(errs, fmt.Errorf("%s%w", prefix, e))
+	}
+	return errors.Join(errs...)
+}
+
+// Flatten returns the leaves of an errors.Join tree.
+func Flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
