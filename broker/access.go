@@ -49,7 +49,7 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, signedIn := s.sessions.identity(ctx)
 	data := signOutData{Title: "Sign out", SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"),
-		RD: safeRedirect(r.URL.Query().Get("rd")), SignInURL: o.Path("/oauth2/sign_in")}
+		RD: o.safeRedirect(r.URL.Query().Get("rd")), SignInURL: o.Path("/oauth2/sign_in")}
 	if signedIn {
 		data.User = id.PreferredUsername
 		if data.User == "" {
@@ -114,7 +114,8 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		if wantsRedirect(r) {
 			o := s.originOf(r)
-			http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+			rd := o.Path(r.URL.RequestURI()) // the path the browser asked for, prefix included
+			http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

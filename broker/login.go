@@ -14,7 +14,7 @@ import (
 // into each provider's start URL.
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
-	rd := safeRedirect(r.URL.Query().Get("rd"))
+	rd := o.safeRedirect(r.URL.Query().Get("rd"))
 	all := s.registry.All()
 	opts := make([]selection.Option, 0, len(all))
 	for _, p := range all {
@@ -40,7 +40,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 			Message: "That identity provider is not configured here.", RetryURL: o.Path("/oauth2/sign_in")})
 		return
 	}
-	rd := safeRedirect(r.URL.Query().Get("rd"))
+	rd := o.safeRedirect(r.URL.Query().Get("rd"))
 	pl := pendingLogin{
 		Provider:    p.ID(),
 		Nonce:       randomToken(),
@@ -133,7 +133,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("login succeeded", "provider", p.ID(), "user", res.Identity.User(), "client", clientAddr(r))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, safeRedirect(pl.RD), http.StatusFound)
+	http.Redirect(w, r, o.safeRedirect(pl.RD), http.StatusFound)
 }
 
 func (s *Server) sessionUnavailable(w http.ResponseWriter, err error) {

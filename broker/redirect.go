@@ -8,15 +8,15 @@ import (
 const maxRedirectLength = 2048
 
 // safeRedirect returns rd when it is a path on the broker's own origin and
-// "/" otherwise. Refused: anything with a scheme or host (https://evil,
+// the origin's root (under its prefix) otherwise. Refused: anything with a scheme or host (https://evil,
 // https:evil, //evil), a backslash anywhere (/\evil is //evil to browsers),
 // control characters (CR/LF header injection), and the percent-encoded
 // forms of those, at any depth of encoding.
-func safeRedirect(rd string) string {
+func (o origin) safeRedirect(rd string) string {
 	if isSafeRedirect(rd) {
 		return rd
 	}
-	return "/"
+	return o.Path("/")
 }
 
 func isSafeRedirect(rd string) bool {

@@ -36,8 +36,11 @@ func TestSafeRedirect(t *testing.T) {
 		{" //evil.com", "/"},
 		{"/" + string(make([]byte, maxRedirectLength)), "/"},
 	}
+	if got := (origin{Prefix: "/auth"}).safeRedirect("//evil"); got != "/auth/" {
+		t.Errorf("fallback under a prefix = %q", got)
+	}
 	for _, c := range cases {
-		if got := safeRedirect(c.rd); got != c.want {
+		if got := (origin{}).safeRedirect(c.rd); got != c.want {
 			t.Errorf("safeRedirect(%q) = %q, want %q", c.rd, got, c.want)
 		}
 	}
@@ -48,7 +51,7 @@ func FuzzSafeRedirect(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, rd string) {
-		got := safeRedirect(rd)
+		got := (origin{}).safeRedirect(rd)
 		if got == "/" {
 			return
 		}
