@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -63,21 +64,27 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 		return Config{}, cerr
 	}
 	expandNode(&root, "", lookup, cerr)
+	reported := make(map[string]bool) // fields whose value is already known to be bad
+	for _, p := range cerr.Problems {
+		field, _, _ := strings.Cut(p.Message, ": ")
+		reported[field] = true
+	}
 	var cfg Config
 	if root.Kind != 0 {
 		if err := root.Load(&cfg, yaml.WithKnownFields()); err != nil {
 			cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
 		}
 	}
-	if len(cerr.Problems) > 0 {
-		return Config{}, cerr
-	}
+	// Validate even after decoding problems, so one run reports everything.
 	for _, e := range providers.Flatten(cfg.Validate()) {
 		msg := e.Error()
 		field, _, _ := strings.Cut(msg, ": ")
-		cerr.Problems = append(cerr.Problems, Problem{Line: lineOf(&root, field), Message: msg})
+		if !reported[field] {
+			cerr.Problems = append(cerr.Problems, Problem{Line: lineOf(&root, field), Message: msg})
+		}
 	}
 	if len(cerr.Problems) > 0 {
+		sort.SliceStable(cerr.Problems, func(i, j int) bool { return cerr.Problems[i].Line < cerr.Problems[j].Line })
 		return Config{}, cerr
 	}
 	return cfg, nil

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "broker.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheck(t *testing.T) {
+	t.Setenv("KC_SECRET", "s3cret-value")
+	good := writeConfig(t, `
+public_url: http://auth.example.com
+trusted_proxies: {x_proto: 1}
+providers:
+  - id: kc
+    issuer: https://kc.example.com/realms/main
+    client_id: broker
+    client_secret: ${KC_SECRET}
+`)
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", good}, &out, &errb); code != 0 {
+		t.Fatalf("check good: exit %d: %s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"ok (1 providers)", "warning: trusted_proxies", "warning: public_url"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String()+errb.String(), "s3cret-value") {
+		t.Error("the secret was printed")
+	}
+
+	bad := writeConfig(t, "listen: nope\nproviders:\n  - id: kc\n    issuer: https://kc\n    client_id: c\n    client_secret: x\n    colour: blue\n")
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"check", "--config", bad}, &out, &errb); code != 1 {
+		t.Fatalf("check bad: exit %d", code)
+	}
+	for _, want := range []string{"line 1: listen:", "line 7: field colour not found"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("errors lack %q:\n%s", want, errb.String())
+		}
+	}
+}
+
+func TestServeRefusesBadConfigAtStart(t *testing.T) {
+	bad := writeConfig(t, "providers: []\n")
+	var errb bytes.Buffer
+	if code := run([]string{"serve", "--config", bad}, &bytes.Buffer{}, &errb); code != 1 || !strings.Contains(errb.String(), "at least one provider") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, &bytes.Buffer{}); code != 0 || !strings.HasPrefix(out.String(), "oidc-broker ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+	var errb bytes.Buffer
+	if code := run([]string{"frobnicate"}, &bytes.Buffer{}, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown: %d %q", code, errb.String())
+	}
+}
