@@ -280,3 +280,31 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func BenchmarkHandler(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+		hdr  [][2]string
+	}{
+		{"untrusted", Config{}, nil},
+		{"one hop", Config{XFor: 1, XProto: 1, XHost: 1, XPort: 1, From: []string{"127.0.0.1"}}, [][2]string{
+			{hdrFor, "203.0.113.7"}, {hdrProto, "https"}, {hdrHost, "sso.example.com"}, {hdrPort, "443"},
+		}},
+		{"forwarded", Config{Forwarded: 1}, [][2]string{{hdrForwarded, `for="[2001:db8::1]:4711";proto=https;host=sso.example.com`}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			fix, err := New(bc.cfg, discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := fix.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			r := newRequest(in{remote: "127.0.0.1:5555", headers: bc.hdr})
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}

@@ -21,9 +21,9 @@ import (
 // nginxData holds the fields of the templates under testdata/nginx, which the e2e tests
 // render and docs/proxies.md quotes.
 type nginxData struct {
-	Dir                                string
+	Dir                                  string
 	ListenPort, MiddlePort, UpstreamPort int
-	CertFile, KeyFile                  string
+	CertFile, KeyFile                    string
 }
 
 // TestNginxTemplates renders every template and, when nginx is installed, has it check
@@ -73,6 +73,25 @@ func TestNginxTemplates(t *testing.T) {
 				t.Fatalf("nginx -t: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestNginxTemplatesDocumented checks that docs/proxies.md quotes every template as it is.
+func TestNginxTemplatesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/proxies.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("testdata/nginx/*.conf.tmpl")
+	for _, file := range files {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		quoted := "`proxyfix/testdata/nginx/" + filepath.Base(file) + "`:\n\n```nginx\n" + string(body) + "```\n"
+		if !strings.Contains(string(doc), quoted) {
+			t.Errorf("docs/proxies.md does not quote %s verbatim", file)
+		}
 	}
 }
 

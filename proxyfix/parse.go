@@ -80,6 +80,9 @@ func parsePort(s string) (string, error) {
 	if n < 1 || n > 65535 {
 		return "", errPort
 	}
+	if s[0] != '0' {
+		return s, nil // already canonical
+	}
 	return strconv.Itoa(n), nil
 }
 

@@ -8,6 +8,8 @@
 // and so on. Values further left were sent by the client and are never used. When a header
 // has fewer than N values, or the chosen value is malformed, the header is ignored as a
 // whole and the facts of the connection stand. Count 0 (the default) ignores a header.
+// Config.Forwarded reads the RFC 7239 Forwarded header the same way, by elements
+// (https://www.rfc-editor.org/rfc/rfc7239#section-4).
 //
 // The zero Config trusts nothing, so a broker exposed directly to clients is safe by
 // default. Handler is the only writer of the facts and FromRequest the only reader;
