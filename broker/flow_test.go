@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -425,5 +426,40 @@ func TestOpenRedirectRefusedAfterLogin(t *testing.T) {
 	resp := e.login("alpha", "alice", "//evil.example/x")
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
 		t.Fatalf("rd=//evil: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestKeyRotation: the IdP starts signing with a key the broker has not
+// cached; the broker refetches the JWKS once and accepts it. Tokens with
+// unknown kids cost at most one JWKS fetch per interval, not one each.
+func TestKeyRotation(t *testing.T) {
+	var offset atomic.Int64
+	e := newEnv(t, withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
+	tp := e.idps["alpha"].tamper
+	tp.set(func(tp *tamperer) { tp.hidden = true })
+	if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("first login: %d", resp.StatusCode)
+	}
+	if n := tp.keyFetches(); n != 1 {
+		t.Fatalf("JWKS fetched %d times for the first login", n)
+	}
+	// Rotation: a new key appears and signs from now on.
+	offset.Store(int64(11 * time.Second))
+	tp.set(func(tp *tamperer) { tp.hidden = false; tp.claims = func(map[string]any) {} })
+	e.client = newBrowser()
+	if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("login after rotation: %d %s\n%s", resp.StatusCode, body(resp), e.logs.String())
+	}
+	if n := tp.keyFetches(); n != 2 {
+		t.Errorf("JWKS fetched %d times after rotation, want 2", n)
+	}
+	// Forged kids: refused, and no fetch storm.
+	for i := range 5 {
+		tp.set(func(tp *tamperer) { tp.kid = fmt.Sprintf("forged-%d", i) })
+		e.client = newBrowser()
+		e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, "signature")
+	}
+	if n := tp.keyFetches(); n != 2 {
+		t.Errorf("JWKS fetched %d times for 5 forged kids within one interval", n)
 	}
 }

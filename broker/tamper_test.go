@@ -29,8 +29,17 @@ type tamperer struct {
 	key      *rsa.PrivateKey
 	claims   func(map[string]any) // nil: ID tokens pass unchanged
 	sign     string               // "" (RS256 with the tamper key), "none", "HS256:<secret>", "broken"
+	kid      string               // kid of re-signed tokens; default "tamper"
+	hidden   bool                 // keep the tamper key out of the JWKS
 	userinfo func(map[string]any)
 	tokenReq []tokenRequest
+	jwksHits int
+}
+
+func (t *tamperer) keyFetches() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.jwksHits
 }
 
 type tokenRequest struct {
@@ -54,6 +63,9 @@ func (t *tamperer) requests() []tokenRequest {
 func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/keys":
+		t.mu.Lock()
+		t.jwksHits++
+		t.mu.Unlock()
 		t.rewriteJSON(w, r, t.addKey)
 	case "/oauth/token":
 		b, _ := io.ReadAll(r.Body)
@@ -112,6 +124,12 @@ func (t *tamperer) tamperKey() *rsa.PrivateKey {
 }
 
 func (t *tamperer) addKey(m map[string]any) {
+	t.mu.Lock()
+	hidden := t.hidden
+	t.mu.Unlock()
+	if hidden {
+		return
+	}
 	jwk := jose.JSONWebKey{Key: t.tamperKey().Public(), KeyID: "tamper", Algorithm: "RS256", Use: "sig"}
 	b, _ := json.Marshal(jwk)
 	var k map[string]any
@@ -145,7 +163,13 @@ func (t *tamperer) signToken(claims map[string]any, how string) string {
 	case strings.HasPrefix(how, "HS256:"):
 		return mustSign(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(strings.TrimPrefix(how, "HS256:"))}, payload)
 	}
-	tok := mustSign(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: t.tamperKey(), KeyID: "tamper"}}, payload)
+	t.mu.Lock()
+	kid := t.kid
+	t.mu.Unlock()
+	if kid == "" {
+		kid = "tamper"
+	}
+	tok := mustSign(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: t.tamperKey(), KeyID: kid}}, payload)
 	if how == "broken" {
 		i := strings.LastIndexByte(tok, '.') + 5
 		c := byte('A')

@@ -1,12 +1,10 @@
 package providers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -30,6 +28,10 @@ type Options struct {
 	Now func() time.Time
 	// DiscoveryTimeout bounds one discovery attempt. Default: 10 s.
 	DiscoveryTimeout time.Duration
+	// JWKSMinInterval is the shortest time between two fetches of an IdP's
+	// JWKS. A token with an unknown kid (key rotation, or an attacker's
+	// random kid) triggers at most one fetch per interval. Default: 10 s.
+	JWKSMinInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -44,6 +46,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DiscoveryTimeout <= 0 {
 		o.DiscoveryTimeout = 10 * time.Second
+	}
+	if o.JWKSMinInterval <= 0 {
+		o.JWKSMinInterval = 10 * time.Second
 	}
 	return o
 }
@@ -258,14 +263,15 @@ func (p *oidcProvider) startAttemptLocked() chan struct{} {
 }
 
 // discover builds the zitadel relying party. zitadel fetches the discovery
-// document itself; a recording transport keeps a copy of the response so the
-// RFC 9207 flag can be read without a second request.
+// document itself; the provider's transport keeps a copy of the response so
+// the RFC 9207 flag can be read without a second request, and rate-limits
+// JWKS fetches (see idpTransport).
 func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	wellKnown := strings.TrimSuffix(p.cfg.Issuer, "/") + oidc.DiscoveryEndpoint
 	base := p.opts.HTTPClient
-	rec := &recordingTransport{base: base.Transport, url: wellKnown}
+	tr := &idpTransport{base: base.Transport, discoveryURL: wellKnown, now: p.opts.Now, jwksMinInterval: p.opts.JWKSMinInterval}
 	hc := *base
-	hc.Transport = rec
+	hc.Transport = tr
 
 	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.scopes(),
 		rp.WithHTTPClient(&hc),
@@ -278,8 +284,9 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	var meta struct {
 		IssParameter bool     `json:"authorization_response_iss_parameter_supported"`
 		Algs         []string `json:"id_token_signing_alg_values_supported"`
+		JWKSURI      string   `json:"jwks_uri"`
 	}
-	if err := json.Unmarshal(rec.body, &meta); err != nil {
+	if err := json.Unmarshal(tr.discovery(), &meta); err != nil {
 		return nil, fmt.Errorf("providers: discovery document: %w", err)
 	}
 	algs := signingAlgs(p.cfg.IDTokenSigningAlgs, meta.Algs)
@@ -288,6 +295,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	}
 	// Set before the client is published; never changed afterwards.
 	relp.IDTokenVerifier().SupportedSignAlgs = algs
+	tr.setJWKSURL(meta.JWKSURI)
 	return &oidcClient{rp: relp, issParameter: meta.IssParameter}, nil
 }
 
@@ -331,32 +339,4 @@ func withRedirectURI(uri string) rp.CodeExchangeOpt {
 	return func() []oauth2.AuthCodeOption {
 		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("redirect_uri", uri)}
 	}
-}
-
-// recordingTransport keeps the body of the response for one URL.
-type recordingTransport struct {
-	base http.RoundTripper
-	url  string
-	body []byte
-}
-
-const maxDiscoveryDocument = 1 << 20
-
-func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(req)
-	if err != nil || req.URL.String() != t.url || t.body != nil {
-		return resp, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryDocument))
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	t.body = body
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }

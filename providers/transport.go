@@ -1,0 +1,92 @@
+package providers
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// errJWKSRateLimited: the last JWKS fetch failed too recently to try again.
+var errJWKSRateLimited = errors.New("providers: JWKS fetch failed recently; not retrying yet")
+
+// maxDocument bounds the discovery document and the JWKS the transport keeps.
+const maxDocument = 1 << 20
+
+// idpTransport is the HTTP transport of one provider. It keeps the body of
+// the discovery response (zitadel parses only the fields it knows), and it
+// rate-limits JWKS fetches: zitadel's key set fetches the JWKS whenever a
+// token names a kid it has not cached, so without a limit every forged kid
+// would cost a request to the IdP. Within jwksMinInterval of the last real
+// fetch, the cached response is replayed instead.
+type idpTransport struct {
+	base            http.RoundTripper
+	discoveryURL    string
+	now             func() time.Time
+	jwksMinInterval time.Duration
+
+	mu        sync.Mutex
+	discBody  []byte
+	jwksURL   string
+	jwksBody  []byte
+	jwksType  string
+	jwksFetch time.Time // last successful fetch
+	jwksTry   time.Time // last attempt, successful or not
+}
+
+func (t *idpTransport) discovery() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.discBody
+}
+
+func (t *idpTransport) setJWKSURL(u string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.jwksURL = u
+}
+
+func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := req.URL.String()
+	t.mu.Lock()
+	isJWKS := req.Method == http.MethodGet && u == t.jwksURL && t.jwksURL != ""
+	if isJWKS && t.now().Sub(t.jwksTry) < t.jwksMinInterval {
+		defer t.mu.Unlock()
+		if t.jwksBody == nil {
+			return nil, errJWKSRateLimited
+		}
+		return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {t.jwksType}}, Body: io.NopCloser(bytes.NewReader(t.jwksBody)),
+			ContentLength: int64(len(t.jwksBody)), Request: req}, nil
+	}
+	if isJWKS {
+		t.jwksTry = t.now()
+	}
+	keep := isJWKS || (u == t.discoveryURL && t.discBody == nil)
+	t.mu.Unlock()
+
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil || !keep || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	t.mu.Lock()
+	if isJWKS {
+		t.jwksBody, t.jwksType, t.jwksFetch = body, resp.Header.Get("Content-Type"), t.now()
+	} else {
+		t.discBody = body
+	}
+	t.mu.Unlock()
+	return resp, nil
+}
