@@ -27,13 +27,12 @@ type idpTransport struct {
 	now             func() time.Time
 	jwksMinInterval time.Duration
 
-	mu        sync.Mutex
-	discBody  []byte
-	jwksURL   string
-	jwksBody  []byte
-	jwksType  string
-	jwksFetch time.Time // last successful fetch
-	jwksTry   time.Time // last attempt, successful or not
+	mu       sync.Mutex
+	discBody []byte
+	jwksURL  string
+	jwksBody []byte
+	jwksType string
+	jwksTry  time.Time // last fetch, successful or not
 }
 
 func (t *idpTransport) discovery() []byte {
@@ -83,7 +82,7 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	t.mu.Lock()
 	if isJWKS {
-		t.jwksBody, t.jwksType, t.jwksFetch = body, resp.Header.Get("Content-Type"), t.now()
+		t.jwksBody, t.jwksType = body, resp.Header.Get("Content-Type")
 	} else {
 		t.discBody = body
 	}
