@@ -48,8 +48,11 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	ctx := r.Context()
 	id, signedIn := s.sessions.identity(ctx)
-	data := signOutData{Title: "Sign out", SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"),
-		RD: o.safeRedirect(r.URL.Query().Get("rd")), SignInURL: o.Path("/oauth2/sign_in")}
+	data := signOutData{Title: "Sign out", SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"), SignInURL: o.Path("/oauth2/sign_in")}
+	// Without a (safe) rd the sign-out ends on the signed-out page, not at /.
+	if rd := r.URL.Query().Get("rd"); isSafeRedirect(rd) {
+		data.RD = rd
+	}
 	if signedIn {
 		data.User = id.PreferredUsername
 		if data.User == "" {
