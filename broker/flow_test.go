@@ -109,6 +109,7 @@ func TestTokenEndpointAuthMethods(t *testing.T) {
 		{providers.AuthClientSecretBasic, tokenRequest{Basic: true, Verifier: true}},
 		{providers.AuthClientSecretPost, tokenRequest{FormSecret: true, Verifier: true}},
 		{providers.AuthNone, tokenRequest{Verifier: true}},
+		{providers.AuthPrivateKeyJWT, tokenRequest{Verifier: true, Assertion: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.method, func(t *testing.T) {
@@ -309,11 +310,21 @@ func TestIDTokenRefusals(t *testing.T) {
 		{"nonce wrong", func(c map[string]any) { c["nonce"] = "not-the-nonce" }, "", "nonce does not match"},
 		{"nonce missing", func(c map[string]any) { delete(c, "nonce") }, "", "nonce does not match"},
 		{"sub missing", func(c map[string]any) { delete(c, "sub") }, "", "subject missing"},
+		{"at_hash wrong", func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }, "", "at_hash does not correspond"},
+		{"c_hash wrong", func(c map[string]any) { c["c_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }, "", "c_hash does not match"},
+		{"kid missing, several keys in the JWKS", func(map[string]any) {}, "kid:-", "multiple possible keys"},
+		{"signed by a key the IdP does not publish", func(map[string]any) {}, "kid:unpublished", "signature"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.claims, tp.sign = c.claims, c.sign })
+			e.idps["alpha"].tamper.set(func(tp *tamperer) {
+				tp.claims, tp.sign = c.claims, c.sign
+				if kid, ok := strings.CutPrefix(c.sign, "kid:"); ok {
+					tp.sign, tp.kid = "", kid
+					tp.hidden = kid == "unpublished"
+				}
+			})
 			e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, c.want)
 		})
 	}
@@ -328,10 +339,55 @@ func TestIDTokenRefusals(t *testing.T) {
 	})
 }
 
+// TestIDTokenAccepted: variations that are legitimate.
+func TestIDTokenAccepted(t *testing.T) {
+	cases := []struct {
+		name string
+		set  func(*tamperer)
+	}{
+		{"kid absent, exactly one key", func(tp *tamperer) { tp.kid, tp.only = "-", true }},
+		{"userinfo signed as a JWT", func(tp *tamperer) { tp.signedUI = true }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.claims = func(map[string]any) {}; c.set(tp) })
+			if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
+				t.Fatalf("login: %d %s\n%s", resp.StatusCode, body(resp), e.logs.String())
+			}
+			_, v := e.appView(e.client, "/", nil)
+			if v.Headers[HeaderGroups] != "admins,engineering" {
+				t.Errorf("identity %v", v.Headers)
+			}
+		})
+	}
+}
+
+func TestSignedUserinfoRefusals(t *testing.T) {
+	cases := []struct {
+		name string
+		set  func(*tamperer)
+		want string
+	}{
+		{"bad signature", func(tp *tamperer) { tp.uiSign = "broken" }, "signed userinfo"},
+		{"alg none", func(tp *tamperer) { tp.uiSign = "none" }, "signed userinfo"},
+		{"another issuer", func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["iss"] = "https://evil.example" } }, "iss is not the provider's issuer"},
+		{"another audience", func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["aud"] = "someone-else" } }, "aud does not contain"},
+		{"another subject", func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } }, "userinfo sub does not match"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.signedUI = true; c.set(tp) })
+			e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, c.want)
+		})
+	}
+}
+
 func TestUserinfoSubjectMismatchRefused(t *testing.T) {
 	e := newEnv(t)
 	e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } })
-	e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, "sub from userinfo does not match")
+	e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, "userinfo sub does not match")
 }
 
 func TestUnavailableProvider(t *testing.T) {

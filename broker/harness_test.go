@@ -3,12 +3,19 @@ package broker
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -97,25 +104,34 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		srv := httptest.NewServer(&ih)
 		t.Cleanup(srv.Close)
 		method := ec.authMeth[id]
-		secret := clientSecret(id)
-		if method == providers.AuthNone {
-			secret = ""
+		idpMethod, secret := method, clientSecret(id)
+		tp := &tamperer{issuer: srv.URL}
+		pc := providers.Config{ID: id, Name: strings.ToUpper(id[:1]) + id[1:], Issuer: srv.URL,
+			ClientID: "broker-" + id, ClientSecret: secret, TokenEndpointAuthMethod: method,
+			Scopes: []string{"openid", "email", "profile", "groups"}}
+		switch method {
+		case providers.AuthNone:
+			secret, pc.ClientSecret = "", ""
+		case providers.AuthPrivateKeyJWT:
+			// The tamperer checks the assertion, then authenticates to the
+			// demo IdP (which knows only secrets) with Basic.
+			idpMethod, pc.ClientSecret = providers.AuthClientSecretBasic, ""
+			pc.PrivateKeyFile, pc.PrivateKeyID = writeClientKey(t, tp), "client-key-1"
+			tp.clientID, tp.clientSecret = pc.ClientID, secret
 		}
 		h, err := demo.NewIdP(demo.IdPConfig{
 			Issuer: srv.URL, Title: id, Users: demo.DemoUsers(id),
-			Clients: []demo.Client{{ID: "broker-" + id, Secret: secret, AuthMethod: method,
+			Clients: []demo.Client{{ID: "broker-" + id, Secret: secret, AuthMethod: idpMethod,
 				RedirectURIs: []string{e.broker.URL + "/oauth2/callback/" + id}}},
 			AuthorizationResponseIss: ec.idpIss[id],
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tp := &tamperer{issuer: srv.URL, next: h}
+		tp.next = h
 		ih.Handler = tp
 		e.idps[id] = &testIdP{id: id, srv: srv, tamper: tp}
-		cfg.Providers = append(cfg.Providers, providers.Config{ID: id, Name: strings.ToUpper(id[:1]) + id[1:],
-			Issuer: srv.URL, ClientID: "broker-" + id, ClientSecret: secret, TokenEndpointAuthMethod: method,
-			Scopes: []string{"openid", "email", "profile", "groups"}})
+		cfg.Providers = append(cfg.Providers, pc)
 	}
 	e.logs = &logBuffer{}
 	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: ec.now})
@@ -126,6 +142,26 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	bh.Handler = srv.Handler()
 	e.client = newBrowser()
 	return e
+}
+
+// writeClientKey makes the client's private_key_jwt key: the PEM file for
+// the broker, the public key for the tamperer.
+func writeClientKey(t *testing.T, tp *tamperer) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "client-key.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tp.clientKey = &key.PublicKey
+	return path
 }
 
 // clientSecret is long enough to be an HS256 key, for the test that signs

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // tamperer sits in front of a demo IdP and makes it misbehave on purpose:
@@ -29,11 +30,20 @@ type tamperer struct {
 	key      *rsa.PrivateKey
 	claims   func(map[string]any) // nil: ID tokens pass unchanged
 	sign     string               // "" (RS256 with the tamper key), "none", "HS256:<secret>", "broken"
-	kid      string               // kid of re-signed tokens; default "tamper"
+	kid      string               // kid of re-signed tokens; default "tamper"; "-" for none
 	hidden   bool                 // keep the tamper key out of the JWKS
-	userinfo func(map[string]any)
-	tokenReq []tokenRequest
-	jwksHits int
+	only     bool                 // publish the tamper key alone, without kid
+	signedUI bool                 // answer userinfo as a JWT signed with the tamper key
+	uiSign   string               // how to sign it (as sign)
+	// clientKey, when set, makes the token endpoint accept private_key_jwt
+	// assertions signed by it, and pass the request on with the client's
+	// secret (the demo IdP itself knows only secrets).
+	clientKey    any
+	clientID     string
+	clientSecret string
+	userinfo     func(map[string]any)
+	tokenReq     []tokenRequest
+	jwksHits     int
 }
 
 func (t *tamperer) keyFetches() int {
@@ -46,6 +56,7 @@ type tokenRequest struct {
 	Basic      bool
 	FormSecret bool
 	Verifier   bool
+	Assertion  bool
 }
 
 func (t *tamperer) set(f func(*tamperer)) {
@@ -69,19 +80,43 @@ func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.rewriteJSON(w, r, t.addKey)
 	case "/oauth/token":
 		b, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(b))
 		form, _ := url.ParseQuery(string(b))
 		_, _, basic := r.BasicAuth()
 		t.mu.Lock()
 		t.tokenReq = append(t.tokenReq, tokenRequest{Basic: basic, FormSecret: form.Get("client_secret") != "",
-			Verifier: form.Get("code_verifier") != ""})
+			Verifier: form.Get("code_verifier") != "", Assertion: form.Has("client_assertion")})
 		t.mu.Unlock()
+		if form.Has("client_assertion") {
+			if !t.acceptAssertion(form, "http://"+r.Host+r.URL.Path) {
+				http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+				return
+			}
+			form.Del("client_assertion")
+			form.Del("client_assertion_type")
+			form.Del("client_id")
+			b = []byte(form.Encode())
+			r.SetBasicAuth(url.QueryEscape(t.clientID), url.QueryEscape(t.clientSecret))
+			r.ContentLength = int64(len(b))
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		t.rewriteJSON(w, r, t.rewriteToken)
 	case "/userinfo":
+		t.mu.Lock()
+		f, signed, how := t.userinfo, t.signedUI, t.uiSign
+		t.mu.Unlock()
+		if signed {
+			rec := httptest.NewRecorder()
+			t.next.ServeHTTP(rec, r)
+			var m map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &m)
+			if f != nil {
+				f(m)
+			}
+			w.Header().Set("Content-Type", "application/jwt")
+			_, _ = io.WriteString(w, t.signToken(m, how))
+			return
+		}
 		t.rewriteJSON(w, r, func(m map[string]any) {
-			t.mu.Lock()
-			f := t.userinfo
-			t.mu.Unlock()
 			if f != nil {
 				f(m)
 			}
@@ -130,12 +165,43 @@ func (t *tamperer) addKey(m map[string]any) {
 	if hidden {
 		return
 	}
+	t.mu.Lock()
+	only := t.only
+	t.mu.Unlock()
 	jwk := jose.JSONWebKey{Key: t.tamperKey().Public(), KeyID: "tamper", Algorithm: "RS256", Use: "sig"}
+	if only {
+		jwk.KeyID = ""
+	}
 	b, _ := json.Marshal(jwk)
 	var k map[string]any
 	_ = json.Unmarshal(b, &k)
 	keys, _ := m["keys"].([]any)
+	if only {
+		keys = nil
+	}
 	m["keys"] = append(keys, k)
+}
+
+// acceptAssertion verifies a private_key_jwt client assertion (RFC 7523):
+// signed by the registered key, iss and sub the client, aud the token
+// endpoint, not expired.
+func (t *tamperer) acceptAssertion(form url.Values, tokenURL string) bool {
+	t.mu.Lock()
+	key, id := t.clientKey, t.clientID
+	t.mu.Unlock()
+	if key == nil || form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return false
+	}
+	tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		return false
+	}
+	var c jwt.Claims
+	if err := tok.Claims(key, &c); err != nil {
+		return false
+	}
+	return c.Issuer == id && c.Subject == id && c.Expiry != nil &&
+		c.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{tokenURL}}, 0) == nil
 }
 
 func (t *tamperer) rewriteToken(m map[string]any) {
@@ -169,7 +235,11 @@ func (t *tamperer) signToken(claims map[string]any, how string) string {
 	if kid == "" {
 		kid = "tamper"
 	}
-	tok := mustSign(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: t.tamperKey(), KeyID: kid}}, payload)
+	var key any = jose.JSONWebKey{Key: t.tamperKey(), KeyID: kid}
+	if kid == "-" {
+		key = t.tamperKey()
+	}
+	tok := mustSign(jose.SigningKey{Algorithm: jose.RS256, Key: key}, payload)
 	if how == "broken" {
 		i := strings.LastIndexByte(tok, '.') + 5
 		c := byte('A')

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/crypto"
 )
 
 // Token endpoint authentication methods (OpenID Connect Core 1.0 §9).
@@ -14,6 +17,7 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
+	AuthPrivateKeyJWT     = "private_key_jwt"
 )
 
 // Config describes one identity provider. It is plain data, decoded from the
@@ -37,8 +41,15 @@ type Config struct {
 	// Scopes requested. Default: openid, email, profile. "openid" is always added.
 	Scopes []string `yaml:"scopes"`
 	// TokenEndpointAuthMethod is client_secret_basic (default),
-	// client_secret_post, or none (a public client; PKCE protects the code).
+	// client_secret_post, private_key_jwt, or none (a public client; PKCE
+	// protects the code).
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
+	// PrivateKeyFile is the PEM private key (RSA, ECDSA P-256 or Ed25519;
+	// PKCS#1 or PKCS#8) that signs the client assertion with
+	// private_key_jwt. Its public key is registered at the IdP.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// PrivateKeyID is the kid of that key, as registered at the IdP.
+	PrivateKeyID string `yaml:"private_key_id"`
 	// Userinfo controls the userinfo call after the code exchange: "auto"
 	// (default: call it when the IdP publishes a userinfo_endpoint), "always"
 	// (fail the login when it cannot be read) or "never".
@@ -86,8 +97,20 @@ func (c Config) Validate() error {
 		if c.ClientSecret != "" {
 			add("client_secret", "must be empty with token_endpoint_auth_method none")
 		}
+	case AuthPrivateKeyJWT:
+		if c.ClientSecret != "" {
+			add("client_secret", "must be empty with token_endpoint_auth_method private_key_jwt")
+		}
+		if c.PrivateKeyFile == "" {
+			add("private_key_file", "is required with token_endpoint_auth_method private_key_jwt")
+		} else if _, err := loadPrivateKey(c.PrivateKeyFile); err != nil {
+			add("private_key_file", "%v", err)
+		}
 	default:
-		add("token_endpoint_auth_method", "%q is not one of client_secret_basic, client_secret_post, none", c.TokenEndpointAuthMethod)
+		add("token_endpoint_auth_method", "%q is not one of client_secret_basic, client_secret_post, private_key_jwt, none", c.TokenEndpointAuthMethod)
+	}
+	if c.PrivateKeyFile != "" && c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+		add("private_key_file", "is only used with token_endpoint_auth_method private_key_jwt")
 	}
 	switch c.Userinfo {
 	case "", "auto", "always", "never":
@@ -105,6 +128,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// loadPrivateKey reads a PEM private key file and checks that it parses.
+func loadPrivateKey(path string) ([]byte, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %w", path, errors.Unwrap(err))
+	}
+	if _, _, err := crypto.BytesToPrivateKey(pemBytes); err != nil {
+		return nil, fmt.Errorf("%q is not a PEM RSA, ECDSA or Ed25519 private key: %w", path, err)
+	}
+	return pemBytes, nil
 }
 
 func checkIssuer(issuer string) error {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/client"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
@@ -151,22 +152,38 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		return nil, ErrMissingCode
 	}
 	ctx = context.WithValue(ctx, nonceKey{}, cb.Nonce)
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, code, c.rp,
-		rp.WithCodeVerifier(cb.Verifier), withRedirectURI(cb.RedirectURI))
+	exchangeOpts := []rp.CodeExchangeOpt{rp.WithCodeVerifier(cb.Verifier), withRedirectURI(cb.RedirectURI)}
+	if signer := c.rp.Signer(); signer != nil {
+		// private_key_jwt (OpenID Connect Core §9): the audience is the
+		// token endpoint, a fresh assertion per request.
+		assertion, err := client.SignedJWTProfileAssertion(p.cfg.ClientID, []string{c.rp.OAuthConfig().Endpoint.TokenURL}, 2*time.Minute, signer)
+		if err != nil {
+			return nil, fmt.Errorf("providers: %s: client assertion: %w", p.cfg.ID, err)
+		}
+		exchangeOpts = append(exchangeOpts, rp.WithClientAssertionJWT(assertion))
+	}
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, code, c.rp, exchangeOpts...)
 	if errors.Is(err, rp.ErrMissingIDToken) {
 		return nil, ErrMissingIDToken
 	}
 	if err != nil {
 		return nil, fmt.Errorf("providers: %s: code exchange: %w", p.cfg.ID, err)
 	}
+	// zitadel checks at_hash; c_hash only appears in hybrid-flow tokens,
+	// but when an IdP includes it, it must match (OpenID Connect Core §3.3.2.11).
+	if ch := tokens.IDTokenClaims.CodeHash; ch != "" {
+		want, err := oidc.ClaimHash(code, tokens.IDTokenClaims.GetSignatureAlgorithm())
+		if err != nil || want != ch {
+			return nil, fmt.Errorf("providers: %s: %w", p.cfg.ID, ErrCodeHash)
+		}
+	}
 	claims := tokens.IDTokenClaims.Claims
 	var info map[string]any
 	if p.wantsUserinfo(c) {
-		ui, err := rp.Userinfo[*oidc.UserInfo](ctx, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject(), c.rp)
+		info, err = p.userinfo(ctx, c, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject())
 		if err != nil {
 			return nil, fmt.Errorf("providers: %s: userinfo: %w", p.cfg.ID, err)
 		}
-		info = ui.Claims
 	}
 	id := mapClaims(p.cfg.ID, claims, info)
 	id.AuthTime = p.opts.Now()
@@ -273,11 +290,19 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	hc := *base
 	hc.Transport = tr
 
-	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.scopes(),
+	opts := []rp.Option{
 		rp.WithHTTPClient(&hc),
 		rp.WithAuthStyle(authStyle(p.cfg.authMethod())),
 		rp.WithVerifierOpts(rp.WithNonce(nonceFromContext)),
-	)
+	}
+	if p.cfg.authMethod() == AuthPrivateKeyJWT {
+		key, err := loadPrivateKey(p.cfg.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("providers: private_key_file: %w", err)
+		}
+		opts = append(opts, rp.WithJWTProfile(rp.SignerFromKeyAndKeyID(key, p.cfg.PrivateKeyID)))
+	}
+	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.scopes(), opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -108,6 +108,10 @@ var (
 	ErrIssuerMismatch = errors.New("providers: authorization response iss parameter does not match the provider (RFC 9207)")
 	// ErrMissingCode: the callback carried neither a code nor an error.
 	ErrMissingCode = errors.New("providers: callback without code")
+	// ErrCodeHash: the ID token's c_hash does not match the code.
+	ErrCodeHash = errors.New("providers: ID token c_hash does not match the authorization code")
+	// ErrUserinfoSubject: the userinfo sub differs from the ID token's.
+	ErrUserinfoSubject = errors.New("providers: userinfo sub does not match the ID token's sub")
 	// ErrMissingIDToken: the token response had no id_token.
 	ErrMissingIDToken = errors.New("providers: token response without id_token")
 )

@@ -34,7 +34,13 @@ func TestConfigValidate(t *testing.T) {
 		{"no client id", func(c *Config) { c.ClientID = "" }, "client_id: is required"},
 		{"no secret", func(c *Config) { c.ClientSecret = "" }, "client_secret: is required"},
 		{"secret on public client", func(c *Config) { c.TokenEndpointAuthMethod = AuthNone }, "client_secret: must be empty"},
-		{"unknown auth method", func(c *Config) { c.TokenEndpointAuthMethod = "private_key_jwt" }, "token_endpoint_auth_method: \"private_key_jwt\""},
+		{"unknown auth method", func(c *Config) { c.TokenEndpointAuthMethod = "client_secret_jwt" }, "token_endpoint_auth_method: \"client_secret_jwt\""},
+		{"private_key_jwt without a key", func(c *Config) { c.TokenEndpointAuthMethod = AuthPrivateKeyJWT; c.ClientSecret = "" }, "private_key_file: is required"},
+		{"private_key_jwt with an unreadable key", func(c *Config) {
+			c.TokenEndpointAuthMethod = AuthPrivateKeyJWT
+			c.ClientSecret = ""
+			c.PrivateKeyFile = "/nonexistent.pem"
+		}, "private_key_file: cannot read \"/nonexistent.pem\""},
 		{"symmetric alg", func(c *Config) { c.IDTokenSigningAlgs = []string{"HS256"} }, "id_token_signing_algs[0]: \"HS256\""},
 		{"bad scope", func(c *Config) { c.Scopes = []string{"openid", "a b"} }, "scopes[1]"},
 		{"bad userinfo", func(c *Config) { c.Userinfo = "sometimes" }, "userinfo: \"sometimes\""},
