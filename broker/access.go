@@ -150,14 +150,25 @@ func wantsRedirect(r *http.Request) bool {
 
 // newReverseProxy proxies to the upstream. The identity headers are set by
 // handleApp on the inbound request (client-sent ones were stripped first);
-// the broker's own session cookie is not passed on; X-Forwarded-* are set
-// from the effective (proxyfix) request.
+// the broker's own session cookie is not passed on. The forwarding headers
+// the app receives describe the broker's external origin as originOf
+// established it (never a client's claim): X-Forwarded-For is the client
+// address proxyfix trusted, X-Forwarded-Proto/Host/Port/Prefix the origin.
 func (s *Server) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
-			pr.SetXForwarded()
+			pr.SetXForwarded() // X-Forwarded-For from the effective RemoteAddr
+			o := s.originOf(pr.In)
+			h := pr.Out.Header
+			h.Set("X-Forwarded-Proto", o.Scheme)
+			h.Set("X-Forwarded-Host", o.Host)
+			h.Set("X-Forwarded-Port", o.port())
+			h.Del("X-Forwarded-Prefix")
+			if o.Prefix != "" {
+				h.Set("X-Forwarded-Prefix", o.Prefix)
+			}
 			removeCookie(pr.Out, s.sessions.baseName)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,6 +24,17 @@ func (o origin) URL(path string) string { return o.String() + path }
 
 // Path returns a broker path under the prefix, for links on the same origin.
 func (o origin) Path(path string) string { return o.Prefix + path }
+
+// port is the origin's port: explicit in Host, or the scheme's default.
+func (o origin) port() string {
+	if _, p, err := net.SplitHostPort(o.Host); err == nil {
+		return p
+	}
+	if o.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
 
 // Secure reports whether cookies must be Secure.
 func (o origin) Secure() bool { return o.Scheme == "https" }
