@@ -1,0 +1,131 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// discoveryServer serves a discovery document naming issuer (srv.URL when
+// issuer is "") with body replaced by raw when raw is set.
+func discoveryServer(t *testing.T, issuerSuffix, raw string, delay time.Duration) *httptest.Server {
+	t.Helper()
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if raw != "" {
+			_, _ = io.WriteString(w, raw)
+			return
+		}
+		iss := srv.URL + issuerSuffix
+		_, _ = io.WriteString(w, `{"issuer":"`+iss+`","authorization_endpoint":"`+srv.URL+`/auth","token_endpoint":"`+srv.URL+`/token","jwks_uri":"`+srv.URL+`/keys"}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestDiscoveryMisbehaviour(t *testing.T) {
+	cases := []struct {
+		name       string
+		raw        string
+		suffix     string // appended to the issuer in the document
+		cfgSuffix  string // appended to the configured issuer
+		delay      time.Duration
+		wantUsable bool
+	}{
+		{name: "well-formed", wantUsable: true},
+		{name: "issuer with a trailing slash on both sides", suffix: "/", cfgSuffix: "/", wantUsable: true},
+		{name: "document adds a trailing slash", suffix: "/"},
+		{name: "configuration adds a trailing slash", cfgSuffix: "/"},
+		{name: "garbage", raw: "<html>this is not JSON</html>"},
+		{name: "empty object", raw: "{}"},
+		{name: "slow", delay: 2 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := discoveryServer(t, c.suffix, c.raw, c.delay)
+			p, err := Open(Config{ID: "x", Issuer: srv.URL + c.cfgSuffix, ClientID: "c", ClientSecret: "s"},
+				Options{Logger: quiet, DiscoveryTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = p.AuthCodeURL(context.Background(), AuthRequest{State: "s", RedirectURI: "http://127.0.0.1/cb"})
+			if c.wantUsable {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			var ue *UnavailableError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want *UnavailableError", err)
+			}
+			if time.Since(start) > time.Second {
+				t.Errorf("a failing IdP held the request for %v", time.Since(start))
+			}
+		})
+	}
+}
+
+// TestOneSlowIdPDoesNotBlockAnother: discovery of a hanging IdP runs while
+// another provider serves logins at once.
+func TestOneSlowIdPDoesNotBlockAnother(t *testing.T) {
+	slow := discoveryServer(t, "", "", 5*time.Second)
+	fast := discoveryServer(t, "", "", 0)
+	reg, err := NewRegistry([]Config{
+		{ID: "slow", Issuer: slow.URL, ClientID: "c", ClientSecret: "s"},
+		{ID: "fast", Issuer: fast.URL, ClientID: "c", ClientSecret: "s"},
+	}, Options{Logger: quiet, DiscoveryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := reg.Get("slow")
+	f, _ := reg.Get("fast")
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, _ = s.AuthCodeURL(ctx, AuthRequest{})
+	}()
+	_ = s.Status() // starts nothing new: one attempt at a time
+	start := time.Now()
+	if _, err := f.AuthCodeURL(context.Background(), AuthRequest{RedirectURI: "http://127.0.0.1/cb"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the fast IdP waited %v behind the slow one", d)
+	}
+	// A request that gives up early does not wait for the slow discovery.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.AuthCodeURL(ctx, AuthRequest{}); err == nil {
+		t.Error("slow IdP answered")
+	}
+}
+
+// TestIssParameterIsComparedExactly: RFC 9207 §2.4 compares the iss
+// parameter with the issuer by simple string comparison: no trailing-slash
+// or case normalisation.
+func TestIssParameterIsComparedExactly(t *testing.T) {
+	srv := discoveryServer(t, "", "", 0)
+	p, _ := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
+	for _, iss := range []string{srv.URL + "/", strings.ToUpper(srv.URL), srv.URL + "/x", ""} {
+		_, err := p.Exchange(context.Background(), Callback{Params: url.Values{"iss": {iss}, "code": {"c"}, "state": {"s"}}})
+		if !errors.Is(err, ErrIssuerMismatch) {
+			t.Errorf("iss=%q: err = %v, want ErrIssuerMismatch", iss, err)
+		}
+	}
+}
