@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -104,12 +105,12 @@ func TestUnverifiedEmailIsNotRelayed(t *testing.T) {
 func TestTokenEndpointAuthMethods(t *testing.T) {
 	cases := []struct {
 		method string
-		want   tokenRequest
+		want   hostileidp.TokenRequest
 	}{
-		{providers.AuthClientSecretBasic, tokenRequest{Basic: true, Verifier: true}},
-		{providers.AuthClientSecretPost, tokenRequest{FormSecret: true, Verifier: true}},
-		{providers.AuthNone, tokenRequest{Verifier: true}},
-		{providers.AuthPrivateKeyJWT, tokenRequest{Verifier: true, Assertion: true}},
+		{providers.AuthClientSecretBasic, hostileidp.TokenRequest{Basic: true, Verifier: true}},
+		{providers.AuthClientSecretPost, hostileidp.TokenRequest{FormSecret: true, Verifier: true}},
+		{providers.AuthNone, hostileidp.TokenRequest{Verifier: true}},
+		{providers.AuthPrivateKeyJWT, hostileidp.TokenRequest{Verifier: true, Assertion: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.method, func(t *testing.T) {
@@ -117,7 +118,7 @@ func TestTokenEndpointAuthMethods(t *testing.T) {
 			if resp := e.login("alpha", "bob", "/"); resp.StatusCode != http.StatusFound {
 				t.Fatalf("login: %d %s", resp.StatusCode, body(resp))
 			}
-			reqs := e.idps["alpha"].tamper.requests()
+			reqs := e.idps["alpha"].tamper.TokenRequests()
 			if len(reqs) != 1 || reqs[0] != c.want {
 				t.Errorf("token requests %+v, want [%+v]", reqs, c.want)
 			}
@@ -318,11 +319,11 @@ func TestIDTokenRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.idps["alpha"].tamper.set(func(tp *tamperer) {
-				tp.claims, tp.sign = c.claims, c.sign
+			e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) {
+				tp.Claims, tp.Sign = c.claims, c.sign
 				if kid, ok := strings.CutPrefix(c.sign, "kid:"); ok {
-					tp.sign, tp.kid = "", kid
-					tp.hidden = kid == "unpublished"
+					tp.Sign, tp.Kid = "", kid
+					tp.Hidden = kid == "unpublished"
 				}
 			})
 			e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, c.want)
@@ -332,7 +333,7 @@ func TestIDTokenRefusals(t *testing.T) {
 	// accepted, so each case above fails for its own reason.
 	t.Run("control: re-signed, unchanged", func(t *testing.T) {
 		e := newEnv(t)
-		e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.claims = func(map[string]any) {} })
+		e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.Claims = func(map[string]any) {} })
 		if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
 			t.Fatalf("control login: %d %s", resp.StatusCode, body(resp))
 		}
@@ -343,15 +344,15 @@ func TestIDTokenRefusals(t *testing.T) {
 func TestIDTokenAccepted(t *testing.T) {
 	cases := []struct {
 		name string
-		set  func(*tamperer)
+		set  func(*hostileidp.IdP)
 	}{
-		{"kid absent, exactly one key", func(tp *tamperer) { tp.kid, tp.only = "-", true }},
-		{"userinfo signed as a JWT", func(tp *tamperer) { tp.signedUI = true }},
+		{"kid absent, exactly one key", func(tp *hostileidp.IdP) { tp.Kid, tp.Only = "-", true }},
+		{"userinfo signed as a JWT", func(tp *hostileidp.IdP) { tp.SignedUserinfo = true }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.claims = func(map[string]any) {}; c.set(tp) })
+			e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.Claims = func(map[string]any) {}; c.set(tp) })
 			if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
 				t.Fatalf("login: %d %s\n%s", resp.StatusCode, body(resp), e.logs.String())
 			}
@@ -366,19 +367,19 @@ func TestIDTokenAccepted(t *testing.T) {
 func TestSignedUserinfoRefusals(t *testing.T) {
 	cases := []struct {
 		name string
-		set  func(*tamperer)
+		set  func(*hostileidp.IdP)
 		want string
 	}{
-		{"bad signature", func(tp *tamperer) { tp.uiSign = "broken" }, "signed userinfo"},
-		{"alg none", func(tp *tamperer) { tp.uiSign = "none" }, "signed userinfo"},
-		{"another issuer", func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["iss"] = "https://evil.example" } }, "iss is not the provider's issuer"},
-		{"another audience", func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["aud"] = "someone-else" } }, "aud does not contain"},
-		{"another subject", func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } }, "userinfo sub does not match"},
+		{"bad signature", func(tp *hostileidp.IdP) { tp.UserinfoSign = "broken" }, "signed userinfo"},
+		{"alg none", func(tp *hostileidp.IdP) { tp.UserinfoSign = "none" }, "signed userinfo"},
+		{"another issuer", func(tp *hostileidp.IdP) { tp.Userinfo = func(m map[string]any) { m["iss"] = "https://evil.example" } }, "iss is not the provider's issuer"},
+		{"another audience", func(tp *hostileidp.IdP) { tp.Userinfo = func(m map[string]any) { m["aud"] = "someone-else" } }, "aud does not contain"},
+		{"another subject", func(tp *hostileidp.IdP) { tp.Userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } }, "userinfo sub does not match"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.signedUI = true; c.set(tp) })
+			e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.SignedUserinfo = true; c.set(tp) })
 			e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, c.want)
 		})
 	}
@@ -386,7 +387,7 @@ func TestSignedUserinfoRefusals(t *testing.T) {
 
 func TestUserinfoSubjectMismatchRefused(t *testing.T) {
 	e := newEnv(t)
-	e.idps["alpha"].tamper.set(func(tp *tamperer) { tp.userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } })
+	e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.Userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } })
 	e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, "userinfo sub does not match")
 }
 
@@ -492,30 +493,30 @@ func TestKeyRotation(t *testing.T) {
 	var offset atomic.Int64
 	e := newEnv(t, withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
 	tp := e.idps["alpha"].tamper
-	tp.set(func(tp *tamperer) { tp.hidden = true })
+	tp.Set(func(tp *hostileidp.IdP) { tp.Hidden = true })
 	if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("first login: %d", resp.StatusCode)
 	}
-	if n := tp.keyFetches(); n != 1 {
+	if n := tp.KeyFetches(); n != 1 {
 		t.Fatalf("JWKS fetched %d times for the first login", n)
 	}
 	// Rotation: a new key appears and signs from now on.
 	offset.Store(int64(11 * time.Second))
-	tp.set(func(tp *tamperer) { tp.hidden = false; tp.claims = func(map[string]any) {} })
+	tp.Set(func(tp *hostileidp.IdP) { tp.Hidden = false; tp.Claims = func(map[string]any) {} })
 	e.client = newBrowser()
 	if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("login after rotation: %d %s\n%s", resp.StatusCode, body(resp), e.logs.String())
 	}
-	if n := tp.keyFetches(); n != 2 {
+	if n := tp.KeyFetches(); n != 2 {
 		t.Errorf("JWKS fetched %d times after rotation, want 2", n)
 	}
 	// Forged kids: refused, and no fetch storm.
 	for i := range 5 {
-		tp.set(func(tp *tamperer) { tp.kid = fmt.Sprintf("forged-%d", i) })
+		tp.Set(func(tp *hostileidp.IdP) { tp.Kid = fmt.Sprintf("forged-%d", i) })
 		e.client = newBrowser()
 		e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, "signature")
 	}
-	if n := tp.keyFetches(); n != 2 {
+	if n := tp.KeyFetches(); n != 2 {
 		t.Errorf("JWKS fetched %d times for 5 forged kids within one interval", n)
 	}
 }

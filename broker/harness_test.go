@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -34,7 +35,7 @@ type deferred struct{ http.Handler }
 type testIdP struct {
 	id     string
 	srv    *httptest.Server
-	tamper *tamperer
+	tamper *hostileidp.IdP
 }
 
 // env is a broker in front of a demo app with two demo IdPs.
@@ -105,7 +106,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Cleanup(srv.Close)
 		method := ec.authMeth[id]
 		idpMethod, secret := method, clientSecret(id)
-		tp := &tamperer{issuer: srv.URL}
+		tp := &hostileidp.IdP{}
 		pc := providers.Config{ID: id, Name: strings.ToUpper(id[:1]) + id[1:], Issuer: srv.URL,
 			ClientID: "broker-" + id, ClientSecret: secret, TokenEndpointAuthMethod: method,
 			Scopes: []string{"openid", "email", "profile", "groups"}}
@@ -113,11 +114,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		case providers.AuthNone:
 			secret, pc.ClientSecret = "", ""
 		case providers.AuthPrivateKeyJWT:
-			// The tamperer checks the assertion, then authenticates to the
+			// The hostile IdP wrapper checks the assertion, then authenticates to the
 			// demo IdP (which knows only secrets) with Basic.
 			idpMethod, pc.ClientSecret = providers.AuthClientSecretBasic, ""
 			pc.PrivateKeyFile, pc.PrivateKeyID = writeClientKey(t, tp), "client-key-1"
-			tp.clientID, tp.clientSecret = pc.ClientID, secret
+			tp.ClientID, tp.ClientSecret = pc.ClientID, secret
 		}
 		h, err := demo.NewIdP(demo.IdPConfig{
 			Issuer: srv.URL, Title: id, Users: demo.DemoUsers(id),
@@ -128,7 +129,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tp.next = h
+		tp.Next = h
 		ih.Handler = tp
 		e.idps[id] = &testIdP{id: id, srv: srv, tamper: tp}
 		cfg.Providers = append(cfg.Providers, pc)
@@ -145,8 +146,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 }
 
 // writeClientKey makes the client's private_key_jwt key: the PEM file for
-// the broker, the public key for the tamperer.
-func writeClientKey(t *testing.T, tp *tamperer) string {
+// the broker, the public key for the hostile IdP wrapper.
+func writeClientKey(t *testing.T, tp *hostileidp.IdP) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -160,7 +161,7 @@ func writeClientKey(t *testing.T, tp *tamperer) string {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tp.clientKey = &key.PublicKey
+	tp.ClientKey = &key.PublicKey
 	return path
 }
 

@@ -1,4 +1,14 @@
-package broker
+// Package hostileidp puts a misbehaving OpenID Provider in front of a real
+// one, for tests: it rewrites the ID token in token responses (re-signed with
+// a key it adds to the IdP's JWKS, so that only the intended check fails),
+// can answer userinfo as a signed JWT, hide or isolate its key, sign without a
+// kid, and accept private_key_jwt client assertions in front of an IdP that
+// knows only secrets. It records how clients authenticated at the token
+// endpoint and how often the JWKS was fetched.
+//
+// TEST-ONLY. It expects the zitadel op paths /keys, /oauth/token and
+// /userinfo (the demo package's IdP).
+package hostileidp
 
 import (
 	"bytes"
@@ -17,61 +27,72 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// tamperer sits in front of a demo IdP and makes it misbehave on purpose:
-// it can rewrite the ID token in token responses (re-signed with a key it
-// adds to the IdP's JWKS, so that only the intended check fails), and the
-// userinfo response. It also records how clients authenticated at the token
-// endpoint.
-type tamperer struct {
-	issuer string
-	next   http.Handler
+// IdP wraps a real IdP's handler. Its exported fields choose the
+// misbehaviour; change them with Set while the IdP is serving.
+type IdP struct {
+	// Next is the real IdP.
+	Next http.Handler
+
+	// Claims, when set, rewrites the claims of every ID token, which is then
+	// re-signed as Sign says. nil passes ID tokens unchanged.
+	Claims func(map[string]any)
+	// Sign is how re-signed tokens are signed: "" (RS256 with the wrapper's
+	// key), "broken" (that, with the signature corrupted), "none", or
+	// "HS256:<secret>".
+	Sign string
+	// Kid is the kid of re-signed tokens: default "tamper"; "-" for none.
+	Kid string
+	// Hidden keeps the wrapper's key out of the JWKS; Only publishes it
+	// alone, without a kid.
+	Hidden, Only bool
+	// SignedUserinfo answers userinfo as a JWT, signed as UserinfoSign says
+	// (the values of Sign); Userinfo, when set, rewrites its claims first.
+	SignedUserinfo bool
+	UserinfoSign   string
+	Userinfo       func(map[string]any)
+	// ClientKey, when set, makes the token endpoint accept private_key_jwt
+	// assertions (RFC 7523) signed by it for ClientID, and pass the request
+	// on authenticated with ClientSecret (for an IdP that knows only secrets).
+	ClientKey    any
+	ClientID     string
+	ClientSecret string
 
 	mu       sync.Mutex
 	key      *rsa.PrivateKey
-	claims   func(map[string]any) // nil: ID tokens pass unchanged
-	sign     string               // "" (RS256 with the tamper key), "none", "HS256:<secret>", "broken"
-	kid      string               // kid of re-signed tokens; default "tamper"; "-" for none
-	hidden   bool                 // keep the tamper key out of the JWKS
-	only     bool                 // publish the tamper key alone, without kid
-	signedUI bool                 // answer userinfo as a JWT signed with the tamper key
-	uiSign   string               // how to sign it (as sign)
-	// clientKey, when set, makes the token endpoint accept private_key_jwt
-	// assertions signed by it, and pass the request on with the client's
-	// secret (the demo IdP itself knows only secrets).
-	clientKey    any
-	clientID     string
-	clientSecret string
-	userinfo     func(map[string]any)
-	tokenReq     []tokenRequest
-	jwksHits     int
+	tokenReq []TokenRequest
+	jwksHits int
 }
 
-func (t *tamperer) keyFetches() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.jwksHits
+// TokenRequest is how a client authenticated at the token endpoint.
+type TokenRequest struct {
+	Basic      bool // HTTP Basic
+	FormSecret bool // client_secret in the form
+	Verifier   bool // a PKCE code_verifier
+	Assertion  bool // a client_assertion
 }
 
-type tokenRequest struct {
-	Basic      bool
-	FormSecret bool
-	Verifier   bool
-	Assertion  bool
-}
-
-func (t *tamperer) set(f func(*tamperer)) {
+// Set changes the IdP's behaviour under its lock.
+func (t *IdP) Set(f func(*IdP)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f(t)
 }
 
-func (t *tamperer) requests() []tokenRequest {
+// KeyFetches counts the JWKS requests.
+func (t *IdP) KeyFetches() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]tokenRequest(nil), t.tokenReq...)
+	return t.jwksHits
 }
 
-func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// TokenRequests lists how clients authenticated, in order.
+func (t *IdP) TokenRequests() []TokenRequest {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]TokenRequest(nil), t.tokenReq...)
+}
+
+func (t *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/keys":
 		t.mu.Lock()
@@ -83,7 +104,7 @@ func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		form, _ := url.ParseQuery(string(b))
 		_, _, basic := r.BasicAuth()
 		t.mu.Lock()
-		t.tokenReq = append(t.tokenReq, tokenRequest{Basic: basic, FormSecret: form.Get("client_secret") != "",
+		t.tokenReq = append(t.tokenReq, TokenRequest{Basic: basic, FormSecret: form.Get("client_secret") != "",
 			Verifier: form.Get("code_verifier") != "", Assertion: form.Has("client_assertion")})
 		t.mu.Unlock()
 		if form.Has("client_assertion") {
@@ -95,18 +116,18 @@ func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			form.Del("client_assertion_type")
 			form.Del("client_id")
 			b = []byte(form.Encode())
-			r.SetBasicAuth(url.QueryEscape(t.clientID), url.QueryEscape(t.clientSecret))
+			r.SetBasicAuth(url.QueryEscape(t.ClientID), url.QueryEscape(t.ClientSecret))
 			r.ContentLength = int64(len(b))
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		t.rewriteJSON(w, r, t.rewriteToken)
 	case "/userinfo":
 		t.mu.Lock()
-		f, signed, how := t.userinfo, t.signedUI, t.uiSign
+		f, signed, how := t.Userinfo, t.SignedUserinfo, t.UserinfoSign
 		t.mu.Unlock()
 		if signed {
 			rec := httptest.NewRecorder()
-			t.next.ServeHTTP(rec, r)
+			t.Next.ServeHTTP(rec, r)
 			var m map[string]any
 			_ = json.Unmarshal(rec.Body.Bytes(), &m)
 			if f != nil {
@@ -122,14 +143,14 @@ func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		})
 	default:
-		t.next.ServeHTTP(w, r)
+		t.Next.ServeHTTP(w, r)
 	}
 }
 
 // rewriteJSON runs the IdP, then edits its JSON object response with f.
-func (t *tamperer) rewriteJSON(w http.ResponseWriter, r *http.Request, f func(map[string]any)) {
+func (t *IdP) rewriteJSON(w http.ResponseWriter, r *http.Request, f func(map[string]any)) {
 	rec := httptest.NewRecorder()
-	t.next.ServeHTTP(rec, r)
+	t.Next.ServeHTTP(rec, r)
 	var m map[string]any
 	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &m) != nil {
 		for k, v := range rec.Header() {
@@ -149,7 +170,7 @@ func (t *tamperer) rewriteJSON(w http.ResponseWriter, r *http.Request, f func(ma
 	_, _ = w.Write(b)
 }
 
-func (t *tamperer) tamperKey() *rsa.PrivateKey {
+func (t *IdP) tamperKey() *rsa.PrivateKey {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.key == nil {
@@ -158,15 +179,15 @@ func (t *tamperer) tamperKey() *rsa.PrivateKey {
 	return t.key
 }
 
-func (t *tamperer) addKey(m map[string]any) {
+func (t *IdP) addKey(m map[string]any) {
 	t.mu.Lock()
-	hidden := t.hidden
+	hidden := t.Hidden
 	t.mu.Unlock()
 	if hidden {
 		return
 	}
 	t.mu.Lock()
-	only := t.only
+	only := t.Only
 	t.mu.Unlock()
 	jwk := jose.JSONWebKey{Key: t.tamperKey().Public(), KeyID: "tamper", Algorithm: "RS256", Use: "sig"}
 	if only {
@@ -185,9 +206,9 @@ func (t *tamperer) addKey(m map[string]any) {
 // acceptAssertion verifies a private_key_jwt client assertion (RFC 7523):
 // signed by the registered key, iss and sub the client, aud the token
 // endpoint, not expired.
-func (t *tamperer) acceptAssertion(form url.Values, tokenURL string) bool {
+func (t *IdP) acceptAssertion(form url.Values, tokenURL string) bool {
 	t.mu.Lock()
-	key, id := t.clientKey, t.clientID
+	key, id := t.ClientKey, t.ClientID
 	t.mu.Unlock()
 	if key == nil || form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		return false
@@ -204,9 +225,9 @@ func (t *tamperer) acceptAssertion(form url.Values, tokenURL string) bool {
 		c.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{tokenURL}}, 0) == nil
 }
 
-func (t *tamperer) rewriteToken(m map[string]any) {
+func (t *IdP) rewriteToken(m map[string]any) {
 	t.mu.Lock()
-	mutate, sign := t.claims, t.sign
+	mutate, sign := t.Claims, t.Sign
 	t.mu.Unlock()
 	raw, _ := m["id_token"].(string)
 	if mutate == nil || raw == "" {
@@ -220,7 +241,7 @@ func (t *tamperer) rewriteToken(m map[string]any) {
 	m["id_token"] = t.signToken(claims, sign)
 }
 
-func (t *tamperer) signToken(claims map[string]any, how string) string {
+func (t *IdP) signToken(claims map[string]any, how string) string {
 	payload, _ := json.Marshal(claims)
 	switch {
 	case how == "none":
@@ -230,7 +251,7 @@ func (t *tamperer) signToken(claims map[string]any, how string) string {
 		return mustSign(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(strings.TrimPrefix(how, "HS256:"))}, payload)
 	}
 	t.mu.Lock()
-	kid := t.kid
+	kid := t.Kid
 	t.mu.Unlock()
 	if kid == "" {
 		kid = "tamper"
