@@ -130,6 +130,7 @@ func (c Config) validate(needProviders bool) error {
 	default:
 		add("log.format", "%q is not one of text, json", c.Log.Format)
 	}
+	errs = append(errs, c.selectionProblems()...)
 	if needProviders && len(c.Providers) == 0 {
 		add("providers", "at least one provider is required")
 	}
@@ -154,6 +155,7 @@ func (c Config) Warnings() []string {
 	if strings.HasPrefix(c.PublicURL, "http://") {
 		w = append(w, "public_url: is http, so session cookies cannot be Secure; use https outside local testing")
 	}
+	w = append(w, c.selectionWarnings()...)
 	return w
 }
 

@@ -142,7 +142,7 @@ func TestSessionRenewedAtLogin(t *testing.T) {
 	if len(after) != 1 || after[0].Value == before[0].Value {
 		t.Fatalf("session token not renewed: before %v after %v", before, after)
 	}
-	sc := resp.Header.Get("Set-Cookie")
+	sc := sessionSetCookie(resp)
 	for _, attr := range []string{"HttpOnly", "SameSite=Lax", "Path=/"} {
 		if !strings.Contains(sc, attr) {
 			t.Errorf("Set-Cookie %q lacks %s", sc, attr)
@@ -281,8 +281,15 @@ func TestCallbackRefusals(t *testing.T) {
 		a := e.startLogin(e.client, "alpha", "alice", "/")
 		b := e.startLogin(newBrowser(), "beta", "alice", "/")
 		q := url.Values{"state": {a.Query().Get("state")}, "code": {b.Query().Get("code")}}
-		e.refused(e.get(e.broker.URL+"/oauth2/callback/alpha?"+q.Encode()), http.StatusUnauthorized, "invalid_grant")
+		e.refused(e.get(e.broker.URL+"/oauth2/callback/alpha?"+q.Encode()), http.StatusUnauthorized, "token endpoint error invalid_grant")
 	})
+}
+
+// TestClientRejectedByTokenEndpoint: a misconfigured client is the
+// broker's problem (502), told apart from a refused code (401).
+func TestClientRejectedByTokenEndpoint(t *testing.T) {
+	e := newEnv(t, withWrongSecret("alpha"))
+	e.refused(e.login("alpha", "alice", "/"), http.StatusBadGateway, "token endpoint refused the client: invalid_client")
 }
 
 func TestIssParameterAccepted(t *testing.T) {

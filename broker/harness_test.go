@@ -74,6 +74,7 @@ type envConfig struct {
 	now      func() time.Time
 	idpIss   map[string]bool
 	authMeth map[string]string
+	badCreds map[string]bool
 }
 
 func withConfig(f func(*Config)) envOption { return func(c *envConfig) { f(&c.cfg) } }
@@ -83,11 +84,15 @@ func withIssParameter(id string) envOption { return func(c *envConfig) { c.idpIs
 
 func withClock(now func() time.Time) envOption { return func(c *envConfig) { c.now = now } }
 
+// withWrongSecret configures the broker with a client secret the IdP does
+// not know.
+func withWrongSecret(id string) envOption { return func(c *envConfig) { c.badCreds[id] = true } }
+
 func withAuthMethod(id, m string) envOption { return func(c *envConfig) { c.authMeth[id] = m } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}}
+	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}, badCreds: map[string]bool{}}
 	for _, o := range opts {
 		o(ec)
 	}
@@ -132,6 +137,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		tp.Next = h
 		ih.Handler = tp
 		e.idps[id] = &testIdP{id: id, srv: srv, tamper: tp}
+		if ec.badCreds[id] {
+			pc.ClientSecret = "not-" + pc.ClientSecret
+		}
 		cfg.Providers = append(cfg.Providers, pc)
 	}
 	e.logs = &logBuffer{}

@@ -7,28 +7,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
-	"github.com/oidc-broker/oidc-broker/selection"
 )
-
-// handleSignIn renders the selection page. ?rd= is validated and carried
-// into each provider's start URL.
-func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	o := s.originOf(r)
-	rd := o.safeRedirect(r.URL.Query().Get("rd"))
-	all := s.registry.All()
-	opts := make([]selection.Option, 0, len(all))
-	for _, p := range all {
-		st := p.Status()
-		opts = append(opts, selection.Option{
-			ID: p.ID(), Name: p.Name(), Available: st.Available, Reason: st.Reason,
-			StartURL: o.Path("/oauth2/start/"+url.PathEscape(p.ID())) + "?rd=" + url.QueryEscape(rd),
-		})
-	}
-	setPageHeaders(w.Header())
-	if err := s.selection.Render(w, selection.Data{Options: opts}); err != nil {
-		s.log.Error("render selection page", "error", err)
-	}
-}
 
 // handleStart begins the authorization-code flow with PKCE, state and
 // nonce, all created here from crypto/rand and kept in the session.
@@ -62,6 +41,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.addPending(r.Context(), state, pl)
+	s.rememberProvider(w, r, p.ID())
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, err)
 		return
@@ -109,7 +89,12 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var authErr *providers.AuthError
 		var unavailable *providers.UnavailableError
+		var tokenErr *providers.TokenError
 		switch {
+		case errors.As(err, &tokenErr) && tokenErr.Misconfigured():
+			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", "token endpoint refused the client: "+tokenErr.Code, err)
+		case errors.As(err, &tokenErr):
+			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" did not accept the sign-in. Please sign in again.", "token endpoint error "+tokenErr.Code, err)
 		case errors.As(err, &authErr) && authErr.Code == "access_denied":
 			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", "idp error "+authErr.Code, err)
 		case errors.As(err, &authErr):

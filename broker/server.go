@@ -69,6 +69,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.selection, err = selection.New(cfg.Selection); err != nil {
 		return nil, err
 	}
+	// Icons are read and the page's provider list prepared now, so a bad
+	// icon fails the start, not the first visit.
+	if _, err := s.signInCatalog(); err != nil {
+		return nil, err
+	}
 	if s.fix, err = proxyfix.New(cfg.TrustedProxies, opts.Logger); err != nil {
 		return nil, err
 	}
@@ -95,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /oauth2/sign_in", s.handleSignIn)
+	mux.HandleFunc("GET /oauth2/static/{asset...}", s.handleStatic)
 	mux.HandleFunc("GET /oauth2/start/{provider}", s.handleStart)
 	mux.HandleFunc("GET /oauth2/callback/{provider}", s.handleCallback)
 	mux.HandleFunc("/oauth2/auth", s.handleAuth)

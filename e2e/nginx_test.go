@@ -189,15 +189,27 @@ func checkDocumentedTrust(t *testing.T, tmplPath, trusted string) {
 // with the name, path and flags an https origin calls for.
 func checkSessionCookie(t *testing.T, step string, resp *http.Response, setup nginxSetup) {
 	t.Helper()
-	cookies := resp.Cookies()
-	if len(cookies) == 0 {
-		t.Errorf("%s: no cookie set, want %s", step, setup.cookieName)
-	}
-	for _, c := range cookies {
-		if c.Name != setup.cookieName || c.Path != setup.cookiePath || !c.Secure || !c.HttpOnly || c.Domain != "" || c.Value == "" {
-			t.Errorf("%s: Set-Cookie %q; want %s=<token> with Path=%s, Secure, HttpOnly and no Domain",
-				step, c.String(), setup.cookieName, setup.cookiePath)
+	var session bool
+	for _, c := range resp.Cookies() {
+		if !c.Secure || !c.HttpOnly || c.Domain != "" || c.Value == "" {
+			t.Errorf("%s: Set-Cookie %q; want Secure, HttpOnly, no Domain and a value", step, c.String())
 		}
+		switch c.Name {
+		case setup.cookieName:
+			session = true
+			if c.Path != setup.cookiePath {
+				t.Errorf("%s: session cookie %q; want Path=%s", step, c.String(), setup.cookiePath)
+			}
+		case "__Secure-oidc_broker_last_idp": // the sign-in page's last-used provider
+			if c.Path != setup.prefix+"/oauth2/" {
+				t.Errorf("%s: last-used cookie %q; want Path=%s/oauth2/", step, c.String(), setup.prefix)
+			}
+		default:
+			t.Errorf("%s: unexpected cookie %q", step, c.String())
+		}
+	}
+	if !session {
+		t.Errorf("%s: no %s cookie set", step, setup.cookieName)
 	}
 }
 
@@ -246,8 +258,15 @@ func checkBypass(t *testing.T, b *demoBroker, brokerAddr *net.TCPAddr) {
 	if want := b.URL + "/oauth2/callback/acme"; got != want {
 		t.Errorf("a direct request with forged headers from 127.0.0.2 got redirect_uri %q, want %q (the connection's own)", got, want)
 	}
-	if c := resp.Cookies(); len(c) != 1 || c[0].Name != "oidc_broker" || c[0].Secure {
-		t.Errorf("a direct plain-HTTP request got cookies %v, want one plain oidc_broker without Secure", c)
+	var session bool
+	for _, c := range resp.Cookies() {
+		session = session || c.Name == "oidc_broker"
+		if c.Secure || strings.HasPrefix(c.Name, "__") {
+			t.Errorf("a direct plain-HTTP request got cookie %q, want no Secure or prefixed cookie", c.String())
+		}
+	}
+	if !session {
+		t.Errorf("a direct plain-HTTP request got cookies %v, want the plain oidc_broker", resp.Cookies())
 	}
 }
 

@@ -30,9 +30,21 @@ type Config struct {
 	ID string `yaml:"id"`
 	// Name is shown on the selection page ("Sign in with <Name>"). Defaults to ID.
 	Name string `yaml:"name"`
+	// Type is "oidc" (default: an OpenID Provider, found by discovery) or
+	// "oauth2" (a plain OAuth 2.0 server without ID tokens, such as
+	// GitHub: its endpoints are configured and the identity comes from its
+	// user API through Claims).
+	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
-	// document states it (a trailing slash matters). Required.
+	// document states it (a trailing slash matters). Required for "oidc";
+	// optional for "oauth2", where it is only compared with an RFC 9207
+	// iss parameter.
 	Issuer string `yaml:"issuer"`
+	// AuthorizationEndpoint, TokenEndpoint and UserinfoEndpoint are the
+	// endpoints of an "oauth2" provider (required there, unused for "oidc").
+	AuthorizationEndpoint string `yaml:"authorization_endpoint"`
+	TokenEndpoint         string `yaml:"token_endpoint"`
+	UserinfoEndpoint      string `yaml:"userinfo_endpoint"`
 	// ClientID is the broker's client_id at this IdP. Required.
 	ClientID string `yaml:"client_id"`
 	// ClientSecret is the broker's client secret; use ${VAR} in the file.
@@ -61,6 +73,23 @@ type Config struct {
 	// RequireIssParameter refuses callbacks without the RFC 9207 `iss`
 	// parameter even when the IdP's metadata does not announce it.
 	RequireIssParameter bool `yaml:"require_iss_parameter"`
+	// Claims maps the IdP's claims to the normalized identity.
+	Claims ClaimsConfig `yaml:"claims"`
+
+	// The sign-in page's settings for this provider. The providers package
+	// does not use them; the broker validates them with package selection
+	// (docs/selection.md).
+
+	// Domains are the email domains of this provider's users, for
+	// home-realm discovery: "example.com" exactly (case-insensitive), or
+	// ".example.com" for the domain and its subdomains. A domain may lead
+	// to one provider only.
+	Domains []string `yaml:"domains"`
+	// Icon is a local PNG, SVG, ICO or WebP file (at most 64 KiB) shown on
+	// the button, read at start-up and served by the broker; never a URL.
+	Icon string `yaml:"icon"`
+	// Group heads this provider's section of the sign-in page's list view.
+	Group string `yaml:"group"`
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -80,10 +109,30 @@ func (c Config) Validate() error {
 	case !idPattern.MatchString(c.ID):
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
-	if c.Issuer == "" {
+	oauth2Only := c.Type == TypeOAuth2
+	switch {
+	case c.Type != "" && openers[c.Type] == nil:
+		add("type", "%q is not one of oidc, oauth2", c.Type)
+	case c.Issuer == "" && !oauth2Only:
 		add("issuer", "is required")
-	} else if err := checkIssuer(c.Issuer); err != nil {
-		add("issuer", "%q %v", c.Issuer, err)
+	case c.Issuer != "":
+		if err := checkIssuer(c.Issuer); err != nil {
+			add("issuer", "%q %v", c.Issuer, err)
+		}
+	}
+	endpoints := []struct{ key, value string }{
+		{"authorization_endpoint", c.AuthorizationEndpoint}, {"token_endpoint", c.TokenEndpoint}, {"userinfo_endpoint", c.UserinfoEndpoint}}
+	for _, e := range endpoints {
+		switch {
+		case oauth2Only && e.value == "":
+			add(e.key, "is required for a provider of type oauth2")
+		case !oauth2Only && e.value != "":
+			add(e.key, "is only used by providers of type oauth2 (an OpenID provider's endpoints come from discovery)")
+		case e.value != "":
+			if err := checkURL(e.value, true); err != nil {
+				add(e.key, "%q %v", e.value, err)
+			}
+		}
 	}
 	if c.ClientID == "" {
 		add("client_id", "is required")
@@ -122,6 +171,12 @@ func (c Config) Validate() error {
 			add(fmt.Sprintf("scopes[%d]", i), "%q is not a valid scope", s)
 		}
 	}
+	if oauth2Only && c.authMethod() == AuthPrivateKeyJWT {
+		add("token_endpoint_auth_method", "private_key_jwt is supported for OpenID providers only")
+	}
+	for _, e := range c.Claims.validate(oauth2Only) {
+		errs = append(errs, errors.New(e))
+	}
 	for i, a := range c.IDTokenSigningAlgs {
 		if !slices.Contains(asymmetricAlgs, a) {
 			add(fmt.Sprintf("id_token_signing_algs[%d]", i), "%q is not one of %s", a, strings.Join(asymmetricAlgs, ", "))
@@ -142,8 +197,12 @@ func loadPrivateKey(path string) ([]byte, error) {
 	return pemBytes, nil
 }
 
-func checkIssuer(issuer string) error {
-	u, err := url.Parse(issuer)
+func checkIssuer(issuer string) error { return checkURL(issuer, false) }
+
+// checkURL accepts an https URL (http on loopback hosts, for tests and
+// demos) without userinfo or fragment, and without a query unless allowed.
+func checkURL(raw string, allowQuery bool) error {
+	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
 		return errors.New("is not a URL")
@@ -151,7 +210,7 @@ func checkIssuer(issuer string) error {
 		return errors.New("must be an https URL (http only for loopback hosts)")
 	case u.Host == "":
 		return errors.New("has no host")
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+	case u.User != nil || u.Fragment != "" || (u.RawQuery != "" && !allowQuery):
 		return errors.New("must not contain userinfo, query or fragment")
 	}
 	return nil
@@ -168,6 +227,13 @@ func (c Config) authMethod() string {
 	return c.TokenEndpointAuthMethod
 }
 
+func (c Config) providerType() string {
+	if c.Type == "" {
+		return TypeOIDC
+	}
+	return c.Type
+}
+
 func (c Config) displayName() string {
 	if c.Name == "" {
 		return c.ID
@@ -177,6 +243,9 @@ func (c Config) displayName() string {
 
 func (c Config) scopes() []string {
 	scopes := c.Scopes
+	if c.Type == TypeOAuth2 {
+		return scopes // no openid: there is no ID token
+	}
 	if len(scopes) == 0 {
 		scopes = []string{"openid", "email", "profile"}
 	}

@@ -23,8 +23,13 @@ type Identity struct {
 	Name string `json:"name,omitempty"`
 	// PreferredUsername is the IdP's preferred_username claim.
 	PreferredUsername string `json:"preferred_username,omitempty"`
-	// Groups are the group names the IdP asserted, in the IdP's order.
+	// Groups are the group names the IdP asserted, in the IdP's order,
+	// with the provider's group prefix, then its static groups.
 	Groups []string `json:"groups,omitempty"`
+	// GroupsIncomplete is true when the IdP said the groups did not fit in
+	// the token (distributed claims, Entra ID's "groups overage"): Groups
+	// is then not the user's full list.
+	GroupsIncomplete bool `json:"groups_incomplete,omitempty"`
 	// AuthTime is when the broker completed the login.
 	AuthTime time.Time `json:"auth_time"`
 }

@@ -60,19 +60,37 @@ const (
 	maxBackoff = 5 * time.Minute
 )
 
-// Open validates cfg and returns an OpenID Connect provider. It makes no
-// network call: discovery happens on first use.
+// Provider types, the values of Config.Type.
+const (
+	TypeOIDC   = "oidc"
+	TypeOAuth2 = "oauth2"
+)
+
+// openers builds providers by type. An unknown type is a configuration
+// error that names it (Config.Validate).
+var openers = map[string]func(Config, Options) Provider{
+	TypeOIDC:   openOIDC,
+	TypeOAuth2: openOAuth2,
+}
+
+// Open validates cfg and returns its provider. It makes no network call:
+// discovery happens on first use.
 func Open(cfg Config, opts Options) (Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &oidcProvider{cfg: cfg, opts: opts.withDefaults()}, nil
+	return openers[cfg.providerType()](cfg, opts.withDefaults()), nil
+}
+
+func openOIDC(cfg Config, opts Options) Provider {
+	return &oidcProvider{cfg: cfg, opts: opts, mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger}}
 }
 
 // oidcProvider is a generic OpenID Connect relying party for one IdP.
 type oidcProvider struct {
-	cfg  Config
-	opts Options
+	cfg    Config
+	opts   Options
+	mapper mapper
 
 	mu       sync.Mutex
 	client   *oidcClient   // set once discovery succeeded
@@ -167,6 +185,10 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		return nil, ErrMissingIDToken
 	}
 	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode != "" {
+			return nil, &TokenError{Code: re.ErrorCode, Description: re.ErrorDescription}
+		}
 		return nil, fmt.Errorf("providers: %s: code exchange: %w", p.cfg.ID, err)
 	}
 	// zitadel checks at_hash; c_hash only appears in hybrid-flow tokens,
@@ -185,7 +207,7 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 			return nil, fmt.Errorf("providers: %s: userinfo: %w", p.cfg.ID, err)
 		}
 	}
-	id := mapClaims(p.cfg.ID, claims, info)
+	id := p.mapper.identity(claims, info)
 	id.AuthTime = p.opts.Now()
 	return &Result{
 		Identity:  id,
@@ -213,7 +235,7 @@ func (p *oidcProvider) wantsUserinfo(c *oidcClient) bool {
 	case "always":
 		return true
 	}
-	return c.rp.UserinfoEndpoint() != ""
+	return c.rp.UserinfoEndpoint() != "" && p.cfg.Claims.Source != SourceIDToken
 }
 
 // discovered returns the discovered client, running discovery if needed.

@@ -100,6 +100,28 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("providers: the identity provider answered %s: %s", e.Code, e.Description)
 }
 
+// TokenError is an error response from the IdP's token endpoint (RFC 6749
+// §5.2). invalid_grant means the code was refused (replayed, expired, or
+// issued to someone else); invalid_client and unauthorized_client mean the
+// broker's client registration or credentials are wrong.
+type TokenError struct {
+	Code        string
+	Description string
+}
+
+func (e *TokenError) Error() string {
+	if e.Description == "" {
+		return "providers: the token endpoint answered " + e.Code
+	}
+	return fmt.Sprintf("providers: the token endpoint answered %s: %s", e.Code, e.Description)
+}
+
+// Misconfigured reports whether the error is the broker's configuration's
+// fault rather than the user's or an attacker's.
+func (e *TokenError) Misconfigured() bool {
+	return e.Code == "invalid_client" || e.Code == "unauthorized_client" || e.Code == "unsupported_grant_type"
+}
+
 // Errors a callback can fail with, besides *AuthError and verification errors
 // from the OpenID Connect library. All of them mean "refuse the login".
 var (

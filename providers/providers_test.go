@@ -156,32 +156,3 @@ func TestDiscoveryIssuerMismatchIsUnavailable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
-func TestMapClaims(t *testing.T) {
-	cases := []struct {
-		name          string
-		idToken, info map[string]any
-		want          Identity
-	}{
-		{"ID token only",
-			map[string]any{"sub": "1", "email": "a@x", "email_verified": true, "name": "A", "preferred_username": "a", "groups": []any{"g1", "g2"}}, nil,
-			Identity{Provider: "p", Subject: "1", Email: "a@x", EmailVerified: true, Name: "A", PreferredUsername: "a", Groups: []string{"g1", "g2"}}},
-		{"userinfo wins, email and its flag from one source",
-			map[string]any{"sub": "1", "email": "old@x", "email_verified": true},
-			map[string]any{"sub": "1", "email": "new@x", "name": "N", "groups": "a b,c"},
-			Identity{Provider: "p", Subject: "1", Email: "new@x", EmailVerified: false, Name: "N", Groups: []string{"a", "b", "c"}}},
-		{"email_verified as a string",
-			map[string]any{"sub": "1", "email": "a@x", "email_verified": "true"}, nil,
-			Identity{Provider: "p", Subject: "1", Email: "a@x", EmailVerified: true}},
-		{"email_verified of another type is false",
-			map[string]any{"sub": "1", "email": "a@x", "email_verified": 1}, nil,
-			Identity{Provider: "p", Subject: "1", Email: "a@x"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := mapClaims("p", c.idToken, c.info); !reflect.DeepEqual(got, c.want) {
-				t.Errorf("got %+v\nwant %+v", got, c.want)
-			}
-		})
-	}
-}

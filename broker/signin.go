@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/selection"
+)
+
+// The sign-in page's wiring. Package selection renders the page and makes
+// its choices (home-realm discovery, search, groups); this file gives it the
+// providers, each request's facts and URLs (all from originOf), follows its
+// choices with redirects, serves its assets and keeps the last-used cookie.
+
+// signInCSP is the sign-in page's Content-Security-Policy: setPageHeaders'
+// plus script-src 'self' for the page's own script (live search).
+const signInCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; script-src 'self'; " +
+	"form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
+
+// handleSignIn renders the selection page, or skips it: ?idp= names an
+// available provider, the email typed into the page (?login=) has a
+// provider's domain (its login_hint is passed on), or the only provider is
+// chosen automatically (selection.auto_redirect). ?rd= is validated and
+// carried into every start URL. A notice, not an error status, explains an
+// unknown provider or domain.
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	q := r.URL.Query()
+	rd := o.safeRedirect(q.Get("rd"))
+	cat, err := s.signInCatalog()
+	if err != nil {
+		s.log.Error("sign-in page: providers", "error", err)
+		s.renderError(w, errorPage{Status: http.StatusInternalServerError, Title: "Sign-in unavailable",
+			Message: "The sign-in page cannot be shown. Please try again later."})
+		return
+	}
+	startBase, rdQuery := o.Path("/oauth2/start/"), "?rd="+url.QueryEscape(rd)
+	start := func(id string) string { return startBase + url.PathEscape(id) + rdQuery }
+	redirect := func(id, loginHint string) {
+		u := start(id)
+		if loginHint != "" {
+			u += "&login_hint=" + url.QueryEscape(loginHint)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u, http.StatusFound)
+	}
+
+	var notice selection.Notice
+	switch {
+	case q.Has("idp"):
+		id := q.Get("idp")
+		if p, ok := s.registry.Get(id); !ok {
+			notice = selection.Notice{Kind: selection.UnknownProvider, Value: id}
+		} else if !p.Status().Available {
+			notice = selection.Notice{Kind: selection.ProviderUnavailable, Value: id}
+		} else {
+			redirect(id, q.Get("login_hint"))
+			return
+		}
+	case q.Has("login"):
+		login := strings.TrimSpace(q.Get("login"))
+		id, domain, found := cat.Discover(login)
+		p, ok := s.registry.Get(id)
+		switch {
+		case found && ok && p.Status().Available:
+			redirect(id, login)
+			return
+		case found:
+			notice = selection.Notice{Kind: selection.ProviderUnavailable, Value: id}
+		case domain == "":
+			notice = selection.Notice{Kind: selection.NoDomain, Value: login}
+		default:
+			notice = selection.Notice{Kind: selection.UnknownDomain, Value: domain}
+		}
+	case s.selection.AutoRedirect() && !q.Has("q"):
+		if all := s.registry.All(); len(all) == 1 && all[0].Status().Available {
+			redirect(all[0].ID(), "")
+			return
+		}
+	}
+
+	req := selection.Request{
+		AcceptLanguage: r.Header.Get("Accept-Language"),
+		Links:          selection.Links{SignIn: o.Path("/oauth2/sign_in"), Static: o.Path("/oauth2/static/"), Start: start},
+		Status:         s.providerStatus,
+		RD:             rd,
+		Query:          q.Get("q"),
+		Login:          q.Get("login"),
+		Notice:         notice,
+		LastUsed:       s.lastUsedProvider(r, o),
+	}
+	var buf bytes.Buffer
+	if err := s.selection.Render(&buf, cat, req); err != nil {
+		s.log.Error("render selection page", "error", err)
+		s.renderError(w, errorPage{Status: http.StatusInternalServerError, Title: "Sign-in unavailable",
+			Message: "The sign-in page cannot be shown. Please try again later."})
+		return
+	}
+	h := w.Header()
+	setPageHeaders(h)
+	h.Set("Content-Security-Policy", signInCSP)
+	h.Add("Vary", "Accept-Language")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	_, _ = buf.WriteTo(w)
+}
+
+// providerStatus is a provider's availability for the page.
+func (s *Server) providerStatus(id string) selection.Status {
+	p, ok := s.registry.Get(id)
+	if !ok {
+		return selection.Status{Reason: "not configured"}
+	}
+	st := p.Status()
+	return selection.Status{Available: st.Available, Reason: st.Reason}
+}
+
+// signInCatalog returns the page's providers, prepared on first use: the
+// registry's providers in order, with the page's settings (domains, icon,
+// group) from the configuration. A registry given in Options may have
+// providers without configuration; they get their name only.
+func (s *Server) signInCatalog() (*selection.Catalog, error) {
+	return s.selection.Catalog(func() ([]selection.Provider, error) {
+		cfgs := make(map[string]providers.Config, len(s.cfg.Providers))
+		for _, c := range s.cfg.Providers {
+			cfgs[c.ID] = c
+		}
+		all := s.registry.All()
+		ps := make([]selection.Provider, len(all))
+		for i, p := range all {
+			c := cfgs[p.ID()]
+			ps[i] = selection.Provider{ID: p.ID(), Name: p.Name(), Group: c.Group, Domains: c.Domains, Icon: c.Icon}
+		}
+		return ps, nil
+	})
+}
+
+// handleStatic serves the page's assets from memory: provider icons, the
+// logo, the script. A URL with the current ?v= hash is cached for a year;
+// others are revalidated. An SVG cannot run script: its CSP forbids it.
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	cat, err := s.signInCatalog()
+	if err != nil {
+		cat = nil // the logo and the script need no providers
+	}
+	a, ok := s.selection.Asset(cat, r.PathValue("asset"))
+	if !ok {
+		s.handleNotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("ETag", `"`+a.Hash+`"`)
+	if r.URL.Query().Get("v") == a.Hash {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.Data))
+}
+
+// The last-used cookie remembers which provider a browser chose, so the
+// page can offer it first ("Continue with …"). Its value is the provider id
+// and an HMAC-SHA256 of it, so a client cannot make the page offer anything
+// else; an unknown or tampered value is ignored. The key is
+// selection.last_used_key, or a random one per process.
+const (
+	lastUsedSuffix = "_last_idp"
+	lastUsedMaxAge = 90 * 24 * time.Hour
+	lastUsedMAC    = "oidc-broker last-used provider\x00"
+)
+
+var processLastUsedKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k) // never fails (crypto/rand)
+	return k
+}()
+
+// rememberProvider sets the last-used cookie for provider id. handleStart
+// calls it when a login begins.
+func (s *Server) rememberProvider(w http.ResponseWriter, r *http.Request, id string) {
+	c := s.lastUsedCookie(s.originOf(r))
+	c.Value = id + "." + s.lastUsedSignature(id)
+	c.MaxAge = int(lastUsedMaxAge / time.Second)
+	w.Header().Add("Set-Cookie", c.String())
+}
+
+// lastUsedProvider returns the provider id of a valid last-used cookie that
+// names a configured provider, or "".
+func (s *Server) lastUsedProvider(r *http.Request, o origin) string {
+	c, err := r.Cookie(s.lastUsedCookie(o).Name)
+	if err != nil {
+		return ""
+	}
+	i := strings.LastIndexByte(c.Value, '.')
+	if i < 0 {
+		return ""
+	}
+	id, sig := c.Value[:i], c.Value[i+1:]
+	if !hmac.Equal([]byte(sig), []byte(s.lastUsedSignature(id))) {
+		return ""
+	}
+	if _, ok := s.registry.Get(id); !ok {
+		return ""
+	}
+	return id
+}
+
+func (s *Server) lastUsedSignature(id string) string {
+	key := processLastUsedKey
+	if k := s.cfg.Selection.LastUsedKey; k != "" {
+		key = []byte(k)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(lastUsedMAC + id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// lastUsedCookie is the cookie's name and attributes for an origin: scoped
+// to the broker's /oauth2/ paths (so it never reaches the upstream app),
+// HttpOnly, SameSite=Lax, and Secure with the __Secure- prefix behind https.
+func (s *Server) lastUsedCookie(o origin) http.Cookie {
+	c := http.Cookie{Name: s.sessions.baseName + lastUsedSuffix, Path: o.Path("/oauth2/"),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
+	if c.Secure {
+		c.Name = "__Secure-" + c.Name
+	}
+	return c
+}
+
+// selectionProblems validates the sign-in page's settings: the selection
+// section, and each provider's domains, icon and group (a domain claimed by
+// two providers names both).
+func (c Config) selectionProblems() []error {
+	errs := prefixed("selection.", c.Selection.Validate())
+	ps := make([]selection.Provider, len(c.Providers))
+	for i, p := range c.Providers {
+		ps[i] = selection.Provider{ID: p.ID, Name: p.Name, Group: p.Group, Domains: p.Domains, Icon: p.Icon}
+	}
+	return append(errs, prefixed("providers", selection.CheckProviders(ps))...)
+}
+
+// selectionWarnings are the page's valid but doubtful settings.
+func (c Config) selectionWarnings() []string {
+	var w []string
+	for _, s := range c.Selection.Warnings() {
+		w = append(w, fmt.Sprintf("selection.%s", s))
+	}
+	return w
+}

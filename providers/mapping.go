@@ -1,0 +1,201 @@
+package providers
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// ClaimsConfig says how a provider's claims become an Identity. It is data,
+// so that Keycloak's realm_access.roles, Entra ID's groups or a GitHub-like
+// OAuth2 API's "login" need configuration, not code. Every path is a claim
+// name or a dotted path into nested objects (realm_access.roles,
+// resource_access.my-client.roles); a claim name that itself contains dots
+// (https://example.com/groups) is matched whole first.
+type ClaimsConfig struct {
+	// Source is where claims are read: "both" (default: the ID token, then
+	// userinfo, which wins where both have a claim), "id_token" or
+	// "userinfo".
+	Source string `yaml:"source"`
+	// Subject is the claim that identifies the user. Default "sub". Only
+	// plain OAuth2 providers may change it (e.g. "id"); an OpenID provider's
+	// subject is always its sub.
+	Subject string `yaml:"subject"`
+	// Username is the claim relayed as the preferred username. Default
+	// "preferred_username".
+	Username string `yaml:"username"`
+	// Name is the display-name claim. Default "name".
+	Name string `yaml:"name"`
+	// Email is the email claim. Default "email".
+	Email string `yaml:"email"`
+	// Groups is the groups claim: an array of strings, or one string of
+	// space- or comma-separated names. Default "groups".
+	Groups string `yaml:"groups"`
+	// GroupPrefix is prepended to every group of this provider ("google:"),
+	// so that equal group names from two IdPs stay apart.
+	GroupPrefix string `yaml:"group_prefix"`
+	// StaticGroups are added for everyone who signs in with this provider
+	// (without GroupPrefix).
+	StaticGroups []string `yaml:"static_groups"`
+	// InsecureAssumeEmailVerified treats the email as verified although the
+	// IdP did not say so. RISKY: use it only for an IdP that verifies every
+	// address and is known not to send email_verified; with any other IdP a
+	// user can claim someone else's address and be relayed as its owner.
+	InsecureAssumeEmailVerified bool `yaml:"insecure_assume_email_verified"`
+}
+
+// Claim sources.
+const (
+	SourceBoth     = "both"
+	SourceIDToken  = "id_token"
+	SourceUserinfo = "userinfo"
+)
+
+func (c ClaimsConfig) validate(oauth2Only bool) []string {
+	var errs []string
+	switch c.Source {
+	case "", SourceBoth, SourceIDToken, SourceUserinfo:
+	default:
+		errs = append(errs, fmt.Sprintf("claims.source: %q is not one of both, id_token, userinfo", c.Source))
+	}
+	if c.Source == SourceIDToken && oauth2Only {
+		errs = append(errs, "claims.source: a plain OAuth2 provider has no ID token")
+	}
+	if c.Subject != "" && c.Subject != "sub" && !oauth2Only {
+		errs = append(errs, fmt.Sprintf("claims.subject: %q: an OpenID provider's subject is always sub", c.Subject))
+	}
+	for i, g := range c.StaticGroups {
+		if strings.TrimSpace(g) == "" {
+			errs = append(errs, fmt.Sprintf("claims.static_groups[%d]: is empty", i))
+		}
+	}
+	return errs
+}
+
+// mapper turns claims into an Identity for one provider.
+type mapper struct {
+	provider string
+	cfg      ClaimsConfig
+	log      *slog.Logger
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// identity builds the Identity from ID-token claims and userinfo claims
+// (either may be nil), as the configuration says. Email and
+// email_verified are always taken as a pair from one source, so an address
+// from one source is never relayed with the other's verification flag.
+func (m mapper) identity(idToken, userinfo map[string]any) Identity {
+	var sources []map[string]any // in order of precedence
+	switch or(m.cfg.Source, SourceBoth) {
+	case SourceIDToken:
+		sources = []map[string]any{idToken}
+	case SourceUserinfo:
+		sources = []map[string]any{userinfo}
+	default:
+		sources = []map[string]any{userinfo, idToken}
+	}
+	lookup := func(path string) (any, map[string]any) {
+		for _, src := range sources {
+			if v, ok := claimPath(src, path); ok {
+				return v, src
+			}
+		}
+		return nil, nil
+	}
+	id := Identity{Provider: m.provider}
+	// The subject of an OpenID provider comes from the verified ID token;
+	// userinfo's sub was checked to be equal.
+	if idToken != nil {
+		id.Subject = scalar(idToken["sub"])
+	} else {
+		v, _ := lookup(or(m.cfg.Subject, "sub"))
+		id.Subject = scalar(v)
+	}
+	emailClaim := or(m.cfg.Email, "email")
+	if v, src := lookup(emailClaim); src != nil {
+		id.Email = scalar(v)
+		verified, _ := claimPath(src, "email_verified")
+		id.EmailVerified = isTrue(verified) || m.cfg.InsecureAssumeEmailVerified
+	}
+	v, _ := lookup(or(m.cfg.Name, "name"))
+	id.Name = scalar(v)
+	v, _ = lookup(or(m.cfg.Username, "preferred_username"))
+	id.PreferredUsername = scalar(v)
+
+	groupsClaim := or(m.cfg.Groups, "groups")
+	v, _ = lookup(groupsClaim)
+	for _, g := range stringList(v) {
+		id.Groups = append(id.Groups, m.cfg.GroupPrefix+g)
+	}
+	id.Groups = append(id.Groups, m.cfg.StaticGroups...)
+	if v == nil && overage(groupsClaim, sources...) {
+		id.GroupsIncomplete = true
+		m.log.Warn("groups did not fit in the token (distributed claims); relaying the identity with groups_incomplete",
+			"provider", m.provider, "sub", id.Subject, "claim", groupsClaim)
+	}
+	return id
+}
+
+// overage reports whether a source declares the claim as distributed
+// (OpenID Connect Core §5.6.2), as Entra ID does when a user has too many
+// groups for the token: "_claim_names": {"groups": "src1"}.
+func overage(claim string, sources ...map[string]any) bool {
+	for _, src := range sources {
+		if names, ok := src["_claim_names"].(map[string]any); ok {
+			if _, ok := names[claim]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// claimPath resolves a claim name or dotted path. At each level the longest
+// key that matches a prefix of the remaining path wins, so both
+// "https://example.com/groups" and "resource_access.my.client.roles" (with a
+// client id containing a dot) resolve without any quoting syntax.
+func claimPath(claims map[string]any, path string) (any, bool) {
+	if claims == nil || path == "" {
+		return nil, false
+	}
+	cur := claims
+	rest := path
+	for {
+		v, ok := cur[rest]
+		if ok {
+			return v, true
+		}
+		found := false
+		for i := strings.LastIndexByte(rest, '.'); i > 0; i = strings.LastIndexByte(rest[:i], '.') {
+			if next, ok := cur[rest[:i]].(map[string]any); ok {
+				cur, rest, found = next, rest[i+1:], true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+}
+
+// scalar renders a string claim; numbers (GitHub's numeric id) become their
+// decimal text.
+func scalar(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64)
+	case json.Number:
+		return t.String()
+	}
+	return ""
+}

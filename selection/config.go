@@ -1,0 +1,235 @@
+package selection
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Config customises the page: the `selection:` section of the broker's
+// configuration. The zero value is a plain English page. docs/selection.md
+// documents every field.
+type Config struct {
+	// Title is the page heading. Default: "Sign in", translated.
+	Title string `yaml:"title"`
+	// Logo is a local PNG, SVG, ICO or WebP file (at most 64 KiB) shown
+	// above the title, served by the broker at /oauth2/static/logo.
+	Logo string `yaml:"logo"`
+	// Colors are the page's colours; each one optional.
+	Colors Colors `yaml:"colors"`
+	// FooterLinks are shown below the providers (privacy policy, help).
+	FooterLinks []Link `yaml:"footer_links"`
+	// TemplateDir is a directory of templates parsed over the embedded ones:
+	// a select.html there replaces the page, and files that {{define}}
+	// "style", "header" or "footer" replace those blocks. Parsed and tried
+	// out at start-up.
+	TemplateDir string `yaml:"template_dir"`
+	// TranslationsDir is a directory of <language>.yaml (or .json) files that
+	// add languages or override embedded texts. The language is chosen by
+	// Accept-Language; English is the default.
+	TranslationsDir string `yaml:"translations_dir"`
+	// ListThreshold is the number of providers above which the page shows a
+	// searchable, grouped list instead of big buttons. Default 8.
+	ListThreshold int `yaml:"list_threshold"`
+	// AutoRedirect skips the page when exactly one provider is configured
+	// and it is available. Default false.
+	AutoRedirect bool `yaml:"auto_redirect"`
+	// LastUsedKey signs the cookie that remembers the last provider used on
+	// a browser (at least 32 bytes; use ${VAR}). Default: a random key per
+	// process, so replicas behind one load balancer need a shared one.
+	LastUsedKey string `yaml:"last_used_key"`
+}
+
+// Colors are CSS hex colours (#rgb or #rrggbb). Arbitrary CSS is never
+// accepted.
+type Colors struct {
+	// Primary colours the "Continue" buttons, links and the focus ring.
+	// Default #0b57d0.
+	Primary string `yaml:"primary"`
+	// Background is the page's background. Default #ffffff.
+	Background string `yaml:"background"`
+	// Text is the colour of text. Default #1b1f24.
+	Text string `yaml:"text"`
+}
+
+// Link is a footer link.
+type Link struct {
+	Text string `yaml:"text"`
+	// URL is an https URL or a path on the broker's site (/privacy).
+	URL string `yaml:"url"`
+}
+
+// Defaults.
+const (
+	DefaultListThreshold = 8
+	DefaultPrimary       = "#0b57d0"
+	DefaultBackground    = "#ffffff"
+	DefaultText          = "#1b1f24"
+	// MinLastUsedKeyLength is the shortest LastUsedKey accepted, in bytes.
+	MinLastUsedKeyLength = 32
+)
+
+// Validate reports every problem in c, each prefixed with its YAML key. It
+// reads the logo, the templates and the translations, as New does.
+func (c Config) Validate() error {
+	_, errs := build(c)
+	return joinErrs(errs)
+}
+
+var hexColorRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// checkFields validates what needs no file.
+func (c Config) checkFields() []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if len(c.Title) > 200 {
+		add("title", "is longer than 200 bytes")
+	}
+	for field, v := range map[string]string{"colors.primary": c.Colors.Primary, "colors.background": c.Colors.Background, "colors.text": c.Colors.Text} {
+		if v != "" && !hexColorRE.MatchString(v) {
+			add(field, "%q must be a CSS hex colour such as #0b57d0", v)
+		}
+	}
+	for i, l := range c.FooterLinks {
+		if strings.TrimSpace(l.Text) == "" {
+			add(fmt.Sprintf("footer_links[%d].text", i), "is required")
+		}
+		if !footerURLOK(l.URL) {
+			add(fmt.Sprintf("footer_links[%d].url", i), "%q must be an https URL or a path starting with /", l.URL)
+		}
+	}
+	if c.ListThreshold < 0 {
+		add("list_threshold", "must not be negative")
+	}
+	if c.LastUsedKey != "" && len(c.LastUsedKey) < MinLastUsedKeyLength {
+		add("last_used_key", "must be at least %d bytes (it is %d); use a random value from ${VAR}", MinLastUsedKeyLength, len(c.LastUsedKey))
+	}
+	return errs
+}
+
+func footerURLOK(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || strings.ContainsAny(raw, "\\ \t\r\n") {
+		return false
+	}
+	if u.Scheme == "" {
+		return strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") && u.Host == ""
+	}
+	return u.Scheme == "https" && u.Host != "" && u.User == nil
+}
+
+// Warnings lists colour choices that fail WCAG 2.2 AA contrast: text
+// against the background below 4.5:1, the primary colour (links, focus
+// ring, button border) below 4.5:1.
+func (c Config) Warnings() []string {
+	var w []string
+	p := c.palette()
+	if r := contrast(p.text, p.background); r < 4.5 {
+		w = append(w, fmt.Sprintf("colors: text on background has a contrast of %.1f:1; WCAG AA asks for 4.5:1", r))
+	}
+	if r := contrast(p.primary, p.background); r < 4.5 {
+		w = append(w, fmt.Sprintf("colors: primary on background has a contrast of %.1f:1; WCAG AA asks for 4.5:1 (it colours links)", r))
+	}
+	return w
+}
+
+// Palette is the page's colours as CSS values, derived from Config.Colors:
+// the three configured ones and shades computed from them so that muted
+// text and borders keep AA contrast.
+type Palette struct {
+	Primary, OnPrimary, Background, Text, Muted, Border, Hover, Disabled, DisabledText template.CSS
+}
+
+type rgb [3]float64
+
+type palette struct{ primary, background, text rgb }
+
+func (c Config) palette() palette {
+	return palette{
+		primary:    parseHex(orDefault(c.Colors.Primary, DefaultPrimary)),
+		background: parseHex(orDefault(c.Colors.Background, DefaultBackground)),
+		text:       parseHex(orDefault(c.Colors.Text, DefaultText)),
+	}
+}
+
+// css derives the page's palette. Only validated hex colours get here.
+func (p palette) css() Palette {
+	onPrimary := rgb{255, 255, 255}
+	if contrast(rgb{0, 0, 0}, p.primary) > contrast(onPrimary, p.primary) {
+		onPrimary = rgb{}
+	}
+	muted := p.text
+	for t := 0.6; t < 1; t += 0.05 {
+		if m := mix(p.text, p.background, t); contrast(m, p.background) >= 4.6 {
+			muted = m
+			break
+		}
+	}
+	return Palette{
+		Primary: p.primary.css(), OnPrimary: onPrimary.css(), Background: p.background.css(), Text: p.text.css(),
+		Muted: muted.css(), Border: muted.css(),
+		Hover:    mix(p.primary, p.background, 0.08).css(),
+		Disabled: mix(p.text, p.background, 0.07).css(), DisabledText: muted.css(),
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func parseHex(s string) rgb {
+	s = strings.TrimPrefix(s, "#")
+	if len(s) == 3 {
+		s = string([]byte{s[0], s[0], s[1], s[1], s[2], s[2]})
+	}
+	var c rgb
+	for i := range 3 {
+		v, _ := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
+		c[i] = float64(v)
+	}
+	return c
+}
+
+func (c rgb) css() template.CSS {
+	return template.CSS(fmt.Sprintf("#%02x%02x%02x", int(math.Round(c[0])), int(math.Round(c[1])), int(math.Round(c[2]))))
+}
+
+// mix returns a weighted mix: t of a, 1-t of b.
+func mix(a, b rgb, t float64) rgb {
+	var c rgb
+	for i := range 3 {
+		c[i] = math.Round(a[i]*t + b[i]*(1-t))
+	}
+	return c
+}
+
+// contrast is the WCAG 2 contrast ratio of two colours.
+func contrast(a, b rgb) float64 {
+	la, lb := luminance(a), luminance(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
+}
+
+func luminance(c rgb) float64 {
+	var l [3]float64
+	for i, v := range c {
+		v /= 255
+		if v <= 0.04045 {
+			l[i] = v / 12.92
+		} else {
+			l[i] = math.Pow((v+0.055)/1.055, 2.4)
+		}
+	}
+	return 0.2126*l[0] + 0.7152*l[1] + 0.0722*l[2]
+}
