@@ -3,11 +3,13 @@ package providers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -127,5 +129,49 @@ func TestIssParameterIsComparedExactly(t *testing.T) {
 		if !errors.Is(err, ErrIssuerMismatch) {
 			t.Errorf("iss=%q: err = %v, want ErrIssuerMismatch", iss, err)
 		}
+	}
+}
+
+// TestStatusWarmsBoundedly: the sign-in page asks every provider's status;
+// the background discoveries that starts are bounded per registry.
+func TestStatusWarmsBoundedly(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	defer close(release)
+	cfgs := make([]Config, 50)
+	for i := range cfgs {
+		cfgs[i] = Config{ID: fmt.Sprintf("p%d", i), Issuer: srv.URL + fmt.Sprintf("/t%d", i), ClientID: "c", ClientSecret: "s"}
+	}
+	reg, err := NewRegistry(cfgs, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		for _, p := range reg.All() {
+			if !p.Status().Available {
+				t.Fatal("an undiscovered provider is shown unavailable")
+			}
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for inFlight.Load() < maxWarming && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := peak.Load(); got != maxWarming {
+		t.Errorf("%d discoveries in flight at once, want %d", got, maxWarming)
 	}
 }

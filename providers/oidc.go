@@ -33,7 +33,16 @@ type Options struct {
 	// JWKS. A token with an unknown kid (key rotation, or an attacker's
 	// random kid) triggers at most one fetch per interval. Default: 10 s.
 	JWKSMinInterval time.Duration
+
+	// warmSlots bounds the background discoveries that Status starts, for
+	// all providers of a registry together (NewRegistry sets it).
+	warmSlots chan struct{}
 }
+
+// maxWarming is how many background discoveries a registry runs at once:
+// a sign-in page listing 1,000 undiscovered providers must not start 1,000
+// requests at the same moment.
+const maxWarming = 8
 
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
@@ -115,8 +124,8 @@ func (p *oidcProvider) ID() string   { return p.cfg.ID }
 func (p *oidcProvider) Name() string { return p.cfg.displayName() }
 
 // Status never blocks. A provider not yet discovered counts as available and
-// gets a discovery attempt in the background, so the selection page learns
-// about a dead IdP without making anyone wait for it.
+// gets a discovery attempt in the background when a slot is free, so the
+// selection page learns about a dead IdP without making anyone wait for it.
 func (p *oidcProvider) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -126,7 +135,10 @@ func (p *oidcProvider) Status() Status {
 	case p.lastErr != nil && p.opts.Now().Before(p.retryAt):
 		return Status{Reason: "unreachable, retrying shortly"}
 	}
-	p.startAttemptLocked()
+	if p.attempt == nil && p.takeWarmSlot() {
+		done := p.startAttemptLocked()
+		go func() { <-done; p.releaseWarmSlot() }()
+	}
 	if p.lastErr != nil {
 		return Status{Reason: "unreachable, retrying now"}
 	}
@@ -266,6 +278,24 @@ func (p *oidcProvider) discovered(ctx context.Context) (*oidcClient, error) {
 		return p.client, nil
 	}
 	return nil, &UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
+}
+
+func (p *oidcProvider) takeWarmSlot() bool {
+	if p.opts.warmSlots == nil {
+		return true
+	}
+	select {
+	case p.opts.warmSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *oidcProvider) releaseWarmSlot() {
+	if p.opts.warmSlots != nil {
+		<-p.opts.warmSlots
+	}
 }
 
 // startAttemptLocked starts a discovery attempt unless one is running and

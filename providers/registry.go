@@ -16,6 +16,9 @@ type Registry struct {
 // each prefixed with its position in the list ("providers[2].issuer: ...").
 func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
 	r := &Registry{byID: make(map[string]Provider, len(cfgs))}
+	if opts.warmSlots == nil {
+		opts.warmSlots = make(chan struct{}, maxWarming)
+	}
 	var errs []error
 	for i, cfg := range cfgs {
 		p, err := Open(cfg, opts)
