@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -54,6 +55,15 @@ func isIdentityHeader(name string) bool {
 	return true
 }
 
+// relayIdentity writes what an app receives about the signed-in user into h
+// (request headers for the upstream, response headers on forward-auth):
+// the identity headers, for the app identified by audience. Every relay
+// path goes through here.
+func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Identity, audience string) {
+	_, _ = r, audience // used by the signed assertion
+	setIdentityHeaders(h, id)
+}
+
 // setIdentityHeaders writes the identity into h. Email is relayed only when
 // the IdP verified it. Values are encoded with headerValue.
 func setIdentityHeaders(h http.Header, id providers.Identity) {
@@ -104,4 +114,21 @@ func headerValue(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// handleUserinfo returns the normalized identity as JSON, for UIs that show
+// who is signed in.
+func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	id, ok := s.sessions.identity(r.Context())
+	if !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"not signed in"}` + "\n"))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		User string `json:"user"`
+		providers.Identity
+	}{id.User(), id})
 }

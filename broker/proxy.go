@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+)
+
+// handleApp serves everything outside /oauth2/: the upstream for a
+// signed-in user, a sign-in redirect for a browser, 401 for an API client.
+func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
+	id, signedIn := s.sessions.identity(r.Context())
+	d, reason := s.access(requestOf(r), identityPtr(id, signedIn))
+	switch d {
+	case unauthenticated:
+		s.needSignIn(w, r)
+		return
+	case forbidden:
+		s.log.Info("access denied", "user", id.User(), "reason", reason, "client", clientAddr(r))
+		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
+			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})
+		return
+	}
+	if s.upstream == nil {
+		if r.URL.Path != "/" {
+			s.handleNotFound(w, r)
+			return
+		}
+		http.Redirect(w, r, s.originOf(r).Path("/oauth2/userinfo"), http.StatusFound)
+		return
+	}
+	if signedIn { // on public routes too: the app may greet a signed-in user
+		s.relayIdentity(r.Header, r, id, "")
+	}
+	s.upstream.ServeHTTP(w, r)
+}
+
+// needSignIn answers a request that needs a signed-in user: a browser goes
+// to the sign-in page (and back afterwards), an API client gets 401.
+func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
+	if wantsRedirect(r) {
+		o := s.originOf(r)
+		rd := o.Path(r.URL.RequestURI()) // the path the browser asked for, prefix included
+		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="oidc-broker"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"error":"not signed in"}` + "\n"))
+}
+
+// wantsRedirect tells a browser navigation from an API call: only a GET or
+// HEAD that does not ask for JSON is sent to the sign-in page.
+func wantsRedirect(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return !strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// newReverseProxy proxies to the upstream. The identity headers are set by
+// handleApp on the inbound request (client-sent ones were stripped first);
+// the broker's own session cookie is not passed on. The forwarding headers
+// the app receives describe the broker's external origin as originOf
+// established it (never a client's claim): X-Forwarded-For is the client
+// address proxyfix trusted, X-Forwarded-Proto/Host/Port/Prefix the origin.
+func (s *Server) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded() // X-Forwarded-For from the effective RemoteAddr
+			o := s.originOf(pr.In)
+			h := pr.Out.Header
+			h.Set("X-Forwarded-Proto", o.Scheme)
+			h.Set("X-Forwarded-Host", o.Host)
+			h.Set("X-Forwarded-Port", o.port())
+			h.Del("X-Forwarded-Prefix")
+			if o.Prefix != "" {
+				h.Set("X-Forwarded-Prefix", o.Prefix)
+			}
+			removeCookie(pr.Out, s.sessions.baseName)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("upstream error", "error", err)
+			s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: "Application unavailable",
+				Message: "The application behind the sign-in service did not answer. Please try again in a moment."})
+		},
+	}
+}
+
+// removeCookie drops the session cookie (any of its prefixed names) from the
+// outgoing Cookie header.
+func removeCookie(r *http.Request, base string) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cookies {
+		n := strings.TrimPrefix(strings.TrimPrefix(c.Name, "__Host-"), "__Secure-")
+		if n != base {
+			r.AddCookie(c)
+		}
+	}
+}
