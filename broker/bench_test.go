@@ -48,9 +48,12 @@ func BenchmarkForwardAuthUnauthenticated(b *testing.B) {
 
 // benchServer is a broker with one signed-in session, made without an IdP:
 // the session is written through the session manager directly.
-func benchServer(b *testing.B) (*Server, *http.Cookie) {
+func benchServer(b *testing.B, configure ...func(*Config)) (*Server, *http.Cookie) {
 	b.Helper()
 	cfg := Config{Providers: []providers.Config{{ID: "kc", Issuer: "https://kc.example", ClientID: "c", ClientSecret: "s"}}}
+	for _, f := range configure {
+		f(&cfg)
+	}
 	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

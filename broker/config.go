@@ -31,10 +31,26 @@ type Config struct {
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	// TrustedProxies says which forwarding headers to believe, by hop count.
 	TrustedProxies proxyfix.Config `yaml:"trusted_proxies"`
-	// Upstream is the app to reverse-proxy signed-in users to (optional).
+	// Upstream is the app to reverse-proxy signed-in users to (optional):
+	// shorthand for Upstreams with one entry for path "/". Setting both is
+	// an error.
 	Upstream string `yaml:"upstream"`
+	// Upstreams are the apps to reverse-proxy signed-in users to, chosen
+	// by path prefix and optionally host (see UpstreamConfig). Without
+	// any, the broker serves forward-auth only.
+	Upstreams []UpstreamConfig `yaml:"upstreams"`
+	// Routes are the access rules, first match wins (docs/access.md).
+	Routes []Route `yaml:"routes"`
+	// Default is the access rule for requests no route matches. The zero
+	// value allows every signed-in user.
+	Default AccessRule `yaml:"default"`
+	// RedirectHosts lists the hosts besides the broker's own (exact, or
+	// ".example.com"; optionally ":port") an absolute rd may name.
+	RedirectHosts []string `yaml:"redirect_hosts"`
 	// Session configures the session store and cookie.
 	Session SessionConfig `yaml:"session"`
+	// Assertion configures the signed identity assertion (docs/assertion.md).
+	Assertion AssertionConfig `yaml:"assertion"`
 	// Selection customises the sign-in page.
 	Selection selection.Config `yaml:"selection"`
 	// Providers are the identity providers, shown in this order.
@@ -100,6 +116,7 @@ func (c Config) validate(needProviders bool) error {
 			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
 		}
 	}
+	errs = append(errs, c.upstreamProblems()...)
 	for i, h := range c.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/:@ *") {
 			add(fmt.Sprintf("allowed_hosts[%d]", i), "%q must be a host name or .domain", h)
@@ -131,6 +148,8 @@ func (c Config) validate(needProviders bool) error {
 		add("log.format", "%q is not one of text, json", c.Log.Format)
 	}
 	errs = append(errs, c.selectionProblems()...)
+	errs = append(errs, c.accessProblems()...)
+	errs = append(errs, c.Assertion.problems()...)
 	if needProviders && len(c.Providers) == 0 {
 		add("providers", "at least one provider is required")
 	}
@@ -142,6 +161,7 @@ func (c Config) validate(needProviders bool) error {
 		}
 		seen[p.ID] = i
 	}
+	errs = append(errs, basicAuthProblems(c.Providers)...)
 	return errors.Join(errs...)
 }
 
@@ -156,6 +176,8 @@ func (c Config) Warnings() []string {
 		w = append(w, "public_url: is http, so session cookies cannot be Secure; use https outside local testing")
 	}
 	w = append(w, c.selectionWarnings()...)
+	w = append(w, c.accessWarnings()...)
+	w = append(w, c.basicAuthWarnings()...)
 	return w
 }
 

@@ -2,16 +2,24 @@ package broker
 
 import (
 	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
 // handleAuth is the forward-auth endpoint (nginx auth_request, Traefik
 // ForwardAuth, Caddy forward_auth): 202 with the identity headers when the
 // access rules allow the request, 401 when a sign-in is needed, 403 when the
-// signed-in user is not allowed.
+// signed-in user is not allowed. The request the rules decide is the one
+// the proxy describes in its headers, believed only from a trusted peer
+// (describedTarget). See docs/access.md.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	id, signedIn := s.sessions.identity(r.Context())
-	d, reason := s.access(s.describedRequest(r), identityPtr(id, signedIn))
+	id, signedIn := s.requestIdentity(r)
+	t := s.describedTarget(r)
+	d, reason := s.access(t.request(r.Header), identityPtr(id, signedIn))
 	switch d {
 	case public, allowed:
 		if signedIn {
@@ -20,13 +28,243 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	case forbidden:
 		s.log.Info("access denied", "user", id.User(), "reason", reason, "client", clientAddr(r))
-		w.WriteHeader(http.StatusForbidden)
+		// Traefik and Caddy show this answer to the client; nginx its own.
+		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
+			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).URL("/oauth2/sign_out")})
 	default:
-		w.WriteHeader(http.StatusUnauthorized)
+		s.forwardAuthSignIn(w, r, t)
 	}
 }
 
-// describedRequest is the request a forward-auth call asks about. Until the
-// proxies' request-describing headers are supported, it is unknown, and
-// only the session decides.
-func (s *Server) describedRequest(*http.Request) accessRequest { return accessRequest{} }
+// The headers in which proxies describe the request a forward-auth call is
+// about. nginx sends what its configuration says (X-Original-URI and
+// X-Original-Method by convention); Traefik and Caddy send X-Forwarded-Uri,
+// -Method, -Host and -Proto.
+const (
+	hdrOriginalURI     = "X-Original-Uri"
+	hdrOriginalMethod  = "X-Original-Method"
+	hdrForwardedURI    = "X-Forwarded-Uri"
+	hdrForwardedMethod = "X-Forwarded-Method"
+	hdrForwardedHost   = "X-Forwarded-Host"
+	hdrForwardedProto  = "X-Forwarded-Proto"
+)
+
+var describingHeaders = []string{hdrOriginalURI, hdrOriginalMethod, hdrForwardedURI, hdrForwardedMethod, hdrForwardedHost}
+
+// target is what a trusted proxy says about the request a forward-auth call
+// is about. An empty field is unknown.
+type target struct {
+	method string // as sent
+	scheme string // "http" or "https"
+	host   string // host[:port], lower case
+	uri    string // path and query, as on the wire
+}
+
+// describedRequest is the request a forward-auth call asks about, for the
+// access rules (see describedTarget). Path is the escaped path, without
+// query; "" when unknown.
+func (s *Server) describedRequest(r *http.Request) accessRequest {
+	return s.describedTarget(r).request(r.Header)
+}
+
+// request is t for the access rules; h are the request's headers (method
+// overrides).
+func (t target) request(h http.Header) accessRequest {
+	p := t.uri
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return accessRequest{Method: t.method, Host: hostname(t.host), Path: p, MethodOverride: methodOverride(h)}
+}
+
+// describedTarget reads the request-describing headers, only when the
+// direct peer is in trusted_proxies.from: hop counts alone do not do,
+// because these headers are not appended to like X-Forwarded-For, and a
+// client that reaches the broker directly could otherwise name any URI and
+// get a public route's answer (CVE-2026-40575 in oauth2-proxy). From any
+// other peer the request is unknown, and every rule that may apply to some
+// request applies (policy.decideOne).
+//
+// A header is used only when it holds exactly one value, also across its
+// two spellings (X-Original-URI and X-Forwarded-Uri): a proxy that sets one
+// and passes on a client's other would otherwise let the client choose.
+func (s *Server) describedTarget(r *http.Request) target {
+	if !s.describer.contains(proxyfix.FromRequest(r).Original.RemoteAddr) {
+		for _, h := range describingHeaders {
+			if len(r.Header[h]) > 0 {
+				s.log.Debug("forward-auth: request-describing headers ignored: the peer is not in trusted_proxies.from",
+					"peer", proxyfix.FromRequest(r).Original.RemoteAddr)
+				break
+			}
+		}
+		return target{}
+	}
+	var t target
+	if v, ok := oneValue(r.Header, hdrOriginalURI, hdrForwardedURI); ok && validRequestURI(v) {
+		t.uri = v
+	}
+	if v, ok := oneValue(r.Header, hdrOriginalMethod, hdrForwardedMethod); ok && validMethod(v) {
+		t.method = v
+	}
+	if v, ok := oneValue(r.Header, hdrForwardedHost); ok && validHostPort(v) {
+		t.host = strings.ToLower(v)
+	}
+	if v, ok := oneValue(r.Header, hdrForwardedProto); ok && (strings.EqualFold(v, "http") || strings.EqualFold(v, "https")) {
+		t.scheme = strings.ToLower(v)
+	}
+	return t
+}
+
+// forwardAuthSignIn answers a forward-auth request that needs a sign-in:
+// 401, with Location set to the sign-in page and the described request as
+// its rd when safeRedirect allows it (nginx: auth_request_set from
+// $upstream_http_location, then error_page 401 =302). With ?redirect=1
+// (Traefik and Caddy pass the answer on to the client) a browser
+// navigation gets a 302 there instead.
+func (s *Server) forwardAuthSignIn(w http.ResponseWriter, r *http.Request, t target) {
+	o := s.originOf(r)
+	loc := o.URL("/oauth2/sign_in")
+	if rd := t.rd(o); rd != "" && o.redirectAllowed(rd) {
+		loc += "?rd=" + url.QueryEscape(rd)
+	}
+	w.Header().Set("Location", loc)
+	method := t.method
+	if method == "" {
+		method = r.Method
+	}
+	switch r.URL.Query().Get("redirect") {
+	case "1", "true":
+		if wantsRedirect(&http.Request{Method: strings.ToUpper(method), Header: r.Header}) {
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+// rd is where the browser should return after signing in: the described
+// request as an absolute URL when its host is known, as a path on the
+// broker's origin when only the URI is, "" when that is unknown too.
+func (t target) rd(o origin) string {
+	switch {
+	case t.uri == "":
+		return ""
+	case t.host == "":
+		return t.uri
+	}
+	scheme := t.scheme
+	if scheme == "" {
+		scheme = o.Scheme
+	}
+	return scheme + "://" + t.host + t.uri
+}
+
+// oneValue returns the one value that the named headers hold between them;
+// false when they are absent or hold different values.
+func oneValue(h http.Header, names ...string) (string, bool) {
+	var v string
+	found := false
+	for _, n := range names {
+		for _, x := range h[n] {
+			if found && x != v {
+				return "", false
+			}
+			v, found = x, true
+		}
+	}
+	return v, found
+}
+
+// validRequestURI accepts an origin-form request target: "/" followed by
+// anything but spaces and control characters.
+func validRequestURI(v string) bool {
+	if v == "" || v[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validMethod accepts an RFC 9110 token of letters, digits and '-', '_'.
+func validMethod(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return v != "" && len(v) <= 32
+}
+
+// validHostPort accepts "name[:port]" or "[ipv6][:port]".
+func validHostPort(v string) bool {
+	name, port, hasPort := v, "", false
+	if strings.HasPrefix(v, "[") {
+		end := strings.IndexByte(v, ']')
+		if end < 0 {
+			return false
+		}
+		if _, err := netip.ParseAddr(v[1:end]); err != nil {
+			return false
+		}
+		if rest := v[end+1:]; rest != "" {
+			port, hasPort = strings.CutPrefix(rest, ":")
+			return hasPort && validPort(port)
+		}
+		return true
+	}
+	name, port, hasPort = strings.Cut(v, ":")
+	return validDomainPattern(name) && name[0] != '.' && (!hasPort || validPort(port))
+}
+
+// peerList is trusted_proxies.from, compiled: the direct peers whose
+// request-describing headers are believed. Empty believes nobody.
+type peerList []netip.Prefix
+
+// compilePeers compiles a validated from list as proxyfix does: a bare IP is
+// a single address, IPv4-mapped IPv6 is IPv4.
+func compilePeers(from []string) peerList {
+	var l peerList
+	for _, s := range from {
+		var p netip.Prefix
+		if strings.Contains(s, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(s); err != nil {
+				continue
+			}
+		} else {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		l = append(l, p.Masked())
+	}
+	return l
+}
+
+// contains reports whether the connection's peer ("ip:port") is listed. A
+// peer that is not an IP address (a Unix socket) never is.
+func (l peerList) contains(remoteAddr string) bool {
+	if len(l) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	for _, p := range l {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

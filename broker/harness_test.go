@@ -104,7 +104,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Cleanup(e.app.Close)
 
 	cfg := ec.cfg
-	cfg.Upstream = e.app.URL
+	if len(cfg.Upstreams) == 0 { // tests of upstreams bring their own apps
+		cfg.Upstream = e.app.URL
+	}
 	for _, id := range []string{"alpha", "beta"} {
 		var ih deferred
 		srv := httptest.NewServer(&ih)

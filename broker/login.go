@@ -106,19 +106,29 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	s.finishLogin(w, r, o, p, res.Identity, pl.RD)
+}
+
+// finishLogin completes a login (the callback, or the local login form): a new session
+// token (no fixation), the identity, and the pending login's rd.
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, id providers.Identity, rd string) {
 	ctx := r.Context()
 	if err := s.sessions.sm.RenewToken(ctx); err != nil {
 		s.sessionUnavailable(w, err)
 		return
 	}
-	s.sessions.sm.Put(ctx, keyIdentity, res.Identity)
+	s.sessions.sm.Put(ctx, keyIdentity, id)
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, err)
 		return
 	}
-	s.log.Info("login succeeded", "provider", p.ID(), "user", res.Identity.User(), "client", clientAddr(r))
+	s.log.Info("login succeeded", "provider", p.ID(), "user", id.User(), "client", clientAddr(r))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, o.safeRedirect(pl.RD), http.StatusFound)
+	status := http.StatusFound
+	if r.Method == http.MethodPost { // the local login form
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, o.safeRedirect(rd), status)
 }
 
 func (s *Server) sessionUnavailable(w http.ResponseWriter, err error) {

@@ -7,10 +7,12 @@ import (
 	"strings"
 )
 
-// handleApp serves everything outside /oauth2/: the upstream for a
-// signed-in user, a sign-in redirect for a browser, 401 for an API client.
+// handleApp serves everything outside /oauth2/: the matching upstream for
+// a signed-in user, a sign-in redirect for a browser, 401 for an API
+// client or a WebSocket. The access rules run before the upstream is
+// chosen, so an anonymous client learns nothing about which paths exist.
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
-	id, signedIn := s.sessions.identity(r.Context())
+	id, signedIn := s.requestIdentity(r)
 	d, reason := s.access(requestOf(r), identityPtr(id, signedIn))
 	switch d {
 	case unauthenticated:
@@ -22,7 +24,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})
 		return
 	}
-	if s.upstream == nil {
+	if len(s.upstreams) == 0 {
 		if r.URL.Path != "/" {
 			s.handleNotFound(w, r)
 			return
@@ -30,10 +32,21 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.originOf(r).Path("/oauth2/userinfo"), http.StatusFound)
 		return
 	}
-	if signedIn { // on public routes too: the app may greet a signed-in user
-		s.relayIdentity(r.Header, r, id, "")
+	up := s.matchUpstream(r)
+	if up == nil {
+		s.handleNotFound(w, r)
+		return
 	}
-	s.upstream.ServeHTTP(w, r)
+	if signedIn { // on public routes too: the app may greet a signed-in user
+		s.relayIdentity(r.Header, r, id, up.audience)
+	}
+	// Save the session now: a protocol switch (WebSocket) hijacks the
+	// connection, and its 101 never passes through WriteHeader.
+	if err := saveSession(w); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
+	up.proxy.ServeHTTP(w, r)
 }
 
 // needSignIn answers a request that needs a signed-in user: a browser goes
@@ -52,39 +65,53 @@ func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // wantsRedirect tells a browser navigation from an API call: only a GET or
-// HEAD that does not ask for JSON is sent to the sign-in page.
+// HEAD that does not ask for JSON and does not ask to switch protocols
+// (a WebSocket, which cannot follow a redirect) is sent to the sign-in
+// page.
 func wantsRedirect(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
 		return false
 	}
 	return !strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-// newReverseProxy proxies to the upstream. The identity headers are set by
-// handleApp on the inbound request (client-sent ones were stripped first);
-// the broker's own session cookie is not passed on. The forwarding headers
-// the app receives describe the broker's external origin as originOf
-// established it (never a client's claim): X-Forwarded-For is the client
-// address proxyfix trusted, X-Forwarded-Proto/Host/Port/Prefix the origin.
-func (s *Server) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
+// newReverseProxy proxies to one upstream's target. The identity headers
+// are set by handleApp on the inbound request (client-sent ones were
+// stripped first); the broker's own session cookie is not passed on. The
+// forwarding headers the app receives describe the broker's external
+// origin as originOf established it (never a client's claim):
+// X-Forwarded-For is the client address proxyfix trusted,
+// X-Forwarded-Proto/Host/Port the origin, and X-Forwarded-Prefix the
+// origin's prefix followed by the upstream's path when strip_prefix
+// removed it.
+func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
+		Transport: tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			o := s.originOf(pr.In)
+			prefix := o.Prefix
+			if up.strip && up.path != "/" {
+				stripPath(pr.Out.URL, up.path)
+				prefix += up.path
+			}
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded() // X-Forwarded-For from the effective RemoteAddr
-			o := s.originOf(pr.In)
 			h := pr.Out.Header
 			h.Set("X-Forwarded-Proto", o.Scheme)
 			h.Set("X-Forwarded-Host", o.Host)
 			h.Set("X-Forwarded-Port", o.port())
 			h.Del("X-Forwarded-Prefix")
-			if o.Prefix != "" {
-				h.Set("X-Forwarded-Prefix", o.Prefix)
+			if prefix != "" {
+				h.Set("X-Forwarded-Prefix", prefix)
 			}
 			removeCookie(pr.Out, s.sessions.baseName)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("upstream error", "error", err)
+			s.log.Warn("upstream error", "upstream", target.Redacted(), "error", err)
 			s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: "Application unavailable",
 				Message: "The application behind the sign-in service did not answer. Please try again in a moment."})
 		},

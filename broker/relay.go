@@ -17,13 +17,15 @@ const (
 	HeaderProvider          = "X-Auth-Request-Provider"
 )
 
-// stripIdentityHeaders removes every X-Auth-Request-* header a client sent.
-// It runs before anything else, so nothing downstream can ever see a forged
-// identity.
-func stripIdentityHeaders(next http.Handler) http.Handler {
+// stripIdentityHeaders removes every X-Auth-Request-* header a client sent,
+// and every header named in also (the assertion's configured header; empty
+// names are ignored), matched like the prefix: in any case and with '_' for
+// '-'. It runs before anything else, so nothing downstream can ever see a
+// forged identity.
+func stripIdentityHeaders(next http.Handler, also ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for name := range r.Header {
-			if isIdentityHeader(name) {
+			if isIdentityHeader(name) || matchesAnyHeader(name, also) {
 				delete(r.Header, name) // the key as sent: Del would canonicalize it
 			}
 		}
@@ -31,37 +33,68 @@ func stripIdentityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// isIdentityHeader matches the prefix case-insensitively and with '_' for
-// '-': CGI and WSGI servers map both X-Auth-Request-User and
-// X_Auth_Request_User to HTTP_X_AUTH_REQUEST_USER, so an underscore spelling
-// would otherwise reach a Python app as the real header.
-func isIdentityHeader(name string) bool {
-	const prefix = "X-AUTH-REQUEST-"
-	if len(name) < len(prefix) {
+// matchesAnyHeader reports whether name is one of names, compared like
+// isIdentityHeader compares the prefix.
+func matchesAnyHeader(name string, names []string) bool {
+	for _, n := range names {
+		if n != "" && len(n) == len(name) && foldHeader(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldHeader reports whether name begins with want, ignoring case and
+// treating '_' as '-'.
+func foldHeader(name, want string) bool {
+	if len(name) < len(want) {
 		return false
 	}
-	for i := 0; i < len(prefix); i++ {
-		c := name[i]
-		switch {
-		case c == '_':
-			c = '-'
-		case 'a' <= c && c <= 'z':
-			c -= 'a' - 'A'
+	for i := 0; i < len(want); i++ {
+		a, b := name[i], want[i]
+		if a == '_' {
+			a = '-'
 		}
-		if c != prefix[i] {
+		if b == '_' {
+			b = '-'
+		}
+		if 'a' <= a && a <= 'z' {
+			a -= 'a' - 'A'
+		}
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		if a != b {
 			return false
 		}
 	}
 	return true
 }
 
+// isIdentityHeader matches the prefix case-insensitively and with '_' for
+// '-': CGI and WSGI servers map both X-Auth-Request-User and
+// X_Auth_Request_User to HTTP_X_AUTH_REQUEST_USER, so an underscore spelling
+// would otherwise reach a Python app as the real header.
+func isIdentityHeader(name string) bool { return foldHeader(name, "X-Auth-Request-") }
+
 // relayIdentity writes what an app receives about the signed-in user into h
 // (request headers for the upstream, response headers on forward-auth):
-// the identity headers, for the app identified by audience. Every relay
-// path goes through here.
+// the identity headers and, when enabled, the signed assertion for the app
+// identified by audience (the configured assertion.audience when empty),
+// issued by the broker's external origin for r. Every relay path goes
+// through here.
 func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Identity, audience string) {
-	_, _ = r, audience // used by the signed assertion
 	setIdentityHeaders(h, id)
+	if s.assertion == nil {
+		return
+	}
+	tok, err := s.assertion.token(s.originOf(r).String(), audience, id)
+	if err != nil {
+		h.Del(s.assertion.header)
+		s.log.Error("assertion not sent", "user", id.User(), "error", err)
+		return
+	}
+	h.Set(s.assertion.header, tok)
 }
 
 // setIdentityHeaders writes the identity into h. Email is relayed only when

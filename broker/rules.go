@@ -1,18 +1,81 @@
 package broker
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
+// Access rules: `routes:` (the first route that matches a request decides)
+// and `default:` (for requests no route matches). The same rules decide the
+// proxied requests and the forward-auth endpoint. docs/access.md has the
+// user's guide; the path readings are in rulepaths.go.
+
+// Route is an access rule for the requests it matches: path, and optionally
+// methods and host.
+type Route struct {
+	// Path is a path pattern, matched against the request path after
+	// normalisation (see docs/access.md): "/static/" (a trailing slash: the
+	// path itself and everything below it), "/user/{id}/public" ({name}
+	// matches one non-empty segment), "/{$}" (only the path before {$}),
+	// otherwise exactly that path ("/health" also matches "/health/").
+	Path string `yaml:"path"`
+	// Methods, when set, restricts the route to these methods (upper case).
+	Methods []string `yaml:"methods"`
+	// Host, when set, restricts the route to one host name, or with a
+	// leading dot (".example.com") to a domain and its subdomains.
+	Host string `yaml:"host"`
+	// AccessRule says who may make the requests the route matches.
+	AccessRule `yaml:",inline"`
+}
+
+// AccessRule says who may make a request: anyone (Public), or a signed-in
+// user who meets every condition that is set. The zero value allows every
+// signed-in user.
+type AccessRule struct {
+	// Public lets anyone through, signed in or not. It cannot be combined
+	// with conditions.
+	Public bool `yaml:"public"`
+	// Groups are conditions on the user's groups.
+	Groups GroupCondition `yaml:"groups"`
+	// EmailDomains, when set, requires a verified email address in one of
+	// these domains (exact, or ".example.com" for the domain and its
+	// subdomains).
+	EmailDomains []string `yaml:"email_domains"`
+	// Providers, when set, requires a sign-in through one of these
+	// providers (ids).
+	Providers []string `yaml:"providers"`
+	// Users, when set, requires one of these users, as "<provider>:<sub>".
+	Users []string `yaml:"users"`
+}
+
+// GroupCondition are conditions on the user's groups; each that is set must
+// hold, so {all_of: [starving], one_of: [artist, programmer]} means
+// "starving AND (artist OR programmer)".
+type GroupCondition struct {
+	// OneOf requires at least one of these groups.
+	OneOf []string `yaml:"one_of"`
+	// AllOf requires all of these groups.
+	AllOf []string `yaml:"all_of"`
+	// NoneOf requires none of these groups. When the IdP said its group
+	// list is incomplete, it is not met.
+	NoneOf []string `yaml:"none_of"`
+}
+
 // accessRequest describes the request an access decision is about: the
 // request itself in proxy mode, or the one a trusted proxy describes on the
-// forward-auth endpoint.
+// forward-auth endpoint. An empty field is unknown.
 type accessRequest struct {
-	Method string
+	Method string // as sent (any case)
 	Host   string // host without port
-	Path   string
+	Path   string // the escaped path, as on the wire (no query)
+	// MethodOverride holds the values of the method-override headers
+	// (X-HTTP-Method-Override and friends), comma-separated: some apps act
+	// on them, so they are read as the method too.
+	MethodOverride string
 }
 
 // decision is the outcome of the access rules.
@@ -25,13 +88,26 @@ const (
 	forbidden                       // signed in, not allowed (403)
 )
 
-// access decides a request for id (nil when nobody is signed in). Until
-// access rules are configured, every signed-in user is allowed.
-func (s *Server) access(_ accessRequest, id *providers.Identity) (decision, string) {
-	if id == nil {
-		return unauthenticated, "not signed in"
+// severity orders decisions from the most to the least permissive. For one
+// identity only three occur: public, then allowed, then unauthenticated
+// (nobody signed in) or forbidden.
+func severity(d decision) int {
+	switch d {
+	case public:
+		return 0
+	case allowed:
+		return 1
+	case unauthenticated:
+		return 2
+	default:
+		return 3
 	}
-	return allowed, ""
+}
+
+// access decides a request for id (nil when nobody is signed in) and, when
+// it is not granted, says why (for logs only: it names what was missing).
+func (s *Server) access(req accessRequest, id *providers.Identity) (decision, string) {
+	return s.rules.decide(req, id)
 }
 
 func identityPtr(id providers.Identity, ok bool) *providers.Identity {
@@ -43,5 +119,416 @@ func identityPtr(id providers.Identity, ok bool) *providers.Identity {
 
 // requestOf describes r itself.
 func requestOf(r *http.Request) accessRequest {
-	return accessRequest{Method: r.Method, Host: hostname(r.Host), Path: r.URL.Path}
+	return accessRequest{Method: r.Method, Host: hostname(r.Host), Path: r.URL.EscapedPath(),
+		MethodOverride: methodOverride(r.Header)}
+}
+
+// methodOverrideHeaders are the headers that common frameworks (Rails,
+// Express's method-override, Symfony, ASP.NET) read as the request method.
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+func methodOverride(h http.Header) string {
+	var out string
+	for _, name := range methodOverrideHeaders {
+		for _, v := range h[name] {
+			if out != "" {
+				out += ","
+			}
+			out += v
+		}
+	}
+	return out
+}
+
+// policy is the compiled form of routes and default. A nil policy allows
+// every signed-in user.
+type policy struct {
+	routes []compiledRoute
+	dflt   compiledRule
+}
+
+type compiledRoute struct {
+	pattern pathPattern
+	methods []string // upper case; empty: any
+	host    string   // lower case; "": any; ".example.com": domain and subdomains
+	rule    compiledRule
+}
+
+// compiledRule is an AccessRule ready to check. Every reason string is made
+// here, so that a decision allocates nothing.
+type compiledRule struct {
+	public bool
+	conds  []condition
+	// unauth is the reason when nobody is signed in; [1] when the route
+	// only may apply.
+	unauth [2]string
+}
+
+type condKind int
+
+const (
+	condOneOf condKind = iota
+	condAllOf
+	condNoneOf
+	condEmailDomain
+	condProvider
+	condUser
+)
+
+type condition struct {
+	kind   condKind
+	values []string  // groups, domains (lower case) or provider ids
+	users  []userRef // condUser
+	// reason is "<label>: needs ..."; [1] when the route only may apply.
+	reason [2]string
+	// incomplete is the reason for condNoneOf when the IdP's group list is
+	// incomplete.
+	incomplete [2]string
+}
+
+type userRef struct{ provider, subject string }
+
+// compilePolicy compiles validated rules (Config.validate ran first).
+func compilePolicy(routes []Route, dflt AccessRule) *policy {
+	p := &policy{dflt: compileRule("default rule", dflt)}
+	for _, rt := range routes {
+		label := rt.Path
+		if rt.Host != "" {
+			label = strings.ToLower(rt.Host) + label
+		}
+		if len(rt.Methods) > 0 {
+			label = strings.Join(rt.Methods, ",") + " " + label
+		}
+		p.routes = append(p.routes, compiledRoute{
+			pattern: compilePattern(rt.Path),
+			methods: slices.Clone(rt.Methods),
+			host:    strings.TrimSuffix(strings.ToLower(rt.Host), "."),
+			rule:    compileRule(fmt.Sprintf("route %q", label), rt.AccessRule),
+		})
+	}
+	return p
+}
+
+func compileRule(label string, a AccessRule) compiledRule {
+	labels := [2]string{label, label + " (may apply: the request is not fully known)"}
+	both := func(format string, args ...any) [2]string {
+		return [2]string{labels[0] + fmt.Sprintf(format, args...), labels[1] + fmt.Sprintf(format, args...)}
+	}
+	r := compiledRule{public: a.Public, unauth: both(": not signed in")}
+	add := func(kind condKind, values []string, what string) {
+		if len(values) == 0 {
+			return
+		}
+		c := condition{kind: kind, values: values, reason: both(": needs %s %v", what, values)}
+		switch kind {
+		case condEmailDomain:
+			c.values = make([]string, len(values))
+			for i, v := range values {
+				c.values[i] = strings.ToLower(v)
+			}
+		case condUser:
+			for _, u := range values {
+				p, sub, _ := strings.Cut(u, ":")
+				c.users = append(c.users, userRef{p, sub})
+			}
+		case condNoneOf:
+			c.incomplete = both(": needs %s %v, and the IdP's group list is incomplete", what, values)
+		}
+		r.conds = append(r.conds, c)
+	}
+	add(condOneOf, a.Groups.OneOf, "group one_of")
+	add(condAllOf, a.Groups.AllOf, "group all_of")
+	add(condNoneOf, a.Groups.NoneOf, "group none_of")
+	add(condEmailDomain, a.EmailDomains, "a verified email in")
+	add(condProvider, a.Providers, "provider one of")
+	add(condUser, a.Users, "user one of")
+	return r
+}
+
+// decide runs the rules. A request that every server reads the same way
+// (the usual case) is decided once, without allocating. Otherwise it is
+// decided once for each way a server might read it (rulepaths.go), and it
+// is granted only as far as every reading grants it: an app that reads
+// /public/..%2Fadmin as /admin gets no public answer for it.
+func (p *policy) decide(req accessRequest, id *providers.Identity) (decision, string) {
+	if p == nil {
+		p = &policy{}
+	}
+	if req.MethodOverride == "" && upperToken(req.Method) && simplePath(req.Path) {
+		return p.decideOne(req.Method, normalHost(req.Host), req.Path, id)
+	}
+	worst, why := public, ""
+	host := normalHost(req.Host)
+	for _, m := range methodReadings(req) {
+		for _, path := range pathReadings(req.Path) {
+			if d, r := p.decideOne(m, host, path, id); severity(d) > severity(worst) {
+				worst, why = d, r
+			}
+		}
+	}
+	return worst, why
+}
+
+// decideOne decides one reading of a request: the first route that matches
+// decides. A route that may match (a part of the request it looks at is
+// unknown) is applied as well, and the search goes on: the outcome is the
+// strictest of all the rules that may apply, so not knowing the request
+// never grants more than knowing it.
+func (p *policy) decideOne(method, host, path string, id *providers.Identity) (decision, string) {
+	worst, why := public, ""
+	apply := func(r *compiledRule, m matchResult) {
+		if d, reason := r.check(id, m == matchMaybe); severity(d) > severity(worst) {
+			worst, why = d, reason
+		}
+	}
+	for i := range p.routes {
+		rt := &p.routes[i]
+		m := rt.match(method, host, path)
+		if m == matchNo {
+			continue
+		}
+		apply(&rt.rule, m)
+		if m == matchYes {
+			return worst, why
+		}
+	}
+	apply(&p.dflt, matchYes)
+	return worst, why
+}
+
+type matchResult int
+
+const (
+	matchNo matchResult = iota
+	matchMaybe
+	matchYes
+)
+
+// match tells whether the route matches; an unknown ("") method, host or
+// path may match.
+func (rt *compiledRoute) match(method, host, path string) matchResult {
+	m := matchYes
+	if rt.host != "" {
+		switch {
+		case host == "":
+			m = matchMaybe
+		case !hostMatches(rt.host, host):
+			return matchNo
+		}
+	}
+	if len(rt.methods) > 0 {
+		switch {
+		case method == "":
+			m = matchMaybe
+		case !slices.Contains(rt.methods, method):
+			return matchNo
+		}
+	}
+	switch {
+	case path == "":
+		if !rt.pattern.all {
+			m = matchMaybe
+		}
+	case !rt.pattern.match(path):
+		return matchNo
+	}
+	return m
+}
+
+// hostMatches compares a lower-case pattern (a name, or ".domain" for the
+// domain and its subdomains) with a host name in any case.
+func hostMatches(pattern, host string) bool {
+	if pattern[0] == '.' {
+		return strings.EqualFold(host, pattern[1:]) ||
+			len(host) > len(pattern) && strings.EqualFold(host[len(host)-len(pattern):], pattern)
+	}
+	return strings.EqualFold(host, pattern)
+}
+
+// normalHost drops the trailing dot of a fully qualified name, which names
+// the same host ("admin.example.com." is "admin.example.com").
+func normalHost(h string) string { return strings.TrimSuffix(h, ".") }
+
+// check applies the rule to id; maybe says the route only may apply, for
+// the reason.
+func (r *compiledRule) check(id *providers.Identity, maybe bool) (decision, string) {
+	v := 0
+	if maybe {
+		v = 1
+	}
+	if r.public {
+		return public, ""
+	}
+	if id == nil {
+		return unauthenticated, r.unauth[v]
+	}
+	for i := range r.conds {
+		c := &r.conds[i]
+		if !c.met(id) {
+			if c.kind == condNoneOf && id.GroupsIncomplete {
+				return forbidden, c.incomplete[v]
+			}
+			return forbidden, c.reason[v]
+		}
+	}
+	return allowed, ""
+}
+
+func (c *condition) met(id *providers.Identity) bool {
+	switch c.kind {
+	case condOneOf:
+		for _, g := range id.Groups {
+			if slices.Contains(c.values, g) {
+				return true
+			}
+		}
+		return false
+	case condAllOf:
+		for _, g := range c.values {
+			if !slices.Contains(id.Groups, g) {
+				return false
+			}
+		}
+		return true
+	case condNoneOf:
+		if id.GroupsIncomplete {
+			return false
+		}
+		for _, g := range id.Groups {
+			if slices.Contains(c.values, g) {
+				return false
+			}
+		}
+		return true
+	case condEmailDomain:
+		email := id.VerifiedEmail()
+		at := strings.LastIndexByte(email, '@')
+		if at < 0 {
+			return false
+		}
+		domain := email[at+1:]
+		for _, d := range c.values {
+			if hostMatches(d, domain) {
+				return true
+			}
+		}
+		return false
+	case condProvider:
+		return slices.Contains(c.values, id.Provider)
+	case condUser:
+		for _, u := range c.users {
+			if u.provider == id.Provider && u.subject == id.Subject {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// accessProblems validates routes, default and redirect_hosts (called from
+// Config.validate); each message starts with its field's YAML path.
+func (c Config) accessProblems() []error {
+	var known map[string]bool // provider ids, when the configuration has them
+	if len(c.Providers) > 0 {
+		known = make(map[string]bool, len(c.Providers))
+		for _, p := range c.Providers {
+			known[p.ID] = true
+		}
+	}
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	for i, rt := range c.Routes {
+		f := fmt.Sprintf("routes[%d]", i)
+		if err := validPattern(rt.Path); err != nil {
+			add(f+".path", "%q %v", rt.Path, err)
+		}
+		for j, m := range rt.Methods {
+			if m == "" || !upperToken(m) {
+				add(fmt.Sprintf("%s.methods[%d]", f, j), "%q must be an upper-case method name such as GET", m)
+			}
+		}
+		if rt.Host != "" && !validDomainPattern(rt.Host) {
+			add(f+".host", "%q must be a host name or .domain", rt.Host)
+		}
+		errs = append(errs, ruleProblems(f+".", rt.AccessRule, known)...)
+	}
+	errs = append(errs, ruleProblems("default.", c.Default, known)...)
+	return append(errs, c.redirectHostProblems()...)
+}
+
+func ruleProblems(prefix string, a AccessRule, known map[string]bool) []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, field, fmt.Sprintf(format, args...)))
+	}
+	g := a.Groups
+	if a.Public && len(g.OneOf)+len(g.AllOf)+len(g.NoneOf)+len(a.EmailDomains)+len(a.Providers)+len(a.Users) > 0 {
+		add("public", "cannot be combined with conditions (groups, email_domains, providers, users)")
+	}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"groups.one_of", g.OneOf}, {"groups.all_of", g.AllOf}, {"groups.none_of", g.NoneOf}} {
+		for j, v := range l.list {
+			if v == "" {
+				add(fmt.Sprintf("%s[%d]", l.key, j), "must not be empty")
+			}
+		}
+	}
+	for j, d := range a.EmailDomains {
+		if !validDomainPattern(d) {
+			add(fmt.Sprintf("email_domains[%d]", j), "%q must be a domain (example.com) or .domain for its subdomains too", d)
+		}
+	}
+	provider := func(field, id string) {
+		if known != nil && !known[id] {
+			add(field, "%q is not a configured provider", id)
+		}
+	}
+	for j, p := range a.Providers {
+		provider(fmt.Sprintf("providers[%d]", j), p)
+	}
+	for j, u := range a.Users {
+		f := fmt.Sprintf("users[%d]", j)
+		if p, sub, ok := strings.Cut(u, ":"); !ok || p == "" || sub == "" {
+			add(f, "%q must be <provider>:<sub>, as in X-Auth-Request-User", u)
+		} else {
+			provider(f, p)
+		}
+	}
+	return errs
+}
+
+// validDomainPattern accepts a host name or ".domain": letters, digits, '-'
+// and dots between non-empty labels.
+func validDomainPattern(s string) bool {
+	s = strings.TrimPrefix(s, ".")
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// accessWarnings lists rules that are valid but probably not what was meant.
+func (c Config) accessWarnings() []string {
+	var w []string
+	for i, rt := range c.Routes {
+		if rt.Path == "/" && rt.Host == "" && len(rt.Methods) == 0 && i+1 < len(c.Routes) {
+			w = append(w, fmt.Sprintf("routes[%d]: matches every request, so the routes after it never apply", i))
+			break
+		}
+	}
+	if len(c.Routes) > 0 && len(c.TrustedProxies.From) == 0 && c.Upstream == "" && len(c.Upstreams) == 0 {
+		w = append(w, "routes: trusted_proxies.from is empty, so /oauth2/auth ignores the request a proxy describes "+
+			"(X-Original-URI, X-Forwarded-Uri/-Method/-Host) and applies every route that may match; see docs/access.md")
+	}
+	return w
 }

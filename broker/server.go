@@ -5,11 +5,8 @@
 package broker
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -40,8 +37,13 @@ type Server struct {
 	sessions  *sessions
 	selection *selection.Page
 	fix       *proxyfix.Fix
-	upstream  *httputil.ReverseProxy
+	upstreams []*upstream // most specific first; empty: forward-auth only
 	spent     *spentStates
+	rules     *policy          // routes and default (rules.go)
+	describer peerList         // trusted_proxies.from: who may describe a forward-auth request
+	redirects *redirectHosts   // redirect_hosts
+	assertion *assertionSigner // nil unless assertion.enabled
+	local     *localLogins     // password sign-ins: rate limits, Basic paths
 }
 
 // New validates cfg and builds a Server. It makes no network call: identity
@@ -57,7 +59,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, public: parsePublicURL(cfg.PublicURL),
-		sessions: newSessions(cfg.Session), spent: &spentStates{now: opts.Now}}
+		sessions: newSessions(cfg.Session), spent: &spentStates{now: opts.Now},
+		local: newLocalLogins(cfg.Providers, opts.Now)}
 	var err error
 	if s.registry = opts.Registry; s.registry == nil {
 		s.registry, err = providers.NewRegistry(cfg.Providers, providers.Options{
@@ -77,13 +80,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.fix, err = proxyfix.New(cfg.TrustedProxies, opts.Logger); err != nil {
 		return nil, err
 	}
-	if cfg.Upstream != "" {
-		u, err := url.Parse(cfg.Upstream)
-		if err != nil {
-			return nil, fmt.Errorf("broker: upstream: %w", err)
-		}
-		s.upstream = s.newReverseProxy(u)
+	if s.assertion, err = newAssertionSigner(cfg, opts.Now, opts.Logger); err != nil {
+		return nil, err
 	}
+	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
+	s.rules = compilePolicy(cfg.Routes, cfg.Default)
+	s.describer = compilePeers(cfg.TrustedProxies.From)
+	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
 	return s, nil
 }
 
@@ -103,19 +106,23 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /oauth2/static/{asset...}", s.handleStatic)
 	mux.HandleFunc("GET /oauth2/start/{provider}", s.handleStart)
 	mux.HandleFunc("GET /oauth2/callback/{provider}", s.handleCallback)
-	mux.HandleFunc("/oauth2/auth", s.handleAuth)
+	mux.HandleFunc("GET /oauth2/local/{provider}", s.handleLocalForm)
+	mux.HandleFunc("POST /oauth2/local/{provider}", s.handleLocalLogin)
+	mux.Handle("/oauth2/auth", s.withBasicAuth(http.HandlerFunc(s.handleAuth), true))
 	mux.HandleFunc("GET /oauth2/userinfo", s.handleUserinfo)
+	mux.HandleFunc("GET /oauth2/jwks", s.handleJWKS)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 	mux.HandleFunc("GET /oauth2/sign_out", s.handleSignOutPage)
 	mux.HandleFunc("POST /oauth2/sign_out", s.handleSignOut)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	mux.HandleFunc("/", s.handleApp)
+	mux.Handle("/", s.withBasicAuth(http.HandlerFunc(s.handleApp), false))
 
 	var h http.Handler = mux
 	h = s.withSession(h)
 	h = s.withAllowedHosts(h)
 	h = s.withPrefix(h)
 	h = s.fix.Handler(h)
-	h = stripIdentityHeaders(h)
+	h = stripIdentityHeaders(h, s.cfg.Assertion.Header)
 	return h
 }
 

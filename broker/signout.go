@@ -13,7 +13,7 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 	id, signedIn := s.sessions.identity(ctx)
 	data := signOutData{Title: "Sign out", SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"), SignInURL: o.Path("/oauth2/sign_in")}
 	// Without a (safe) rd the sign-out ends on the signed-out page, not at /.
-	if rd := r.URL.Query().Get("rd"); isSafeRedirect(rd) {
+	if rd := r.URL.Query().Get("rd"); o.redirectAllowed(rd) {
 		data.RD = rd
 	}
 	if signedIn {
@@ -67,7 +67,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("signed out", "provider", id.Provider, "user", id.User(), "client", clientAddr(r))
 	}
 	rd := r.PostFormValue("rd")
-	if rd == "" || !isSafeRedirect(rd) {
+	if rd == "" || !o.redirectAllowed(rd) {
 		rd = o.Path("/oauth2/sign_out")
 	}
 	http.Redirect(w, r, rd, http.StatusSeeOther)

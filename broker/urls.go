@@ -14,6 +14,9 @@ type origin struct {
 	Scheme string // "http" or "https"
 	Host   string // host[:port]
 	Prefix string // "" or "/path" without a trailing slash
+	// redirectHosts are the other hosts an absolute rd may name
+	// (redirect_hosts; see safeRedirect).
+	redirectHosts *redirectHosts
 }
 
 // String returns scheme://host/prefix.
@@ -47,10 +50,12 @@ func (o origin) Secure() bool { return o.Scheme == "https" }
 // or X-Forwarded-* to build a URL.
 func (s *Server) originOf(r *http.Request) origin {
 	if s.public != nil {
-		return *s.public
+		o := *s.public
+		o.redirectHosts = s.redirects
+		return o
 	}
 	f := proxyfix.FromRequest(r)
-	o := origin{Scheme: f.Scheme, Host: f.Host, Prefix: f.Prefix}
+	o := origin{Scheme: f.Scheme, Host: f.Host, Prefix: f.Prefix, redirectHosts: s.redirects}
 	if s.cfg.ForceHTTPS {
 		o.Scheme = "https"
 	}

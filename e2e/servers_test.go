@@ -38,10 +38,11 @@ func findNginx(t *testing.T) string {
 }
 
 // nginxData holds the fields of the templates under proxyfix/testdata/nginx (see
-// docs/proxies.md).
+// docs/proxies.md) and e2e/testdata (see docs/integrations.md).
 type nginxData struct {
 	Dir                                  string // scratch directory: pid file, logs, temp paths
 	ListenPort, MiddlePort, UpstreamPort int    // TLS port for clients, inner hop, broker
+	AppPort                              int    // the app behind forward-auth (e2e/testdata)
 	CertFile, KeyFile                    string
 }
 

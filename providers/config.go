@@ -33,7 +33,8 @@ type Config struct {
 	// Type is "oidc" (default: an OpenID Provider, found by discovery) or
 	// "oauth2" (a plain OAuth 2.0 server without ID tokens, such as
 	// GitHub: its endpoints are configured and the identity comes from its
-	// user API through Claims).
+	// user API through Claims), or "local" (static users from a bcrypt
+	// htpasswd file, signing in on the broker's own form; see HtpasswdFile).
 	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
 	// document states it (a trailing slash matters). Required for "oidc";
@@ -76,6 +77,21 @@ type Config struct {
 	// Claims maps the IdP's claims to the normalized identity.
 	Claims ClaimsConfig `yaml:"claims"`
 
+	// The settings of a provider of type "local" (docs/local-users.md);
+	// unused by the other types. Its files are read at start-up.
+
+	// HtpasswdFile is the Apache htpasswd file of the users; bcrypt entries
+	// only (htpasswd -B). Required for "local".
+	HtpasswdFile string `yaml:"htpasswd_file"`
+	// GroupsFile is an Apache group file: lines "group: alice bob".
+	GroupsFile string `yaml:"groups_file"`
+	// Groups maps group names to usernames, in addition to GroupsFile.
+	Groups map[string][]string `yaml:"groups"`
+	// BasicAuthPaths are the paths where API clients may authenticate as
+	// these users with HTTP Basic instead of a session: "/api/" (a subtree)
+	// or "/metrics" (one path). Default: none.
+	BasicAuthPaths []string `yaml:"basic_auth_paths"`
+
 	// The sign-in page's settings for this provider. The providers package
 	// does not use them; the broker validates them with package selection
 	// (docs/selection.md).
@@ -109,10 +125,14 @@ func (c Config) Validate() error {
 	case !idPattern.MatchString(c.ID):
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
+	if c.Type == TypeLocal {
+		return errors.Join(append(errs, c.validateLocal()...)...)
+	}
+	errs = append(errs, c.localFieldsUnused()...)
 	oauth2Only := c.Type == TypeOAuth2
 	switch {
 	case c.Type != "" && openers[c.Type] == nil:
-		add("type", "%q is not one of oidc, oauth2", c.Type)
+		add("type", "%q is not one of oidc, oauth2, local", c.Type)
 	case c.Issuer == "" && !oauth2Only:
 		add("issuer", "is required")
 	case c.Issuer != "":

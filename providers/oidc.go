@@ -73,6 +73,7 @@ const (
 const (
 	TypeOIDC   = "oidc"
 	TypeOAuth2 = "oauth2"
+	TypeLocal  = "local"
 )
 
 // openers builds providers by type. An unknown type is a configuration
@@ -80,6 +81,7 @@ const (
 var openers = map[string]func(Config, Options) Provider{
 	TypeOIDC:   openOIDC,
 	TypeOAuth2: openOAuth2,
+	TypeLocal:  openLocal,
 }
 
 // Open validates cfg and returns its provider. It makes no network call:

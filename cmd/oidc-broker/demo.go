@@ -35,6 +35,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:4180", "broker address (loopback)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	upstream := fs.String("upstream", "", "proxy to this app instead of the built-in demo app (e.g. examples/verify-app)")
+	signed := fs.Bool("assertion", false, "send the signed identity assertion (X-Auth-Request-Assertion; docs/assertion.md)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -86,6 +88,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	go serveBackground(appLn, demo.NewApp(), logger)
 	cfg.Upstream = "http://" + appLn.Addr().String()
+	if *upstream != "" {
+		cfg.Upstream = *upstream
+	}
+	cfg.Assertion.Enabled = *signed
 
 	srv, err := broker.New(cfg, broker.Options{Logger: logger})
 	if err != nil {

@@ -1,0 +1,204 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// The login form of local providers (providers.PasswordAuthenticator,
+// docs/local-users.md). /oauth2/start makes the pending login as for any
+// provider, and the provider's AuthCodeURL sends the browser to
+// GET /oauth2/local/{provider}?state=..., the form. Its POST carries the
+// state back as the CSRF token: unguessable, bound to this session and this
+// provider, and single-use. A wrong password leaves it valid for another
+// try (within its ten minutes, and the rate limits); a correct one spends
+// it, and the login completes as a callback does.
+
+// maxLocalForm bounds the body of a login form post.
+const maxLocalForm = 16 << 10
+
+// localLogins is the state of password sign-ins: the rate limits, shared by
+// the form and HTTP Basic, and the paths where Basic is accepted.
+type localLogins struct {
+	limits *loginLimiter
+	basic  []basicRoute
+}
+
+func newLocalLogins(cfgs []providers.Config, now func() time.Time) *localLogins {
+	return &localLogins{limits: newLoginLimiter(now), basic: basicRoutes(cfgs)}
+}
+
+// localLoginPage is local_login.html's data.
+type localLoginPage struct {
+	Title     string
+	Provider  string
+	Action    string
+	State     string
+	Username  string
+	Error     string
+	SignInURL string
+}
+
+// handleLocalForm shows the login form of a pending login.
+func (s *Server) handleLocalForm(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	p, _, ok := s.passwordProvider(w, r, o)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if _, ok := s.pendingFor(w, r, o, p, q.Get("state")); !ok {
+		return
+	}
+	s.renderLocalForm(w, http.StatusOK, o, p, q.Get("state"), q.Get("username"), "")
+}
+
+// handleLocalLogin checks the form: the state first (no password is
+// checked for a request that does not carry this session's pending login
+// for this provider), then the rate limits, then the password.
+func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	p, pa, ok := s.passwordProvider(w, r, o)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLocalForm)
+	if err := r.ParseForm(); err != nil {
+		s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in failed", "The sign-in form could not be read. Please sign in again.", "unreadable form", err)
+		return
+	}
+	state := r.PostForm.Get("state")
+	pl, ok := s.pendingFor(w, r, o, p, state)
+	if !ok {
+		return
+	}
+	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	res, wait, err := s.checkPassword(r, p.ID(), pa, username, password)
+	var unavailable *providers.UnavailableError
+	switch {
+	case wait > 0:
+		s.tooManyAttempts(w, wait, o.Path(providers.LocalFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
+		return
+	case errors.As(err, &unavailable):
+		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", "provider unavailable", err)
+		return
+	case err != nil:
+		s.log.Warn("local login failed", "provider", p.ID(), "user", truncate(username, 64), "client", clientAddr(r))
+		s.renderLocalForm(w, http.StatusUnauthorized, o, p, state, username, "The username or password is incorrect.")
+		return
+	}
+	if _, ok := s.popPending(r.Context(), state); !ok {
+		// Another request completed this login in the meantime.
+		s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", "unknown or replayed state", nil)
+		return
+	}
+	s.finishLogin(w, r, o, p, res.Identity, pl.RD)
+}
+
+// checkPassword runs one rate-limited password check. When a limit is
+// reached it checks nothing and returns how long to wait.
+func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
+	uk, ak := userKey(provider, username), addrKey(clientAddr(r))
+	if wait := s.local.limits.begin(uk, ak); wait > 0 {
+		s.log.Warn("password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r), "retry_after", wait.Round(time.Second))
+		return nil, wait, nil
+	}
+	res, err := pa.Authenticate(r.Context(), username, password)
+	switch {
+	case err == nil:
+		s.local.limits.succeeded(uk, ak)
+	case !errors.Is(err, providers.ErrInvalidCredentials):
+		s.local.limits.refund(uk, ak) // not the user's failure
+	}
+	return res, 0, err
+}
+
+// passwordProvider is the request's {provider} when it signs users in with
+// a password; otherwise it answers 404.
+func (s *Server) passwordProvider(w http.ResponseWriter, r *http.Request, o origin) (providers.Provider, providers.PasswordAuthenticator, bool) {
+	p, ok := s.registry.Get(r.PathValue("provider"))
+	var pa providers.PasswordAuthenticator
+	if ok {
+		pa, ok = p.(providers.PasswordAuthenticator)
+	}
+	if !ok {
+		s.refuseLocal(w, r, o, http.StatusNotFound, "Unknown sign-in option", "That sign-in option is not configured here.", "not a password provider", nil)
+	}
+	return p, pa, ok
+}
+
+// pendingFor finds the pending login of state in this session, without
+// taking it out, and checks that it belongs to p and has not expired.
+func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, state string) (pendingLogin, bool) {
+	var reason string
+	m, _ := s.sessions.sm.Get(r.Context(), keyPending).(map[string]pendingLogin)
+	pl, found := m[state]
+	switch {
+	case state == "":
+		reason = "missing state"
+	case !found:
+		reason = "unknown or replayed state"
+	case pl.Provider != p.ID():
+		reason = "state belongs to provider " + pl.Provider
+	case s.now().Sub(pl.Created) > pendingTTL:
+		reason = "state expired"
+	default:
+		return pl, true
+	}
+	s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in link expired",
+		"This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
+	return pendingLogin{}, false
+}
+
+// refuseLocal logs a refused login and shows a friendly page that offers a
+// fresh start.
+func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg, reason string, err error) {
+	s.log.Warn("login refused", "provider", r.PathValue("provider"), "reason", reason, "error", err, "client", clientAddr(r))
+	s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: o.Path("/oauth2/sign_in")})
+}
+
+func (s *Server) renderLocalForm(w http.ResponseWriter, status int, o origin, p providers.Provider, state, username, problem string) {
+	s.render(w, status, "local_login.html", localLoginPage{
+		Title: "Sign in with " + p.Name(), Provider: p.Name(),
+		Action: o.Path(providers.LocalFormPath + url.PathEscape(p.ID())), State: state,
+		Username: username, Error: problem, SignInURL: o.Path("/oauth2/sign_in"),
+	})
+}
+
+// tooManyAttempts answers 429 with Retry-After and a page that says how
+// long to wait.
+func (s *Server) tooManyAttempts(w http.ResponseWriter, wait time.Duration, retryURL string) {
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+	s.renderError(w, errorPage{Status: http.StatusTooManyRequests, Title: "Too many attempts",
+		Message:  fmt.Sprintf("Too many failed sign-in attempts. Please try again in %s.", minutes(wait)),
+		RetryURL: retryURL})
+}
+
+func retryAfterSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// minutes is d rounded up to whole minutes, in words.
+func minutes(d time.Duration) string {
+	n := int((d + time.Minute - 1) / time.Minute)
+	if n <= 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(n) + " minutes"
+}
+
+// truncate keeps logged usernames (which may be anything typed) short.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
