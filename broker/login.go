@@ -106,18 +106,33 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.finishLogin(w, r, o, p, res.Identity, pl.RD)
+	s.finishLogin(w, r, o, p, res, pl.RD)
 }
 
 // finishLogin completes a login (the callback, or the local login form): a new session
 // token (no fixation), the identity, and the pending login's rd.
-func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, id providers.Identity, rd string) {
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, rd string) {
 	ctx := r.Context()
+	id := res.Identity
 	if err := s.sessions.sm.RenewToken(ctx); err != nil {
 		s.sessionUnavailable(w, err)
 		return
 	}
 	s.sessions.sm.Put(ctx, keyIdentity, id)
+	if t := (sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}); t != (sessionTokens{}) {
+		s.sessions.sm.Put(ctx, keyTokens, t)
+	}
+	// Index the new session under the user and the IdP session, so that a
+	// back-channel logout can end it; a session that cannot be indexed is
+	// not created.
+	keys := []string{subKey(p.ID(), id.Subject)}
+	if res.SessionID != "" {
+		keys = append(keys, sidKey(p.ID(), res.SessionID))
+	}
+	if err := s.store.indexAdd(ctx, keys, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, err)
 		return

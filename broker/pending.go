@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/gob"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -91,37 +90,8 @@ func (s *Server) popPending(ctx context.Context, state string) (pendingLogin, bo
 	} else {
 		s.sessions.sm.Put(ctx, keyPending, next)
 	}
-	if !s.spent.use(state, p.Created.Add(pendingTTL)) {
+	if fresh, err := s.store.once(ctx, "state:"+state, pendingTTL); err != nil || !fresh {
 		return pendingLogin{}, false
 	}
 	return p, true
-}
-
-// spentStates remembers used states until they would have expired anyway.
-type spentStates struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	now  func() time.Time
-}
-
-// use records state and reports whether it was unused.
-func (s *spentStates) use(state string, expires time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if s.seen == nil {
-		s.seen = make(map[string]time.Time)
-	}
-	if len(s.seen) > 1024 {
-		for k, exp := range s.seen {
-			if now.After(exp) {
-				delete(s.seen, k)
-			}
-		}
-	}
-	if _, used := s.seen[state]; used {
-		return false
-	}
-	s.seen[state] = expires
-	return true
 }

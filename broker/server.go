@@ -38,7 +38,7 @@ type Server struct {
 	selection *selection.Page
 	fix       *proxyfix.Fix
 	upstreams []*upstream // most specific first; empty: forward-auth only
-	spent     *spentStates
+	store     backend
 	rules     *policy          // routes and default (rules.go)
 	describer peerList         // trusted_proxies.from: who may describe a forward-auth request
 	redirects *redirectHosts   // redirect_hosts
@@ -59,7 +59,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, public: parsePublicURL(cfg.PublicURL),
-		sessions: newSessions(cfg.Session), spent: &spentStates{now: opts.Now},
+		sessions: newSessions(cfg.Session), store: newMemoryBackend(opts.Now),
 		local: newLocalLogins(cfg.Providers, opts.Now)}
 	var err error
 	if s.registry = opts.Registry; s.registry == nil {

@@ -96,7 +96,7 @@ func (p *oauth2Provider) Exchange(ctx context.Context, cb Callback) (*Result, er
 		return nil, fmt.Errorf("providers: %s: the user API has no %q to identify the user", p.cfg.ID, or(p.cfg.Claims.Subject, "sub"))
 	}
 	id.AuthTime = p.opts.Now()
-	return &Result{Identity: id, Expiry: tok.Expiry}, nil
+	return &Result{Identity: id, Expiry: tok.Expiry, RefreshToken: tok.RefreshToken}, nil
 }
 
 // userAPI reads the user's claims as JSON with the access token.

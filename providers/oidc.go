@@ -224,10 +224,11 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 	id := p.mapper.identity(claims, info)
 	id.AuthTime = p.opts.Now()
 	return &Result{
-		Identity:  id,
-		IDToken:   tokens.IDToken,
-		SessionID: tokens.IDTokenClaims.SessionID,
-		Expiry:    tokens.Expiry,
+		Identity:     id,
+		IDToken:      tokens.IDToken,
+		RefreshToken: tokens.RefreshToken,
+		SessionID:    tokens.IDTokenClaims.SessionID,
+		Expiry:       tokens.Expiry,
 	}, nil
 }
 

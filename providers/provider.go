@@ -59,6 +59,8 @@ type Result struct {
 	Identity Identity
 	// IDToken is the raw ID token, kept for RP-initiated logout.
 	IDToken string
+	// RefreshToken is the refresh token, when the IdP issued one.
+	RefreshToken string
 	// SessionID is the IdP's `sid` claim, if any (back-channel logout).
 	SessionID string
 	// Expiry is when the access token expires (zero if unknown).

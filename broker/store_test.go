@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestMemoryBackend(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Unix(1_000_000, 0).Add(time.Duration(offset.Load())) }
+	m := newMemoryBackend(now)
+	ctx := context.Background()
+	_ = m.indexAdd(ctx, []string{"sub:p:1", "sid:p:s"}, "tokA", now().Add(time.Hour))
+	_ = m.indexAdd(ctx, []string{"sub:p:1"}, "tokB", now().Add(time.Minute))
+	got, _ := m.indexTokens(ctx, "sub:p:1")
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"tokA", "tokB"}) {
+		t.Errorf("tokens %v", got)
+	}
+	offset.Store(int64(2 * time.Minute)) // tokB's session has expired
+	if got, _ := m.indexTokens(ctx, "sub:p:1"); !slices.Equal(got, []string{"tokA"}) {
+		t.Errorf("after expiry %v", got)
+	}
+	_ = m.indexRemove(ctx, "sid:p:s")
+	if got, _ := m.indexTokens(ctx, "sid:p:s"); len(got) != 0 {
+		t.Errorf("after remove %v", got)
+	}
+
+	if fresh, _ := m.once(ctx, "jti:x", time.Minute); !fresh {
+		t.Error("first once is not fresh")
+	}
+	if fresh, _ := m.once(ctx, "jti:x", time.Minute); fresh {
+		t.Error("second once is fresh")
+	}
+	offset.Add(int64(2 * time.Minute))
+	if fresh, _ := m.once(ctx, "jti:x", time.Minute); !fresh {
+		t.Error("once after its ttl is not fresh")
+	}
+
+	release, ok, _ := m.lock(ctx, "refresh:tok", time.Minute)
+	if !ok {
+		t.Fatal("lock not taken")
+	}
+	if _, ok, _ := m.lock(ctx, "refresh:tok", time.Minute); ok {
+		t.Error("lock taken twice")
+	}
+	release()
+	if _, ok, _ := m.lock(ctx, "refresh:tok", time.Minute); !ok {
+		t.Error("lock not free after release")
+	}
+}
+
+func TestLoginIsIndexed(t *testing.T) {
+	e := newEnv(t)
+	e.login("alpha", "alice", "/")
+	toks, err := e.server.store.indexTokens(context.Background(), subKey("alpha", "alpha-alice"))
+	if err != nil || len(toks) != 1 {
+		t.Fatalf("index: %v %v", toks, err)
+	}
+	// The indexed token is the live session: deleting it signs the user out.
+	if err := e.server.sessions.sm.Store.Delete(toks[0]); err != nil {
+		t.Fatal(err)
+	}
+	if e.signedIn(e.client) {
+		t.Error("still signed in after the indexed session was deleted")
+	}
+}
