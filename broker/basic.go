@@ -58,12 +58,19 @@ type basicIdentityKey struct{}
 
 // requestIdentity is who the request is signed in as: the identity of
 // valid Basic credentials on a Basic path (explicit credentials win over a
-// session cookie), else the session's.
-func (s *Server) requestIdentity(r *http.Request) (providers.Identity, bool) {
+// session cookie), else the session's. When the session could not be read
+// (the store is down) it returns errSessionStore: who the user is is then
+// unknown, and the caller answers 503 unless the access rules find the
+// route public without a user.
+func (s *Server) requestIdentity(r *http.Request) (providers.Identity, bool, error) {
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
-		return id, true
+		return id, true, nil
 	}
-	return s.sessions.identity(r.Context())
+	if !s.sessions.available(r.Context()) {
+		return providers.Identity{}, false, errSessionStore
+	}
+	id, ok := s.sessionIdentity(r) // refresh.go: renews expired tokens
+	return id, ok, nil
 }
 
 // withBasicAuth authenticates Basic credentials on the Basic paths before

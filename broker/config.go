@@ -51,6 +51,9 @@ type Config struct {
 	Session SessionConfig `yaml:"session"`
 	// Assertion configures the signed identity assertion (docs/assertion.md).
 	Assertion AssertionConfig `yaml:"assertion"`
+	// Logout configures signing out at the identity providers
+	// (docs/logout.md).
+	Logout LogoutConfig `yaml:"logout"`
 	// Selection customises the sign-in page.
 	Selection selection.Config `yaml:"selection"`
 	// Providers are the identity providers, shown in this order.
@@ -61,9 +64,12 @@ type Config struct {
 
 // SessionConfig configures server-side sessions.
 type SessionConfig struct {
-	// Store is "memory" (default). Sessions are kept server-side; the
-	// cookie carries only a random token.
+	// Store is "memory" (default: one process) or "redis" (shared by
+	// replicas; see Redis). Sessions are kept server-side; the cookie
+	// carries only a random token.
 	Store string `yaml:"store"`
+	// Redis configures the Redis store (docs/sessions.md).
+	Redis RedisConfig `yaml:"redis"`
 	// CookieName is the session cookie's base name. Default "oidc_broker".
 	// It gets the "__Host-" prefix when the public scheme is https and no
 	// CookieDomain is set (or "__Secure-" under a path prefix).
@@ -74,6 +80,18 @@ type SessionConfig struct {
 	Lifetime time.Duration `yaml:"lifetime"`
 	// IdleTimeout ends a session unused for this long. Default 0 (off).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// PersistentMax, when positive, offers "Keep me signed in" on the
+	// sign-in page: a session started with it lasts PersistentMax (instead
+	// of Lifetime) and its cookie survives the browser's restart. Default 0
+	// (off: browser-session cookies only).
+	PersistentMax time.Duration `yaml:"persistent_max"`
+	// OutliveTokens lets a session last its own lifetime after the IdP's
+	// tokens expired and could not be renewed. Default true. With false a
+	// session ends when its tokens expire and no refresh renews them.
+	// Either way an expired token is refreshed when the IdP issued a
+	// refresh token, and a refused refresh ends the session
+	// (docs/logout.md).
+	OutliveTokens *bool `yaml:"outlive_tokens"`
 }
 
 // LogConfig configures the binary's logger.
@@ -123,20 +141,7 @@ func (c Config) validate(needProviders bool) error {
 		}
 	}
 	errs = append(errs, prefixed("trusted_proxies.", c.TrustedProxies.Validate())...)
-	switch c.Session.Store {
-	case "", "memory":
-	default:
-		add("session.store", "%q is not a known store (memory)", c.Session.Store)
-	}
-	if c.Session.CookieName != "" && !validCookieName(c.Session.CookieName) {
-		add("session.cookie_name", "%q must be letters, digits, '-' or '_'", c.Session.CookieName)
-	}
-	if c.Session.Lifetime < 0 {
-		add("session.lifetime", "must not be negative")
-	}
-	if c.Session.IdleTimeout < 0 {
-		add("session.idle_timeout", "must not be negative")
-	}
+	errs = append(errs, c.Session.problems()...)
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -162,6 +167,7 @@ func (c Config) validate(needProviders bool) error {
 		seen[p.ID] = i
 	}
 	errs = append(errs, basicAuthProblems(c.Providers)...)
+	errs = append(errs, c.logoutProblems()...) // signout.go
 	return errors.Join(errs...)
 }
 
@@ -175,6 +181,7 @@ func (c Config) Warnings() []string {
 	if strings.HasPrefix(c.PublicURL, "http://") {
 		w = append(w, "public_url: is http, so session cookies cannot be Secure; use https outside local testing")
 	}
+	w = append(w, c.Session.warnings()...)
 	w = append(w, c.selectionWarnings()...)
 	w = append(w, c.accessWarnings()...)
 	w = append(w, c.basicAuthWarnings()...)

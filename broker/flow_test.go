@@ -459,7 +459,7 @@ func TestClientIdentityHeadersStripped(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withConfig(func(c *Config) { c.Logout.IdP = new(false) })) // local only; signout_test.go: at the IdP too
 	e.login("alpha", "alice", "/")
 	// A GET never signs out: it shows a form.
 	page := e.get(e.broker.URL + "/oauth2/sign_out?rd=/bye")

@@ -17,9 +17,13 @@ import (
 // (describedTarget). See docs/access.md.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	id, signedIn := s.requestIdentity(r)
+	id, signedIn, err := s.requestIdentity(r)
 	t := s.describedTarget(r)
 	d, reason := s.access(t.request(r.Header), identityPtr(id, signedIn))
+	if err != nil && d != public {
+		s.sessionUnavailable(w, err)
+		return
+	}
 	switch d {
 	case public, allowed:
 		if signedIn {

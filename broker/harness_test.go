@@ -75,6 +75,7 @@ type envConfig struct {
 	idpIss   map[string]bool
 	authMeth map[string]string
 	badCreds map[string]bool
+	scopes   []string // added to every provider's (withScopes)
 }
 
 func withConfig(f func(*Config)) envOption { return func(c *envConfig) { f(&c.cfg) } }
@@ -89,6 +90,12 @@ func withClock(now func() time.Time) envOption { return func(c *envConfig) { c.n
 func withWrongSecret(id string) envOption { return func(c *envConfig) { c.badCreds[id] = true } }
 
 func withAuthMethod(id, m string) envOption { return func(c *envConfig) { c.authMeth[id] = m } }
+
+// withScopes asks every provider for these scopes too (offline_access: a
+// refresh token).
+func withScopes(scopes ...string) envOption {
+	return func(c *envConfig) { c.scopes = append(c.scopes, scopes...) }
+}
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -116,7 +123,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		tp := &hostileidp.IdP{}
 		pc := providers.Config{ID: id, Name: strings.ToUpper(id[:1]) + id[1:], Issuer: srv.URL,
 			ClientID: "broker-" + id, ClientSecret: secret, TokenEndpointAuthMethod: method,
-			Scopes: []string{"openid", "email", "profile", "groups"}}
+			Scopes: append([]string{"openid", "email", "profile", "groups"}, ec.scopes...)}
 		switch method {
 		case providers.AuthNone:
 			secret, pc.ClientSecret = "", ""
@@ -130,7 +137,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		h, err := demo.NewIdP(demo.IdPConfig{
 			Issuer: srv.URL, Title: id, Users: demo.DemoUsers(id),
 			Clients: []demo.Client{{ID: "broker-" + id, Secret: secret, AuthMethod: idpMethod,
-				RedirectURIs: []string{e.broker.URL + "/oauth2/callback/" + id}}},
+				RedirectURIs:           []string{e.broker.URL + "/oauth2/callback/" + id},
+				PostLogoutRedirectURIs: []string{e.broker.URL + "/oauth2/signed_out/" + id}}},
 			AuthorizationResponseIss: ec.idpIss[id],
 		})
 		if err != nil {

@@ -99,7 +99,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", "unknown or replayed state", nil)
 		return
 	}
-	s.finishLogin(w, r, o, p, res, pl.RD)
+	s.finishLogin(w, r, o, p, res, pl)
 }
 
 // checkPassword runs one rate-limited password check. When a limit is

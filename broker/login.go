@@ -27,6 +27,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		RedirectURI: o.URL("/oauth2/callback/" + url.PathEscape(p.ID())),
 		RD:          rd,
 		Created:     s.now(),
+		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.persistentMax > 0,
 	}
 	state := randomToken()
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
@@ -106,17 +107,21 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.finishLogin(w, r, o, p, res, pl.RD)
+	s.finishLogin(w, r, o, p, res, pl)
 }
 
 // finishLogin completes a login (the callback, or the local login form): a new session
-// token (no fixation), the identity, and the pending login's rd.
-func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, rd string) {
+// token (no fixation), the identity, a persistent cookie when the user asked to stay
+// signed in, and the pending login's rd.
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
 	ctx := r.Context()
-	id := res.Identity
+	id, rd := res.Identity, pl.RD
 	if err := s.sessions.sm.RenewToken(ctx); err != nil {
 		s.sessionUnavailable(w, err)
 		return
+	}
+	if pl.Remember {
+		s.sessions.remember(ctx)
 	}
 	s.sessions.sm.Put(ctx, keyIdentity, id)
 	if t := (sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}); t != (sessionTokens{}) {
@@ -146,8 +151,10 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	http.Redirect(w, r, o.safeRedirect(rd), status)
 }
 
+// sessionUnavailable answers 503 with Retry-After (renderError) when the
+// session store failed.
 func (s *Server) sessionUnavailable(w http.ResponseWriter, err error) {
-	s.log.Error("session store failed", "error", err)
+	s.logStoreError("session store failed", err)
 	s.renderError(w, errorPage{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
 		Message: "The sign-in service cannot reach its session store. Please try again in a moment."})
 }

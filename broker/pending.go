@@ -19,6 +19,8 @@ type pendingLogin struct {
 	RedirectURI string
 	RD          string
 	Created     time.Time
+	// Remember: the user asked to stay signed in (session.persistent_max).
+	Remember bool
 }
 
 // Limits on pending logins.

@@ -12,8 +12,12 @@ import (
 // client or a WebSocket. The access rules run before the upstream is
 // chosen, so an anonymous client learns nothing about which paths exist.
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
-	id, signedIn := s.requestIdentity(r)
+	id, signedIn, err := s.requestIdentity(r)
 	d, reason := s.access(requestOf(r), identityPtr(id, signedIn))
+	if err != nil && d != public {
+		s.sessionUnavailable(w, err)
+		return
+	}
 	switch d {
 	case unauthenticated:
 		s.needSignIn(w, r)

@@ -154,7 +154,7 @@ func headerValue(s string) string {
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	id, ok := s.sessions.identity(r.Context())
+	id, ok := s.sessionIdentity(r) // refresh.go: renews expired tokens
 	if !ok {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"error":"not signed in"}` + "\n"))

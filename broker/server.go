@@ -5,6 +5,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,6 +46,12 @@ type Server struct {
 	redirects *redirectHosts   // redirect_hosts
 	assertion *assertionSigner // nil unless assertion.enabled
 	local     *localLogins     // password sign-ins: rate limits, Basic paths
+	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
+
+	// closeStore releases the session store (Close); storeErrs throttles
+	// the log of its failures.
+	closeStore func() error
+	storeErrs  *errorLog
 }
 
 // New validates cfg and builds a Server. It makes no network call: identity
@@ -59,9 +67,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, public: parsePublicURL(cfg.PublicURL),
-		sessions: newSessions(cfg.Session), store: newMemoryBackend(opts.Now),
-		local: newLocalLogins(cfg.Providers, opts.Now)}
-	var err error
+		storeErrs: &errorLog{interval: 10 * time.Second},
+		local:     newLocalLogins(cfg.Providers, opts.Now)}
+	sessionStore, store, closeStore, err := openStore(cfg.Session, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), store, closeStore
 	if s.registry = opts.Registry; s.registry == nil {
 		s.registry, err = providers.NewRegistry(cfg.Providers, providers.Options{
 			HTTPClient: opts.HTTPClient, Logger: opts.Logger, Now: opts.Now})
@@ -87,6 +99,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.rules = compilePolicy(cfg.Routes, cfg.Default)
 	s.describer = compilePeers(cfg.TrustedProxies.From)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
+	s.initLogout() // backchannel.go: ended sessions stay ended
 	return s, nil
 }
 
@@ -114,6 +127,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 	mux.HandleFunc("GET /oauth2/sign_out", s.handleSignOutPage)
 	mux.HandleFunc("POST /oauth2/sign_out", s.handleSignOut)
+	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
+	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
 	mux.Handle("/", s.withBasicAuth(http.HandlerFunc(s.handleApp), false))
 
@@ -154,11 +169,18 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 		w.Header().Add("Vary", "Cookie")
 		o := s.originOf(r)
 		r, err := s.sessions.load(r, o)
-		if err != nil {
-			s.log.Error("session load failed", "error", err)
-			s.renderError(w, errorPage{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
-				Message: "The sign-in service cannot reach its session store. Please try again in a moment."})
-			return
+		switch {
+		case errors.Is(err, errSessionStore):
+			// Fail closed without failing everything: routes that need the
+			// session answer 503; public ones (and those the access rules
+			// find public) go on with an empty session that is never saved.
+			if needsSession(r.URL.Path) {
+				s.sessionUnavailable(w, err)
+				return
+			}
+			s.logStoreError("session load failed", err)
+		case err != nil:
+			s.log.Warn("session ignored", "error", err)
 		}
 		sw := &sessionWriter{ResponseWriter: w, s: s.sessions, r: r, o: o,
 			logErr: func(err error) { s.log.Error("session save failed", "error", err) }}
@@ -173,11 +195,27 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // handleReadyz reports whether the broker can serve logins: the session
-// store answers. (The memory store always does.)
-func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+// store answers within readyTimeout. (The memory store always does.)
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.store.ping(ctx); err != nil {
+		s.logStoreError("readiness: session store unavailable", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("session store unavailable\n"))
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
 }
+
+// readyTimeout bounds the readiness check's ping.
+const readyTimeout = 2 * time.Second
+
+// Close releases the session store's connections. The handler must not be
+// used afterwards.
+func (s *Server) Close() error { return s.closeStore() }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.renderError(w, errorPage{Status: http.StatusNotFound, Title: "Not found",

@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -17,21 +19,29 @@ const (
 	keyIdentity = "identity"
 	keyPending  = "pending"
 	keyCSRF     = "csrf"
+	keyRemember = "remember" // true: a persistent cookie ("Keep me signed in")
 )
 
 // sessions wraps scs: scs keeps the data server-side (Load, Commit,
 // RenewToken, Destroy) and this type owns the cookie, because its name,
 // path and Secure flag depend on each request's external origin (https or
 // not, path prefix), which one scs.SessionManager cannot vary.
+//
+// The same code serves every store (memory or Redis): the store is scs's
+// Store plus the broker's backend (store.go).
 type sessions struct {
 	sm       *scs.SessionManager
 	baseName string
 	domain   string
+	// persistentMax is session.persistent_max: 0 offers no persistent
+	// cookies.
+	persistentMax time.Duration
 }
 
-func newSessions(cfg SessionConfig) *sessions {
+func newSessions(cfg SessionConfig, store scs.Store) *sessions {
 	sm := scs.New()
-	sm.Store = memstore.New()
+	sm.Store = store
+	sm.Codec = sessionCodec{}
 	sm.Lifetime = cfg.Lifetime
 	if sm.Lifetime == 0 {
 		sm.Lifetime = DefaultLifetime
@@ -41,7 +51,53 @@ func newSessions(cfg SessionConfig) *sessions {
 	if name == "" {
 		name = DefaultCookieName
 	}
-	return &sessions{sm: sm, baseName: name, domain: cfg.CookieDomain}
+	return &sessions{sm: sm, baseName: name, domain: cfg.CookieDomain, persistentMax: cfg.PersistentMax}
+}
+
+// problems checks the session settings; each message starts with its
+// field's path.
+func (c SessionConfig) problems() []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("session.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	switch c.Store {
+	case "", "memory", "redis":
+	default:
+		add("store", "%q is not a known store (memory, redis)", c.Store)
+	}
+	if c.CookieName != "" && !validCookieName(c.CookieName) {
+		add("cookie_name", "%q must be letters, digits, '-' or '_'", c.CookieName)
+	}
+	if c.Lifetime < 0 {
+		add("lifetime", "must not be negative")
+	}
+	if c.IdleTimeout < 0 {
+		add("idle_timeout", "must not be negative")
+	}
+	if c.PersistentMax < 0 {
+		add("persistent_max", "must not be negative")
+	}
+	return append(errs, c.Redis.problems(c.Store == "redis")...)
+}
+
+// warnings lists valid session settings that are probably not what was
+// meant.
+func (c SessionConfig) warnings() []string {
+	var w []string
+	if c.Store == "redis" {
+		w = append(w, c.Redis.warnings()...)
+	} else if c.Redis != (RedisConfig{}) {
+		w = append(w, "session.redis: is set but session.store is not redis: it is ignored")
+	}
+	lifetime := c.Lifetime
+	if lifetime == 0 {
+		lifetime = DefaultLifetime
+	}
+	if c.PersistentMax > 0 && c.PersistentMax < lifetime {
+		w = append(w, fmt.Sprintf("session.persistent_max: %v is shorter than session.lifetime (%v): \"Keep me signed in\" would end sessions sooner", c.PersistentMax, lifetime))
+	}
+	return w
 }
 
 // cookie returns the session cookie's attributes for an origin: HttpOnly,
@@ -64,49 +120,107 @@ func (s *sessions) cookie(o origin) http.Cookie {
 // errSessionStore wraps store failures; the broker answers 503.
 var errSessionStore = errors.New("broker: session store unavailable")
 
-// load puts the request's session into its context.
+// storeDownKey marks, in a request's context, a session that could not be
+// read: the request goes on with an empty session, which must never be
+// written (it would overwrite or shadow the real one).
+type storeDownKey struct{}
+
+// load puts the request's session into its context. It always returns a
+// usable request. When the store fails, that request carries an empty
+// session marked unavailable (see available), and the error says why. A
+// stored session this version cannot decode counts as no session.
 func (s *sessions) load(r *http.Request, o origin) (*http.Request, error) {
 	var token string
 	if c, err := r.Cookie(s.cookie(o).Name); err == nil {
 		token = c.Value
 	}
 	ctx, err := s.sm.Load(r.Context(), token)
-	if err != nil {
-		return nil, errors.Join(errSessionStore, err)
+	if err == nil {
+		return r.WithContext(ctx), nil
 	}
-	return r.WithContext(ctx), nil
+	fresh, _ := s.sm.Load(r.Context(), "") // never fails: no store access
+	var bad *undecodableError
+	if errors.As(err, &bad) {
+		return r.WithContext(fresh), err
+	}
+	return r.WithContext(context.WithValue(fresh, storeDownKey{}, true)), errors.Join(errSessionStore, err)
+}
+
+// available reports whether the request's session was read from the store
+// (false: the store failed, and the session is an empty stand-in).
+func (s *sessions) available(ctx context.Context) bool {
+	down, _ := ctx.Value(storeDownKey{}).(bool)
+	return !down
 }
 
 // save commits a modified session and writes (or clears) the cookie. It
 // must run before the response header is written; handlers call it
 // explicitly when they need to report a failure, and sessionWriter calls it
-// otherwise.
+// otherwise. A session whose load failed is never written.
 func (s *sessions) save(w http.ResponseWriter, r *http.Request, o origin) error {
 	ctx := r.Context()
 	c := s.cookie(o)
-	switch s.sm.Status(ctx) {
+	status := s.sm.Status(ctx)
+	if status == scs.Unmodified {
+		return nil
+	}
+	if !s.available(ctx) {
+		return errSessionStore
+	}
+	switch status {
 	case scs.Modified:
-		// A browser-session cookie: the server-side deadline ends the
-		// session; the cookie ends with the browser.
-		token, _, err := s.sm.Commit(ctx)
+		token, expiry, err := s.sm.Commit(ctx)
 		if err != nil {
 			return errors.Join(errSessionStore, err)
 		}
 		c.Value = token
+		// A browser-session cookie, unless the user asked to stay signed
+		// in: the server-side expiry ends the session either way.
+		if s.persistentMax > 0 && s.sm.GetBool(ctx, keyRemember) {
+			c.MaxAge = int(min(time.Until(expiry), s.persistentMax) / time.Second)
+			c.Expires = time.Now().Add(time.Duration(c.MaxAge) * time.Second)
+		}
 	case scs.Destroyed:
 		c.Expires = time.Unix(1, 0)
 		c.MaxAge = -1
-	default:
-		return nil
 	}
 	w.Header().Add("Set-Cookie", c.String())
 	w.Header().Add("Cache-Control", `no-cache="Set-Cookie"`)
 	return nil
 }
 
+// remember makes the session persistent ("Keep me signed in"): it lasts
+// persistent_max from now, and its cookie survives the browser. Call it
+// after RenewToken, which resets the deadline.
+func (s *sessions) remember(ctx context.Context) {
+	if s.persistentMax <= 0 {
+		return
+	}
+	s.sm.SetDeadline(ctx, time.Now().Add(s.persistentMax))
+	s.sm.Put(ctx, keyRemember, true)
+}
+
 func (s *sessions) identity(ctx context.Context) (providers.Identity, bool) {
 	id, ok := s.sm.Get(ctx, keyIdentity).(providers.Identity)
 	return id, ok && id.Subject != ""
+}
+
+// sessionCodec is scs's gob codec, with decoding failures told apart from
+// store failures: a session that cannot be decoded (written by a version
+// that stored other types) is no session, not an outage.
+type sessionCodec struct{ scs.GobCodec }
+
+type undecodableError struct{ err error }
+
+func (e *undecodableError) Error() string { return "broker: undecodable session: " + e.err.Error() }
+func (e *undecodableError) Unwrap() error { return e.err }
+
+func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+	deadline, values, err := c.GobCodec.Decode(b)
+	if err != nil {
+		return deadline, values, &undecodableError{err}
+	}
+	return deadline, values, nil
 }
 
 // sessionWriter commits the session just before the response header goes
@@ -153,3 +267,47 @@ func (w *sessionWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush and Hijack (WebSockets).
 func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// needsSession reports whether the route for path (prefix removed) cannot
+// be served without the request's session, so that it answers 503 while the
+// store is down: everything under /oauth2/ (logins, sign-out, userinfo, and
+// endpoints yet to come) except the sign-in page, its assets and the JWKS,
+// which need no session, and forward-auth, which the access rules decide as
+// they decide the app's routes (requestIdentity).
+func needsSession(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/oauth2/")
+	if !ok {
+		return false
+	}
+	return rest != "sign_in" && rest != "jwks" && rest != "auth" && !strings.HasPrefix(rest, "static/")
+}
+
+// logStoreError logs a failure of the session store, throttled.
+func (s *Server) logStoreError(msg string, err error) {
+	if ok, skipped := s.storeErrs.allow(time.Now()); ok {
+		s.log.Error(msg, "error", err, "similar_errors_not_logged", skipped)
+	}
+}
+
+// errorLog logs a recurring error at most once per interval, with the
+// number of occurrences in between, so that an outage of the store under
+// load does not flood the log.
+type errorLog struct {
+	interval time.Duration
+	mu       sync.Mutex
+	last     time.Time
+	skipped  int
+}
+
+// allow reports whether to log now, and how many were skipped before.
+func (l *errorLog) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
+		l.skipped++
+		return false, 0
+	}
+	n := l.skipped
+	l.last, l.skipped = now, 0
+	return true, n
+}

@@ -45,6 +45,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	startBase, rdQuery := o.Path("/oauth2/start/"), "?rd="+url.QueryEscape(rd)
+	// "Keep me signed in" (session.persistent_max): the page's checkbox
+	// reloads it with remember=1, and every way to a provider carries it.
+	remember := s.sessions.persistentMax > 0 && q.Get("remember") == "1"
+	if remember {
+		rdQuery += "&remember=1"
+	}
 	start := func(id string) string { return startBase + url.PathEscape(id) + rdQuery }
 	redirect := func(id, loginHint string) {
 		u := start(id)
@@ -98,6 +104,8 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		Login:          q.Get("login"),
 		Notice:         notice,
 		LastUsed:       s.lastUsedProvider(r, o),
+		OfferRemember:  s.sessions.persistentMax > 0,
+		Remember:       remember,
 	}
 	var buf bytes.Buffer
 	if err := s.selection.Render(&buf, cat, req); err != nil {

@@ -1,9 +1,77 @@
 package broker
 
 import (
+	"cmp"
+	"context"
 	"crypto/subtle"
+	"encoding/gob"
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
+
+// Signing out (docs/logout.md). A local sign-out ends the broker's session;
+// where the provider publishes an end_session_endpoint (and logout.idp
+// allows it) the browser then goes there, with id_token_hint, to end the
+// IdP's session too (OpenID Connect RP-Initiated Logout 1.0), and comes
+// back to /oauth2/signed_out/{provider}, which continues to rd.
+
+// LogoutConfig configures what signing out does beyond the broker's own
+// session. The zero value sends users on to every IdP that supports it.
+type LogoutConfig struct {
+	// IdP sends the user on to the identity provider's
+	// end_session_endpoint after the broker's session ended, for providers
+	// that publish one, so that the IdP's session ends too. Default true.
+	// Each IdP must accept <public origin>/oauth2/signed_out/<id> as a
+	// post-logout redirect URI.
+	IdP *bool `yaml:"idp"`
+	// LocalOnly lists providers whose sign-out stays local even so.
+	LocalOnly []string `yaml:"local_only"`
+}
+
+// idpLogout reports whether signing out of provider continues at the IdP
+// (when the IdP supports it).
+func (c LogoutConfig) idpLogout(provider string) bool {
+	return (c.IdP == nil || *c.IdP) && !slices.Contains(c.LocalOnly, provider)
+}
+
+// logoutProblems: logout.local_only names configured providers.
+func (c Config) logoutProblems() []error {
+	if len(c.Providers) == 0 { // a registry given in Options
+		return nil
+	}
+	var errs []error
+	for i, id := range c.Logout.LocalOnly {
+		if !slices.ContainsFunc(c.Providers, func(p providers.Config) bool { return p.ID == id }) {
+			errs = append(errs, fmt.Errorf("logout.local_only[%d]: %q is not the id of a provider", i, id))
+		}
+	}
+	return errs
+}
+
+// signOutReturn is kept in a fresh session while the browser is at the IdP:
+// the state sent there, and where to go once back.
+type signOutReturn struct {
+	Provider string
+	State    string
+	RD       string // validated at the sign-out, and again on return
+	Created  time.Time
+}
+
+const (
+	keySignOut = "signout"
+	// signOutTTL bounds the time spent at the IdP's sign-out page.
+	signOutTTL = 10 * time.Minute
+	// endSessionTimeout bounds waiting for the IdP's metadata at sign-out;
+	// past it the sign-out stays local.
+	endSessionTimeout = 3 * time.Second
+)
+
+func init() { gob.Register(signOutReturn{}) }
 
 // handleSignOutPage shows a confirmation with a CSRF-protected form: a GET
 // never signs anyone out, so a link or image on another site cannot.
@@ -26,6 +94,11 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 			data.CSRF = randomToken()
 			s.sessions.sm.Put(ctx, keyCSRF, data.CSRF)
 		}
+		tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+		if s.endSessionURL(ctx, o, id.Provider, tokens.IDToken, "") != "" {
+			p, _ := s.registry.Get(id.Provider)
+			data.IdP = p.Name()
+		}
 	} else {
 		data.Title = "Signed out"
 	}
@@ -38,37 +111,119 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 
 type signOutData struct {
 	Title, User, Action, CSRF, RD, SignInURL string
-	SignedIn                                 bool
+	// IdP names the identity provider the sign-out continues at, if any.
+	IdP      string
+	SignedIn bool
 }
 
 // handleSignOut ends the session after checking the CSRF token, then goes
-// to rd (validated) or the signed-out page.
+// to the IdP's end_session_endpoint when that applies, else to rd
+// (validated) or the signed-out page.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	ctx := r.Context()
+	rd := r.PostFormValue("rd")
+	if !o.redirectAllowed(rd) {
+		rd = ""
+	}
 	id, signedIn := s.sessions.identity(ctx)
-	if signedIn {
-		want := s.sessions.sm.GetString(ctx, keyCSRF)
-		got := r.PostFormValue("csrf")
-		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-			s.log.Warn("sign-out refused", "reason", "csrf token mismatch", "client", clientAddr(r))
-			s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
-				Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
-			return
+	if !signedIn {
+		http.Redirect(w, r, cmp.Or(rd, o.Path("/oauth2/sign_out")), http.StatusSeeOther)
+		return
+	}
+	want := s.sessions.sm.GetString(ctx, keyCSRF)
+	got := r.PostFormValue("csrf")
+	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+		s.log.Warn("sign-out refused", "reason", "csrf token mismatch", "client", clientAddr(r))
+		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
+			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
+		return
+	}
+	tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	token := s.sessions.sm.Token(ctx)
+	if err := s.sessions.sm.Destroy(ctx); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
+	// A request of this browser still in flight cannot bring it back.
+	_ = s.revoke(ctx, token) // a failure is logged; the session is deleted all the same
+	state := randomToken()
+	endURL := s.endSessionURL(ctx, o, id.Provider, tokens.IDToken, state)
+	if endURL != "" {
+		s.sessions.sm.Put(ctx, keySignOut, signOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
+	}
+	if err := saveSession(w); err != nil {
+		s.sessionUnavailable(w, err)
+		return
+	}
+	s.log.Info("signed out", "provider", id.Provider, "user", id.User(), "at_idp", endURL != "", "client", clientAddr(r))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, cmp.Or(endURL, rd, o.Path("/oauth2/sign_out")), http.StatusSeeOther)
+}
+
+// handleSignedOut is the post_logout_redirect_uri of a provider: the IdP
+// sends the browser back here after its own sign-out. With the state of
+// this browser's sign-out it continues to that sign-out's rd; otherwise,
+// and without rd, it shows the signed-out page.
+func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	ctx := r.Context()
+	provider := r.PathValue("provider")
+	dest := o.Path("/oauth2/sign_out")
+	ret, pending := s.sessions.sm.Pop(ctx, keySignOut).(signOutReturn)
+	state := r.URL.Query().Get("state")
+	switch {
+	case !pending:
+		s.log.Debug("signed-out landing without a sign-out in progress", "provider", provider, "client", clientAddr(r))
+	case ret.Provider != provider || state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(ret.State)) != 1 ||
+		s.now().Sub(ret.Created) > signOutTTL:
+		s.log.Warn("signed-out landing: state does not match the sign-out", "provider", provider, "client", clientAddr(r))
+	default:
+		s.log.Info("signed out at the identity provider", "provider", provider, "client", clientAddr(r))
+		if ret.RD != "" && o.redirectAllowed(ret.RD) {
+			dest = ret.RD
 		}
+	}
+	if pending && len(s.sessions.sm.Keys(ctx)) == 0 {
+		// Nothing left in the session the sign-out made: drop it.
 		if err := s.sessions.sm.Destroy(ctx); err != nil {
 			s.sessionUnavailable(w, err)
 			return
 		}
-		if err := saveSession(w); err != nil {
-			s.sessionUnavailable(w, err)
-			return
-		}
-		s.log.Info("signed out", "provider", id.Provider, "user", id.User(), "client", clientAddr(r))
 	}
-	rd := r.PostFormValue("rd")
-	if rd == "" || !o.redirectAllowed(rd) {
-		rd = o.Path("/oauth2/sign_out")
+	if err := saveSession(w); err != nil {
+		s.sessionUnavailable(w, err)
+		return
 	}
-	http.Redirect(w, r, rd, http.StatusSeeOther)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, dest, http.StatusSeeOther)
+}
+
+// endSessionURL is where the browser ends the IdP's session after signing
+// out of provider, or "" when it does not: the IdP publishes no
+// end_session_endpoint, the session kept no ID token, logout.idp says no,
+// or the IdP cannot be reached (the sign-out then stays local, and says so
+// in the log).
+func (s *Server) endSessionURL(ctx context.Context, o origin, provider, idToken, state string) string {
+	if idToken == "" || !s.cfg.Logout.idpLogout(provider) {
+		return ""
+	}
+	p, _ := s.registry.Get(provider)
+	es, ok := p.(providers.EndSessioner)
+	if !ok {
+		return ""
+	}
+	// The IdP's metadata is normally known since the login; after a restart
+	// discovery may be needed, and a slow IdP must not hold the sign-out.
+	ctx, cancel := context.WithTimeout(ctx, endSessionTimeout)
+	defer cancel()
+	u, ok, err := es.EndSessionURL(ctx, idToken, o.URL("/oauth2/signed_out/"+url.PathEscape(provider)), state)
+	if err != nil {
+		s.log.Warn("sign-out at the identity provider skipped", "provider", provider, "error", err)
+		return ""
+	}
+	if !ok {
+		return ""
+	}
+	return u
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/gob"
 	"sync"
 	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 )
 
 // backend is what the broker needs from its session store besides scs's
@@ -28,6 +31,21 @@ type backend interface {
 	lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
 	// ping reports whether the store answers (readiness).
 	ping(ctx context.Context) error
+}
+
+// openStore builds the configured session store: scs's Store for the
+// session data, the broker's backend next to it, and a function that
+// releases them. It makes no network call.
+func openStore(cfg SessionConfig, now func() time.Time) (scs.Store, backend, func() error, error) {
+	if cfg.Store == "redis" {
+		r, err := newRedisStore(cfg.Redis, now)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return r, r, r.close, nil
+	}
+	m := memstore.New()
+	return m, newMemoryBackend(now), func() error { m.StopCleanup(); return nil }, nil
 }
 
 // Index keys. The provider is part of every key: identity is (provider, sub).

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,12 @@ type interopIdP struct {
 	account  map[string]any // the claims oidc-provider holds for login
 	client   nodeOPClient   // the broker's client there (secret and redirect URI filled in)
 	broker   string         // extra YAML lines of the broker's provider entry
+	// backchannel: the provider sends logout tokens to the broker (Back-Channel Logout),
+	// and the round signs out at the provider too.
+	backchannel bool
+	// refresh: the provider issues refresh tokens and access tokens that last 31 s, so the
+	// broker refreshes the login one second after it began.
+	refresh bool
 
 	wantHeaders  map[string]string // every X-Auth-Request-* header the app receives
 	wantUserinfo map[string]any    // fields of the broker's /oauth2/userinfo JSON
@@ -47,7 +54,7 @@ type interopIdP struct {
 // algorithms and ways to the claims (userinfo endpoint, or the ID token alone).
 var interopIdPs = []interopIdP{
 	{
-		id: "contoso", name: "Contoso", login: "alice",
+		id: "contoso", name: "Contoso", login: "alice", backchannel: true, refresh: true,
 		account: map[string]any{
 			"email":              "alice@contoso.example",
 			"email_verified":     true,
@@ -107,8 +114,11 @@ var interopIdPs = []interopIdP{
 // PKCE required and only the registered client authentication accepted) and, in one headless
 // Chromium, cancels a sign-in at the first, then signs in through the broker's selection page
 // to each in turn, walks oidc-provider's login and consent pages, checks the normalized
-// identity that the app and /oauth2/userinfo see, and signs out. The broker's logs must hold
-// no client secret, code or token.
+// identity that the app and /oauth2/userinfo see, and signs out through the broker, which
+// sends the browser on to oidc-provider's end_session page (RP-Initiated Logout) and back.
+// At Contoso, which sends back-channel logout tokens, the user first signs out at the IdP
+// directly, which must end the broker's session, and signs in again. The broker's logs must
+// hold no client secret, code or token.
 func TestInteropOidcProvider(t *testing.T) {
 	brokerURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(interopFreePort(t)))
 	app := httptest.NewServer(demo.NewApp())
@@ -122,6 +132,16 @@ func TestInteropOidcProvider(t *testing.T) {
 		idp.client.ClientID = "broker-" + idp.id
 		idp.client.ClientSecret = rand.Text()
 		idp.client.RedirectURIs = []string{brokerURL + "/oauth2/callback/" + idp.id}
+		idp.client.PostLogoutRedirectURIs = []string{brokerURL + "/oauth2/signed_out/" + idp.id}
+		var ttl int
+		if idp.refresh {
+			idp.client.GrantTypes = []string{"authorization_code", "refresh_token"}
+			ttl = 31
+		}
+		if idp.backchannel {
+			idp.client.BackchannelLogoutURI = brokerURL + "/oauth2/backchannel_logout/" + idp.id
+			idp.client.BackchannelLogoutSessionRequired = true
+		}
 		secrets = append(secrets, idp.client.ClientSecret)
 		ops[i] = startNodeOP(t, idp.id, nodeOPConfig{
 			CookiePrefix: idp.id,
@@ -130,6 +150,9 @@ func TestInteropOidcProvider(t *testing.T) {
 			TokenEndpointAuthMethods: []string{idp.client.TokenEndpointAuthMethod},
 			Clients:                  []nodeOPClient{idp.client},
 			Accounts:                 map[string]map[string]any{idp.login: idp.account},
+			BackchannelLogout:        idp.backchannel,
+			AccessTokenTTL:           ttl,
+			RefreshTokens:            idp.refresh,
 		})
 	}
 	d := startInteropBroker(t, brokerURL, app.URL, idps, ops)
@@ -148,7 +171,14 @@ func TestInteropOidcProvider(t *testing.T) {
 			}
 			interopCheckCookies(b, d, idp)
 			interopCheckUserinfo(b, d, idp.wantUserinfo)
-			interopSignOut(b, d)
+			if idp.refresh {
+				interopRefresh(b, d, idp)
+			}
+			if idp.backchannel {
+				interopSignOutAtIdP(b, d, idp, ops[i])
+				interopSignIn(b, d, idp, ops[i])
+			}
+			interopSignOut(b, d, idp, ops[i])
 		})
 		if !ok {
 			break // the next round would start from an unknown state
@@ -388,18 +418,48 @@ func interopCheckUserinfo(b *browser, d *demoBroker, want map[string]any) {
 	}
 }
 
-// interopSignOut signs out from the app page through the broker's confirmation page, and
-// checks that the session is gone.
-func interopSignOut(b *browser, d *demoBroker) {
+// interopRefresh waits until the login's access token is due for renewal and loads the app:
+// the broker refreshes the login at oidc-provider (whose refreshed ID token repeats the
+// original nonce) and the app still receives the same identity.
+func interopRefresh(b *browser, d *demoBroker, idp interopIdP) {
+	b.t.Helper()
+	time.Sleep(1500 * time.Millisecond) // 31 s tokens are renewed 30 s early
+	if resp := b.navigate(d.URL + "/"); resp.URL != d.URL+"/" || resp.Status != http.StatusOK {
+		b.t.Fatalf("the app after the token expired: %s (status %d)", resp.URL, resp.Status)
+	}
+	if got := appHeaders(b); !maps.Equal(got, idp.wantHeaders) {
+		b.t.Errorf("after the refresh the app received\n%s\nwant\n%s", formatHeaders(got), formatHeaders(idp.wantHeaders))
+	}
+	if logs, want := d.stderr.String(), `msg="session refreshed" provider=`+idp.id; !strings.Contains(logs, want) {
+		b.t.Errorf("the broker did not log %s:\n%s", want, logs)
+	}
+}
+
+// interopSignOut signs out from the app page through the broker's confirmation page, which
+// continues at oidc-provider's end_session page (RP-Initiated Logout): confirming there ends
+// the IdP's session too and comes back to the broker's signed-out page. The broker's session
+// and the IdP's are gone.
+func interopSignOut(b *browser, d *demoBroker, idp interopIdP, op *nodeOP) {
 	b.t.Helper()
 	resp := b.click(`nav a[href="/oauth2/sign_out"]`)
 	if want := d.URL + "/oauth2/sign_out"; resp.URL != want || resp.Status != http.StatusOK {
 		b.t.Fatalf("the Sign out link ended at %s (status %d), want %s", resp.URL, resp.Status, want)
 	}
 	b.waitVisible("#sign-out")
+	if text, want := b.text("main"), "Signing out also ends your session at "+idp.name; !strings.Contains(text, want) {
+		b.t.Errorf("the sign-out page reads %q, want it to say %q", text, want)
+	}
 	resp = b.click("#sign-out")
+	if !strings.HasPrefix(resp.URL, op.Issuer+"/session/end?") || resp.Status != http.StatusOK {
+		b.t.Fatalf("confirming the sign-out ended at %s (status %d), want oidc-provider's end_session page", resp.URL, resp.Status)
+	}
+	if q := interopQuery(b, resp.URL); q.Get("id_token_hint") == "" || q.Get("client_id") != idp.client.ClientID ||
+		q.Get("post_logout_redirect_uri") != d.URL+"/oauth2/signed_out/"+idp.id || q.Get("state") == "" {
+		b.t.Errorf("the end_session request lacks a parameter: %v", q)
+	}
+	resp = b.click(`button[name="logout"][value="yes"]`)
 	if want := d.URL + "/oauth2/sign_out"; resp.URL != want || resp.Status != http.StatusOK {
-		b.t.Fatalf("confirming the sign-out ended at %s (status %d), want %s", resp.URL, resp.Status, want)
+		b.t.Fatalf("signing out at %s ended at %s (status %d), want %s", idp.id, resp.URL, resp.Status, want)
 	}
 	if text := b.text("main"); !strings.Contains(text, "You are signed out") {
 		b.t.Fatalf("after sign-out the page reads %q, want \"You are signed out\"", text)
@@ -407,5 +467,58 @@ func interopSignOut(b *browser, d *demoBroker) {
 	if resp := b.navigate(d.URL + "/oauth2/userinfo"); resp.Status != http.StatusUnauthorized {
 		b.t.Errorf("GET /oauth2/userinfo after sign-out: status %d, want 401", resp.Status)
 	}
+	if names := interopCookieNames(b, d); slices.Contains(names, idp.id+"_session") {
+		b.t.Errorf("the IdP's session cookie %s_session survived the sign-out: %v", idp.id, names)
+	}
 	interopOpenSelection(b, d)
+}
+
+// interopSignOutAtIdP signs out at oidc-provider itself (its end_session page, not through
+// the broker): oidc-provider posts a logout token to the broker's back-channel endpoint, and
+// the broker's session of that IdP session must end.
+func interopSignOutAtIdP(b *browser, d *demoBroker, idp interopIdP, op *nodeOP) {
+	b.t.Helper()
+	resp := b.navigate(op.Issuer + "/session/end")
+	if resp.Status != http.StatusOK {
+		b.t.Fatalf("oidc-provider's end_session page: status %d", resp.Status)
+	}
+	resp = b.click(`button[name="logout"][value="yes"]`)
+	if want := op.Issuer + "/session/end/success"; !strings.HasPrefix(resp.URL, want) || resp.Status != http.StatusOK {
+		b.t.Fatalf("signing out at %s ended at %s (status %d), want %s", idp.id, resp.URL, resp.Status, want)
+	}
+	if !strings.Contains(op.stderr.String(), "backchannel.success "+idp.client.ClientID) {
+		b.t.Errorf("oidc-provider did not deliver the logout token:\n%s", op.stderr.String())
+	}
+	if resp := b.navigate(d.URL + "/oauth2/userinfo"); resp.Status != http.StatusUnauthorized {
+		b.t.Errorf("GET /oauth2/userinfo after signing out at the IdP: status %d, want 401", resp.Status)
+	}
+	if logs, want := d.stderr.String(), `msg="back-channel logout" provider=`+idp.id+` by=sid`; !strings.Contains(logs, want) {
+		b.t.Errorf("the broker did not log %s:\n%s", want, logs)
+	}
+}
+
+// interopQuery parses the query of a URL the browser reached.
+func interopQuery(b *browser, raw string) url.Values {
+	b.t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.t.Fatalf("parse %q: %v", raw, err)
+	}
+	return u.Query()
+}
+
+// interopCookieNames lists the cookies the browser holds for the broker's URL (and so, by
+// host, for the IdPs on 127.0.0.1).
+func interopCookieNames(b *browser, d *demoBroker) []string {
+	b.t.Helper()
+	res := run(b, "read the cookies", chromedp.Action[*network.GetCookiesResult](
+		func(ctx context.Context, t *chromedp.Target) (*network.GetCookiesResult, error) {
+			r, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{d.URL + "/"}})
+			return &r, err
+		}))
+	var names []string
+	for _, c := range res.Cookies {
+		names = append(names, c.Name)
+	}
+	return names
 }

@@ -33,6 +33,13 @@ type nodeOPConfig struct {
 	Clients []nodeOPClient `json:"clients"`
 	// Accounts are the claims of each login name, which oidc-provider makes the sub.
 	Accounts map[string]map[string]any `json:"accounts"`
+	// BackchannelLogout enables Back-Channel Logout: clients with a backchannel_logout_uri
+	// get a logout token when the user signs out at the provider.
+	BackchannelLogout bool `json:"backchannel_logout,omitempty"`
+	// AccessTokenTTL, in seconds, when set: short-lived access tokens, for refresh tests.
+	AccessTokenTTL int `json:"access_token_ttl,omitempty"`
+	// RefreshTokens issues refresh tokens to clients allowed the grant, without offline_access.
+	RefreshTokens bool `json:"refresh_tokens,omitempty"`
 	// ExitWithStdin makes the process exit when its stdin closes: startNodeOP holds the
 	// other end, so the process ends with the test binary even when that is killed.
 	ExitWithStdin bool `json:"exit_with_stdin"`
@@ -45,6 +52,12 @@ type nodeOPClient struct {
 	RedirectURIs             []string `json:"redirect_uris"`
 	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
+	// GrantTypes default to authorization_code; refresh_token lets offline_access through.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// RP-Initiated and Back-Channel Logout (see interop_test.go).
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // nodeOP is a running oidc-provider: a real, OpenID Certified OpenID Provider.

@@ -228,7 +228,7 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		IDToken:      tokens.IDToken,
 		RefreshToken: tokens.RefreshToken,
 		SessionID:    tokens.IDTokenClaims.SessionID,
-		Expiry:       tokens.Expiry,
+		Expiry:       expiryOf(tokens.Expiry, tokens.IDTokenClaims.GetExpiration()), // refresh.go
 	}, nil
 }
 

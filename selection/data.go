@@ -29,6 +29,10 @@ type Request struct {
 	// LastUsed is the provider this browser used last (its verified
 	// cookie), offered first as "Continue with ...".
 	LastUsed string
+	// OfferRemember shows the "Keep me signed in" checkbox; Remember is
+	// its state. Ticking it reloads the page with remember=1, and the
+	// broker's Start URLs then carry the choice.
+	OfferRemember, Remember bool
 }
 
 // Links are the broker's URLs for one request, under its origin and prefix.
@@ -111,6 +115,10 @@ type TemplateData struct {
 	// LastUsed is the provider this browser used last, when it is known
 	// and available; nil otherwise.
 	LastUsed *Option
+	// OfferRemember is true when the page offers "Keep me signed in": a
+	// GET form to Links.SignIn with the checkbox "remember" (value 1);
+	// Remember is true when it is ticked (the forms then carry it).
+	OfferRemember, Remember bool
 
 	page     *Page
 	cat      *Catalog
@@ -149,6 +157,7 @@ func (p *Page) data(c *Catalog, req *Request) *TemplateData {
 		Lang: lang.tag, T: lang.msgs, Title: p.cfg.Title, Palette: p.palette, FooterLinks: p.cfg.FooterLinks,
 		Links: req.Links, RD: req.RD, ShowLogin: c.HasDomains(), Login: cut(req.Login, maxLoginLength),
 		Compact: c.Len() > p.threshold, Total: c.Len(),
+		OfferRemember: req.OfferRemember, Remember: req.OfferRemember && req.Remember,
 		page: p, cat: c, req: req, lang: lang,
 	}
 	if d.Title == "" {
@@ -163,6 +172,9 @@ func (p *Page) data(c *Catalog, req *Request) *TemplateData {
 		d.visible = c.filter(d.visible, strings.ToLower(query))
 		d.Query = query
 		d.ClearSearchURL = req.Links.SignIn + "?rd=" + url.QueryEscape(req.RD)
+		if d.Remember {
+			d.ClearSearchURL += "&remember=1"
+		}
 		key := "search_count"
 		if len(d.visible) == 0 {
 			key = "search_none"
@@ -170,7 +182,7 @@ func (p *Page) data(c *Catalog, req *Request) *TemplateData {
 		d.SearchResult = lang.msgs.Format(key, "count", strconv.Itoa(len(d.visible)), "total", strconv.Itoa(c.Len()), "query", query)
 	}
 	d.Shown = len(d.visible)
-	if d.Compact {
+	if d.Compact || d.OfferRemember {
 		d.ScriptURL = req.Links.Static + scriptName + "?v=" + script.Hash
 	}
 	d.statuses = make([]Status, len(d.visible))

@@ -117,7 +117,7 @@ func (p *Page) tryOut() error {
 	links := Links{SignIn: "/oauth2/sign_in", Static: "/oauth2/static/", Start: func(id string) string { return "/oauth2/start/" + id }}
 	for _, compact := range []bool{false, true} {
 		for _, req := range []Request{
-			{Links: links, RD: "/", LastUsed: "one", Notice: Notice{Kind: UnknownDomain, Value: "x.example"}},
+			{Links: links, RD: "/", LastUsed: "one", Notice: Notice{Kind: UnknownDomain, Value: "x.example"}, OfferRemember: true, Remember: true},
 			{Links: links, RD: "/", Query: "o", Login: "a@b", Status: func(string) Status { return Status{Reason: "down"} }},
 		} {
 			d := p.data(cat, &req)

@@ -67,7 +67,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			Title:  d.name,
 			Users:  demo.DemoUsers(d.realm),
 			Clients: []demo.Client{{ID: "oidc-broker-demo", Secret: secret, AuthMethod: d.authMethod,
-				RedirectURIs: []string{base + "/oauth2/callback/" + d.id}}},
+				RedirectURIs:           []string{base + "/oauth2/callback/" + d.id},
+				PostLogoutRedirectURIs: []string{base + "/oauth2/signed_out/" + d.id}}},
 			Logger:                   logger.With("demo_idp", d.id),
 			AuthorizationResponseIss: d.iss,
 		})
@@ -78,7 +79,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		go serveBackground(ln, h, logger)
 		cfg.Providers = append(cfg.Providers, providers.Config{ID: d.id, Name: d.name, Issuer: issuer,
 			ClientID: "oidc-broker-demo", ClientSecret: secret, TokenEndpointAuthMethod: d.authMethod,
-			Scopes: []string{"openid", "email", "profile", "groups"}})
+			Scopes: []string{"openid", "email", "profile", "groups", "offline_access"}}) // refreshed every 5 minutes
 	}
 
 	appLn, err := net.Listen("tcp", "127.0.0.1:0")

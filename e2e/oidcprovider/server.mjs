@@ -13,6 +13,9 @@
 //	  "claims": {"groups": ["groups"]}, // scope -> claims, added to the standard ones
 //	  "token_endpoint_auth_methods": ["client_secret_basic"], // optional; enforced
 //	  "exit_with_stdin": true,          // also exit when stdin closes (its parent died)
+//	  "backchannel_logout": true,       // send logout tokens to clients' backchannel_logout_uri
+//	  "access_token_ttl": 31,           // seconds; optional (default one hour)
+//	  "refresh_tokens": true,           // refresh tokens for every client allowed the grant
 //	  "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."],
 //	               "token_endpoint_auth_method": "client_secret_basic", ...}],
 //	  "accounts": {"alice": {"email": "...", "groups": ["staff"], ...}}
@@ -26,6 +29,13 @@
 // oidc-provider itself takes a client secret in the Authorization header or in the body,
 // whichever the client registered; "token_endpoint_auth_methods" makes the listed methods
 // the only ones accepted (and advertised), so a client that uses another method fails.
+//
+// RP-Initiated Logout is always on (GET /session/end shows "Do you want to sign-out?"; a
+// client's post_logout_redirect_uris are where it may send the browser back). With
+// "backchannel_logout", a sign-out there also posts a logout token to each signed-in client
+// that registered a "backchannel_logout_uri" (with "backchannel_logout_session_required",
+// its ID tokens and logout tokens carry "sid"); each delivery is logged on stderr as
+// "backchannel.success <client_id>" or "backchannel.error: ...".
 //
 // Once it listens it prints "READY <issuer>" on stdout; each authorization code, access
 // token and refresh token it stores is printed as "ISSUED <kind> <value>", so a test can
@@ -69,7 +79,10 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   // The broker always sends S256 PKCE; insist on it, so a regression shows here.
   pkce: { required: () => true },
-  features: { devInteractions: { enabled: true } },
+  features: {
+    devInteractions: { enabled: true },
+    ...(config.backchannel_logout && { backchannelLogout: { enabled: true } }),
+  },
   cookies: {
     names: {
       session: `${cookiePrefix}_session`,
@@ -79,6 +92,20 @@ const provider = new Provider(issuer, {
     keys: [randomBytes(32).toString('base64url')],
   },
   clientBasedCORS: () => false,
+  ...(config.access_token_ttl && { ttl: { AccessToken: config.access_token_ttl } }),
+  // Like Keycloak: a refresh token without offline_access, which oidc-provider otherwise
+  // honours only together with prompt=consent (OpenID Connect Core §11).
+  ...(config.refresh_tokens && {
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  }),
+  // oidc-provider refuses outgoing requests to special-use addresses (SSRF protection);
+  // the broker it posts logout tokens to is on loopback. TEST-ONLY.
+  fetch(url, options) {
+    if (new URL(url).hostname === '127.0.0.1') {
+      delete options.dispatcher; // eslint-disable-line no-param-reassign
+    }
+    return globalThis.fetch(url, options);
+  },
   ...(config.token_endpoint_auth_methods && { clientAuthMethods: config.token_endpoint_auth_methods }),
   async findAccount(ctx, id) {
     const account = config.accounts?.[id] ?? {};
@@ -160,11 +187,13 @@ function logEvents(p) {
     await next();
     console.error(`${ctx.method} ${ctx.path} ${ctx.status}`);
   });
+  p.on('backchannel.success', (ctx, client) => console.error(`backchannel.success ${client.clientId}`));
   for (const kind of ['authorization_code', 'access_token', 'refresh_token']) {
     p.on(`${kind}.saved`, (token) => console.log(`ISSUED ${kind} ${token.jti}`));
   }
   for (const event of ['server_error', 'authorization.error', 'grant.error', 'userinfo.error',
-    'introspection.error', 'revocation.error', 'end_session.error', 'discovery.error', 'jwks.error']) {
+    'introspection.error', 'revocation.error', 'end_session.error', 'discovery.error', 'jwks.error',
+    'backchannel.error']) {
     p.on(event, (ctx, err) => {
       console.error(`${event}: ${err.error ?? err.name}: ${err.error_description ?? err.message}`
         + (err.error_detail ? ` (${err.error_detail})` : ''));

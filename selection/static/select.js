@@ -1,3 +1,21 @@
+// "Keep me signed in": ticking the box reloads the page with the choice at
+// once, so every sign-in link carries it; without the script the form's
+// Apply button does the same.
+(function () {
+  "use strict";
+  var box = document.getElementById("remember");
+  var apply = document.getElementById("remember-apply");
+  if (!box || !box.form) {
+    return;
+  }
+  if (apply) {
+    apply.hidden = true;
+  }
+  box.addEventListener("change", function () {
+    box.form.submit();
+  });
+})();
+
 // Live filtering of the sign-in list as you type: a progressive
 // enhancement of the server-side search (?q=), which works without it.
 (function () {

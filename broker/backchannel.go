@@ -1,0 +1,335 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// OpenID Connect Back-Channel Logout 1.0: when a user's session ends at the
+// IdP, the IdP posts a logout token to
+// /oauth2/backchannel_logout/{provider}, and every broker session of that
+// IdP session (sid) or user (sub) ends, on every replica that shares the
+// store. The store's index (backend.indexTokens) finds them; finishLogin
+// fills it.
+//
+// An ended session must stay ended: a request that loaded it before it was
+// deleted would otherwise write it back when it commits (scs saves the whole
+// session). So every session that ends (here, by sign-out, or by a refused
+// refresh) is marked revoked for as long as a session can live, and the
+// session store refuses to write a revoked session (revocationGuard).
+
+// Bounds of the back-channel endpoint.
+const (
+	// maxLogoutRequest caps the request body; a logout token is about 1 KB.
+	maxLogoutRequest = 64 << 10
+	// logoutFailures refused logout tokens per provider and client address
+	// (an IPv6 /64) within logoutFailureSpan; then 429 until the bucket
+	// refills. Valid tokens are never counted, so an attacker's garbage
+	// cannot stop the IdP's logouts from another address.
+	logoutFailures    = 20
+	logoutFailureSpan = time.Minute
+)
+
+// initLogout sets up what logouts need: the limiter of the back-channel
+// endpoint, and the guard that keeps ended sessions ended.
+func (s *Server) initLogout() {
+	s.logouts = &logoutLimiter{now: s.opts.Now,
+		table: bucketTable{burst: logoutFailures, span: logoutFailureSpan, max: maxLimited}}
+	s.sessions.sm.Store = &revocationGuard{CtxStore: ctxStore(s.sessions.sm.Store), s: s}
+}
+
+// handleBackchannelLogout verifies a logout token (providers.
+// LogoutTokenVerifier does every check of §2.6 except replay, done here
+// with the store's single-use marks) and ends the sessions it names. It
+// answers 200, or 400 with {"error":"invalid_request"} and a log line that
+// names the failed check (never the token), 429 while a client keeps
+// sending bad tokens, 503 when the IdP's keys or the store cannot be
+// reached. Responses are never cached (§2.8).
+func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ctx := r.Context()
+	provider := r.PathValue("provider")
+	limitKey := provider + "\x00" + addrKey(clientAddr(r))
+	refuse := func(status int, reason string, err error) {
+		s.log.Warn("back-channel logout refused", "provider", provider, "reason", reason, "error", err, "client", clientAddr(r))
+		code := "invalid_request"
+		switch status {
+		case http.StatusBadRequest:
+			s.logouts.failed(limitKey)
+		case http.StatusServiceUnavailable:
+			code = "temporarily_unavailable"
+		}
+		jsonError(w, status, code)
+	}
+	if wait := s.logouts.wait(limitKey); wait > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
+		refuse(http.StatusTooManyRequests, "too many refused logout tokens", nil)
+		return
+	}
+	p, _ := s.registry.Get(provider)
+	v, ok := p.(providers.LogoutTokenVerifier)
+	if !ok {
+		refuse(http.StatusBadRequest, "no such provider, or it has no back-channel logout", nil)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutRequest)
+	if err := r.ParseForm(); err != nil {
+		refuse(http.StatusBadRequest, "unreadable request body", err)
+		return
+	}
+	raw := r.PostForm.Get("logout_token")
+	if raw == "" {
+		refuse(http.StatusBadRequest, "no logout_token", nil)
+		return
+	}
+	claims, err := v.VerifyLogoutToken(ctx, raw)
+	var unavailable *providers.UnavailableError
+	switch {
+	case errors.As(err, &unavailable):
+		refuse(http.StatusServiceUnavailable, "provider unavailable", err)
+		return
+	case err != nil:
+		refuse(http.StatusBadRequest, "verification failed", err)
+		return
+	}
+	// Replay (§2.6 step 7), before anything ends: a replayed sub-only token
+	// would otherwise end the sessions the user started since.
+	fresh, err := s.store.once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
+	switch {
+	case err != nil:
+		refuse(http.StatusServiceUnavailable, "session store unavailable", err)
+		return
+	case !fresh:
+		refuse(http.StatusBadRequest, "jti replayed", nil)
+		return
+	}
+	n, err := s.endSessionsOf(ctx, provider, claims)
+	if err != nil {
+		refuse(http.StatusServiceUnavailable, "session store unavailable", err)
+		return
+	}
+	by := "sid"
+	if claims.SID == "" {
+		by = "sub"
+	}
+	s.log.Info("back-channel logout", "provider", provider, "by", by, "user", provider+":"+claims.Subject, "sessions", n, "client", clientAddr(r))
+	w.WriteHeader(http.StatusOK)
+}
+
+// endSessionsOf ends the sessions a logout token names and returns how
+// many there were: those of its sid when it has one, else all of its sub's.
+// A token with both also ends the sub's sessions that recorded no sid (the
+// IdP put none in their ID tokens, so the sid cannot find them): ending one
+// session too many is safer than keeping one that should have ended.
+func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers.LogoutClaims) (int, error) {
+	var tokens, emptied []string
+	if c.SID != "" {
+		key := sidKey(provider, c.SID)
+		t, err := s.store.indexTokens(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		tokens, emptied = t, append(emptied, key)
+	}
+	if c.Subject != "" {
+		key := subKey(provider, c.Subject)
+		t, err := s.store.indexTokens(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		if c.SID == "" {
+			tokens, emptied = t, append(emptied, key)
+		} else {
+			for _, tok := range t {
+				if slices.Contains(tokens, tok) {
+					continue
+				}
+				if sidless, err := s.sessionWithoutSID(tok); err != nil {
+					return 0, err
+				} else if sidless {
+					tokens = append(tokens, tok)
+				}
+			}
+		}
+	}
+	n := 0
+	for _, tok := range tokens {
+		ended, err := s.endStoredSession(ctx, tok)
+		if err != nil {
+			return n, err
+		}
+		if ended {
+			n++
+		}
+	}
+	for _, key := range emptied {
+		if err := s.store.indexRemove(ctx, key); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// sessionWithoutSID reports whether the stored session of token is signed
+// in with tokens that carry no sid.
+func (s *Server) sessionWithoutSID(token string) (bool, error) {
+	ctx, err := s.sessions.sm.Load(context.Background(), token) // a fresh context: Load ignores one that has a session
+	if err != nil {
+		return false, err
+	}
+	if _, ok := s.sessions.identity(ctx); !ok {
+		return false, nil // gone already
+	}
+	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	return t.SID == "", nil
+}
+
+// endStoredSession ends the session of token, which is not the request's
+// own: marked revoked first (so that no request still holding it can write
+// it back), then deleted. It reports whether the session still existed.
+func (s *Server) endStoredSession(ctx context.Context, token string) (bool, error) {
+	if err := s.revoke(ctx, token); err != nil {
+		return false, err
+	}
+	// HashTokenInStore is off: the store's key is the token itself.
+	st := ctxStore(s.sessions.sm.Store)
+	_, found, err := st.FindCtx(ctx, token)
+	if err != nil || !found {
+		return false, err
+	}
+	return true, st.DeleteCtx(ctx, token)
+}
+
+// revoke marks a session token ended, for as long as a session can live.
+func (s *Server) revoke(ctx context.Context, token string) error {
+	if token == "" {
+		return nil
+	}
+	lifetime := max(s.sessions.sm.Lifetime, s.sessions.persistentMax)
+	err := s.store.indexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
+	if err != nil {
+		s.log.Error("session could not be marked ended", "error", err)
+	}
+	return err
+}
+
+// revoked reports whether token's session was ended (revoke).
+func (s *Server) revoked(ctx context.Context, token string) (bool, error) {
+	toks, err := s.store.indexTokens(ctx, revokedKey(token))
+	return len(toks) > 0, err
+}
+
+func revokedKey(token string) string { return "revoked:" + token }
+
+// revocationGuard is the session store as scs sees it: the configured store,
+// except that a session marked revoked is never written again. scs commits
+// a request's whole session when the request modified it, so without this
+// an in-flight request that loaded a session before it was ended (by
+// another replica, say) would bring it back. The check runs at commit, not
+// at load: a session nobody writes stays deleted, and reads cost nothing
+// extra. (A commit that checked just before the mark and writes just after
+// the deletion still wins; that window is one store round trip.)
+type revocationGuard struct {
+	scs.CtxStore // the configured store
+	s            *Server
+}
+
+var (
+	_ scs.CtxStore         = (*revocationGuard)(nil)
+	_ scs.IterableStore    = (*revocationGuard)(nil)
+	_ scs.IterableCtxStore = (*revocationGuard)(nil)
+)
+
+// CommitCtx writes the session unless it was revoked; a revoked one is
+// silently dropped (the request that held it is answered as it was going
+// to be; the next one finds no session).
+func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	revoked, err := g.s.revoked(ctx, token)
+	if err != nil {
+		return err
+	}
+	if revoked {
+		g.s.log.Info("ended session not written back", "reason", "revoked while a request held it")
+		return nil
+	}
+	return g.CtxStore.CommitCtx(ctx, token, b, expiry)
+}
+
+func (g *revocationGuard) Commit(token string, b []byte, expiry time.Time) error {
+	return g.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// All and AllCtx pass iteration through when the store offers it.
+func (g *revocationGuard) All() (map[string][]byte, error) { return g.AllCtx(context.Background()) }
+
+func (g *revocationGuard) AllCtx(ctx context.Context) (map[string][]byte, error) {
+	var inner scs.Store = g.CtxStore
+	if p, ok := inner.(plainStore); ok {
+		inner = p.Store
+	}
+	switch st := inner.(type) {
+	case scs.IterableCtxStore:
+		return st.AllCtx(ctx)
+	case scs.IterableStore:
+		return st.All()
+	}
+	return nil, fmt.Errorf("broker: the session store %T cannot iterate", inner)
+}
+
+// ctxStore is st with context support.
+func ctxStore(st scs.Store) scs.CtxStore {
+	if cs, ok := st.(scs.CtxStore); ok {
+		return cs
+	}
+	return plainStore{st}
+}
+
+// plainStore gives a store without context support (scs's memstore) the
+// context methods, which ignore the context.
+type plainStore struct{ scs.Store }
+
+func (p plainStore) FindCtx(_ context.Context, token string) ([]byte, bool, error) {
+	return p.Find(token)
+}
+
+func (p plainStore) CommitCtx(_ context.Context, token string, b []byte, expiry time.Time) error {
+	return p.Commit(token, b, expiry)
+}
+
+func (p plainStore) DeleteCtx(_ context.Context, token string) error { return p.Delete(token) }
+
+// logoutLimiter counts refused logout tokens per provider and client.
+type logoutLimiter struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	table bucketTable
+}
+
+// wait is how long key must wait before its next attempt (0: go ahead).
+func (l *logoutLimiter) wait(key string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.table.wait(key, l.now())
+}
+
+func (l *logoutLimiter) failed(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.table.add(key, l.now())
+}
+
+// jsonError answers an API client with {"error": code}.
+func jsonError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"error":%q}`+"\n", code)
+}

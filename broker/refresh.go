@@ -1,0 +1,165 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// Renewing a login (docs/logout.md#refresh). When a session's tokens have
+// expired and the IdP issued a refresh token, the request that notices
+// redeems it, re-reads the user's claims (groups above all) and goes on
+// with the renewed identity; the signed assertion follows, its cache being
+// keyed by the identity's claims. One refresh per session runs at a time,
+// on every replica together: the store's lock. A refused refresh ends the
+// session. session.outlive_tokens says what happens to a session whose
+// tokens expired and cannot be renewed: by default it lasts its own
+// lifetime; with false it ends.
+
+const (
+	// refreshSkew: tokens are renewed this long before they expire.
+	refreshSkew = 30 * time.Second
+	// refreshLockTTL bounds one refresh on any replica. After a passing
+	// failure (the IdP unreachable) the lock is kept until it expires, so
+	// that the next attempt waits this long.
+	refreshLockTTL = 30 * time.Second
+	// refreshTimeout bounds the calls to the IdP; less than the lock.
+	refreshTimeout = 20 * time.Second
+)
+
+// outliveTokens is session.outlive_tokens, default true.
+func (c SessionConfig) outliveTokens() bool { return c.OutliveTokens == nil || *c.OutliveTokens }
+
+// sessionIdentity is the identity of the request's session, renewed first
+// when its tokens have expired. ok is false without a session, and when the
+// session just ended because its login could not be renewed.
+//
+// The common case costs two map reads: the tokens are looked at only to
+// compare their expiry with the clock.
+func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
+	ctx := r.Context()
+	id, ok := s.sessions.identity(ctx)
+	if !ok {
+		return id, false
+	}
+	t, ok := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	if !ok || t.Expiry.IsZero() || s.now().Before(t.Expiry.Add(-refreshSkew)) {
+		return id, true
+	}
+	return s.renew(ctx, id, t)
+}
+
+// renew refreshes the expired login of the request's session (see
+// sessionIdentity). Only the request that takes the session's lock
+// refreshes; others go on with the identity they have meanwhile.
+func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionTokens) (providers.Identity, bool) {
+	p, _ := s.registry.Get(id.Provider)
+	ref, canRefresh := p.(providers.Refresher)
+	if t.RefreshToken == "" || !canRefresh {
+		if s.cfg.Session.outliveTokens() {
+			return id, true
+		}
+		s.endSession(ctx, id, "tokens expired and cannot be refreshed", nil)
+		return providers.Identity{}, false
+	}
+	token := s.sessions.sm.Token(ctx)
+	release, ok, err := s.store.lock(ctx, "refresh:"+token, refreshLockTTL)
+	if err != nil {
+		s.logStoreError("refresh: session store unavailable", err)
+		return id, true
+	}
+	if !ok { // being refreshed by another request, here or on another replica
+		return id, true
+	}
+	// This request read the session before it took the lock: another one
+	// may have refreshed it since (and rotated the refresh token), or ended
+	// it. The store knows.
+	cur, curTokens, found, err := s.storedSession(token)
+	switch {
+	case err != nil:
+		release()
+		s.logStoreError("refresh: session store unavailable", err)
+		return id, true
+	case !found:
+		release()
+		s.endSession(ctx, id, "ended elsewhere", nil)
+		return providers.Identity{}, false
+	case curTokens.RefreshToken != t.RefreshToken || s.now().Before(curTokens.Expiry.Add(-refreshSkew)):
+		release()
+		s.sessions.sm.Put(ctx, keyIdentity, cur)
+		s.sessions.sm.Put(ctx, keyTokens, curTokens)
+		return cur, true
+	}
+	// Detached from the request: a client that hangs up must not abandon a
+	// refresh whose new (rotated) tokens the IdP has already issued.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	res, err := ref.Refresh(rctx, providers.RefreshRequest{RefreshToken: t.RefreshToken, Subject: id.Subject, IDToken: t.IDToken})
+	switch {
+	case err == nil:
+		renewed := s.saveRenewed(ctx, id, t, res)
+		release()
+		return renewed, true
+	case errors.Is(err, providers.ErrRefreshRefused):
+		release()
+		s.endSession(ctx, id, "refresh refused", err)
+		return providers.Identity{}, false
+	case !s.cfg.Session.outliveTokens():
+		release()
+		s.endSession(ctx, id, "refresh failed and session.outlive_tokens is false", err)
+		return providers.Identity{}, false
+	}
+	// Passing trouble: the lock stays taken until it expires, so no replica
+	// tries again before then; meanwhile the session keeps its identity.
+	s.log.Warn("refresh failed, retrying later", "provider", id.Provider, "user", id.User(), "error", err, "retry_in", refreshLockTTL)
+	return id, true
+}
+
+// saveRenewed puts a refreshed login into the request's session and writes
+// it to the store at once, before the lock is released: the next request to
+// refresh must find the new (possibly rotated) refresh token, not wait for
+// this request's response.
+func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sessionTokens, res *providers.Result) providers.Identity {
+	id := res.Identity
+	id.AuthTime = old.AuthTime // the sign-in, not the refresh
+	nt := sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	s.sessions.sm.Put(ctx, keyIdentity, id)
+	s.sessions.sm.Put(ctx, keyTokens, nt)
+	if nt.SID != "" && nt.SID != t.SID {
+		if err := s.store.indexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+			s.logStoreError("refresh: the session could not be indexed", err)
+		}
+	}
+	if _, _, err := s.sessions.sm.Commit(ctx); err != nil {
+		s.logStoreError("refresh: the renewed session could not be saved", err)
+	}
+	s.log.Info("session refreshed", "provider", id.Provider, "user", id.User(), "expires", nt.Expiry)
+	return id
+}
+
+// storedSession reads the session of token from the store, not from the
+// request: found is false when it no longer exists.
+func (s *Server) storedSession(token string) (providers.Identity, sessionTokens, bool, error) {
+	ctx, err := s.sessions.sm.Load(context.Background(), token) // a fresh context: Load ignores one that has a session
+	if err != nil {
+		return providers.Identity{}, sessionTokens{}, false, err
+	}
+	id, ok := s.sessions.identity(ctx)
+	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	return id, t, ok, nil
+}
+
+// endSession ends the request's own session because its login cannot go on:
+// deleted, its cookie cleared when the response goes out, and marked
+// revoked so that a concurrent request cannot write it back.
+func (s *Server) endSession(ctx context.Context, id providers.Identity, reason string, err error) {
+	token := s.sessions.sm.Token(ctx)
+	if derr := s.sessions.sm.Destroy(ctx); derr != nil {
+		s.logStoreError("session could not be ended", derr)
+	}
+	_ = s.revoke(ctx, token) // logged
+	s.log.Warn("session ended", "provider", id.Provider, "user", id.User(), "reason", reason, "error", err)
+}
