@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
@@ -74,6 +75,12 @@ type Config struct {
 	// RequireIssParameter refuses callbacks without the RFC 9207 `iss`
 	// parameter even when the IdP's metadata does not announce it.
 	RequireIssParameter bool `yaml:"require_iss_parameter"`
+	// AuthParams are extra parameters of the authorization request, e.g.
+	// {access_type: offline, prompt: consent} for Google to issue a
+	// refresh token, or {hd: example.com}. The parameters the flow itself
+	// sets (state, nonce, PKCE, redirect_uri, client_id, response_type,
+	// scope, login_hint) cannot be overridden.
+	AuthParams map[string]string `yaml:"auth_params"`
 	// Claims maps the IdP's claims to the normalized identity.
 	Claims ClaimsConfig `yaml:"claims"`
 
@@ -107,6 +114,10 @@ type Config struct {
 	// Group heads this provider's section of the sign-in page's list view.
 	Group string `yaml:"group"`
 }
+
+// flowParams are the authorization request parameters the flow sets.
+var flowParams = []string{"state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri",
+	"client_id", "response_type", "response_mode", "scope", "login_hint", "request", "request_uri"}
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
@@ -196,6 +207,11 @@ func (c Config) Validate() error {
 	}
 	for _, e := range c.Claims.validate(oauth2Only) {
 		errs = append(errs, errors.New(e))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.AuthParams)) {
+		if slices.Contains(flowParams, k) {
+			add("auth_params."+k, "is set by the broker itself and cannot be configured")
+		}
 	}
 	for i, a := range c.IDTokenSigningAlgs {
 		if !slices.Contains(asymmetricAlgs, a) {

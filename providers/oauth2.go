@@ -61,6 +61,9 @@ func (p *oauth2Provider) AuthCodeURL(_ context.Context, req AuthRequest) (string
 	if req.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
 	}
+	for k, v := range p.cfg.AuthParams {
+		opts = append(opts, oauth2.SetAuthURLParam(k, v))
+	}
 	return p.conf.AuthCodeURL(req.State, opts...), nil
 }
 

@@ -161,6 +161,9 @@ func (p *oidcProvider) AuthCodeURL(ctx context.Context, req AuthRequest) (string
 	if req.LoginHint != "" {
 		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("login_hint", req.LoginHint)))
 	}
+	for k, v := range p.cfg.AuthParams {
+		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam(k, v)))
+	}
 	return rp.AuthURL(req.State, c.rp, opts...), nil
 }
 

@@ -44,6 +44,8 @@ func TestConfigValidate(t *testing.T) {
 		{"symmetric alg", func(c *Config) { c.IDTokenSigningAlgs = []string{"HS256"} }, "id_token_signing_algs[0]: \"HS256\""},
 		{"bad scope", func(c *Config) { c.Scopes = []string{"openid", "a b"} }, "scopes[1]"},
 		{"bad userinfo", func(c *Config) { c.Userinfo = "sometimes" }, "userinfo: \"sometimes\""},
+		{"auth_params overriding the flow", func(c *Config) { c.AuthParams = map[string]string{"prompt": "consent", "redirect_uri": "https://evil"} },
+			"auth_params.redirect_uri: is set by the broker itself"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,7 +98,8 @@ func TestLazyDiscoveryWithBackoff(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	p, err := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet, Now: clock})
+	p, err := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s",
+		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"}}, Options{Logger: quiet, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +127,8 @@ func TestLazyDiscoveryWithBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
-	for _, want := range []string{"state=st", "nonce=n", "code_challenge_method=S256", "redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb", "scope=openid+email+profile"} {
+	for _, want := range []string{"state=st", "nonce=n", "code_challenge_method=S256", "redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb", "scope=openid+email+profile",
+		"access_type=offline", "prompt=consent"} {
 		if !strings.Contains(u, want) {
 			t.Errorf("auth URL %s lacks %s", u, want)
 		}
