@@ -38,6 +38,7 @@ type Server struct {
 	registry  *providers.Registry
 	sessions  *sessions
 	selection *selection.Page
+	catalog   *selection.Catalog
 	fix       *proxyfix.Fix
 	upstreams []*upstream // most specific first; empty: forward-auth only
 	store     backend
@@ -86,7 +87,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	// Icons are read and the page's provider list prepared now, so a bad
 	// icon fails the start, not the first visit.
-	if _, err := s.signInCatalog(); err != nil {
+	if s.catalog, err = s.newCatalog(); err != nil {
 		return nil, err
 	}
 	if s.fix, err = proxyfix.New(cfg.TrustedProxies, opts.Logger); err != nil {

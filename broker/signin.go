@@ -37,13 +37,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	q := r.URL.Query()
 	rd := o.safeRedirect(q.Get("rd"))
-	cat, err := s.signInCatalog()
-	if err != nil {
-		s.log.Error("sign-in page: providers", "error", err)
-		s.renderError(w, errorPage{Status: http.StatusInternalServerError, Title: "Sign-in unavailable",
-			Message: "The sign-in page cannot be shown. Please try again later."})
-		return
-	}
+	cat := s.catalog
 	startBase, rdQuery := o.Path("/oauth2/start/"), "?rd="+url.QueryEscape(rd)
 	// "Keep me signed in" (session.persistent_max): the page's checkbox
 	// reloads it with remember=1, and every way to a provider carries it.
@@ -132,35 +126,30 @@ func (s *Server) providerStatus(id string) selection.Status {
 	return selection.Status{Available: st.Available, Reason: st.Reason}
 }
 
-// signInCatalog returns the page's providers, prepared on first use: the
-// registry's providers in order, with the page's settings (domains, icon,
-// group) from the configuration. A registry given in Options may have
-// providers without configuration; they get their name only.
-func (s *Server) signInCatalog() (*selection.Catalog, error) {
-	return s.selection.Catalog(func() ([]selection.Provider, error) {
-		cfgs := make(map[string]providers.Config, len(s.cfg.Providers))
-		for _, c := range s.cfg.Providers {
-			cfgs[c.ID] = c
-		}
-		all := s.registry.All()
-		ps := make([]selection.Provider, len(all))
-		for i, p := range all {
-			c := cfgs[p.ID()]
-			ps[i] = selection.Provider{ID: p.ID(), Name: p.Name(), Group: c.Group, Domains: c.Domains, Icon: c.Icon}
-		}
-		return ps, nil
-	})
+// newCatalog prepares the page's providers once, at start-up (icons are read
+// here, so a bad icon fails the start): the registry's providers in order,
+// with the page's settings (domains, icon, group) from the configuration. A
+// registry given in Options may have providers without configuration; they
+// get their name only.
+func (s *Server) newCatalog() (*selection.Catalog, error) {
+	cfgs := make(map[string]providers.Config, len(s.cfg.Providers))
+	for _, c := range s.cfg.Providers {
+		cfgs[c.ID] = c
+	}
+	all := s.registry.All()
+	ps := make([]selection.Provider, len(all))
+	for i, p := range all {
+		c := cfgs[p.ID()]
+		ps[i] = selection.Provider{ID: p.ID(), Name: p.Name(), Group: c.Group, Domains: c.Domains, Icon: c.Icon}
+	}
+	return selection.NewCatalog(ps)
 }
 
 // handleStatic serves the page's assets from memory: provider icons, the
 // logo, the script. A URL with the current ?v= hash is cached for a year;
 // others are revalidated. An SVG cannot run script: its CSP forbids it.
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
-	cat, err := s.signInCatalog()
-	if err != nil {
-		cat = nil // the logo and the script need no providers
-	}
-	a, ok := s.selection.Asset(cat, r.PathValue("asset"))
+	a, ok := s.selection.Asset(s.catalog, r.PathValue("asset"))
 	if !ok {
 		s.handleNotFound(w, r)
 		return

@@ -20,7 +20,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 )
 
 //go:embed templates/*.html
@@ -35,10 +34,6 @@ type Page struct {
 	palette   Palette
 	logo      *Asset
 	threshold int
-
-	once    sync.Once
-	catalog *Catalog
-	catErr  error
 }
 
 // New validates cfg and builds the page: it parses the embedded templates
@@ -128,20 +123,6 @@ func (p *Page) tryOut() error {
 		}
 	}
 	return nil
-}
-
-// Catalog returns the page's catalog, building it with load on the first
-// call; later calls return the same catalog (or error) without calling load.
-// It lets a server prepare its providers once, on first use.
-func (p *Page) Catalog(load func() ([]Provider, error)) (*Catalog, error) {
-	p.once.Do(func() {
-		ps, err := load()
-		if err == nil {
-			p.catalog, err = NewCatalog(ps)
-		}
-		p.catErr = err
-	})
-	return p.catalog, p.catErr
 }
 
 // Asset returns the asset named name under /oauth2/static/: "logo",
