@@ -15,33 +15,33 @@ import (
 // session in the memory store (cookie → session → identity → headers).
 func BenchmarkForwardAuth(b *testing.B) {
 	srv, cookie := benchServer(b)
-	h := srv.Handler()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
-		req.AddCookie(cookie)
-		for pb.Next() {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
-			if w.Code != http.StatusAccepted {
-				b.Fatalf("status %d", w.Code)
-			}
-		}
-	})
+	benchForwardAuth(b, srv, cookie, http.StatusAccepted, nil)
 }
 
 // BenchmarkForwardAuthUnauthenticated is the same request without a cookie.
 func BenchmarkForwardAuthUnauthenticated(b *testing.B) {
 	srv, _ := benchServer(b)
+	benchForwardAuth(b, srv, nil, http.StatusUnauthorized, nil)
+}
+
+// benchForwardAuth runs GET /oauth2/auth (with cookie, when not nil) in
+// parallel and fails on an answer other than want, or one that check
+// refuses.
+func benchForwardAuth(b *testing.B, srv *Server, cookie *http.Cookie, want int, check func(http.Header) bool) {
 	h := srv.Handler()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
 		for pb.Next() {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req)
+			if w.Code != want || (check != nil && !check(w.Header())) {
+				b.Fatalf("status %d, headers %v", w.Code, w.Header())
+			}
 		}
 	})
 }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
@@ -20,18 +19,5 @@ func BenchmarkForwardAuthRedis(b *testing.B) {
 		c.Session.Redis = RedisConfig{Address: r.Addr}
 	})
 	b.Cleanup(func() { _ = srv.Close() })
-	h := srv.Handler()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
-		req.AddCookie(cookie)
-		for pb.Next() {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
-			if w.Code != http.StatusAccepted {
-				b.Fatalf("status %d", w.Code)
-			}
-		}
-	})
+	benchForwardAuth(b, srv, cookie, http.StatusAccepted, nil)
 }
