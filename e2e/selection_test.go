@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +108,8 @@ func TestSelectionPageList(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url := startSelectionServe(t, path)
+	serve, _ := startServe(t, path)
+	url := serve.URL
 	b := newBrowser(t)
 
 	b.navigate(url + "/oauth2/sign_in?rd=%2F")
@@ -199,37 +198,4 @@ func saveScreenshot(b *browser, name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot: %s", path)
-}
-
-// selectionListening matches what "oidc-broker serve" logs once it listens.
-var selectionListening = regexp.MustCompile(`msg="oidc-broker listening" addr=(127\.0\.0\.1:\d+)`)
-
-// startSelectionServe starts "oidc-broker serve --config path", waits until it listens and
-// returns its URL. It is stopped when the test ends ([demoBroker.stop]).
-func startSelectionServe(t *testing.T, path string) string {
-	t.Helper()
-	b := &demoBroker{cmd: exec.Command(brokerBinary, "serve", "--config", path), stderr: &syncBuffer{}, exited: make(chan struct{})}
-	b.cmd.Stderr = b.stderr
-	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", brokerBinary, err)
-	}
-	go func() {
-		b.waitErr = b.cmd.Wait()
-		close(b.exited)
-	}()
-	t.Cleanup(func() { b.stop(t) })
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		if m := selectionListening.FindStringSubmatch(b.stderr.String()); m != nil {
-			return "http://" + m[1]
-		}
-		select {
-		case <-b.exited:
-			b.reported = true
-			t.Fatalf("oidc-broker serve exited: %v\n%s", b.waitErr, b.stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("oidc-broker serve logged no listening address within %v", startTimeout)
-	return ""
 }
