@@ -102,6 +102,10 @@ type demoBroker struct {
 	reported bool // the unclean exit has been reported already
 }
 
+// name says which command runs, for messages: "oidc-broker demo" or
+// "oidc-broker serve".
+func (b *demoBroker) name() string { return "oidc-broker " + b.cmd.Args[1] }
+
 // bannerURL finds the broker's URL in the banner that "oidc-broker demo" prints.
 var bannerURL = regexp.MustCompile(`Open (http://127\.0\.0\.1:\d+)/`)
 
@@ -174,7 +178,7 @@ func (b *demoBroker) stop(t *testing.T) {
 		t.Errorf("the race detector reported a data race in oidc-broker")
 	}
 	if t.Failed() {
-		t.Logf("oidc-broker demo stderr:\n%s", logs)
+		t.Logf("%s stderr:\n%s", b.name(), logs)
 	}
 }
 
@@ -182,7 +186,7 @@ func (b *demoBroker) stop(t *testing.T) {
 func (b *demoBroker) terminate() error {
 	select {
 	case <-b.exited:
-		return fmt.Errorf("oidc-broker demo exited during the test: %v", b.waitErr)
+		return fmt.Errorf("%s exited during the test: %v", b.name(), b.waitErr)
 	default:
 	}
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
@@ -191,13 +195,13 @@ func (b *demoBroker) terminate() error {
 	select {
 	case <-b.exited:
 		if b.waitErr != nil {
-			return fmt.Errorf("oidc-broker demo did not exit cleanly after SIGTERM: %w", b.waitErr)
+			return fmt.Errorf("%s did not exit cleanly after SIGTERM: %w", b.name(), b.waitErr)
 		}
 		return nil
 	case <-timer.C:
 		_ = b.cmd.Process.Kill()
 		<-b.exited
-		return fmt.Errorf("oidc-broker demo still ran %v after SIGTERM; killed it", stopTimeout)
+		return fmt.Errorf("%s still ran %v after SIGTERM; killed it", b.name(), stopTimeout)
 	}
 }
 
