@@ -2,7 +2,6 @@ package broker
 
 import (
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 
@@ -93,7 +92,7 @@ func (t target) request(h http.Header) accessRequest {
 // two spellings (X-Original-URI and X-Forwarded-Uri): a proxy that sets one
 // and passes on a client's other would otherwise let the client choose.
 func (s *Server) describedTarget(r *http.Request) target {
-	if !s.describer.contains(proxyfix.FromRequest(r).Original.RemoteAddr) {
+	if !s.fix.PeerListed(r) {
 		for _, h := range describingHeaders {
 			if len(r.Header[h]) > 0 {
 				s.log.Debug("forward-auth: request-describing headers ignored: the peer is not in trusted_proxies.from",
@@ -110,7 +109,7 @@ func (s *Server) describedTarget(r *http.Request) target {
 	if v, ok := oneValue(r.Header, hdrOriginalMethod, hdrForwardedMethod); ok && validMethod(v) {
 		t.method = v
 	}
-	if v, ok := oneValue(r.Header, hdrForwardedHost); ok && validHostPort(v) {
+	if v, ok := oneValue(r.Header, hdrForwardedHost); ok && proxyfix.ValidHost(v) {
 		t.host = strings.ToLower(v)
 	}
 	if v, ok := oneValue(r.Header, hdrForwardedProto); ok && (strings.EqualFold(v, "http") || strings.EqualFold(v, "https")) {
@@ -201,74 +200,4 @@ func validMethod(v string) bool {
 		}
 	}
 	return v != "" && len(v) <= 32
-}
-
-// validHostPort accepts "name[:port]" or "[ipv6][:port]".
-func validHostPort(v string) bool {
-	name, port, hasPort := v, "", false
-	if strings.HasPrefix(v, "[") {
-		end := strings.IndexByte(v, ']')
-		if end < 0 {
-			return false
-		}
-		if _, err := netip.ParseAddr(v[1:end]); err != nil {
-			return false
-		}
-		if rest := v[end+1:]; rest != "" {
-			port, hasPort = strings.CutPrefix(rest, ":")
-			return hasPort && validPort(port)
-		}
-		return true
-	}
-	name, port, hasPort = strings.Cut(v, ":")
-	return validDomainPattern(name) && name[0] != '.' && (!hasPort || validPort(port))
-}
-
-// peerList is trusted_proxies.from, compiled: the direct peers whose
-// request-describing headers are believed. Empty believes nobody.
-type peerList []netip.Prefix
-
-// compilePeers compiles a validated from list as proxyfix does: a bare IP is
-// a single address, IPv4-mapped IPv6 is IPv4.
-func compilePeers(from []string) peerList {
-	var l peerList
-	for _, s := range from {
-		var p netip.Prefix
-		if strings.Contains(s, "/") {
-			var err error
-			if p, err = netip.ParsePrefix(s); err != nil {
-				continue
-			}
-		} else {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		l = append(l, p.Masked())
-	}
-	return l
-}
-
-// contains reports whether the connection's peer ("ip:port") is listed. A
-// peer that is not an IP address (a Unix socket) never is.
-func (l peerList) contains(remoteAddr string) bool {
-	if len(l) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap().WithZone("")
-	for _, p := range l {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
 // withRules configures the rules the integration tests share: /public/
@@ -241,8 +244,8 @@ func TestDescribedTargetHeaders(t *testing.T) {
 		{"a.example.com:0", false}, {"[::1", false}, {"[zz]", false}, {"a:b:c", false},
 	}
 	for _, c := range cases {
-		if got := validHostPort(c.v); got != c.host {
-			t.Errorf("validHostPort(%q) = %v", c.v, got)
+		if got := proxyfix.ValidHost(c.v); got != c.host {
+			t.Errorf("proxyfix.ValidHost(%q) = %v", c.v, got)
 		}
 	}
 	h := http.Header{}
@@ -255,16 +258,24 @@ func TestDescribedTargetHeaders(t *testing.T) {
 	if _, ok := oneValue(h, "X-Original-Uri", "X-Forwarded-Uri"); ok {
 		t.Error("different values accepted")
 	}
-	peers := compilePeers([]string{"10.0.0.0/8", "::ffff:192.0.2.1", "2001:db8::/32"})
+	listed := func(from []string, remoteAddr string) bool {
+		fix, err := proxyfix.New(proxyfix.Config{From: from}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remoteAddr
+		return fix.PeerListed(r)
+	}
 	for addr, want := range map[string]bool{
 		"10.1.2.3:80": true, "[::ffff:10.1.2.3]:80": true, "192.0.2.1:1": true, "[2001:db8::1]:1": true,
 		"127.0.0.1:1": false, "@": false, "": false,
 	} {
-		if got := peers.contains(addr); got != want {
-			t.Errorf("contains(%q) = %v", addr, got)
+		if got := listed([]string{"10.0.0.0/8", "::ffff:192.0.2.1", "2001:db8::/32"}, addr); got != want {
+			t.Errorf("PeerListed(%q) = %v", addr, got)
 		}
 	}
-	if (peerList(nil)).contains("127.0.0.1:1") {
+	if listed(nil, "127.0.0.1:1") {
 		t.Error("an empty list trusts a peer")
 	}
 }

@@ -43,7 +43,6 @@ type Server struct {
 	upstreams []*upstream // most specific first; empty: forward-auth only
 	store     backend
 	rules     *policy          // routes and default (rules.go)
-	describer peerList         // trusted_proxies.from: who may describe a forward-auth request
 	redirects *redirectHosts   // redirect_hosts
 	assertion *assertionSigner // nil unless assertion.enabled
 	local     *localLogins     // password sign-ins: rate limits, Basic paths
@@ -98,7 +97,6 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
 	s.rules = compilePolicy(cfg.Routes, cfg.Default)
-	s.describer = compilePeers(cfg.TrustedProxies.From)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
 	s.initLogout() // backchannel.go: ended sessions stay ended
 	return s, nil

@@ -208,6 +208,24 @@ func (f Facts) BaseURL() string {
 
 type factsKey struct{}
 
+// PeerListed reports whether the direct peer of r's connection (before any
+// forwarding header was applied) is inside Config.From. An empty From lists
+// nobody. Code that believes other request-describing headers of a proxy
+// (the broker's forward-auth endpoint) asks this: hop counts alone cannot
+// vouch for headers that proxies set rather than append to.
+func (f *Fix) PeerListed(r *http.Request) bool {
+	return f.listed(FromRequest(r).Original.RemoteAddr)
+}
+
+// ValidHost reports whether s is a host[:port] that this package would take
+// from a forwarding header: a DNS name, an IPv4 address or a bracketed IPv6
+// address, and a port from 1 to 65535; no userinfo, path, spaces or
+// percent-encoding.
+func ValidHost(s string) bool {
+	_, err := parseHost(s)
+	return err == nil
+}
+
 // FromRequest returns the Facts that Handler stored for r. When Handler did not run it
 // returns the facts of the connection itself: https when r.TLS != nil, r.Host, no prefix
 // and r.RemoteAddr, with Trusted false.

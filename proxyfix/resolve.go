@@ -69,20 +69,27 @@ func parseHostOK(s string) (hostPort, bool) {
 // peerAllowed reports whether the direct peer may send forwarding headers: From is empty
 // or holds the peer's address.
 func (f *Fix) peerAllowed(r *http.Request) bool {
-	if len(f.from) == 0 {
+	if len(f.from) == 0 || f.listed(r.RemoteAddr) {
 		return true
-	}
-	if ip, ok := peerAddr(r.RemoteAddr); ok {
-		for _, p := range f.from {
-			if p.Contains(ip) {
-				return true
-			}
-		}
 	}
 	for _, h := range allHeaders {
 		if len(r.Header.Values(h)) > 0 {
 			f.debug(r, h, "", "direct peer is not in from; no forwarding header is honoured")
 			break
+		}
+	}
+	return false
+}
+
+// listed reports whether the peer remoteAddr ("ip:port") is inside From.
+func (f *Fix) listed(remoteAddr string) bool {
+	ip, ok := peerAddr(remoteAddr)
+	if !ok {
+		return false
+	}
+	for _, p := range f.from {
+		if p.Contains(ip) {
+			return true
 		}
 	}
 	return false
