@@ -22,6 +22,7 @@ type oauth2Provider struct {
 	opts   Options
 	conf   *oauth2.Config
 	mapper mapper
+	hc     *http.Client // Options.HTTPClient, observed (Options.Observe)
 }
 
 var _ Provider = (*oauth2Provider)(nil)
@@ -38,6 +39,8 @@ func openOAuth2(cfg Config, opts Options) Provider {
 				AuthStyle: authStyle(cfg.authMethod())},
 		},
 		mapper: mapper{provider: cfg.ID, cfg: withUserinfoSource(cfg.Claims), log: opts.Logger},
+		hc: observedClient(opts, cfg.ID, opts.HTTPClient,
+			map[string]string{cfg.TokenEndpoint: EndpointToken, cfg.UserinfoEndpoint: EndpointUserinfo}),
 	}
 }
 
@@ -81,7 +84,7 @@ func (p *oauth2Provider) Exchange(ctx context.Context, cb Callback) (*Result, er
 	if code == "" {
 		return nil, ErrMissingCode
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.opts.HTTPClient)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.hc)
 	tok, err := p.conf.Exchange(ctx, code, oauth2.VerifierOption(cb.Verifier), oauth2.SetAuthURLParam("redirect_uri", cb.RedirectURI))
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -110,7 +113,7 @@ func (p *oauth2Provider) userAPI(ctx context.Context, tok *oauth2.Token) (map[st
 	}
 	tok.SetAuthHeader(req)
 	req.Header.Set("Accept", "application/json")
-	resp, err := p.opts.HTTPClient.Do(req)
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,10 @@ type Options struct {
 	// JWKS. A token with an unknown kid (key rotation, or an attacker's
 	// random kid) triggers at most one fetch per interval. Default: 10 s.
 	JWKSMinInterval time.Duration
+	// Observe, when set, is called after every HTTP request a provider
+	// makes to its IdP (metrics; see IdPCall). It must be safe for
+	// concurrent use and return quickly.
+	Observe func(IdPCall)
 
 	// warmSlots bounds the background discoveries that Status starts, for
 	// all providers of a registry together (NewRegistry sets it).
@@ -342,9 +346,10 @@ func (p *oidcProvider) startAttemptLocked() chan struct{} {
 // the RFC 9207 flag can be read without a second request, and rate-limits
 // JWKS fetches (see idpTransport).
 func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
-	wellKnown := strings.TrimSuffix(p.cfg.Issuer, "/") + oidc.DiscoveryEndpoint
+	wellKnown := discoveryURL(p.cfg.Issuer)
 	base := p.opts.HTTPClient
-	tr := &idpTransport{base: base.Transport, discoveryURL: wellKnown, now: p.opts.Now, jwksMinInterval: p.opts.JWKSMinInterval}
+	observed := newObservedTransport(p.opts, p.cfg.ID, base.Transport, map[string]string{wellKnown: EndpointDiscovery})
+	tr := &idpTransport{base: observed, discoveryURL: wellKnown, now: p.opts.Now, jwksMinInterval: p.opts.JWKSMinInterval}
 	hc := *base
 	hc.Transport = tr
 
@@ -364,22 +369,45 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	var meta struct {
-		IssParameter bool     `json:"authorization_response_iss_parameter_supported"`
-		Algs         []string `json:"id_token_signing_alg_values_supported"`
-		JWKSURI      string   `json:"jwks_uri"`
-	}
-	if err := json.Unmarshal(tr.discovery(), &meta); err != nil {
-		return nil, fmt.Errorf("providers: discovery document: %w", err)
-	}
-	algs := signingAlgs(p.cfg.IDTokenSigningAlgs, meta.Algs)
-	if len(algs) == 0 {
-		return nil, fmt.Errorf("providers: the IdP advertises no asymmetric ID token algorithm we accept (it lists %v)", meta.Algs)
+	meta, algs, err := readDiscovery(p.cfg, tr.discovery())
+	if err != nil {
+		return nil, err
 	}
 	// Set before the client is published; never changed afterwards.
 	relp.IDTokenVerifier().SupportedSignAlgs = algs
 	tr.setJWKSURL(meta.JWKSURI)
+	observed.learn(map[string]string{meta.JWKSURI: EndpointJWKS, relp.OAuthConfig().Endpoint.TokenURL: EndpointToken,
+		relp.UserinfoEndpoint(): EndpointUserinfo})
 	return &oidcClient{rp: relp, issParameter: meta.IssParameter}, nil
+}
+
+// discoveryURL is where an issuer's discovery document is (OpenID Connect
+// Discovery §4), as zitadel's client.Discover builds it.
+func discoveryURL(issuer string) string {
+	return strings.TrimSuffix(issuer, "/") + oidc.DiscoveryEndpoint
+}
+
+// discoveryMetadata is what the broker reads from a discovery document
+// besides zitadel's DiscoveryConfiguration.
+type discoveryMetadata struct {
+	IssParameter bool     `json:"authorization_response_iss_parameter_supported"`
+	Algs         []string `json:"id_token_signing_alg_values_supported"`
+	JWKSURI      string   `json:"jwks_uri"`
+}
+
+// readDiscovery reads doc, a discovery document, and picks the ID token
+// algorithms the broker accepts from this IdP (signingAlgs); none is an
+// error. Discovery and Probe both judge an IdP with it.
+func readDiscovery(cfg Config, doc []byte) (discoveryMetadata, []string, error) {
+	var meta discoveryMetadata
+	if err := json.Unmarshal(doc, &meta); err != nil {
+		return meta, nil, fmt.Errorf("providers: discovery document: %w", err)
+	}
+	algs := signingAlgs(cfg.IDTokenSigningAlgs, meta.Algs)
+	if len(algs) == 0 {
+		return meta, nil, fmt.Errorf("providers: the IdP advertises no asymmetric ID token algorithm we accept (it lists %v)", meta.Algs)
+	}
+	return meta, algs, nil
 }
 
 // signingAlgs picks the accepted ID token algorithms: the configured ones,

@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"reflect"
 )
 
 // Registry holds the configured providers by id, in configuration order.
@@ -10,18 +11,44 @@ import (
 type Registry struct {
 	byID  map[string]Provider
 	order []Provider
+	// cfgs are the configurations the providers were opened with (Update).
+	cfgs map[string]Config
+	// warm bounds the background discoveries of this registry and of those
+	// Update makes from it.
+	warm chan struct{}
 }
 
 // NewRegistry opens every configuration and reports all problems at once,
 // each prefixed with its position in the list ("providers[2].issuer: ...").
 func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
-	r := &Registry{byID: make(map[string]Provider, len(cfgs))}
-	if opts.warmSlots == nil {
-		opts.warmSlots = make(chan struct{}, maxWarming)
+	return newRegistry(cfgs, opts, nil)
+}
+
+// Update returns a registry for cfgs, checked as NewRegistry checks them,
+// and leaves r as it is. A provider whose configuration is unchanged is
+// carried over from r with what it has learnt (discovery, keys, back-off):
+// a reload does not make the broker rediscover every IdP. Local providers
+// and those that read a key file are always opened anew, so that edited
+// files take effect.
+func (r *Registry) Update(cfgs []Config, opts Options) (*Registry, error) {
+	return newRegistry(cfgs, opts, r)
+}
+
+func newRegistry(cfgs []Config, opts Options, prev *Registry) (*Registry, error) {
+	r := &Registry{byID: make(map[string]Provider, len(cfgs)), cfgs: make(map[string]Config, len(cfgs))}
+	switch {
+	case prev != nil && prev.warm != nil:
+		r.warm = prev.warm
+	default:
+		r.warm = make(chan struct{}, maxWarming)
 	}
+	opts.warmSlots = r.warm
 	var errs []error
 	for i, cfg := range cfgs {
-		p, err := Open(cfg, opts)
+		p, err := prev.reusable(cfg), error(nil)
+		if p == nil {
+			p, err = Open(cfg, opts)
+		}
 		if err != nil {
 			errs = append(errs, prefixErrors(fmt.Sprintf("providers[%d].", i), err))
 			continue
@@ -31,6 +58,7 @@ func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
 			continue
 		}
 		r.Add(p)
+		r.cfgs[cfg.ID] = cfg
 	}
 	if len(cfgs) == 0 {
 		errs = append(errs, errors.New("providers: at least one provider is required"))
@@ -39,6 +67,18 @@ func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// reusable returns r's provider for cfg when it may be carried over
+// unchanged (Update), or nil.
+func (r *Registry) reusable(cfg Config) Provider {
+	if r == nil || cfg.Type == TypeLocal || cfg.PrivateKeyFile != "" {
+		return nil
+	}
+	if old, ok := r.cfgs[cfg.ID]; !ok || !reflect.DeepEqual(old, cfg) {
+		return nil
+	}
+	return r.byID[cfg.ID]
 }
 
 // Add registers p. It is meant for building a registry before it is shared;
