@@ -267,7 +267,7 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/oauth2/") {
 			s.handleNotFound(w, r)
 		} else {
-			s.handleApp(w, r)
+			s.app.ServeHTTP(w, r)
 		}
 		return
 	}

@@ -60,7 +60,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	provider := r.PathValue("provider")
 	limitKey := provider + "\x00" + addrKey(clientAddr(r))
 	refuse := func(status int, reason string, err error) {
-		s.log.Warn("back-channel logout refused", "provider", provider, "reason", reason, "error", err, "client", clientAddr(r))
+		s.audit(ctx, auditEntry{event: evBackchannelRefused, provider: provider, reason: reason, err: err})
 		code := "invalid_request"
 		switch status {
 		case http.StatusBadRequest:
@@ -121,7 +121,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	if claims.SID == "" {
 		by = "sub"
 	}
-	s.log.Info("back-channel logout", "provider", provider, "by", by, "user", provider+":"+claims.Subject, "sessions", n, "client", clientAddr(r))
+	s.audit(ctx, auditEntry{event: evBackchannel, provider: provider, sub: claims.Subject, before: []any{"by", by}, after: []any{"sessions", n}})
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -217,7 +217,7 @@ func (s *Server) revoke(ctx context.Context, token string) error {
 	lifetime := max(s.sessions.sm.Lifetime, s.sessions.persistentMax)
 	err := s.store.indexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
 	if err != nil {
-		s.log.Error("session could not be marked ended", "error", err)
+		s.log.ErrorContext(ctx, "session could not be marked ended", "error", err)
 	}
 	return err
 }
@@ -258,7 +258,7 @@ func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte,
 		return err
 	}
 	if revoked {
-		g.s.log.Info("ended session not written back", "reason", "revoked while a request held it")
+		g.s.log.InfoContext(ctx, "ended session not written back", "reason", "revoked while a request held it")
 		return nil
 	}
 	return g.CtxStore.CommitCtx(ctx, token, b, expiry)

@@ -123,18 +123,18 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Identity, int, time.Duration) {
 	o := s.originOf(r)
 	if o.Scheme != "https" && !isLoopbackHost(hostname(o.Host)) {
-		s.log.Warn("basic auth refused", "reason", "plain http", "client", clientAddr(r))
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "plain http"})
 		return providers.Identity{}, http.StatusForbidden, 0
 	}
 	p, ok := s.registry.Get(route.provider)
 	pa, isPassword := p.(providers.PasswordAuthenticator)
 	if !ok || !isPassword {
-		s.log.Error("basic auth: not a password provider", "provider", route.provider)
+		s.log.ErrorContext(r.Context(), "basic auth: not a password provider", "provider", route.provider)
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	username, password, ok := r.BasicAuth()
 	if !ok {
-		s.log.Warn("basic auth refused", "provider", route.provider, "reason", "malformed credentials", "client", clientAddr(r))
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "malformed credentials"})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
@@ -142,10 +142,11 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	case wait > 0:
 		return providers.Identity{}, http.StatusTooManyRequests, wait
 	case err != nil:
-		s.log.Warn("basic auth refused", "provider", route.provider, "user", truncate(username, 64), "reason", "invalid credentials", "client", clientAddr(r))
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "invalid credentials",
+			after: []any{"username", truncate(username, 64)}})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
-	s.log.Debug("basic auth", "provider", route.provider, "user", res.Identity.User(), "client", clientAddr(r))
+	s.log.DebugContext(r.Context(), "basic auth", "provider", route.provider, "user", res.Identity.User(), "client", clientAddr(r))
 	return res.Identity, http.StatusOK, 0
 }
 

@@ -54,12 +54,18 @@ type Config struct {
 	// Logout configures signing out at the identity providers
 	// (docs/logout.md).
 	Logout LogoutConfig `yaml:"logout"`
+	// Readiness says what /readyz requires besides the session store
+	// (readiness.go).
+	Readiness ReadinessConfig `yaml:"readiness"`
 	// Selection customises the sign-in page.
 	Selection selection.Config `yaml:"selection"`
 	// Providers are the identity providers, shown in this order.
 	Providers []providers.Config `yaml:"providers"`
-	// Log configures logging (used by the binary).
+	// Log configures logging (used by the binary) and request IDs.
 	Log LogConfig `yaml:"log"`
+	// Metrics configures the Prometheus endpoint of the binary
+	// (docs/observability.md).
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // SessionConfig configures server-side sessions.
@@ -92,6 +98,12 @@ type SessionConfig struct {
 	// refresh token, and a refused refresh ends the session
 	// (docs/logout.md).
 	OutliveTokens *bool `yaml:"outlive_tokens"`
+	// CacheTTL is how long a replica may answer from its own memory a
+	// session read from Redis: at most this long after a sign-out or other
+	// revocation on another replica whose invalidation it missed (they are
+	// pushed within milliseconds otherwise). Default 5s (nil); 0 turns the
+	// cache off. Redis store only (docs/sessions.md#the-session-cache).
+	CacheTTL *time.Duration `yaml:"cache_ttl"`
 }
 
 // LogConfig configures the binary's logger.
@@ -100,6 +112,12 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is text (default) or json.
 	Format string `yaml:"format"`
+	// RequestIDHeader names the header in which a trusted proxy (a peer in
+	// trusted_proxies.from) sends its request ID, such as X-Request-Id;
+	// the broker logs it, and passes it on to the app and back in the
+	// response. Default "": every request gets a new ID, sent on as
+	// X-Request-Id (docs/observability.md).
+	RequestIDHeader string `yaml:"request_id_header"`
 }
 
 // Defaults.
@@ -152,9 +170,12 @@ func (c Config) validate(needProviders bool) error {
 	default:
 		add("log.format", "%q is not one of text, json", c.Log.Format)
 	}
+	errs = append(errs, c.requestIDHeaderProblems()...) // requestlog.go
+	errs = append(errs, c.metricsProblems()...)         // metrics.go
 	errs = append(errs, c.selectionProblems()...)
 	errs = append(errs, c.accessProblems()...)
 	errs = append(errs, c.Assertion.problems()...)
+	errs = append(errs, c.Readiness.problems()...)
 	if needProviders && len(c.Providers) == 0 {
 		add("providers", "at least one provider is required")
 	}
@@ -185,6 +206,8 @@ func (c Config) Warnings() []string {
 	w = append(w, c.selectionWarnings()...)
 	w = append(w, c.accessWarnings()...)
 	w = append(w, c.basicAuthWarnings()...)
+	w = append(w, c.requestIDHeaderWarnings()...)
+	w = append(w, c.metricsWarnings()...)
 	return w
 }
 

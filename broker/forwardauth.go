@@ -19,6 +19,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	id, signedIn, err := s.requestIdentity(r)
 	t := s.describedTarget(r)
 	d, reason := s.access(t.request(r.Header), identityPtr(id, signedIn))
+	s.countForwardAuth(d, err) // metrics.go
 	if err != nil && d != public {
 		s.sessionUnavailable(w, err)
 		return
@@ -30,7 +31,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case forbidden:
-		s.log.Info("access denied", "user", id.User(), "reason", reason, "client", clientAddr(r))
+		s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: reason,
+			after: []any{"provider", id.Provider}, via: "forward_auth"})
 		// Traefik and Caddy show this answer to the client; nginx its own.
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
 			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).URL("/oauth2/sign_out")})
@@ -95,7 +97,7 @@ func (s *Server) describedTarget(r *http.Request) target {
 	if !s.fix.PeerListed(r) {
 		for _, h := range describingHeaders {
 			if len(r.Header[h]) > 0 {
-				s.log.Debug("forward-auth: request-describing headers ignored: the peer is not in trusted_proxies.from",
+				s.log.DebugContext(r.Context(), "forward-auth: request-describing headers ignored: the peer is not in trusted_proxies.from",
 					"peer", proxyfix.FromRequest(r).Original.RemoteAddr)
 				break
 			}

@@ -76,6 +76,15 @@ type envConfig struct {
 	authMeth map[string]string
 	badCreds map[string]bool
 	scopes   []string // added to every provider's (withScopes)
+	// mount, when set, makes the handler the test server serves from the
+	// broker (withMount).
+	mount func(*Server) http.Handler
+}
+
+// withMount serves mount(server) instead of server.Handler(): an embedding
+// program's mux.
+func withMount(mount func(*Server) http.Handler) envOption {
+	return func(c *envConfig) { c.mount = mount }
 }
 
 func withConfig(f func(*Config)) envOption { return func(c *envConfig) { f(&c.cfg) } }
@@ -159,6 +168,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	e.server = srv
 	bh.Handler = srv.Handler()
+	if ec.mount != nil {
+		bh.Handler = ec.mount(srv)
+	}
 	e.client = newBrowser()
 	return e
 }

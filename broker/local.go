@@ -25,14 +25,11 @@ import (
 const maxLocalForm = 16 << 10
 
 // localLogins is the state of password sign-ins: the rate limits, shared by
-// the form and HTTP Basic, and the paths where Basic is accepted.
+// the form and HTTP Basic (kept across reloads), and the paths where Basic
+// is accepted (from the configuration).
 type localLogins struct {
 	limits *loginLimiter
 	basic  []basicRoute
-}
-
-func newLocalLogins(cfgs []providers.Config, now func() time.Time) *localLogins {
-	return &localLogins{limits: newLoginLimiter(now), basic: basicRoutes(cfgs)}
 }
 
 // localLoginPage is local_login.html's data.
@@ -90,7 +87,8 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", "provider unavailable", err)
 		return
 	case err != nil:
-		s.log.Warn("local login failed", "provider", p.ID(), "user", truncate(username, 64), "client", clientAddr(r))
+		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "local login failed", provider: p.ID(), reason: "invalid credentials",
+			after: []any{"username", truncate(username, 64)}})
 		s.renderLocalForm(w, http.StatusUnauthorized, o, p, state, username, "The username or password is incorrect.")
 		return
 	}
@@ -107,7 +105,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
 	uk, ak := userKey(provider, username), addrKey(clientAddr(r))
 	if wait := s.local.limits.begin(uk, ak); wait > 0 {
-		s.log.Warn("password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r), "retry_after", wait.Round(time.Second))
+		s.log.WarnContext(r.Context(), "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r), "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}
 	res, err := pa.Authenticate(r.Context(), username, password)
@@ -160,7 +158,7 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 // refuseLocal logs a refused login and shows a friendly page that offers a
 // fresh start.
 func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg, reason string, err error) {
-	s.log.Warn("login refused", "provider", r.PathValue("provider"), "reason", reason, "error", err, "client", clientAddr(r))
+	s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 	s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: o.Path("/oauth2/sign_in")})
 }
 

@@ -35,7 +35,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		LoginHint: r.URL.Query().Get("login_hint"),
 	})
 	if err != nil {
-		s.log.Warn("login start failed", "provider", p.ID(), "error", err)
+		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: "idp unavailable", err: err})
 		s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: p.Name() + " is unavailable",
 			Message:  "The identity provider could not be reached. Please try again in a moment, or choose another way to sign in.",
 			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
@@ -47,7 +47,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.sessionUnavailable(w, err)
 		return
 	}
-	s.log.Info("login started", "provider", p.ID(), "client", clientAddr(r))
+	s.audit(r.Context(), auditEntry{event: evLoginStarted, provider: p.ID()})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
@@ -55,10 +55,11 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 // handleCallback finishes a login. Every check that can refuse it runs
 // before the session is touched; on success the session token is renewed.
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	defer s.timeCallback(r)() // metrics.go
 	o := s.originOf(r)
 	retry := o.Path("/oauth2/sign_in")
 	refuse := func(status int, title, msg, reason string, err error) {
-		s.log.Warn("login refused", "provider", r.PathValue("provider"), "reason", reason, "error", err, "client", clientAddr(r))
+		s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 		s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: retry})
 	}
 	p, ok := s.registry.Get(r.PathValue("provider"))
@@ -142,7 +143,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 		s.sessionUnavailable(w, err)
 		return
 	}
-	s.log.Info("login succeeded", "provider", p.ID(), "user", id.User(), "client", clientAddr(r))
+	s.audit(ctx, auditEntry{event: evLoginSucceeded, provider: p.ID(), sub: id.Subject})
 	w.Header().Set("Cache-Control", "no-store")
 	status := http.StatusFound
 	if r.Method == http.MethodPost { // the local login form

@@ -7,27 +7,11 @@ import (
 	"strings"
 )
 
-// handleApp serves everything outside /oauth2/: the matching upstream for
-// a signed-in user, a sign-in redirect for a browser, 401 for an API
-// client or a WebSocket. The access rules run before the upstream is
-// chosen, so an anonymous client learns nothing about which paths exist.
-func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
-	id, signedIn, err := s.requestIdentity(r)
-	d, reason := s.access(requestOf(r), identityPtr(id, signedIn))
-	if err != nil && d != public {
-		s.sessionUnavailable(w, err)
-		return
-	}
-	switch d {
-	case unauthenticated:
-		s.needSignIn(w, r)
-		return
-	case forbidden:
-		s.log.Info("access denied", "user", id.User(), "reason", reason, "client", clientAddr(r))
-		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
-			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})
-		return
-	}
+// serveUpstream proxies a request the access rules let through (guard) to
+// the matching upstream, with the identity headers when someone is signed
+// in. The rules run before the upstream is chosen, so an anonymous client
+// learns nothing about which paths exist.
+func (s *Server) serveUpstream(w http.ResponseWriter, r *http.Request) {
 	if len(s.upstreams) == 0 {
 		if r.URL.Path != "/" {
 			s.handleNotFound(w, r)
@@ -41,7 +25,7 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		s.handleNotFound(w, r)
 		return
 	}
-	if signedIn { // on public routes too: the app may greet a signed-in user
+	if id, signedIn := IdentityFrom(r.Context()); signedIn { // on public routes too: the app may greet a signed-in user
 		s.relayIdentity(r.Header, r, id, up.audience)
 	}
 	// Save the session now: a protocol switch (WebSocket) hijacks the
@@ -58,7 +42,10 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 	if wantsRedirect(r) {
 		o := s.originOf(r)
-		rd := o.Path(r.URL.RequestURI()) // the path the browser asked for, prefix included
+		rd := r.URL.RequestURI() // the path the browser asked for, prefix included
+		if r.Context().Value(prefixKept{}) == nil {
+			rd = o.Path(rd)
+		}
 		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
 		return
 	}
@@ -83,7 +70,7 @@ func wantsRedirect(r *http.Request) bool {
 }
 
 // newReverseProxy proxies to one upstream's target. The identity headers
-// are set by handleApp on the inbound request (client-sent ones were
+// are set by serveUpstream on the inbound request (client-sent ones were
 // stripped first); the broker's own session cookie is not passed on. The
 // forwarding headers the app receives describe the broker's external
 // origin as originOf established it (never a client's claim):
@@ -115,7 +102,7 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 			removeCookie(pr.Out, s.sessions.baseName)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("upstream error", "upstream", target.Redacted(), "error", err)
+			s.log.WarnContext(r.Context(), "upstream error", "upstream", target.Redacted(), "error", err)
 			s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: "Application unavailable",
 				Message: "The application behind the sign-in service did not answer. Please try again in a moment."})
 		},

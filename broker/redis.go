@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -175,11 +177,22 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 // Keys, all under key_prefix: session:<token> (scs's encoded session),
 // index:<key> (a sorted set of session tokens scored by their deadline in
 // Unix milliseconds; it expires with the last of them), once:<key>, lock:<key>.
+//
+// Reads of a request's own session may be answered by the token cache
+// (sessioncache.go). So every write and deletion of a session publishes the
+// token's hash on the channel <key_prefix>invalidate, whether or not this
+// replica caches: another one may.
 type redisStore struct {
 	pool      *redis.Pool
 	prefix    string
 	opTimeout time.Duration
 	now       func() time.Time
+
+	channel string         // of invalidations
+	cache   *tokenCache    // nil: session.cache_ttl is 0
+	feed    *invalidations // keeps cache subscribed; nil when cache is
+	log     *slog.Logger
+	pubErrs errorLog // failed publications, logged at most once a minute
 }
 
 var (
@@ -188,10 +201,11 @@ var (
 	_ backend      = (*redisStore)(nil)
 )
 
-// newRedisStore builds the pool from validated settings. It makes no
-// network call: connections are made on first use, so the broker starts
+// newRedisStore builds the pool from validated settings, with a token cache
+// of time to live cacheTTL (0: none). It makes no network call: connections
+// are made on first use, the cache's subscription too, so the broker starts
 // while Redis is down (and /readyz says so).
-func newRedisStore(cfg RedisConfig, now func() time.Time) (*redisStore, error) {
+func newRedisStore(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log *slog.Logger) (*redisStore, error) {
 	dial, read, write := orDefault(cfg.DialTimeout, DefaultRedisTimeout), orDefault(cfg.ReadTimeout, DefaultRedisTimeout), orDefault(cfg.WriteTimeout, DefaultRedisTimeout)
 	opts := []redis.DialOption{
 		redis.DialConnectTimeout(dial), redis.DialReadTimeout(read), redis.DialWriteTimeout(write),
@@ -222,7 +236,8 @@ func newRedisStore(cfg RedisConfig, now func() time.Time) (*redisStore, error) {
 	if maxActive == 0 {
 		maxActive = max(DefaultRedisPoolMaxActive, maxIdle)
 	}
-	s := &redisStore{prefix: prefix, opTimeout: dial + write + read, now: now}
+	s := &redisStore{prefix: prefix, opTimeout: dial + write + read, now: now,
+		channel: prefix + "invalidate", log: log, pubErrs: errorLog{interval: time.Minute}}
 	s.pool = &redis.Pool{
 		MaxIdle: maxIdle, MaxActive: maxActive, Wait: true,
 		IdleTimeout: 4 * time.Minute, MaxConnLifetime: time.Hour,
@@ -239,6 +254,27 @@ func newRedisStore(cfg RedisConfig, now func() time.Time) (*redisStore, error) {
 			return err
 		},
 	}
+	if cacheTTL > 0 {
+		s.cache = newTokenCache(cacheTTL, sessionCacheBytes, time.Now)
+		s.feed = newInvalidations(s.cache, s.channel, read, log, func(ctx context.Context) (redis.Conn, net.Conn, error) {
+			// The subscription's own connection; stop closes raw to end
+			// a receive at once.
+			ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+			defer cancel()
+			var raw net.Conn
+			d := net.Dialer{Timeout: dial}
+			c, err := redis.DialContext(ctx, "tcp", cfg.Address, append(slices.Clip(opts),
+				redis.DialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+					nc, err := d.DialContext(ctx, network, addr)
+					raw = nc
+					return nc, err
+				}))...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return c, raw, nil
+		})
+	}
 	return s, nil
 }
 
@@ -249,8 +285,14 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// close releases the pool's connections.
-func (s *redisStore) close() error { return s.pool.Close() }
+// close ends the cache's subscription and releases the pool's
+// connections.
+func (s *redisStore) close() error {
+	if s.feed != nil {
+		s.feed.stop()
+	}
+	return s.pool.Close()
+}
 
 // errRedis prefixes every failure of the store.
 var errRedis = errors.New("broker: redis")
@@ -273,37 +315,138 @@ func (s *redisStore) do(ctx context.Context, f func(ctx context.Context, c redis
 func (s *redisStore) sessionKey(token string) string { return s.prefix + "session:" + token }
 
 // FindCtx returns the session of token; found is false when there is none
-// (or it expired).
+// (or it expired). The read that loads a request's own session
+// (withCachedRead) may be answered by the token cache, and fills it: with
+// the key's remaining life (PTTL, in the same round trip), so that a
+// cached session never outlives its key. The bytes must not be modified.
 func (s *redisStore) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
-	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
-		b, err = redis.Bytes(redis.DoContext(c, ctx, "GET", s.sessionKey(token)))
-		if errors.Is(err, redis.ErrNil) {
-			return nil
+	var res reservation
+	if s.cache != nil && cachedRead(ctx, token) {
+		if b, ok := s.cache.find(token); ok {
+			return b, true, nil
 		}
-		found = err == nil
-		return err
+		s.feed.start()
+		res = s.cache.reserve(token)
+	}
+	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+		key := s.sessionKey(token)
+		if !res.ok {
+			var err error
+			b, found, err = foundBytes(redis.DoContext(c, ctx, "GET", key))
+			return err
+		}
+		_ = c.Send("GET", key)
+		_ = c.Send("PTTL", key)
+		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
+		if err != nil {
+			return err
+		}
+		if len(replies) != 2 {
+			return fmt.Errorf("GET and PTTL: %d replies", len(replies))
+		}
+		if b, found, err = foundBytes(replies[0], nil); err != nil || !found {
+			return err
+		}
+		if ms, err := redis.Int64(replies[1], nil); err == nil {
+			left := time.Duration(ms) * time.Millisecond
+			if ms == -1 { // no expiry (not written by scs)
+				left = s.cache.ttl
+			}
+			s.cache.fill(res, b, left)
+		}
+		return nil
 	})
 	return b, found, err
 }
 
-// CommitCtx writes the session and its expiry in one transaction: a
-// session is never stored without its expiry.
+// foundBytes reads a GET's reply: found is false for nil (no such key).
+func foundBytes(reply any, err error) ([]byte, bool, error) {
+	b, err := redis.Bytes(reply, err)
+	if errors.Is(err, redis.ErrNil) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+// CommitCtx writes the session and its expiry in one transaction (a
+// session is never stored without its expiry), then publishes the
+// invalidation, in the same round trip.
 func (s *redisStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	h := hashOf(token)
+	defer s.invalidate(h)
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		key := s.sessionKey(token)
 		_ = c.Send("MULTI")
 		_ = c.Send("SET", key, b)
 		_ = c.Send("PEXPIREAT", key, expiry.UnixMilli())
-		return execError(redis.Values(redis.DoContext(c, ctx, "EXEC")))
+		_ = c.Send("EXEC")
+		_ = c.Send("PUBLISH", s.channel, h.String())
+		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
+		if err != nil {
+			return err
+		}
+		if len(replies) != 5 {
+			return fmt.Errorf("MULTI, SET, PEXPIREAT, EXEC, PUBLISH: %d replies", len(replies))
+		}
+		for _, r := range replies[:3] {
+			if e, ok := r.(redis.Error); ok {
+				return e
+			}
+		}
+		if err := execError(redis.Values(replies[3], nil)); err != nil {
+			return err
+		}
+		s.published(replies[4])
+		return nil
 	})
 }
 
-// DeleteCtx removes the session of token.
+// DeleteCtx removes the session of token and publishes the invalidation,
+// in one round trip.
 func (s *redisStore) DeleteCtx(ctx context.Context, token string) error {
+	h := hashOf(token)
+	defer s.invalidate(h)
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
-		_, err := redis.DoContext(c, ctx, "DEL", s.sessionKey(token))
-		return err
+		_ = c.Send("DEL", s.sessionKey(token))
+		_ = c.Send("PUBLISH", s.channel, h.String())
+		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
+		if err != nil {
+			return err
+		}
+		if len(replies) != 2 {
+			return fmt.Errorf("DEL, PUBLISH: %d replies", len(replies))
+		}
+		if e, ok := replies[0].(redis.Error); ok {
+			return e
+		}
+		s.published(replies[1])
+		return nil
 	})
+}
+
+// invalidate drops the local cache's entry of a session this replica just
+// wrote or deleted (or failed to: its state is unknown), and spoils the
+// reads in flight that would cache it.
+func (s *redisStore) invalidate(h tokenHash) {
+	if s.cache != nil {
+		s.cache.invalidate(h)
+	}
+}
+
+// published checks PUBLISH's reply. A failure does not fail the write, which
+// is done: the other replicas' caches then keep the old session for at most
+// session.cache_ttl. It is logged (once a minute at most) where this
+// replica caches too, as replicas of one broker should all do; where the
+// cache is off, Redis may well refuse channels (an ACL without them).
+func (s *redisStore) published(reply any) {
+	e, ok := reply.(redis.Error)
+	if !ok || s.cache == nil {
+		return
+	}
+	if ok, skipped := s.pubErrs.allow(time.Now()); ok {
+		s.log.Error("session cache: invalidation not published: other replicas may use the old session until session.cache_ttl ends",
+			"error", e, "similar_errors_not_logged", skipped)
+	}
 }
 
 // Find, Commit and Delete are scs.Store's methods without a context (for

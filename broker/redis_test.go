@@ -60,7 +60,7 @@ func shortTimeouts(c *RedisConfig) {
 
 func testRedisStore(t *testing.T, r *redisserver.Server, now func() time.Time) *redisStore {
 	t.Helper()
-	s, err := newRedisStore(RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, now)
+	s, err := newRedisStore(RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, 0, now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +259,10 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal("not signed in")
 	}
 	r.Stop()
+	// The session cache's subscription breaks with the connection; until
+	// the broker notices (at once, on a closed connection), a cached
+	// session would still be served.
+	waitFor(t, 2*time.Second, "the session cache off", func() bool { return !redisStoreOf(t, e.server).cache.isUp() })
 	checkStoreDown(t, e)
 	r.Restart()
 	checkStoreBack(t, e)
@@ -482,8 +486,8 @@ func TestRedisConfigProblems(t *testing.T) {
 		{"address required", "session: {store: redis}\n", []string{"line 2: session.redis.address: is required with session.store: redis"}},
 		{"bad address", "session: {store: redis, redis: {address: 'redis'}}\n", []string{`session.redis.address: "redis" is not host:port`}},
 		{"unknown store", "session: {store: mongo}\n", []string{`session.store: "mongo" is not a known store (memory, redis)`}},
-		{"negatives", "session:\n  store: redis\n  persistent_max: -1s\n  redis: {address: 'r:6379', database: -1, read_timeout: -1s, pool_max_active: -2}\n",
-			[]string{"session.persistent_max: must not be negative", "session.redis.database: must not be negative",
+		{"negatives", "session:\n  store: redis\n  persistent_max: -1s\n  cache_ttl: -1s\n  redis: {address: 'r:6379', database: -1, read_timeout: -1s, pool_max_active: -2}\n",
+			[]string{"session.persistent_max: must not be negative", "session.cache_ttl: must not be negative (0 turns the cache off)", "session.redis.database: must not be negative",
 				"session.redis.read_timeout: must not be negative", "session.redis.pool_max_active: must not be negative"}},
 		{"idle above active", "session: {store: redis, redis: {address: 'r:6379', pool_max_idle: 9, pool_max_active: 4}}\n",
 			[]string{"session.redis.pool_max_idle: 9 is more than pool_max_active (4)"}},
@@ -528,6 +532,14 @@ func TestRedisConfigParsed(t *testing.T) {
 	}
 	if w := cfg.Warnings(); len(w) != 0 {
 		t.Errorf("warnings %q", w)
+	}
+	if got := cfg.Session.cacheTTL(); cfg.Session.CacheTTL != nil || got != DefaultCacheTTL {
+		t.Errorf("cache_ttl unset: %v", got)
+	}
+	for yaml, want := range map[string]time.Duration{"cache_ttl: 0s": 0, "cache_ttl: 0": 0, "cache_ttl: 1m": time.Minute} {
+		if got := parse("session: {store: redis, redis: {address: '127.0.0.1:6379'}, " + yaml + "}\n").Session.cacheTTL(); got != want {
+			t.Errorf("%s: %v, want %v", yaml, got, want)
+		}
 	}
 	cfg = parse("session: {store: redis, redis: {address: '10.0.0.5:6379', tls: {server_name: r.internal, insecure_skip_verify: true}}}\n")
 	if tls := cfg.Session.Redis.TLS; tls != (RedisTLS{Enabled: true, ServerName: "r.internal", InsecureSkipVerify: true}) {
@@ -607,9 +619,17 @@ func TestRedisTLS(t *testing.T) {
 			if w := fetch(h, "/readyz"); w.Code != want {
 				t.Errorf("/readyz: %d, want %d", w.Code, want)
 			}
+			// The session cache's subscription connects the same way.
+			rs := redisStoreOf(t, s)
+			rs.feed.start()
 			if !c.ready {
+				time.Sleep(300 * time.Millisecond)
+				if rs.cache.isUp() {
+					t.Error("the session cache subscribed where the store cannot connect")
+				}
 				return
 			}
+			waitFor(t, 5*time.Second, "the session cache subscribed", rs.cache.isUp)
 			// A session makes the round trip.
 			w := fetch(h, "/oauth2/start/alpha?rd=/")
 			if w.Code != http.StatusFound {

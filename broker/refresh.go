@@ -114,7 +114,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 	}
 	// Passing trouble: the lock stays taken until it expires, so no replica
 	// tries again before then; meanwhile the session keeps its identity.
-	s.log.Warn("refresh failed, retrying later", "provider", id.Provider, "user", id.User(), "error", err, "retry_in", refreshLockTTL)
+	s.log.WarnContext(ctx, "refresh failed, retrying later", "provider", id.Provider, "user", id.User(), "error", err, "retry_in", refreshLockTTL)
 	return id, true
 }
 
@@ -136,7 +136,7 @@ func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sess
 	if _, _, err := s.sessions.sm.Commit(ctx); err != nil {
 		s.logStoreError("refresh: the renewed session could not be saved", err)
 	}
-	s.log.Info("session refreshed", "provider", id.Provider, "user", id.User(), "expires", nt.Expiry)
+	s.audit(ctx, auditEntry{event: evSessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})
 	return id
 }
 
@@ -161,5 +161,5 @@ func (s *Server) endSession(ctx context.Context, id providers.Identity, reason s
 		s.logStoreError("session could not be ended", derr)
 	}
 	_ = s.revoke(ctx, token) // logged
-	s.log.Warn("session ended", "provider", id.Provider, "user", id.User(), "reason", reason, "error", err)
+	s.audit(ctx, auditEntry{event: evSessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})
 }

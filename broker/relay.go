@@ -99,22 +99,47 @@ func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Iden
 
 // setIdentityHeaders writes the identity into h. Email is relayed only when
 // the IdP verified it. Values are encoded with headerValue.
+//
+// It runs on every forward-auth check and proxied request, so it sets the
+// (canonical) names directly, with one array for all the values; each is
+// sliced to its own capacity, so that an Add never writes into another.
 func setIdentityHeaders(h http.Header, id providers.Identity) {
-	h.Set(HeaderUser, headerValue(id.User()))
-	h.Set(HeaderProvider, headerValue(id.Provider))
+	v := make([]string, 5)
+	v[0], v[1] = headerValue(id.User()), headerValue(id.Provider)
+	h[HeaderUser], h[HeaderProvider] = v[0:1:1], v[1:2:2]
 	if e := id.VerifiedEmail(); e != "" {
-		h.Set(HeaderEmail, headerValue(e))
+		v[2] = headerValue(e)
+		h[HeaderEmail] = v[2:3:3]
 	}
 	if id.PreferredUsername != "" {
-		h.Set(HeaderPreferredUsername, headerValue(id.PreferredUsername))
+		v[3] = headerValue(id.PreferredUsername)
+		h[HeaderPreferredUsername] = v[3:4:4]
 	}
 	if len(id.Groups) > 0 {
-		enc := make([]string, len(id.Groups))
-		for i, g := range id.Groups {
-			enc[i] = strings.ReplaceAll(headerValue(g), ",", "%2C")
-		}
-		h.Set(HeaderGroups, strings.Join(enc, ","))
+		v[4] = groupsValue(id.Groups)
+		h[HeaderGroups] = v[4:5:5]
 	}
+}
+
+// groupsValue is the groups header: each group encoded with headerValue and
+// its commas as %2C, joined by commas.
+func groupsValue(groups []string) string {
+	n := len(groups)
+	for _, g := range groups {
+		n += len(g)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if g = headerValue(g); strings.IndexByte(g, ',') >= 0 {
+			g = strings.ReplaceAll(g, ",", "%2C")
+		}
+		b.WriteString(g)
+	}
+	return b.String()
 }
 
 // headerValue makes s safe and unambiguous as a header value: printable

@@ -429,13 +429,7 @@ func (c *condition) met(id *providers.Identity) bool {
 // accessProblems validates routes, default and redirect_hosts (called from
 // Config.validate); each message starts with its field's YAML path.
 func (c Config) accessProblems() []error {
-	var known map[string]bool // provider ids, when the configuration has them
-	if len(c.Providers) > 0 {
-		known = make(map[string]bool, len(c.Providers))
-		for _, p := range c.Providers {
-			known[p.ID] = true
-		}
-	}
+	known := providerIDs(c.Providers) // nil when the configuration has none
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))

@@ -9,7 +9,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -27,10 +31,28 @@ type Options struct {
 	// Registry replaces the providers built from Config.Providers (tests,
 	// embedding). Config.Providers may then be empty.
 	Registry *providers.Registry
+	// Metrics, when set, also receives the broker's Prometheus collectors
+	// (an embedding program's registry); MetricsHandler serves them either
+	// way. One Server per Registerer.
+	Metrics prometheus.Registerer
 }
 
-// Server is a configured broker. Build it with New and serve Handler().
+// Server is a configured broker. Build it with New, serve Handler(),
+// protect an app's own handlers with Require or Protect, and change the
+// configuration with Reload.
+//
+// Each value is one generation of the configuration. live points at the
+// newest one and is shared by all of them: the exported methods act on the
+// newest generation, while a request that already started finishes on the
+// generation it started with. The session store, the assertion keys, the
+// logger and the limiters live for the whole process; the rest is rebuilt
+// by configure.
 type Server struct {
+	live     *atomic.Pointer[Server]
+	reloadMu *sync.Mutex  // one Reload at a time
+	handler  http.Handler // this generation's middleware chain (Handler)
+	app      http.Handler // everything outside /oauth2/: access rules, then upstreams
+
 	cfg       Config
 	opts      Options
 	log       *slog.Logger
@@ -47,11 +69,13 @@ type Server struct {
 	assertion *assertionSigner // nil unless assertion.enabled
 	local     *localLogins     // password sign-ins: rate limits, Basic paths
 	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
+	idps      *idpReadiness    // /readyz's look at the IdPs (readiness.go); nil unless required
 
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
 	closeStore func() error
 	storeErrs  *errorLog
+	metrics    *metrics // Prometheus collectors, for the whole process (metrics.go)
 }
 
 // New validates cfg and builds a Server. It makes no network call: identity
@@ -63,54 +87,94 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Logger = withRequestIDs(opts.Logger) // request_id in the lines logged for a request (requestlog.go)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, public: parsePublicURL(cfg.PublicURL),
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs: &errorLog{interval: 10 * time.Second},
-		local:     newLocalLogins(cfg.Providers, opts.Now)}
-	sessionStore, store, closeStore, err := openStore(cfg.Session, opts.Now)
-	if err != nil {
-		return nil, err
-	}
-	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), store, closeStore
-	if s.registry = opts.Registry; s.registry == nil {
-		s.registry, err = providers.NewRegistry(cfg.Providers, providers.Options{
-			HTTPClient: opts.HTTPClient, Logger: opts.Logger, Now: opts.Now})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if s.selection, err = selection.New(cfg.Selection); err != nil {
-		return nil, err
-	}
-	// Icons are read and the page's provider list prepared now, so a bad
-	// icon fails the start, not the first visit.
-	if s.catalog, err = s.newCatalog(); err != nil {
-		return nil, err
-	}
-	if s.fix, err = proxyfix.New(cfg.TrustedProxies, opts.Logger); err != nil {
+		local:     &localLogins{limits: newLoginLimiter(opts.Now)}}
+	var err error
+	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
 	}
 	if s.assertion, err = newAssertionSigner(cfg, opts.Now, opts.Logger); err != nil {
 		return nil, err
 	}
-	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
-	s.rules = compilePolicy(cfg.Routes, cfg.Default)
-	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
+	sessionStore, store, closeStore, err := openStore(cfg.Session, opts.Now, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), store, closeStore
+	// Store operations timed and their failures counted (storemetrics.go).
+	s.sessions.sm.Store = s.metrics.observeStore(s.sessions.sm.Store)
+	s.store = s.metrics.observeBackend(s.store)
 	s.initLogout() // backchannel.go: ended sessions stay ended
+	if err := s.configure(nil); err != nil {
+		_ = closeStore()
+		return nil, err
+	}
+	s.live.Store(s)
 	return s, nil
 }
 
-// Handler returns the broker's HTTP handler. The middleware order is the
-// security model, outermost first:
-//
-//  1. strip client-sent identity headers (before anything can read them);
-//  2. proxyfix: establish scheme, host, prefix and client address;
-//  3. allowed_hosts: refuse unknown hosts before any URL is built;
-//  4. the session (cookie chosen by the external origin);
-//  5. routes.
+// configure builds the parts of s that follow the configuration and change
+// on Reload: providers, the sign-in page, trusted proxies, upstreams,
+// access rules, redirect hosts, Basic paths, and the handler. prev is the
+// generation being replaced (nil in New): providers whose settings did not
+// change are carried over with what they learnt (discovery, keys).
+func (s *Server) configure(prev *Server) error {
+	cfg := s.cfg
+	s.public = parsePublicURL(cfg.PublicURL)
+	s.local = &localLogins{limits: s.local.limits, basic: basicRoutes(cfg.Providers)}
+	var err error
+	switch {
+	case s.opts.Registry != nil:
+		s.registry = s.opts.Registry
+	case prev != nil:
+		s.registry, err = prev.registry.Update(cfg.Providers, s.providerOptions())
+	default:
+		s.registry, err = providers.NewRegistry(cfg.Providers, s.providerOptions())
+	}
+	if err != nil {
+		return err
+	}
+	if s.selection, err = selection.New(cfg.Selection); err != nil {
+		return err
+	}
+	// Icons are read and the page's provider list prepared now, so a bad
+	// icon fails the start, not the first visit.
+	if s.catalog, err = s.newCatalog(); err != nil {
+		return err
+	}
+	if s.fix, err = proxyfix.New(cfg.TrustedProxies, s.opts.Logger); err != nil {
+		return err
+	}
+	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
+	s.rules = compilePolicy(cfg.Routes, cfg.Default)
+	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
+	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
+	s.handler = s.routes()
+	return nil
+}
+
+func (s *Server) providerOptions() providers.Options {
+	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.observeIdP}
+}
+
+// Handler returns the broker's HTTP handler: its own routes under /oauth2/,
+// /healthz and /readyz, and everything else through the access rules to
+// the upstreams (a 404 without upstreams). An embedding program mounts it
+// at /oauth2/ of its own mux. It always serves the newest configuration
+// (Reload).
 func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.live.Load().handler.ServeHTTP(w, r)
+	})
+}
+
+// routes builds this generation's handler.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
@@ -129,15 +193,33 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
 	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	mux.Handle("/", s.withBasicAuth(http.HandlerFunc(s.handleApp), false))
+	s.app = s.withBasicAuth(s.guard(s.rules.decide, http.HandlerFunc(s.serveUpstream)), false)
+	mux.Handle("/", s.app)
+	return s.entry(mux, true)
+}
 
-	var h http.Handler = mux
-	h = s.withSession(h)
+// entry wraps next in the middleware every request passes, in an order
+// that is the security model, outermost first:
+//
+//  1. strip client-sent identity headers (before anything can read them);
+//  2. proxyfix: establish scheme, host, prefix and client address; then
+//     the request ID and the request log (withRequestLog);
+//  3. with ownRoutes, the external path prefix is removed (withPrefix);
+//  4. allowed_hosts: refuse unknown hosts before any URL is built;
+//  5. the session (cookie chosen by the external origin);
+//  6. next: the broker's routes, or an embedding program's handler behind
+//     Require or Protect (which sees its paths unchanged).
+func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
+	h := s.withSession(next)
 	h = s.withAllowedHosts(h)
-	h = s.withPrefix(h)
+	if ownRoutes {
+		h = s.withPrefix(h)
+	} else if s.public != nil && s.public.Prefix != "" {
+		h = keepsPrefix(h)
+	}
+	h = s.withRequestLog(h) // after proxyfix: the client address is known (requestlog.go)
 	h = s.fix.Handler(h)
-	h = stripIdentityHeaders(h, s.cfg.Assertion.Header)
-	return h
+	return stripIdentityHeaders(h, s.cfg.Assertion.Header)
 }
 
 func (s *Server) withAllowedHosts(next http.Handler) http.Handler {
@@ -148,6 +230,17 @@ func (s *Server) withAllowedHosts(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// prefixKept marks, in a request's context, a path that still carries the
+// external prefix (public_url's path): an embedding program's handler
+// sees its paths as they came.
+type prefixKept struct{}
+
+func keepsPrefix(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), prefixKept{}, true)))
 	})
 }
 
@@ -165,7 +258,7 @@ func (s *Server) withPrefix(next http.Handler) http.Handler {
 
 func (s *Server) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Add("Vary", "Cookie")
+		varyCookie(w.Header())
 		o := s.originOf(r)
 		r, err := s.sessions.load(r, o)
 		switch {
@@ -181,8 +274,7 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 		case err != nil:
 			s.log.Warn("session ignored", "error", err)
 		}
-		sw := &sessionWriter{ResponseWriter: w, s: s.sessions, r: r, o: o,
-			logErr: func(err error) { s.log.Error("session save failed", "error", err) }}
+		sw := &sessionWriter{ResponseWriter: w, s: s.sessions, r: r, o: o, log: s.log}
 		next.ServeHTTP(sw, r)
 		sw.commit()
 	})
@@ -194,7 +286,9 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // handleReadyz reports whether the broker can serve logins: the session
-// store answers within readyTimeout. (The memory store always does.)
+// store answers within readyTimeout (the memory store always does), and
+// with readiness.require_idp an identity provider is reachable
+// (readiness.go), both within readyTimeout.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -206,6 +300,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("session store unavailable\n"))
 		return
 	}
+	if err := s.idps.check(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(err.Error() + "\n"))
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
 }
 
@@ -214,12 +313,12 @@ const readyTimeout = 2 * time.Second
 
 // Close releases the session store's connections. The handler must not be
 // used afterwards.
-func (s *Server) Close() error { return s.closeStore() }
+func (s *Server) Close() error { return s.live.Load().closeStore() }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.renderError(w, errorPage{Status: http.StatusNotFound, Title: "Not found",
 		Message: "There is no such page.", RetryURL: s.originOf(r).Path("/oauth2/sign_in")})
 }
 
-// Registry returns the server's providers.
-func (s *Server) Registry() *providers.Registry { return s.registry }
+// Registry returns the providers of the newest configuration.
+func (s *Server) Registry() *providers.Registry { return s.live.Load().registry }

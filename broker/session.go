@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +16,8 @@ import (
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-// Session keys.
+// Session keys. Values read from a session are shared with other requests
+// (sessioncache.go): change one by putting a new value, never in place.
 const (
 	keyIdentity = "identity"
 	keyPending  = "pending"
@@ -32,16 +35,39 @@ const (
 type sessions struct {
 	sm       *scs.SessionManager
 	baseName string
-	domain   string
+	// hostName and secureName are baseName with the __Host- and
+	// __Secure- prefixes.
+	hostName, secureName string
+	domain               string
 	// persistentMax is session.persistent_max: 0 offers no persistent
 	// cookies.
 	persistentMax time.Duration
+	// cachedReads: the store has a token cache, which load may use
+	// (withCachedRead).
+	cachedReads bool
+}
+
+// DefaultCacheTTL is session.cache_ttl's default. Revocations reach every
+// replica through Redis within milliseconds; the time to live only bounds
+// how long a replica that missed one keeps using the session. Misses
+// happen while a broken subscription goes unnoticed: at most a ping
+// interval and a read timeout, 3 s by default, which five seconds covers.
+// It is also long enough for a page's burst of forward-auth checks to
+// share one Redis read.
+const DefaultCacheTTL = 5 * time.Second
+
+// cacheTTL is session.cache_ttl: DefaultCacheTTL when unset, 0 when off.
+func (c SessionConfig) cacheTTL() time.Duration {
+	if c.CacheTTL == nil {
+		return DefaultCacheTTL
+	}
+	return *c.CacheTTL
 }
 
 func newSessions(cfg SessionConfig, store scs.Store) *sessions {
 	sm := scs.New()
 	sm.Store = store
-	sm.Codec = sessionCodec{}
+	sm.Codec = &sessionCodec{cache: newDecodeCache(sessionCacheBytes)}
 	sm.Lifetime = cfg.Lifetime
 	if sm.Lifetime == 0 {
 		sm.Lifetime = DefaultLifetime
@@ -51,7 +77,10 @@ func newSessions(cfg SessionConfig, store scs.Store) *sessions {
 	if name == "" {
 		name = DefaultCookieName
 	}
-	return &sessions{sm: sm, baseName: name, domain: cfg.CookieDomain, persistentMax: cfg.PersistentMax}
+	rs, _ := store.(*redisStore)
+	return &sessions{sm: sm, baseName: name, hostName: "__Host-" + name, secureName: "__Secure-" + name,
+		domain: cfg.CookieDomain, persistentMax: cfg.PersistentMax,
+		cachedReads: rs != nil && rs.cache != nil && cfg.IdleTimeout == 0}
 }
 
 // problems checks the session settings; each message starts with its
@@ -77,6 +106,9 @@ func (c SessionConfig) problems() []error {
 	}
 	if c.PersistentMax < 0 {
 		add("persistent_max", "must not be negative")
+	}
+	if c.CacheTTL != nil && *c.CacheTTL < 0 {
+		add("cache_ttl", "must not be negative (0 turns the cache off)")
 	}
 	return append(errs, c.Redis.problems(c.Store == "redis")...)
 }
@@ -110,12 +142,26 @@ func (s *sessions) cookie(o origin) http.Cookie {
 	}
 	switch {
 	case c.Secure && c.Domain == "" && c.Path == "/":
-		c.Name = "__Host-" + s.baseName
+		c.Name = s.hostName
 	case c.Secure:
-		c.Name = "__Secure-" + s.baseName
+		c.Name = s.secureName
 	}
 	return c
 }
+
+// varyCookie adds "Vary: Cookie" to h, which every answer that depends on
+// the session carries. It runs on every request: the canonical name is set
+// directly, to a shared value of capacity 1, which an Add copies before it
+// appends (the server only reads header values).
+func varyCookie(h http.Header) {
+	if v, ok := h["Vary"]; ok {
+		h["Vary"] = append(v, "Cookie")
+		return
+	}
+	h["Vary"] = varyCookieValue[:1:1]
+}
+
+var varyCookieValue = []string{"Cookie"}
 
 // errSessionStore wraps store failures; the broker answers 503.
 var errSessionStore = errors.New("broker: session store unavailable")
@@ -129,12 +175,18 @@ type storeDownKey struct{}
 // usable request. When the store fails, that request carries an empty
 // session marked unavailable (see available), and the error says why. A
 // stored session this version cannot decode counts as no session.
+//
+// Forward-auth and the app's routes may find the session in the store's
+// token cache; the broker's own routes that need the session (logins,
+// sign-out: they write it) read the store itself, so that what they write
+// back is never older than what another replica wrote.
 func (s *sessions) load(r *http.Request, o origin) (*http.Request, error) {
-	var token string
-	if c, err := r.Cookie(s.cookie(o).Name); err == nil {
-		token = c.Value
+	token, _ := cookieValue(r, s.cookie(o).Name)
+	ctx := r.Context()
+	if s.cachedReads && token != "" && !needsSession(r.URL.Path) {
+		ctx = withCachedRead(ctx, token)
 	}
-	ctx, err := s.sm.Load(r.Context(), token)
+	ctx, err := s.sm.Load(ctx, token)
 	if err == nil {
 		return r.WithContext(ctx), nil
 	}
@@ -144,6 +196,54 @@ func (s *sessions) load(r *http.Request, o origin) (*http.Request, error) {
 		return r.WithContext(fresh), err
 	}
 	return r.WithContext(context.WithValue(fresh, storeDownKey{}, true)), errors.Join(errSessionStore, err)
+}
+
+// cookieValue is r.Cookie(name)'s value, without its allocations: it runs
+// on every request. A request with more than maxFastCookies cookies goes to
+// r.Cookie itself, with its limits; FuzzCookieValue checks that both agree.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxFastCookies {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+const maxFastCookies = 100
+
+// validCookieValue: every byte is one net/http accepts in a cookie value.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // available reports whether the request's session was read from the store
@@ -159,7 +259,6 @@ func (s *sessions) available(ctx context.Context) bool {
 // otherwise. A session whose load failed is never written.
 func (s *sessions) save(w http.ResponseWriter, r *http.Request, o origin) error {
 	ctx := r.Context()
-	c := s.cookie(o)
 	status := s.sm.Status(ctx)
 	if status == scs.Unmodified {
 		return nil
@@ -167,6 +266,7 @@ func (s *sessions) save(w http.ResponseWriter, r *http.Request, o origin) error 
 	if !s.available(ctx) {
 		return errSessionStore
 	}
+	c := s.cookie(o)
 	switch status {
 	case scs.Modified:
 		token, expiry, err := s.sm.Commit(ctx)
@@ -207,36 +307,44 @@ func (s *sessions) identity(ctx context.Context) (providers.Identity, bool) {
 
 // sessionCodec is scs's gob codec, with decoding failures told apart from
 // store failures: a session that cannot be decoded (written by a version
-// that stored other types) is no session, not an outage.
-type sessionCodec struct{ scs.GobCodec }
+// that stored other types) is no session, not an outage. Decoded sessions
+// are cached by their encoding (decodeCache).
+type sessionCodec struct {
+	scs.GobCodec
+	cache *decodeCache
+}
 
 type undecodableError struct{ err error }
 
 func (e *undecodableError) Error() string { return "broker: undecodable session: " + e.err.Error() }
 func (e *undecodableError) Unwrap() error { return e.err }
 
-func (c sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+	if deadline, values, ok := c.cache.get(b); ok {
+		return deadline, values, nil
+	}
 	deadline, values, err := c.GobCodec.Decode(b)
 	if err != nil {
 		return deadline, values, &undecodableError{err}
 	}
-	return deadline, values, nil
+	c.cache.put(b, deadline, values)
+	return deadline, copyValues(values), nil
 }
 
 // sessionWriter commits the session just before the response header goes
 // out, for handlers that did not call save themselves.
 type sessionWriter struct {
 	http.ResponseWriter
-	s      *sessions
-	r      *http.Request
-	o      origin
-	logErr func(error)
-	done   bool
+	s    *sessions
+	r    *http.Request
+	o    origin
+	log  *slog.Logger
+	done bool
 }
 
 func (w *sessionWriter) commit() {
 	if err := w.saveNow(); err != nil {
-		w.logErr(err)
+		w.log.Error("session save failed", "error", err)
 	}
 }
 

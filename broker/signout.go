@@ -134,7 +134,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	want := s.sessions.sm.GetString(ctx, keyCSRF)
 	got := r.PostFormValue("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-		s.log.Warn("sign-out refused", "reason", "csrf token mismatch", "client", clientAddr(r))
+		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: "csrf token mismatch"})
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
 			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
 		return
@@ -156,7 +156,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		s.sessionUnavailable(w, err)
 		return
 	}
-	s.log.Info("signed out", "provider", id.Provider, "user", id.User(), "at_idp", endURL != "", "client", clientAddr(r))
+	s.audit(ctx, auditEntry{event: evLogout, provider: id.Provider, sub: id.Subject, after: []any{"at_idp", endURL != ""}})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, cmp.Or(endURL, rd, o.Path("/oauth2/sign_out")), http.StatusSeeOther)
 }
@@ -174,12 +174,12 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 	state := r.URL.Query().Get("state")
 	switch {
 	case !pending:
-		s.log.Debug("signed-out landing without a sign-out in progress", "provider", provider, "client", clientAddr(r))
+		s.log.DebugContext(ctx, "signed-out landing without a sign-out in progress", "provider", provider, "client", clientAddr(r))
 	case ret.Provider != provider || state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(ret.State)) != 1 ||
 		s.now().Sub(ret.Created) > signOutTTL:
-		s.log.Warn("signed-out landing: state does not match the sign-out", "provider", provider, "client", clientAddr(r))
+		s.log.WarnContext(ctx, "signed-out landing: state does not match the sign-out", "provider", provider, "client", clientAddr(r))
 	default:
-		s.log.Info("signed out at the identity provider", "provider", provider, "client", clientAddr(r))
+		s.audit(ctx, auditEntry{event: evLogoutAtIdP, provider: provider})
 		if ret.RD != "" && o.redirectAllowed(ret.RD) {
 			dest = ret.RD
 		}
@@ -219,7 +219,7 @@ func (s *Server) endSessionURL(ctx context.Context, o origin, provider, idToken,
 	defer cancel()
 	u, ok, err := es.EndSessionURL(ctx, idToken, o.URL("/oauth2/signed_out/"+url.PathEscape(provider)), state)
 	if err != nil {
-		s.log.Warn("sign-out at the identity provider skipped", "provider", provider, "error", err)
+		s.log.WarnContext(ctx, "sign-out at the identity provider skipped", "provider", provider, "error", err)
 		return ""
 	}
 	if !ok {

@@ -3,11 +3,11 @@ package broker
 import (
 	"context"
 	"encoding/gob"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 )
 
 // backend is what the broker needs from its session store besides scs's
@@ -36,16 +36,72 @@ type backend interface {
 // openStore builds the configured session store: scs's Store for the
 // session data, the broker's backend next to it, and a function that
 // releases them. It makes no network call.
-func openStore(cfg SessionConfig, now func() time.Time) (scs.Store, backend, func() error, error) {
+func openStore(cfg SessionConfig, now func() time.Time, logger *slog.Logger) (scs.Store, backend, func() error, error) {
 	if cfg.Store == "redis" {
-		r, err := newRedisStore(cfg.Redis, now)
+		r, err := newRedisStore(cfg.Redis, cfg.cacheTTL(), now, logger)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		return r, r, r.close, nil
 	}
-	m := memstore.New()
-	return m, newMemoryBackend(now), func() error { m.StopCleanup(); return nil }, nil
+	return newMemorySessions(), newMemoryBackend(now), func() error { return nil }, nil
+}
+
+// memorySessions is the memory store's scs.Store: scs's memstore without
+// its cleanup goroutine (whose StopCleanup races with its start). Expired
+// sessions are swept on a write instead, at most once every
+// memorySweepInterval, so memory follows the live sessions.
+type memorySessions struct {
+	mu    sync.RWMutex
+	items map[string]memorySession
+	swept time.Time
+}
+
+type memorySession struct {
+	b      []byte
+	expiry time.Time
+}
+
+const memorySweepInterval = time.Minute
+
+var _ scs.Store = (*memorySessions)(nil)
+
+func newMemorySessions() *memorySessions {
+	return &memorySessions{items: map[string]memorySession{}, swept: time.Now()}
+}
+
+// Find returns the session of token unless it expired. The bytes are
+// shared: callers must not modify them.
+func (m *memorySessions) Find(token string) ([]byte, bool, error) {
+	m.mu.RLock()
+	it, ok := m.items[token]
+	m.mu.RUnlock()
+	if !ok || !time.Now().Before(it.expiry) {
+		return nil, false, nil
+	}
+	return it.b, true, nil
+}
+
+func (m *memorySessions) Commit(token string, b []byte, expiry time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.items[token] = memorySession{b: b, expiry: expiry}
+	if now := time.Now(); now.Sub(m.swept) >= memorySweepInterval {
+		m.swept = now
+		for t, it := range m.items {
+			if !now.Before(it.expiry) {
+				delete(m.items, t)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *memorySessions) Delete(token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.items, token)
+	return nil
 }
 
 // Index keys. The provider is part of every key: identity is (provider, sub).

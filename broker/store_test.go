@@ -68,3 +68,30 @@ func TestLoginIsIndexed(t *testing.T) {
 		t.Error("still signed in after the indexed session was deleted")
 	}
 }
+
+// TestMemorySessions: the memory store finds a session until its expiry,
+// and a write sweeps out the expired ones once every sweep interval.
+func TestMemorySessions(t *testing.T) {
+	m := newMemorySessions()
+	now := time.Now()
+	_ = m.Commit("live", []byte("a"), now.Add(time.Hour))
+	_ = m.Commit("ended", []byte("b"), now.Add(-time.Second))
+	if b, found, _ := m.Find("live"); !found || string(b) != "a" {
+		t.Errorf("live: %q %v", b, found)
+	}
+	if _, found, _ := m.Find("ended"); found {
+		t.Error("an expired session was found")
+	}
+	if len(m.items) != 2 {
+		t.Fatalf("%d sessions kept before the sweep interval, want 2", len(m.items))
+	}
+	m.swept = now.Add(-memorySweepInterval)
+	_ = m.Commit("other", []byte("c"), now.Add(time.Hour))
+	if _, kept := m.items["ended"]; kept || len(m.items) != 2 {
+		t.Errorf("after a sweep: %d sessions, the expired one kept: %v", len(m.items), kept)
+	}
+	_ = m.Delete("live")
+	if _, found, _ := m.Find("live"); found {
+		t.Error("a deleted session was found")
+	}
+}

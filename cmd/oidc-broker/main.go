@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker"
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -58,8 +59,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `Usage:
-  oidc-broker [serve] --config FILE   run the broker
-  oidc-broker check --config FILE     validate FILE, print every problem, exit 1 on error
+  oidc-broker [serve] --config FILE [--shutdown-timeout 20s]
+                                      run the broker: SIGHUP reloads FILE, SIGTERM drains
+  oidc-broker check --config FILE [--online [--timeout 10s] [--json]]
+                                      validate FILE, print every problem, exit 1 on error;
+                                      --online also asks each IdP what the broker relies on
   oidc-broker demo [--listen ADDR]    run the broker with two built-in demo IdPs and a demo app
   oidc-broker version                 print the version
 `
@@ -68,6 +72,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "broker.yaml", "configuration file")
+	drain := fs.Duration("shutdown-timeout", defaultDrain, "on SIGTERM, how long to let requests in flight finish")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -85,6 +90,34 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "oidc-broker:", err)
 		return 1
 	}
+	defer srv.Close()
+	stopMetrics, err := startMetrics(cfg.Metrics, srv.MetricsHandler(), logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "oidc-broker:", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopMetrics(ctx)
+	}()
+	reload := func() {
+		logger.Info("SIGHUP: reloading the configuration", "file", *path)
+		cfg, err := broker.LoadConfig(*path)
+		if err == nil {
+			for _, w := range cfg.Warnings() {
+				logger.Warn("configuration: " + w)
+			}
+			err = srv.Reload(cfg)
+		}
+		if err != nil {
+			problems := problemList(err)
+			logger.Error("configuration reload refused; the running configuration stays", "file", *path, "problems", len(problems))
+			for _, p := range problems {
+				logger.Error("configuration problem", "file", *path, "line", p.Line, "problem", p.Message)
+			}
+		}
+	}
 	addr := cfg.Listen
 	if addr == "" {
 		addr = broker.DefaultListen
@@ -95,49 +128,57 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("oidc-broker listening", "addr", ln.Addr().String(), "version", versionString())
-	return serveUntilSignal(ln, srv.Handler(), logger)
+	return serveUntilSignal(ln, srv.Handler(), logger, *drain, reload)
 }
 
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "broker.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// problemList is a configuration error's problems, one by one.
+func problemList(err error) []broker.Problem {
+	if cerr, ok := errors.AsType[*broker.ConfigError](err); ok {
+		return cerr.Problems
 	}
-	cfg, err := broker.LoadConfig(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	var out []broker.Problem
+	for _, e := range providers.Flatten(err) {
+		out = append(out, broker.Problem{Message: e.Error()})
 	}
-	for _, w := range cfg.Warnings() {
-		fmt.Fprintln(stdout, "warning:", w)
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d providers)\n", *path, len(cfg.Providers))
-	return 0
+	return out
 }
 
-// serveUntilSignal serves until SIGINT or SIGTERM, then drains in-flight
-// requests for up to 20 seconds.
-func serveUntilSignal(ln net.Listener, h http.Handler, logger *slog.Logger) int {
+// defaultDrain is how long SIGTERM lets requests in flight finish.
+const defaultDrain = 20 * time.Second
+
+// serveUntilSignal serves until SIGINT or SIGTERM, then stops accepting
+// connections and lets requests in flight finish for up to drain. SIGHUP
+// calls reload (nil: ignored) and goes on serving.
+func serveUntilSignal(ln net.Listener, h http.Handler, logger *slog.Logger, drain time.Duration, reload func()) int {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		logger.Error("server stopped", "error", err)
-		return 1
-	case <-ctx.Done():
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			logger.Error("server stopped", "error", err)
+			return 1
+		case <-hup:
+			if reload != nil {
+				reload()
+			}
+		case <-ctx.Done():
+			done = true
+		}
 	}
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	logger.Info("shutting down: finishing requests in flight", "timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Error("shutdown", "error", err)
+		logger.Error("shutdown: requests still in flight were cut off", "error", err)
 		return 1
 	}
+	logger.Info("shut down")
 	return 0
 }
 

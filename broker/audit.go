@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+)
+
+// The audit trail (docs/observability.md): one line per login, sign-out,
+// back-channel logout, session renewal and refusal, at info level (warn
+// when the broker or an IdP is at fault), with the same fields every time,
+// and the metric that counts it. Audit lines never carry tokens, codes,
+// passwords, cookies or secrets: only ids, reasons and addresses.
+
+// event names an audit event: the event field of its line.
+type event string
+
+const (
+	evLoginStarted       event = "login_started"
+	evLoginSucceeded     event = "login_succeeded"
+	evLoginFailed        event = "login_failed"
+	evLogout             event = "logout"                     // the broker's session ended by the user
+	evLogoutAtIdP        event = "logout_at_idp"              // back from the IdP's end_session_endpoint
+	evLogoutRefused      event = "logout_refused"             // the sign-out form's CSRF check failed
+	evBackchannel        event = "backchannel_logout"         // a logout token ended sessions
+	evBackchannelRefused event = "backchannel_logout_refused" // a logout token was refused
+	evAccessDenied       event = "access_denied"              // 403 by the access rules
+	evBasicRefused       event = "basic_auth_refused"         // HTTP Basic credentials refused
+	evSessionRefreshed   event = "session_refreshed"
+	evSessionEnded       event = "session_ended" // its login could not be renewed
+)
+
+// auditMessages are the lines' messages, unless an entry says otherwise.
+var auditMessages = map[event]string{
+	evLoginStarted:       "login started",
+	evLoginSucceeded:     "login succeeded",
+	evLoginFailed:        "login refused",
+	evLogout:             "signed out",
+	evLogoutAtIdP:        "signed out at the identity provider",
+	evLogoutRefused:      "sign-out refused",
+	evBackchannel:        "back-channel logout",
+	evBackchannelRefused: "back-channel logout refused",
+	evAccessDenied:       "access denied",
+	evBasicRefused:       "basic auth refused",
+	evSessionRefreshed:   "session refreshed",
+	evSessionEnded:       "session ended",
+}
+
+// auditEntry is one audit event. Its line reads, in this order: the
+// message, provider, before, user, reason, error, after, then event, sub,
+// client and request_id; empty fields are left out.
+type auditEntry struct {
+	event    event
+	msg      string // default auditMessages[event]
+	provider string // the provider id, as the request or the session names it
+	sub      string // the subject at the provider
+	user     string // default provider:sub when sub is set
+	// reason says why, for people; the metrics' reason label is its class
+	// (reasonCode).
+	reason        string
+	err           error
+	before, after []any // event-specific key-value pairs
+	// via is where an access refusal happened: "proxy" or "forward_auth".
+	via string
+}
+
+// audit writes e's line and counts it. ctx is the request's: it carries
+// the client address and the request ID (withRequestLog).
+func (s *Server) audit(ctx context.Context, e auditEntry) {
+	code := reasonCode(e.reason)
+	s.countAudit(ctx, e, code)
+	level := slog.LevelInfo
+	switch code {
+	case "client_rejected", "idp_unavailable", "store_unavailable": // trouble for the operator, not a user's mistake
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	args := make([]any, 0, 20+len(e.before)+len(e.after))
+	if e.provider != "" {
+		args = append(args, "provider", truncate(e.provider, 64))
+	}
+	args = append(args, e.before...)
+	user := e.user
+	if user == "" && e.sub != "" {
+		user = e.provider + ":" + e.sub
+	}
+	if user != "" {
+		args = append(args, "user", user)
+	}
+	if e.reason != "" {
+		args = append(args, "reason", e.reason)
+	}
+	if e.err != nil {
+		args = append(args, "error", e.err)
+	}
+	args = append(args, e.after...)
+	if e.via != "" {
+		args = append(args, "via", e.via)
+	}
+	args = append(args, "event", string(e.event))
+	if e.sub != "" {
+		args = append(args, "sub", e.sub)
+	}
+	if info := requestInfoFrom(ctx); info != nil {
+		args = append(args, "client", info.client())
+	}
+	msg := e.msg
+	if msg == "" {
+		msg = auditMessages[e.event]
+	}
+	s.log.Log(ctx, level, msg, args...)
+}
+
+// countAudit counts e in its metric, with code as the reason label.
+func (s *Server) countAudit(ctx context.Context, e auditEntry, code string) {
+	m := s.metrics
+	switch e.event {
+	case evLoginStarted:
+		m.loginsStarted.WithLabelValues(s.providerLabel(e.provider)).Inc()
+	case evLoginSucceeded:
+		m.loginsSucceeded.WithLabelValues(s.providerLabel(e.provider)).Inc()
+	case evLoginFailed:
+		m.loginsFailed.WithLabelValues(s.providerLabel(e.provider), code).Inc()
+	case evLogout:
+		m.logouts.WithLabelValues(s.providerLabel(e.provider), "local").Inc()
+	case evLogoutAtIdP:
+		m.logouts.WithLabelValues(s.providerLabel(e.provider), "idp").Inc()
+	case evBackchannel:
+		m.logouts.WithLabelValues(s.providerLabel(e.provider), "backchannel").Inc()
+	case evLogoutRefused:
+		m.refusals.WithLabelValues("logout", code).Inc()
+	case evBackchannelRefused:
+		m.refusals.WithLabelValues("backchannel_logout", code).Inc()
+	case evBasicRefused:
+		m.refusals.WithLabelValues("basic_auth", code).Inc()
+	case evAccessDenied:
+		m.accessDenied.WithLabelValues(e.via).Inc()
+	case evSessionRefreshed:
+		m.sessionsRefreshed.WithLabelValues(s.providerLabel(e.provider)).Inc()
+	case evSessionEnded:
+		m.sessionsEnded.WithLabelValues(s.providerLabel(e.provider), code).Inc()
+	}
+	if info := requestInfoFrom(ctx); info != nil && (e.event == evLoginSucceeded || e.event == evLoginFailed) {
+		info.login = e.event
+	}
+}
+
+// reasonCodes classify the reasons audit entries give (the texts of
+// login.go, local.go, basic.go, signout.go, backchannel.go and refresh.go)
+// into the fixed values of the metrics' reason label: the first prefix that
+// matches wins, and a text none matches is "other".
+var reasonCodes = []struct{ prefix, code string }{
+	{"unknown provider", "unknown_provider"},
+	{"not a password provider", "unknown_provider"},
+	{"no such provider", "unknown_provider"},
+	{"missing state", "missing_state"},
+	{"unknown or replayed state", "unknown_state"},
+	{"state belongs to provider", "wrong_provider"},
+	{"state expired", "state_expired"},
+	{"token endpoint refused the client", "client_rejected"},
+	{"token endpoint error", "token_error"},
+	{"idp error access_denied", "access_denied"},
+	{"idp error", "idp_error"},
+	{"idp unavailable", "idp_unavailable"},
+	{"provider unavailable", "idp_unavailable"},
+	{"session store unavailable", "store_unavailable"},
+	{"verification failed", "verification_failed"},
+	{"invalid credentials", "invalid_credentials"},
+	{"malformed credentials", "bad_request"},
+	{"unreadable", "bad_request"},
+	{"no logout_token", "bad_request"},
+	{"plain http", "plain_http"},
+	{"csrf", "csrf"},
+	{"jti replayed", "replayed"},
+	{"too many", "rate_limited"},
+	{"tokens expired", "expired"},
+	{"ended elsewhere", "ended_elsewhere"},
+	{"refresh refused", "refresh_refused"},
+	{"refresh failed", "refresh_failed"},
+}
+
+// reasonCode is reason's class (reasonCodes); "" for no reason.
+func reasonCode(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	for _, c := range reasonCodes {
+		if strings.HasPrefix(reason, c.prefix) {
+			return c.code
+		}
+	}
+	return "other"
+}

@@ -1,0 +1,163 @@
+package broker
+
+import (
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// BenchmarkCallback is callback processing: GET /oauth2/callback/{provider}
+// with a fresh, valid code from an in-process demo IdP (zitadel's op
+// library) on loopback. One op is the whole callback as the broker's handler
+// runs it: the session and the pending login, the code exchange at the
+// token endpoint (client_secret_basic, PKCE), the ID token's verification
+// (RS256, the IdP's keys cached after the first login), the userinfo call
+// (the demo IdP publishes the endpoint, so "auto" calls it), then the new
+// session (renewed token, identity, tokens, index) and the redirect. The
+// login before it (start, the IdP's form) is not timed.
+//
+// The IdP runs in the same process, so its share is measured too: the wall
+// time inside its handler during the callbacks (idp-ns/op: mostly the RS256
+// signature of the ID token), and the rest (broker-ns/op: the broker's own
+// work plus both HTTP round trips' client and server plumbing on loopback).
+// idp-calls/op counts the requests that reached the IdP per callback.
+// B/op and allocs/op count the IdP's allocations too. For the broker's
+// CPU alone, profile it and focus on the handler:
+//
+//	go test ./broker -run '^$' -bench Callback -benchtime=3s -cpuprofile cb.prof
+//	go tool pprof -top -cum -focus=handleCallback cb.prof
+func BenchmarkCallback(b *testing.B) {
+	idp := newTimedIdP(b)
+	var bh deferred
+	front := httptest.NewServer(&bh)
+	b.Cleanup(front.Close)
+	idp.register(b, front.URL+"/oauth2/callback/alpha")
+	srv, err := New(Config{Providers: []providers.Config{{ID: "alpha", Name: "Alpha", Issuer: idp.srv.URL,
+		ClientID: "broker-alpha", ClientSecret: clientSecret("alpha"), Scopes: []string{"openid", "email", "profile", "groups"}}}},
+		Options{Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	bh.Handler = srv.Handler()
+	h := srv.Handler()
+
+	callback := func() {
+		b.StopTimer()
+		req := benchLogin(b, front.URL, "alice")
+		w := httptest.NewRecorder()
+		b.StartTimer()
+		idp.measuring.Store(true)
+		h.ServeHTTP(w, req)
+		idp.measuring.Store(false)
+		if w.Code != http.StatusFound || w.Header().Get("Location") != "/app" || !strings.Contains(w.Header().Get("Set-Cookie"), DefaultCookieName+"=") {
+			b.Fatalf("callback: %d %v\n%s", w.Code, w.Header(), w.Body)
+		}
+	}
+	callback() // discovery and the IdP's keys: once per provider, not per login
+	idp.reset()
+	b.ReportAllocs()
+	for b.Loop() {
+		callback()
+	}
+	idpNs := float64(idp.nanos.Load()) / float64(b.N)
+	b.ReportMetric(idpNs, "idp-ns/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)-idpNs, "broker-ns/op")
+	b.ReportMetric(float64(idp.calls.Load())/float64(b.N), "idp-calls/op")
+}
+
+// timedIdP is a demo IdP that adds up the time its handler takes while
+// measuring is set.
+type timedIdP struct {
+	srv       *httptest.Server
+	handler   deferred
+	measuring atomic.Bool
+	nanos     atomic.Int64
+	calls     atomic.Int64
+}
+
+func newTimedIdP(b *testing.B) *timedIdP {
+	idp := &timedIdP{}
+	idp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !idp.measuring.Load() {
+			idp.handler.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		idp.handler.ServeHTTP(w, r)
+		idp.nanos.Add(int64(time.Since(start)))
+		idp.calls.Add(1)
+	}))
+	b.Cleanup(idp.srv.Close)
+	return idp
+}
+
+// register makes the IdP's handler, with the broker as its one client.
+func (idp *timedIdP) register(b *testing.B, redirectURI string) {
+	h, err := demo.NewIdP(demo.IdPConfig{Issuer: idp.srv.URL, Title: "alpha", Users: demo.DemoUsers("alpha"),
+		Clients: []demo.Client{{ID: "broker-alpha", Secret: clientSecret("alpha"), RedirectURIs: []string{redirectURI}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	idp.handler.Handler = h
+}
+
+func (idp *timedIdP) reset() { idp.nanos.Store(0); idp.calls.Store(0) }
+
+// benchLogin signs user in at the IdP through the broker at base, as a new
+// browser, up to the callback, and returns the callback request, unsent,
+// with the browser's session cookie.
+func benchLogin(b *testing.B, base, user string) *http.Request {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) *http.Response {
+		resp, err := c.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := get(base + "/oauth2/start/alpha?rd=%2Fapp")
+	loc := resp.Header.Get("Location")
+	for range 10 {
+		u, err := url.Parse(loc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if strings.HasPrefix(loc, base+"/oauth2/callback/") {
+			req := httptest.NewRequest(http.MethodGet, loc, nil)
+			for _, ck := range jar.Cookies(u) {
+				req.AddCookie(ck)
+			}
+			return req
+		}
+		if u.Path == "/login" {
+			resp, err = c.PostForm(u.Scheme+"://"+u.Host+"/login", url.Values{
+				"id": {u.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+		} else {
+			resp = get(loc)
+		}
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			b.Fatalf("login at %s: status %d", u, resp.StatusCode)
+		}
+		loc = resp.Header.Get("Location")
+		if strings.HasPrefix(loc, "/") {
+			loc = u.Scheme + "://" + u.Host + loc
+		}
+	}
+	b.Fatal("login: too many redirects")
+	return nil
+}

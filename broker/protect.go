@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// The embedding API: a Go program serves Handler() at /oauth2/ of its own
+// mux and puts its handlers behind Require (one rule) or Protect (the
+// configured routes and default). Both run the same middleware and the
+// same access decision as the broker's reverse proxy, which is itself
+// served through the same guard (routes in server.go).
+
+// identityKey holds, in a request's context, the identity of the user a
+// guard let through.
+type identityKey struct{}
+
+// IdentityFrom returns the identity of the signed-in user of a request
+// that passed Require or Protect (or reached an upstream through the
+// broker). ok is false when nobody is signed in, which happens only on
+// public routes.
+func IdentityFrom(ctx context.Context) (id providers.Identity, ok bool) {
+	id, ok = ctx.Value(identityKey{}).(providers.Identity)
+	return id, ok
+}
+
+// Require returns middleware that serves next only to a signed-in user whom
+// rule allows, with the identity in the request's context (IdentityFrom).
+// Someone not signed in is sent to the sign-in page (a browser) or gets 401
+// (an API client); a user the rule refuses gets 403. A Public rule lets
+// everyone through.
+//
+// Require panics when rule is invalid (public with conditions, a malformed
+// user, an unknown provider): like a route pattern, the rule is part of
+// the program, not input.
+func (s *Server) Require(rule AccessRule) func(http.Handler) http.Handler {
+	g := s.live.Load()
+	if errs := ruleProblems("", rule, providerIDs(g.cfg.Providers)); len(errs) > 0 {
+		panic("broker: Require: " + errors.Join(errs...).Error())
+	}
+	p := &policy{dflt: compileRule("required rule", rule)}
+	return func(next http.Handler) http.Handler { return s.protected(p.decide, next) }
+}
+
+// Protect serves h behind the configured access rules (routes and
+// default), as the broker serves its upstreams: the way to put a whole
+// in-process app behind the broker.
+func (s *Server) Protect(h http.Handler) http.Handler { return s.protected(nil, h) }
+
+// decider is an access decision: a compiled rule, or the configured
+// routes and default.
+type decider func(accessRequest, *providers.Identity) (decision, string)
+
+// protected serves next behind decide (nil: the configured rules) with the
+// middleware of the newest generation; each generation's chain is built
+// once, on its first request.
+func (s *Server) protected(decide decider, next http.Handler) http.Handler {
+	type chain struct {
+		gen *Server
+		h   http.Handler
+	}
+	var built atomic.Pointer[chain]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := s.live.Load()
+		c := built.Load()
+		if c == nil || c.gen != g {
+			d := decide
+			if d == nil {
+				d = g.rules.decide
+			}
+			c = &chain{gen: g, h: g.entry(g.withBasicAuth(g.guard(d, next), false), false)}
+			built.Store(c)
+		}
+		c.h.ServeHTTP(w, r)
+	})
+}
+
+// guard decides each request with decide and serves next the ones it
+// allows, with the identity in the context when someone is signed in.
+func (s *Server) guard(decide decider, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, signedIn, err := s.requestIdentity(r)
+		d, reason := decide(requestOf(r), identityPtr(id, signedIn))
+		if err != nil && d != public {
+			s.sessionUnavailable(w, err)
+			return
+		}
+		switch d {
+		case unauthenticated:
+			s.needSignIn(w, r)
+			return
+		case forbidden:
+			s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: reason,
+				after: []any{"provider", id.Provider}, via: "proxy"})
+			s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
+				Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})
+			return
+		}
+		if signedIn {
+			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// providerIDs is the set of configured provider ids (nil without any, as
+// when Options.Registry supplies them: then every id is accepted).
+func providerIDs(cfgs []providers.Config) map[string]bool {
+	if len(cfgs) == 0 {
+		return nil
+	}
+	known := make(map[string]bool, len(cfgs))
+	for _, p := range cfgs {
+		known[p.ID] = true
+	}
+	return known
+}

@@ -1,0 +1,244 @@
+package broker
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/proxyfix"
+)
+
+// Request IDs and the request log (docs/observability.md). Every request
+// gets an ID: the one a trusted proxy sent in log.request_id_header, or a
+// new random one. It is in every log line written with the request's
+// context (requestIDs), in the response, and in the request the upstream
+// app receives, so that the logs of the proxy, the broker and the app can
+// be joined.
+
+// DefaultRequestIDHeader is the header that carries the request ID when
+// log.request_id_header is not set.
+const DefaultRequestIDHeader = "X-Request-Id"
+
+// maxRequestID bounds a request ID taken from a proxy.
+const maxRequestID = 128
+
+// requestInfo is what the broker knows of a request from its start, in the
+// request's context (withRequestLog). It is also the request's
+// loggingWriter: one allocation for both.
+type requestInfo struct {
+	id     string
+	facts  proxyfix.Facts // as proxyfix established them: the client address
+	start  time.Time
+	login  event // the login event audit wrote for this request, if any (timeCallback)
+	writer loggingWriter
+}
+
+// client is the client address, as proxyfix established it (clientAddr).
+func (info *requestInfo) client() string {
+	if info.facts.ClientIP.IsValid() {
+		return info.facts.ClientIP.String()
+	}
+	return info.facts.ClientNode
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
+
+// RequestIDFrom returns the ID of the request whose context ctx is, as the
+// broker's logs show it; "" outside the broker's handlers. An embedding
+// program's handlers behind Require or Protect can log it too.
+func RequestIDFrom(ctx context.Context) string {
+	if info := requestInfoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// withRequestLog gives each request its ID, sends the ID on in the request
+// (to the upstream app) and back in the response, and logs one line per
+// request at debug level: method, path without query (queries carry codes
+// and states), status, duration, bytes, client address. It runs right
+// after proxyfix, which establishes the client address.
+func (s *Server) withRequestLog(next http.Handler) http.Handler {
+	header := http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requestInfoFrom(r.Context()) != nil { // applied twice: one ID, one line
+			next.ServeHTTP(w, r)
+			return
+		}
+		info := &requestInfo{id: s.requestID(r), facts: proxyfix.FromRequest(r), start: time.Now()}
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		r = r.WithContext(ctx)
+		id := []string{info.id} // never appended to: the two headers can share it
+		if r.Header != nil {
+			r.Header[header] = id
+		}
+		w.Header()[header] = id
+		info.writer = loggingWriter{ResponseWriter: w, header: header, id: info.id}
+		next.ServeHTTP(&info.writer, r)
+		if !s.log.Enabled(ctx, slog.LevelDebug) {
+			return
+		}
+		status := info.writer.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+			slog.Int("status", status), slog.Duration("duration", time.Since(info.start)), slog.Int64("bytes", info.writer.bytes),
+			slog.String("client", info.client()))
+	})
+}
+
+// requestID is the ID a trusted proxy sent in log.request_id_header, when
+// the direct peer is in trusted_proxies.from and the value is one plain
+// token; otherwise a new one. A client cannot choose the ID, nor put
+// anything into the log through it.
+func (s *Server) requestID(r *http.Request) string {
+	if name := s.cfg.Log.RequestIDHeader; name != "" && s.fix.PeerListed(r) {
+		if v := r.Header.Values(name); len(v) == 1 && validRequestID(v[0]) {
+			return v[0]
+		}
+	}
+	return newRequestID()
+}
+
+// newRequestID is 16 characters of base64url: 96 random bits, unique
+// across replicas. A request ID is no secret, so the runtime's fast
+// generator does.
+func newRequestID() string {
+	var b [12]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
+	var out [16]byte
+	base64.RawURLEncoding.Encode(out[:], b[:])
+	return string(out[:])
+}
+
+// validRequestID accepts 1 to maxRequestID letters, digits and -_.:+/=,
+// which covers UUIDs, nginx's $request_id and W3C traceparent.
+func validRequestID(v string) bool {
+	if v == "" || len(v) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("-_.:+/=", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// loggingWriter notes the status and size of a response, and makes the
+// request ID its only value of the ID header (an upstream app's response
+// may bring its own).
+type loggingWriter struct {
+	http.ResponseWriter
+	header, id string
+	status     int
+	bytes      int64
+}
+
+func (w *loggingWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+		if h := w.Header(); len(h[w.header]) != 1 || h[w.header][0] != w.id {
+			h[w.header] = []string{w.id}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *loggingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes over the connection for a protocol switch (WebSockets: the
+// reverse proxy writes the 101 itself, through the hijacked connection).
+func (w *loggingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
+
+// requestIDs is a slog.Handler that adds the request's ID (request_id) to
+// every record logged with a request's context: New wraps the logger it is
+// given, so that every line the broker writes for a request can be joined
+// with the others.
+type requestIDs struct{ slog.Handler }
+
+// withRequestIDs wraps l's handler in requestIDs, once.
+func withRequestIDs(l *slog.Logger) *slog.Logger {
+	if _, ok := l.Handler().(requestIDs); ok {
+		return l
+	}
+	return slog.New(requestIDs{l.Handler()})
+}
+
+func (h requestIDs) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestIDFrom(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDs{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDs) WithGroup(name string) slog.Handler { return requestIDs{h.Handler.WithGroup(name)} }
+
+// requestIDHeaderProblems checks log.request_id_header: a header name that
+// carries nothing secret, and that clients cannot already use to pose as
+// the broker (identity headers, the assertion's).
+func (c Config) requestIDHeaderProblems() []error {
+	name := c.Log.RequestIDHeader
+	if name == "" {
+		return nil
+	}
+	bad := func(why string) []error {
+		return []error{fmt.Errorf("log.request_id_header: %q %s", name, why)}
+	}
+	if len(name) > 64 || !validCookieName(name) || strings.Contains(name, "_") {
+		return bad("must be a header name of letters, digits and '-'")
+	}
+	switch http.CanonicalHeaderKey(name) {
+	case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Host", "Forwarded", "X-Forwarded-For":
+		return bad("is not a request ID header")
+	}
+	if isIdentityHeader(name) || (c.Assertion.Header != "" && strings.EqualFold(name, c.Assertion.Header)) {
+		return bad("is a header the broker sets for the apps")
+	}
+	return nil
+}
+
+// requestIDHeaderWarnings: a request ID header that is never believed.
+func (c Config) requestIDHeaderWarnings() []string {
+	if c.Log.RequestIDHeader != "" && len(c.TrustedProxies.From) == 0 {
+		return []string{"log.request_id_header: request IDs are taken only from peers in trusted_proxies.from, which is empty: every request gets a new ID"}
+	}
+	return nil
+}

@@ -1,0 +1,665 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
+	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// TestDecodeCacheCopies: sessions loaded from the same bytes share what was
+// decoded, but each has its own values: a Put, Remove or Destroy on one
+// never changes what another load sees.
+func TestDecodeCacheCopies(t *testing.T) {
+	s := newSessions(SessionConfig{}, newMemorySessions())
+	sm := s.sm
+	ctx, _ := sm.Load(context.Background(), "")
+	sm.Put(ctx, keyIdentity, providers.Identity{Provider: "p", Subject: "alice", Groups: []string{"a", "b"}})
+	sm.Put(ctx, keyPending, map[string]pendingLogin{"state-1": {Provider: "p"}})
+	token, _, err := sm.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() context.Context {
+		t.Helper()
+		ctx, err := sm.Load(context.Background(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	}
+	one, two := load(), load()
+	id1, _ := s.identity(one)
+	id2, _ := s.identity(two)
+	if &id1.Groups[0] != &id2.Groups[0] {
+		t.Fatal("the second load decoded again: the cache was not used, and this test proves nothing")
+	}
+
+	sm.Put(one, keyCSRF, "changed")
+	sm.Remove(one, keyPending)
+	sm.Put(one, keyIdentity, providers.Identity{Provider: "p", Subject: "mallory"})
+	for i, ctx := range []context.Context{two, load()} {
+		if id, _ := s.identity(ctx); id.Subject != "alice" {
+			t.Errorf("load %d: identity %q after a Put on another load", i, id.Subject)
+		}
+		if sm.Exists(ctx, keyCSRF) {
+			t.Errorf("load %d sees another load's Put", i)
+		}
+		if p, _ := sm.Get(ctx, keyPending).(map[string]pendingLogin); len(p) != 1 {
+			t.Errorf("load %d: pending %v after a Remove on another load", i, p)
+		}
+	}
+	if err := sm.Destroy(one); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := s.identity(two); !ok || id.Subject != "alice" {
+		t.Errorf("another load's Destroy emptied this one: %+v", id)
+	}
+}
+
+// TestDecodeCacheBound: the cache holds at most its size in encoded bytes,
+// leaves out sessions too large for it, and what it dropped decodes again.
+func TestDecodeCacheBound(t *testing.T) {
+	const max = 4 << 10
+	codec := &sessionCodec{cache: newDecodeCache(max)}
+	var encoded [][]byte
+	for i := range 100 {
+		b, err := codec.Encode(time.Unix(int64(i), 0), map[string]any{keyCSRF: fmt.Sprintf("value %03d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoded = append(encoded, b)
+		if _, _, err := codec.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+		if codec.cache.size > max {
+			t.Fatalf("after %d sessions the cache holds %d bytes, more than %d", i+1, codec.cache.size, max)
+		}
+	}
+	n := len(codec.cache.m)
+	if n == 0 || n >= 100 {
+		t.Fatalf("%d of 100 sessions cached in %d bytes (each about %d)", n, max, len(encoded[0]))
+	}
+	for i, b := range encoded {
+		deadline, values, err := codec.Decode(b)
+		if err != nil || deadline.Unix() != int64(i) || values[keyCSRF] != fmt.Sprintf("value %03d", i) {
+			t.Errorf("session %d decodes to %v %v %v", i, deadline, values, err)
+		}
+	}
+	big, _ := codec.Encode(time.Unix(1, 0), map[string]any{keyCSRF: string(make([]byte, max))})
+	if _, _, err := codec.Decode(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := codec.cache.get(big); ok {
+		t.Error("a session larger than the cache was cached")
+	}
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func upCache(ttl time.Duration, clock *fakeClock) *tokenCache {
+	c := newTokenCache(ttl, 1<<20, clock.now)
+	c.setUp(true)
+	return c
+}
+
+// TestTokenCacheTTL: an entry lives for the time to live, or the key's
+// remaining life when that is shorter, and not a moment longer.
+func TestTokenCacheTTL(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c := upCache(5*time.Second, clock)
+	c.fill(c.reserve("long"), []byte("s1"), time.Hour)
+	c.fill(c.reserve("short"), []byte("s2"), 2*time.Second)
+	c.fill(c.reserve("gone"), []byte("s3"), 0) // PTTL: the key expired meanwhile
+	if b, ok := c.find("long"); !ok || string(b) != "s1" {
+		t.Fatalf("fresh entry: %q %v", b, ok)
+	}
+	if _, ok := c.find("gone"); ok {
+		t.Error("a session whose key had no life left was cached")
+	}
+	clock.add(2*time.Second - time.Nanosecond)
+	if _, ok := c.find("short"); !ok {
+		t.Error("entry gone before the key's expiry")
+	}
+	clock.add(time.Nanosecond)
+	if _, ok := c.find("short"); ok {
+		t.Error("entry outlived its key")
+	}
+	clock.add(3*time.Second - time.Nanosecond)
+	if _, ok := c.find("long"); !ok {
+		t.Error("entry gone before the time to live")
+	}
+	clock.add(time.Nanosecond)
+	if _, ok := c.find("long"); ok {
+		t.Error("entry outlived the time to live")
+	}
+}
+
+// TestTokenCacheDown: while the subscription is down the cache is empty
+// and takes nothing; a read that started before it went down stores
+// nothing after it came back (invalidations were lost in between).
+func TestTokenCacheDown(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c := upCache(time.Minute, clock)
+	c.fill(c.reserve("tok"), []byte("s"), time.Hour)
+	before := c.reserve("other")
+	c.setUp(false)
+	if _, ok := c.find("tok"); ok {
+		t.Error("entry kept while the subscription is down")
+	}
+	r := c.reserve("tok")
+	if r.ok {
+		t.Error("reservation while down")
+	}
+	c.fill(r, []byte("s"), time.Hour)
+	if _, ok := c.find("tok"); ok {
+		t.Error("filled while down")
+	}
+	c.setUp(true)
+	if _, ok := c.find("tok"); ok {
+		t.Error("entry from before the outage is back")
+	}
+	c.fill(before, []byte("stale"), time.Hour)
+	if _, ok := c.find("other"); ok {
+		t.Error("a read from before the outage was stored after it")
+	}
+	c.fill(c.reserve("other"), []byte("fresh"), time.Hour)
+	if b, ok := c.find("other"); !ok || string(b) != "fresh" {
+		t.Errorf("after the outage: %q %v", b, ok)
+	}
+}
+
+// TestTokenCacheInvalidate: an invalidation drops the entry of its token's
+// hash, and a read in flight for that token (or any of its stripe) stores
+// nothing; other tokens' reads are not affected.
+func TestTokenCacheInvalidate(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c := upCache(time.Minute, clock)
+	c.fill(c.reserve("tok"), []byte("s"), time.Hour)
+	c.invalidate(hashOf("tok"))
+	if _, ok := c.find("tok"); ok {
+		t.Fatal("invalidated entry still found")
+	}
+	inflight := c.reserve("tok")
+	var other string // a token of another stripe
+	for i := 0; other == ""; i++ {
+		if tok := fmt.Sprint("other-", i); hashOf(tok)[0]%cacheStripes != hashOf("tok")[0]%cacheStripes {
+			other = tok
+		}
+	}
+	unrelated := c.reserve(other)
+	c.invalidate(hashOf("tok"))
+	c.fill(inflight, []byte("old"), time.Hour)
+	if _, ok := c.find("tok"); ok {
+		t.Error("a read that raced with an invalidation was stored")
+	}
+	c.fill(unrelated, []byte("o"), time.Hour)
+	if _, ok := c.find(other); !ok {
+		t.Error("an unrelated invalidation spoilt a read")
+	}
+	if len(c.entries) != len(c.byHash) {
+		t.Errorf("%d entries, %d hashes", len(c.entries), len(c.byHash))
+	}
+}
+
+// TestTokenCacheBound: the cache holds at most its size in bytes.
+func TestTokenCacheBound(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c := newTokenCache(time.Minute, 1000, clock.now)
+	c.setUp(true)
+	for i := range 100 {
+		c.fill(c.reserve(fmt.Sprint("tok-", i)), make([]byte, 100), time.Hour)
+		if c.size > 1000 || len(c.entries) > 10 {
+			t.Fatalf("after %d: %d bytes in %d entries", i+1, c.size, len(c.entries))
+		}
+	}
+	if len(c.entries) != 10 || len(c.byHash) != 10 {
+		t.Errorf("%d entries, %d hashes; want 10 (full)", len(c.entries), len(c.byHash))
+	}
+	c.fill(c.reserve("big"), make([]byte, 1001), time.Hour)
+	if _, ok := c.find("big"); ok {
+		t.Error("an entry larger than the cache was stored")
+	}
+}
+
+// TestInvalidationMessages: a message is the token's hash in hex; one that
+// is not empties the cache.
+func TestInvalidationMessages(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c := upCache(time.Minute, clock)
+	v := newInvalidations(c, "ch", time.Second, nil, nil)
+	for _, tok := range []string{"a", "b"} {
+		c.fill(c.reserve(tok), []byte(tok), time.Hour)
+	}
+	if m := hashOf("a").String(); len(m) != 32 || m == "a" {
+		t.Fatalf("message %q", m)
+	}
+	v.deliver([]byte(hashOf("a").String()))
+	if _, ok := c.find("a"); ok {
+		t.Error("a: not invalidated")
+	}
+	if _, ok := c.find("b"); !ok {
+		t.Error("b: invalidated by a's message")
+	}
+	for _, bad := range []string{"", "zz", hashOf("a").String() + "00", "g" + hashOf("b").String()[1:]} {
+		c.fill(c.reserve("b"), []byte("b"), time.Hour)
+		v.deliver([]byte(bad))
+		if _, ok := c.find("b"); ok {
+			t.Errorf("message %q: the cache was not emptied", bad)
+		}
+		if !c.isUp() {
+			t.Errorf("message %q: the cache went down", bad)
+		}
+	}
+}
+
+// cachePair is two replicas sharing one Redis, with session.cache_ttl ttl:
+// A, the env's broker, and B. A has its own clock (aClock moves it), so
+// that A alone finds the session's tokens expired.
+type cachePair struct {
+	a      *env
+	aClock *atomic.Int64
+	li     *logoutIssuer // A's IdP alpha sends back-channel logouts
+	r      *redisserver.Server
+	b      *Server
+	bURL   string
+	bCache *tokenCache
+	bFeed  *invalidations
+}
+
+func newCachePair(t *testing.T, r *redisserver.Server, ttl time.Duration) *cachePair {
+	t.Helper()
+	r.Do("FLUSHALL") // another pair's spent logout-token jti, say
+	var offset atomic.Int64
+	a := newRedisEnv(t, r, withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }),
+		withScopes("offline_access"), withConfig(func(c *Config) { c.Session.CacheTTL = &ttl }))
+	p := &cachePair{a: a, aClock: &offset, li: newLogoutIssuer(a, "alpha"), r: r}
+	cfg := a.server.cfg
+	cfg.PublicURL = a.broker.URL // replicas behind one name; cookies are per host, not port
+	b, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	srv := httptest.NewServer(b.Handler())
+	t.Cleanup(srv.Close)
+	rs := redisStoreOf(t, b)
+	p.b, p.bURL, p.bCache, p.bFeed = b, srv.URL, rs.cache, rs.feed
+	return p
+}
+
+// onB is a forward-auth check at B with the session cookie token, as a
+// browser that kept it (or someone who stole it) sends it: a sign-out
+// clears the browser's cookie, and the question is what B makes of the
+// token.
+func (p *cachePair) onB(token string) *http.Response {
+	p.a.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.bURL+"/oauth2/auth", nil)
+	if err != nil {
+		p.a.t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: token})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.a.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// cachedOnB makes B hold browser c's session in its cache, and returns its
+// token: B subscribes on its first read, and caches from the next one on
+// (once what was published before has come back to it).
+func (p *cachePair) cachedOnB(t *testing.T, c *http.Client) string {
+	t.Helper()
+	token := p.a.sessionToken(c)
+	onB := func() {
+		if resp := p.onB(token); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("B before the change: %d", resp.StatusCode)
+		}
+	}
+	waitFor(t, 5*time.Second, "B subscribed", func() bool { onB(); return p.bCache.isUp() })
+	settle(t, p.r, p.bCache)
+	onB()
+	if _, ok := p.bCache.find(token); !ok {
+		t.Fatal("B did not cache the session")
+	}
+	return token
+}
+
+// refusedOnB waits, at most within, until B refuses token, and says how
+// long that took.
+func (p *cachePair) refusedOnB(t *testing.T, token string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		code := p.onB(token).StatusCode
+		if code == http.StatusUnauthorized {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("B still answers %d %v after the session ended on A", code, time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// revocations end a signed-in browser's session on A.
+var revocations = []struct {
+	name   string
+	login  func(p *cachePair) *http.Client
+	revoke func(t *testing.T, p *cachePair, c *http.Client)
+}{
+	{"sign-out", func(p *cachePair) *http.Client { return p.a.loginAs("alpha", "alice", "") },
+		func(t *testing.T, p *cachePair, c *http.Client) {
+			if resp := p.a.signOut(c, "/"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-out on A: %d", resp.StatusCode)
+			}
+		}},
+	{"back-channel logout", func(p *cachePair) *http.Client { return p.a.loginAs("alpha", "alice", "idp-session-1") },
+		func(t *testing.T, p *cachePair, _ *http.Client) {
+			resp := p.a.postLogout("alpha", url.Values{"logout_token": {p.li.sign(t, p.li.claims("alpha-alice", "idp-session-1"), nil)}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("logout at A: %d %s", resp.StatusCode, body(resp))
+			}
+		}},
+	{"refused refresh", func(p *cachePair) *http.Client { return p.a.loginAs("alpha", "alice", "") },
+		func(t *testing.T, p *cachePair, c *http.Client) {
+			p.a.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.Claims = func(c map[string]any) { c["sub"] = "alpha-bob" } })
+			p.aClock.Store(int64(pastAccessToken)) // on A only
+			if resp := p.a.do(c, http.MethodGet, p.a.broker.URL+"/oauth2/auth", nil); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("A after its refused refresh: %d", resp.StatusCode)
+			}
+		}},
+}
+
+// TestSessionCacheRevocation: a session that B holds in its cache, and that
+// ends on A, is refused on B: within moments through the invalidation (a
+// minute's time to live could not explain it), and within the time to live
+// when the invalidations are lost.
+func TestSessionCacheRevocation(t *testing.T) {
+	r := redisserver.Start(t)
+	for _, rv := range revocations {
+		t.Run(rv.name+", published", func(t *testing.T) {
+			p := newCachePair(t, r, time.Minute)
+			c := rv.login(p)
+			token := p.cachedOnB(t, c)
+			rv.revoke(t, p, c)
+			took := p.refusedOnB(t, token, 2*time.Second)
+			t.Logf("refused on B %v after the %s on A", took, rv.name)
+		})
+		t.Run(rv.name+", invalidations lost", func(t *testing.T) {
+			const ttl = 300 * time.Millisecond
+			p := newCachePair(t, r, ttl)
+			c := rv.login(p)
+			token := p.cachedOnB(t, c)
+			p.bFeed.lose.Store(true)
+			rv.revoke(t, p, c)
+			// The bound is the time to live; the rest is slack for a busy
+			// machine, well below the 5 s default.
+			took := p.refusedOnB(t, token, ttl+700*time.Millisecond)
+			t.Logf("refused on B %v after the %s on A, with a %v time to live", took, rv.name, ttl)
+		})
+	}
+	// Control: with the invalidations lost and a long time to live, B keeps
+	// the ended session; so the published case above is the invalidation's
+	// work, and the lost case the time to live's.
+	t.Run("control: lost, long time to live", func(t *testing.T) {
+		p := newCachePair(t, r, time.Minute)
+		c := p.a.loginAs("alpha", "alice", "")
+		token := p.cachedOnB(t, c)
+		p.bFeed.lose.Store(true)
+		if resp := p.a.signOut(c, "/"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-out on A: %d", resp.StatusCode)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if resp := p.onB(token); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("B answers %d: the session was not served from its cache, and the tests above prove less than they claim", resp.StatusCode)
+		}
+	})
+}
+
+// TestSessionCacheSeesCommits: a session B holds in its cache and A changes
+// (a refresh with new groups) is seen changed on B through the
+// invalidation. A login started on A completes on B even when B's cache
+// missed the change: the login flow reads Redis, not the cache.
+func TestSessionCacheSeesCommits(t *testing.T) {
+	r := redisserver.Start(t)
+	refreshOnA := func(t *testing.T, p *cachePair, c *http.Client) {
+		t.Helper()
+		groupsAtIdP(p.a.idps["alpha"].tamper, "refreshed")
+		p.aClock.Store(int64(pastAccessToken))
+		if got := p.a.do(c, http.MethodGet, p.a.broker.URL+"/oauth2/auth", nil).Header.Get(HeaderGroups); got != "refreshed" {
+			t.Fatalf("groups on A after its refresh: %q", got)
+		}
+	}
+	t.Run("published", func(t *testing.T) {
+		p := newCachePair(t, r, time.Minute)
+		c := p.a.loginAs("alpha", "alice", "")
+		token := p.cachedOnB(t, c)
+		if got := p.onB(token).Header.Get(HeaderGroups); got == "refreshed" {
+			t.Fatalf("groups %q before the refresh", got)
+		}
+		refreshOnA(t, p, c)
+		deadline := time.Now().Add(2 * time.Second)
+		for p.onB(token).Header.Get(HeaderGroups) != "refreshed" {
+			if time.Now().After(deadline) {
+				t.Fatal("B still shows the old groups 2s after A committed the refresh")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	t.Run("lost: the login flow reads Redis", func(t *testing.T) {
+		p := newCachePair(t, r, time.Minute)
+		c := p.a.loginAs("alpha", "alice", "")
+		token := p.cachedOnB(t, c)
+		p.bFeed.lose.Store(true)
+		before := p.onB(token).Header.Get(HeaderGroups)
+		refreshOnA(t, p, c)
+		time.Sleep(300 * time.Millisecond)
+		if got := p.onB(token).Header.Get(HeaderGroups); got != before {
+			t.Fatalf("B shows %q: its cache was not used (the published case proves less than it claims)", got)
+		}
+		// A login started on A (its pending state is committed to the same
+		// session) completes on B.
+		cb := p.a.startLogin(c, "beta", "bob", "/after")
+		resp := p.a.do(c, http.MethodGet, strings.Replace(cb.String(), p.a.broker.URL, p.bURL, 1), nil)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/after" {
+			t.Fatalf("callback on B: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), body(resp))
+		}
+		if got := p.onB(p.a.sessionToken(c)).Header.Get(HeaderUser); got != "beta:beta-bob" {
+			t.Errorf("after the login completed on B: %q", got)
+		}
+	})
+}
+
+// redisStoreOf is the Redis store of a broker on session.store: redis.
+func redisStoreOf(t testing.TB, s *Server) *redisStore {
+	t.Helper()
+	rs, ok := unobserved(s.store).(*redisStore)
+	if !ok {
+		t.Fatalf("the broker's store is a %T, not the Redis store", s.store)
+	}
+	return rs
+}
+
+// settle waits until the invalidations published so far on the default
+// channel (and "t:invalidate") have reached c, which then is empty: a
+// message that is no token's hash empties it, and Redis delivers in order.
+func settle(t *testing.T, r *redisserver.Server, c *tokenCache) {
+	t.Helper()
+	flushes := func() uint64 { c.mu.RLock(); defer c.mu.RUnlock(); return c.flushes }
+	before := flushes()
+	for _, ch := range []string{DefaultRedisKeyPrefix + "invalidate", "t:invalidate"} {
+		r.Do("PUBLISH", ch, "settle")
+	}
+	waitFor(t, 2*time.Second, "the invalidations delivered", func() bool { return flushes() > before })
+}
+
+// waitFor polls cond every 10 ms until it holds, for at most within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSessionCacheSubscription: the cache is used only while subscribed. A
+// lost subscription empties it at once and comes back by itself; Close ends
+// it.
+func TestSessionCacheSubscription(t *testing.T) {
+	r := redisserver.Start(t)
+	e := newRedisEnv(t, r)
+	e.login("alpha", "alice", "/")
+	rs := redisStoreOf(t, e.server)
+	token := e.sessionToken(e.client)
+	cached := func() bool { _, ok := rs.cache.find(token); return ok }
+	waitFor(t, 5*time.Second, "the session cached", func() bool { return e.signedIn(e.client) && cached() })
+	subscribers := func() int {
+		list, _ := redis.String(r.Do("CLIENT", "LIST", "TYPE", "pubsub"), nil)
+		return strings.Count(list, "id=")
+	}
+	if n := subscribers(); n != 1 {
+		t.Fatalf("%d subscribed connections, want 1", n)
+	}
+
+	r.Do("CLIENT", "KILL", "TYPE", "pubsub")
+	waitFor(t, 2*time.Second, "the cache emptied when its subscription was lost", func() bool { return !cached() })
+	waitFor(t, 5*time.Second, "subscribed again", rs.cache.isUp)
+	waitFor(t, 2*time.Second, "the session cached again", func() bool { return e.signedIn(e.client) && cached() })
+
+	if err := e.server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rs.cache.isUp() {
+		t.Error("the cache is on after Close")
+	}
+	waitFor(t, 2*time.Second, "no subscription left after Close", func() bool { return subscribers() == 0 })
+}
+
+// TestSessionCacheWithoutChannels: Redis refuses the broker its channels
+// (a Redis 7 ACL user gets none unless granted): sessions work all the
+// same, without the cache.
+func TestSessionCacheWithoutChannels(t *testing.T) {
+	r := redisserver.Start(t)
+	r.Do("ACL", "SETUSER", "broker", "on", ">broker-password", "~*", "+@all", "resetchannels")
+	c, err := redis.Dial("tcp", r.Addr, redis.DialUsername("broker"), redis.DialPassword("broker-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do("PUBLISH", DefaultRedisKeyPrefix+"invalidate", "x"); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the ACL allows publishing (%v): this test proves nothing", err)
+	}
+	c.Close()
+
+	e := newRedisEnv(t, r, withRedis(r, func(c *RedisConfig) { c.Username, c.Password = "broker", "broker-password" }))
+	if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("login: %d %s", resp.StatusCode, body(resp))
+	}
+	for range 3 {
+		if !e.signedIn(e.client) {
+			t.Fatal("not signed in")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a subscription would long be up
+	if redisStoreOf(t, e.server).cache.isUp() {
+		t.Error("the cache is on without a subscription")
+	}
+	if resp := e.signOut(e.client, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	if e.signedIn(e.client) {
+		t.Error("still signed in after signing out")
+	}
+}
+
+// TestRedisStoreFindCached: a read through the cache answers as a read of
+// Redis does (a missing session is not found, without error), then from
+// the cache; a write drops the entry, and only the marked read of that
+// token uses the cache.
+func TestRedisStoreFindCached(t *testing.T) {
+	r := redisserver.Start(t)
+	s, err := newRedisStore(RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, time.Minute, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.close() })
+	bg := context.Background()
+	find := func(ctx context.Context, token string) (string, bool) {
+		t.Helper()
+		b, found, err := s.FindCtx(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), found
+	}
+	s.feed.start()
+	waitFor(t, 5*time.Second, "subscribed", s.cache.isUp)
+	if b, found := find(withCachedRead(bg, "nobody"), "nobody"); found || b != "" {
+		t.Errorf("missing session: %q %v", b, found)
+	}
+	if err := s.CommitCtx(bg, "tok", []byte("v1"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r, s.cache) // the write's own invalidation would drop what the next read caches
+	cached := withCachedRead(bg, "tok")
+	if b, found := find(cached, "tok"); !found || b != "v1" {
+		t.Fatalf("first read: %q %v", b, found)
+	}
+	r.Do("SET", "t:session:tok", "behind the store's back") // publishes nothing
+	if b, _ := find(cached, "tok"); b != "v1" {
+		t.Errorf("second read %q: not from the cache", b)
+	}
+	if b, _ := find(bg, "tok"); b != "behind the store's back" {
+		t.Errorf("an unmarked read %q: from the cache", b)
+	}
+	if b, _ := find(withCachedRead(bg, "other"), "tok"); b != "behind the store's back" {
+		t.Errorf("a read marked for another token %q: from the cache", b)
+	}
+	if err := s.CommitCtx(bg, "tok", []byte("v2"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// At once, without waiting for the invalidation to come back.
+	if b, _ := find(cached, "tok"); b != "v2" {
+		t.Errorf("after a write: %q", b)
+	}
+	if err := s.DeleteCtx(bg, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	if b, found := find(cached, "tok"); found {
+		t.Errorf("after a delete: %q", b)
+	}
+}

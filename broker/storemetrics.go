@@ -1,0 +1,154 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// The session store, measured: every operation of scs's store (New wraps
+// it) and, through observeBackend, of the broker's backend is timed
+// (oidc_broker_session_store_duration_seconds) and its failures counted
+// (oidc_broker_session_store_errors_total), by operation. The wrappers
+// change nothing else: the same calls reach the same store, and the
+// optional interfaces the store implements (scs's context and iteration
+// methods) stay available.
+
+// observeStore wraps scs's store. The result always has the context
+// methods (scs.CtxStore; plain methods ignore the context), and iterates
+// when st does.
+func (m *metrics) observeStore(st scs.Store) scs.Store {
+	o := &observedStore{inner: ctxStore(st), m: m}
+	_, ctxIter := st.(scs.IterableCtxStore)
+	_, iter := st.(scs.IterableStore)
+	if ctxIter || iter {
+		return &observedIterableStore{observedStore: o, st: st}
+	}
+	return o
+}
+
+// observeBackend wraps the broker's backend. Methods this file does not
+// know (added to backend later) pass through unmeasured.
+func (m *metrics) observeBackend(b backend) backend { return &observedBackend{backend: b, m: m} }
+
+// unobserved is the backend b wraps, or b (for code that reaches into a
+// particular store).
+func unobserved(b backend) backend {
+	if o, ok := b.(*observedBackend); ok {
+		return o.backend
+	}
+	return b
+}
+
+// observe records one operation that started at start.
+func (m *metrics) observe(op string, start time.Time, err error) {
+	o, ok := m.storeOps[op]
+	if !ok {
+		o = storeOp{duration: m.storeDuration.WithLabelValues(op), errors: m.storeErrors.WithLabelValues(op)}
+	}
+	o.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		o.errors.Inc()
+	}
+}
+
+type observedStore struct {
+	inner scs.CtxStore
+	m     *metrics
+}
+
+var (
+	_ scs.CtxStore         = (*observedStore)(nil)
+	_ scs.IterableStore    = (*observedIterableStore)(nil)
+	_ scs.IterableCtxStore = (*observedIterableStore)(nil)
+	_ backend              = (*observedBackend)(nil)
+)
+
+func (o *observedStore) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
+	defer func(start time.Time) { o.m.observe("find", start, err) }(time.Now())
+	return o.inner.FindCtx(ctx, token)
+}
+
+func (o *observedStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) (err error) {
+	defer func(start time.Time) { o.m.observe("commit", start, err) }(time.Now())
+	return o.inner.CommitCtx(ctx, token, b, expiry)
+}
+
+func (o *observedStore) DeleteCtx(ctx context.Context, token string) (err error) {
+	defer func(start time.Time) { o.m.observe("delete", start, err) }(time.Now())
+	return o.inner.DeleteCtx(ctx, token)
+}
+
+func (o *observedStore) Find(token string) ([]byte, bool, error) {
+	return o.FindCtx(context.Background(), token)
+}
+
+func (o *observedStore) Commit(token string, b []byte, expiry time.Time) error {
+	return o.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (o *observedStore) Delete(token string) error { return o.DeleteCtx(context.Background(), token) }
+
+// observedIterableStore is observedStore for a store that iterates.
+type observedIterableStore struct {
+	*observedStore
+	st scs.Store // the store as given, for its iteration methods
+}
+
+func (o *observedIterableStore) All() (map[string][]byte, error) {
+	return o.AllCtx(context.Background())
+}
+
+func (o *observedIterableStore) AllCtx(ctx context.Context) (all map[string][]byte, err error) {
+	defer func(start time.Time) { o.m.observe("all", start, err) }(time.Now())
+	if st, ok := o.st.(scs.IterableCtxStore); ok {
+		return st.AllCtx(ctx)
+	}
+	return o.st.(scs.IterableStore).All()
+}
+
+type observedBackend struct {
+	backend
+	m *metrics
+}
+
+func (o *observedBackend) indexAdd(ctx context.Context, keys []string, token string, until time.Time) (err error) {
+	defer func(start time.Time) { o.m.observe("index_add", start, err) }(time.Now())
+	return o.backend.indexAdd(ctx, keys, token, until)
+}
+
+func (o *observedBackend) indexTokens(ctx context.Context, key string) (tokens []string, err error) {
+	defer func(start time.Time) { o.m.observe("index_tokens", start, err) }(time.Now())
+	return o.backend.indexTokens(ctx, key)
+}
+
+func (o *observedBackend) indexRemove(ctx context.Context, key string) (err error) {
+	defer func(start time.Time) { o.m.observe("index_remove", start, err) }(time.Now())
+	return o.backend.indexRemove(ctx, key)
+}
+
+func (o *observedBackend) once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
+	defer func(start time.Time) { o.m.observe("once", start, err) }(time.Now())
+	return o.backend.once(ctx, key, ttl)
+}
+
+// lock times taking the lock; release, which reports no error, is timed as
+// "unlock".
+func (o *observedBackend) lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error) {
+	defer func(start time.Time) { o.m.observe("lock", start, err) }(time.Now())
+	release, ok, err = o.backend.lock(ctx, key, ttl)
+	if release != nil {
+		inner := release
+		release = func() {
+			defer func(start time.Time) { o.m.observe("unlock", start, nil) }(time.Now())
+			inner()
+		}
+	}
+	return release, ok, err
+}
+
+func (o *observedBackend) ping(ctx context.Context) (err error) {
+	defer func(start time.Time) { o.m.observe("ping", start, err) }(time.Now())
+	return o.backend.ping(ctx)
+}

@@ -1,0 +1,156 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// TestStoreMetricsCountFailures: with the session store unreachable (Redis
+// on a port where nothing listens), the failed reads are counted, and
+// forward-auth answers count as unavailable.
+func TestStoreMetricsCountFailures(t *testing.T) {
+	e := newEnv(t, withConfig(func(c *Config) {
+		c.Session.Store = "redis"
+		c.Session.Redis.Address = closedAddr(t)
+		shortTimeouts(&c.Session.Redis)
+	}))
+	withCookie := func(path string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, e.broker.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: "some-session"})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := withCookie("/oauth2/auth"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("forward-auth with the store down: %d", resp.StatusCode)
+	}
+	if resp := withCookie("/oauth2/sign_in"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in page with the store down: %d", resp.StatusCode)
+	}
+	expect(t, scrape(t, e.server), map[string]float64{
+		`oidc_broker_session_store_errors_total{op="find"}`:                2,
+		`oidc_broker_session_store_duration_seconds_count{op="find"}`:      2,
+		`oidc_broker_forward_auth_decisions_total{decision="unavailable"}`: 1,
+	})
+}
+
+// TestStoreMetricsCountOperations: a login's store operations are timed,
+// and none failed.
+func TestStoreMetricsCountOperations(t *testing.T) {
+	e := newEnv(t)
+	e.login("alpha", "alice", "/")
+	m := scrape(t, e.server)
+	expect(t, m, nil,
+		`oidc_broker_session_store_duration_seconds_count{op="find"}`,
+		`oidc_broker_session_store_duration_seconds_count{op="commit"}`,
+		`oidc_broker_session_store_duration_seconds_count{op="delete"}`)
+	for series, v := range m {
+		if strings.HasPrefix(series, "oidc_broker_session_store_errors_total") && v != 0 {
+			t.Errorf("a store error was counted: %s %v", series, v)
+		}
+	}
+}
+
+// TestObservedStoreInterfaces: the wrapper keeps what the store offers, and
+// adds no iteration a store lacks.
+func TestObservedStoreInterfaces(t *testing.T) {
+	m, err := newMetrics(nil, func() *providers.Registry { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memstore.NewWithCleanupInterval(0)
+	st := m.observeStore(mem)
+	if _, ok := st.(scs.CtxStore); !ok {
+		t.Error("memory: no context methods")
+	}
+	if _, ok := st.(scs.IterableStore); !ok {
+		t.Error("memory: iteration lost")
+	}
+	if err := st.Commit("t1", []byte("x"), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.(scs.IterableCtxStore).AllCtx(context.Background())
+	if err != nil || string(all["t1"]) != "x" {
+		t.Errorf("AllCtx = %v, %v", all, err)
+	}
+	r := m.observeStore(&redisStore{})
+	if _, ok := r.(scs.CtxStore); !ok {
+		t.Error("redis: no context methods")
+	}
+	if _, ok := r.(scs.IterableStore); ok {
+		t.Error("redis: iteration the store does not have")
+	}
+	if _, ok := r.(scs.IterableCtxStore); ok {
+		t.Error("redis: iteration the store does not have")
+	}
+}
+
+// failingBackend fails once and lock; the other methods are not called.
+type failingBackend struct{ backend }
+
+var errDown = errors.New("store down")
+
+func (failingBackend) once(context.Context, string, time.Duration) (bool, error) {
+	return false, errDown
+}
+func (failingBackend) lock(context.Context, string, time.Duration) (func(), bool, error) {
+	return nil, false, errDown
+}
+func (failingBackend) indexTokens(context.Context, string) ([]string, error) {
+	return []string{"a"}, nil
+}
+
+func TestObservedBackend(t *testing.T) {
+	m, err := newMetrics(nil, func() *providers.Registry { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := m.observeBackend(failingBackend{})
+	ctx := context.Background()
+	if _, err := b.once(ctx, "k", time.Second); !errors.Is(err, errDown) {
+		t.Errorf("once: %v", err)
+	}
+	if release, ok, err := b.lock(ctx, "k", time.Second); release != nil || ok || !errors.Is(err, errDown) {
+		t.Errorf("lock: %v %v", ok, err)
+	}
+	if toks, err := b.indexTokens(ctx, "k"); err != nil || len(toks) != 1 {
+		t.Errorf("indexTokens: %v %v", toks, err)
+	}
+	s := &Server{metrics: m}
+	expect(t, scrape(t, s), map[string]float64{
+		`oidc_broker_session_store_errors_total{op="once"}`:                   1,
+		`oidc_broker_session_store_errors_total{op="lock"}`:                   1,
+		`oidc_broker_session_store_duration_seconds_count{op="index_tokens"}`: 1,
+	})
+	if v := scrape(t, s)[`oidc_broker_session_store_errors_total{op="index_tokens"}`]; v != 0 {
+		t.Errorf("a successful operation was counted as an error: %v", v)
+	}
+
+	// A lock that was taken is timed when released.
+	raw := newMemoryBackend(time.Now)
+	mem := m.observeBackend(raw)
+	if unobserved(mem) != backend(raw) || unobserved(raw) != backend(raw) {
+		t.Error("unobserved does not find the store")
+	}
+	release, ok, err := mem.lock(ctx, "k", time.Minute)
+	if !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	release()
+	if _, ok2, _ := mem.lock(ctx, "k", time.Minute); !ok2 {
+		t.Error("the wrapped release did not release")
+	}
+	expect(t, scrape(t, s), map[string]float64{`oidc_broker_session_store_duration_seconds_count{op="unlock"}`: 1})
+}

@@ -1,0 +1,541 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+)
+
+// The forward-auth load test: how many /oauth2/auth checks with a valid
+// session the real broker answers per second, next to a bare Go net/http
+// server that only answers "yes" (e2e/loadbare), measured by wrk in one run
+// on one machine.
+//
+// wrk settings: -t1 -c16 -d5s --latency. The test machines have 2 cores;
+// wrk, an event loop per thread, keeps one core busy, so with one thread
+// the server under test gets the other core (and whatever wrk leaves). More
+// wrk threads would only take CPU from the server. 16 keep-alive
+// connections keep that one thread and the server's core saturated without
+// turning queueing into most of the latency (more connections raise p99 and
+// not requests/s); every target gets the same settings and the same
+// connections, so the ratio compares the servers, not the load. Each target
+// gets a 1 s warm-up first (connections, the Go heap's size, Redis's pool),
+// then the rounds are interleaved (bare, broker-memory, broker-redis, and
+// again) so that a slow moment of a shared CI machine hits every target
+// alike; the figure of a target is its median over the rounds.
+const (
+	loadThreads     = 1
+	loadConnections = 16
+	loadDuration    = 5 * time.Second // per target and round
+	loadRounds      = 3
+	loadWarmup      = time.Second
+	// loadMaxDuration and loadMaxRounds bound LOAD_DURATION and
+	// LOAD_ROUNDS, which override the two above for a longer manual run.
+	loadMaxDuration = 30 * time.Second
+	loadMaxRounds   = 9
+)
+
+// loadPassword is alice's password at the brokers' local provider.
+const loadPassword = "load-test-password"
+
+// loadTarget is one server under load.
+type loadTarget struct {
+	name   string
+	url    string // of /oauth2/auth
+	cookie string // the session cookie header value; "" for the bare server
+	runs   []wrkResult
+}
+
+// wrkResult is what one wrk run measured.
+type wrkResult struct {
+	requests  int64
+	perSecond float64
+	p99       time.Duration
+}
+
+// TestLoadForwardAuth measures GET /oauth2/auth with a valid session on the
+// broker binary with the memory store and with the Redis store (a real
+// redis-server), against the bare server, with wrk. It fails on wrk errors,
+// on any answer that is not 2xx, and when the session does not give 202
+// before and after the load. It reports requests/s, the ratio to the bare
+// server and p99 latency per target, in the test's log (go test -v) and in
+// perf-load.txt in the artifact directory (see artifactDir), and fails on
+// the ratio only when LOAD_MIN_RATIO (memory) or LOAD_MIN_RATIO_REDIS is
+// set and not met: CI machines are too noisy for a fixed bar.
+// LOAD_DURATION (such as 10s) and LOAD_ROUNDS change the length of the
+// measurement, within bounds.
+//
+// Not parallel: the parallel tests wait until it is done, so nothing else
+// takes CPU from the measurement.
+func TestLoadForwardAuth(t *testing.T) {
+	minMemory, minRedis := envRatio(t, "LOAD_MIN_RATIO"), envRatio(t, "LOAD_MIN_RATIO_REDIS")
+	duration := envDuration(t, "LOAD_DURATION", loadDuration, loadMaxDuration)
+	rounds := envInt(t, "LOAD_ROUNDS", loadRounds, loadMaxRounds)
+	wrk := findWrk(t)
+	broker := buildPerfBroker(t)
+	bare := startBare(t, goBuild(t, "./e2e/loadbare", "loadbare"))
+	rs := redisserver.Start(t)
+
+	dir := t.TempDir()
+	htpasswd := writeHtpasswd(t, dir, "alice", loadPassword)
+	memory := startServeBinary(t, broker, writeLoadConfig(t, filepath.Join(dir, "memory.yaml"), htpasswd, ""))
+	redis := startServeBinary(t, broker, writeLoadConfig(t, filepath.Join(dir, "redis.yaml"), htpasswd,
+		fmt.Sprintf("session:\n  store: redis\n  redis:\n    address: %q\n", rs.Addr)))
+	targets := []*loadTarget{
+		{name: "bare", url: bare + "/oauth2/auth"},
+		{name: "broker-memory", url: memory.URL + "/oauth2/auth", cookie: signInLocal(t, memory.URL, "alice", loadPassword)},
+		{name: "broker-redis", url: redis.URL + "/oauth2/auth", cookie: signInLocal(t, redis.URL, "alice", loadPassword)},
+	}
+	answers := make([]http.Header, len(targets))
+	for i, tg := range targets {
+		answers[i] = checkForwardAuth(t, tg, "before the load")
+	}
+
+	deadline := time.Now().Add(time.Duration(len(targets))*(loadWarmup+time.Duration(rounds)*duration) + time.Minute)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+	for _, tg := range targets {
+		runWrk(ctx, t, wrk, tg, loadWarmup)
+	}
+	for range rounds {
+		for _, tg := range targets {
+			tg.runs = append(tg.runs, runWrk(ctx, t, wrk, tg, duration))
+		}
+	}
+	for _, tg := range targets {
+		checkForwardAuth(t, tg, "after the load")
+	}
+
+	report := loadReport(targets, duration, rounds) + sameAnswer(answers[0], answers[1])
+	t.Log("\n" + report)
+	writeArtifact(t, "perf-load.txt", report)
+	bareMedian := medianRate(targets[0].runs)
+	for _, c := range []struct {
+		tg  *loadTarget
+		min float64
+		env string
+	}{{targets[1], minMemory, "LOAD_MIN_RATIO"}, {targets[2], minRedis, "LOAD_MIN_RATIO_REDIS"}} {
+		if ratio := medianRate(c.tg.runs) / bareMedian; c.min > 0 && ratio < c.min {
+			t.Errorf("%s answers %.2f of the bare server's requests/s, below %s=%g", c.tg.name, ratio, c.env, c.min)
+		}
+	}
+}
+
+// writeLoadConfig writes a broker configuration for the load test: a free
+// loopback port, forward-auth only, a local provider whose user alice is
+// in the groups admins and staff, and more YAML at the top level.
+func writeLoadConfig(t *testing.T, path, htpasswd, extra string) string {
+	t.Helper()
+	conf := fmt.Sprintf(`listen: 127.0.0.1:0
+%sproviders:
+  - id: local
+    name: Local account
+    type: local
+    htpasswd_file: %q
+    groups:
+      admins: [alice]
+      staff: [alice]
+`, extra, htpasswd)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeHtpasswd writes an htpasswd file with one bcrypt entry. The cost is
+// bcrypt's lowest: the test signs in once per broker, and the broker's
+// warning about the low cost is expected.
+func writeHtpasswd(t *testing.T, dir, user, password string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "users.htpasswd")
+	if err := os.WriteFile(path, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// signInLocal signs in at the broker at base through its local provider, as
+// a browser does (start, the form, its post), and returns the session
+// cookie as a Cookie header value.
+func signInLocal(t *testing.T, base, user, password string) string {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, _ := fetch(t, c, http.MethodGet, base+"/oauth2/start/local?rd=%2F", nil, nil)
+	form, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || form.Path != "/oauth2/local/local" {
+		t.Fatalf("GET /oauth2/start/local: %d, Location %q; want 302 to the local login form", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	state := form.Query().Get("state")
+	if resp, body := fetch(t, c, http.MethodGet, base+form.RequestURI(), nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, state) {
+		t.Fatalf("GET the login form: %d, want 200 with the state\n%s", resp.StatusCode, body)
+	}
+	resp, body := fetch(t, c, http.MethodPost, base+"/oauth2/local/local",
+		url.Values{"state": {state}, "username": {user}, "password": {password}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("POST the login form: %d, Location %q; want 303 to /\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	u, _ := url.Parse(base)
+	for _, ck := range jar.Cookies(u) {
+		if ck.Name == "oidc_broker" {
+			return ck.Name + "=" + ck.Value
+		}
+	}
+	t.Fatalf("no oidc_broker cookie after signing in at %s", base)
+	return ""
+}
+
+// checkForwardAuth asks the target once, with its session, and wants 202
+// for local:alice. It returns the answer's header.
+func checkForwardAuth(t *testing.T, tg *loadTarget, when string) http.Header {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	h := http.Header{}
+	if tg.cookie != "" {
+		h.Set("Cookie", tg.cookie)
+	}
+	resp, body := fetch(t, c, http.MethodGet, tg.url, nil, h)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Auth-Request-User") != "local:alice" {
+		t.Fatalf("%s %s: GET /oauth2/auth: %d, user %q; want 202 for local:alice\n%s",
+			tg.name, when, resp.StatusCode, resp.Header.Get("X-Auth-Request-User"), body)
+	}
+	return resp.Header
+}
+
+// sameAnswer says whether the bare server's answer still mirrors the
+// broker's, as e2e/loadbare means it to: the same header fields with the
+// same values (Date aside, and the values of fields only one sends).
+func sameAnswer(bare, broker http.Header) string {
+	var onlyBare, onlyBroker, differ []string
+	for k := range bare {
+		if _, ok := broker[k]; !ok {
+			onlyBare = append(onlyBare, k)
+		} else if k != "Date" && !slices.Equal(bare[k], broker[k]) {
+			differ = append(differ, k)
+		}
+	}
+	for k := range broker {
+		if _, ok := bare[k]; !ok {
+			onlyBroker = append(onlyBroker, k)
+		}
+	}
+	if len(onlyBare)+len(onlyBroker)+len(differ) == 0 {
+		return "the bare server's answer has the broker's status and header fields (Date aside)\n"
+	}
+	slices.Sort(onlyBare)
+	slices.Sort(onlyBroker)
+	slices.Sort(differ)
+	return fmt.Sprintf("answers: fields only the broker sends %v, only the bare server %v, with other values %v\n", onlyBroker, onlyBare, differ)
+}
+
+// findWrk returns the path of wrk, or fails the test (./scripts/test
+// installs it).
+func findWrk(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Fatal("wrk is not installed (Debian package wrk): run ./scripts/test, which installs it")
+	}
+	return p
+}
+
+// What runWrk reads from wrk's output.
+var (
+	wrkRequests = regexp.MustCompile(`(?m)^\s*(\d+) requests in `)
+	wrkRate     = regexp.MustCompile(`(?m)^Requests/sec:\s+([0-9.]+)\s*$`)
+	wrkP99      = regexp.MustCompile(`(?m)^\s+99%\s+([0-9.]+)(us|ms|s|m|h)\s*$`)
+	wrkNon2xx   = regexp.MustCompile(`(?m)^\s*Non-2xx or 3xx responses:.*$`)
+	wrkErrors   = regexp.MustCompile(`(?m)^\s*Socket errors:.*$`)
+)
+
+// runWrk loads the target for d and returns what wrk measured. It fails the
+// test when wrk fails, reports socket errors (connect, read, write,
+// timeout) or any answer that is not 2xx or 3xx, and when it finds no
+// requests.
+func runWrk(ctx context.Context, t *testing.T, wrk string, tg *loadTarget, d time.Duration) wrkResult {
+	t.Helper()
+	args := []string{"-t" + strconv.Itoa(loadThreads), "-c" + strconv.Itoa(loadConnections),
+		"-d" + strconv.Itoa(int(d/time.Second)) + "s", "--latency", "--timeout", "2s"}
+	if tg.cookie != "" {
+		args = append(args, "-H", "Cookie: "+tg.cookie)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d+15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wrk, append(args, tg.url)...)
+	out, err := cmd.CombinedOutput()
+	text := string(out)
+	if err != nil {
+		t.Fatalf("%s: wrk %s: %v\n%s", tg.name, strings.Join(args, " "), err, text)
+	}
+	if m := wrkNon2xx.FindString(text); m != "" {
+		t.Fatalf("%s: wrk got answers other than 2xx (%s)\n%s", tg.name, strings.TrimSpace(m), text)
+	}
+	if m := wrkErrors.FindString(text); m != "" {
+		t.Fatalf("%s: wrk reported errors (%s)\n%s", tg.name, strings.TrimSpace(m), text)
+	}
+	var r wrkResult
+	n, rate, p99 := wrkRequests.FindStringSubmatch(text), wrkRate.FindStringSubmatch(text), wrkP99.FindStringSubmatch(text)
+	if n == nil || rate == nil || p99 == nil {
+		t.Fatalf("%s: cannot read wrk's output:\n%s", tg.name, text)
+	}
+	r.requests, _ = strconv.ParseInt(n[1], 10, 64)
+	r.perSecond, _ = strconv.ParseFloat(rate[1], 64)
+	v, _ := strconv.ParseFloat(p99[1], 64)
+	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour}[p99[2]]
+	r.p99 = time.Duration(v * float64(unit))
+	if r.requests == 0 || r.perSecond == 0 {
+		t.Fatalf("%s: wrk made no requests:\n%s", tg.name, text)
+	}
+	return r
+}
+
+// loadReport is the summary table.
+func loadReport(targets []*loadTarget, d time.Duration, rounds int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "forward-auth load: GET /oauth2/auth with a valid session (local user), wrk -t%d -c%d -d%v --latency,\n",
+		loadThreads, loadConnections, d)
+	fmt.Fprintf(&b, "%d interleaved rounds after a %v warm-up, medians; %d CPUs, %s/%s, %s\n",
+		rounds, loadWarmup, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "%-14s %10s %14s %10s   %s\n", "target", "req/s", "ratio to bare", "p99", "per round: req/s (p99)")
+	bare := medianRate(targets[0].runs)
+	for _, tg := range targets {
+		rate := medianRate(tg.runs)
+		rounds := make([]string, len(tg.runs))
+		for i, r := range tg.runs {
+			rounds[i] = fmt.Sprintf("%.0f (%v)", r.perSecond, r.p99.Round(time.Microsecond))
+		}
+		fmt.Fprintf(&b, "%-14s %10.0f %14.2f %10v   %s\n", tg.name, rate, rate/bare, medianP99(tg.runs), strings.Join(rounds, ", "))
+	}
+	return b.String()
+}
+
+func medianRate(runs []wrkResult) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = r.perSecond
+	}
+	return median(v)
+}
+
+func medianP99(runs []wrkResult) time.Duration {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = float64(r.p99)
+	}
+	return time.Duration(median(v)).Round(time.Microsecond)
+}
+
+// median of v (the mean of the middle two for an even count); NaN for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// envRatio reads a minimum ratio from the environment: 0 when unset.
+func envRatio(t *testing.T, name string) float64 {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 || v > 10 {
+		t.Fatalf("%s=%q: want a ratio such as 0.85", name, s)
+	}
+	return v
+}
+
+// envDuration reads a duration of whole seconds from the environment, at
+// least 1 s and at most limit; def when unset.
+func envDuration(t *testing.T, name string, def, limit time.Duration) time.Duration {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < time.Second || v > limit || v%time.Second != 0 {
+		t.Fatalf("%s=%q: want whole seconds from 1s to %v", name, s, limit)
+	}
+	return v
+}
+
+// envInt reads a count from the environment, from 1 to limit; def when
+// unset.
+func envInt(t *testing.T, name string, def, limit int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > limit {
+		t.Fatalf("%s=%q: want a count from 1 to %d", name, s, limit)
+	}
+	return v
+}
+
+// writeArtifact writes a report into the artifact directory, where it
+// outlives the run (go test shows a passing test's output only with -v).
+func writeArtifact(t *testing.T, name, content string) {
+	t.Helper()
+	dir := artifactDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("artifacts: %v", err)
+		return
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Errorf("artifacts: %v", err)
+		return
+	}
+	t.Logf("written to %s", path)
+}
+
+// The binaries under measurement are built without the race detector even
+// when the tests run with it (as ./scripts/test runs them): its
+// instrumentation makes a program several times slower, which would measure
+// the detector, not the broker. The broker's behaviour under the race
+// detector is what the other tests check.
+
+// buildPerfBroker returns a broker binary built without the race detector.
+func buildPerfBroker(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return brokerBinary
+	}
+	return goBuild(t, "./cmd/oidc-broker", "oidc-broker")
+}
+
+// goBuild builds the main package pkg of this module, without the race
+// detector, into the test's temporary directory and returns the binary's
+// path.
+func goBuild(t *testing.T, pkg, name string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// startServeBinary is startServe with another build of the broker. It sets
+// brokerBinary for the call: safe because the tests that call it are not
+// parallel, and the parallel tests do not run until every test that is not
+// has returned.
+func startServeBinary(t *testing.T, bin, config string) *demoBroker {
+	t.Helper()
+	saved := brokerBinary
+	brokerBinary = bin
+	defer func() { brokerBinary = saved }()
+	b, _ := startServe(t, config)
+	return b
+}
+
+// bareLine is what loadbare prints once it listens.
+var bareLine = regexp.MustCompile(`^loadbare listening on (http://127\.0\.0\.1:\d+)$`)
+
+// startBare runs the bare server (e2e/loadbare) on a free loopback port and
+// returns its URL. It is stopped with SIGTERM when the test ends, and must
+// exit cleanly then, and not before.
+func startBare(t *testing.T, bin string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	urls := make(chan string, 1)
+	exited := make(chan struct{}) // closed when the process has exited; then waitErr is set
+	var waitErr error
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := bareLine.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		waitErr = cmd.Wait() // after the last read: Wait closes the pipe
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+			t.Errorf("loadbare exited during the test: %v\n%s", waitErr, stderr.String())
+			return
+		default:
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			if waitErr != nil {
+				t.Errorf("loadbare did not exit cleanly after SIGTERM: %v\n%s", waitErr, stderr.String())
+			}
+		case <-time.After(stopTimeout):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("loadbare still ran %v after SIGTERM; killed it", stopTimeout)
+		}
+	})
+	select {
+	case u := <-urls:
+		return u
+	case <-exited:
+		t.Fatalf("loadbare exited before listening: %v\n%s", waitErr, stderr.String())
+	case <-time.After(startTimeout):
+		t.Fatalf("loadbare did not listen within %v", startTimeout)
+	}
+	return ""
+}

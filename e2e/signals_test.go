@@ -1,0 +1,172 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// signalConfig is a configuration for the signal tests: a local provider
+// (alice, in staff), more providers and top-level YAML as given.
+func signalConfig(t *testing.T, path, htpasswd, top, moreProviders string) {
+	t.Helper()
+	conf := fmt.Sprintf(`listen: 127.0.0.1:0
+%s
+providers:
+  - id: local
+    name: Local account
+    type: local
+    htpasswd_file: %q
+    groups:
+      staff: [alice]
+%s`, top, htpasswd, moreProviders)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLog waits (bounded) until the broker's log has n lines containing s.
+func waitLog(t *testing.T, b *demoBroker, s string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(b.stderr.String(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log within 10 s", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SIGHUP reloads providers and rules from the file without ending
+// sessions; a broken file is refused with its problems logged, and the
+// running configuration stays.
+func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	htpasswd := writeHtpasswd(t, dir, "alice", "wonderland")
+	path := filepath.Join(dir, "broker.yaml")
+	signalConfig(t, path, htpasswd, "", "")
+	b, addr := startServe(t, path)
+	base := "http://" + addr.String()
+	cookie := signInLocal(t, base, "alice", "wonderland")
+	c := &http.Client{Timeout: 10 * time.Second}
+	auth := func() int {
+		resp, _ := fetch(t, c, http.MethodGet, base+"/oauth2/auth", nil, http.Header{"Cookie": {cookie}})
+		return resp.StatusCode
+	}
+	if got := auth(); got != http.StatusAccepted {
+		t.Fatalf("before the reload: forward-auth %d, want 202", got)
+	}
+
+	// A new provider and a default rule alice does not meet.
+	signalConfig(t, path, htpasswd, "default:\n  groups:\n    one_of: [finance]\n", `  - id: corp
+    name: Corp SSO
+    issuer: http://127.0.0.1:9/realms/corp
+    client_id: broker
+    client_secret: corp-secret-that-must-not-be-logged
+`)
+	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, b, `msg="configuration reloaded" providers=2`, 1)
+	if _, page := fetch(t, c, http.MethodGet, base+"/oauth2/sign_in", nil, nil); !strings.Contains(page, "Corp SSO") {
+		t.Error("the sign-in page does not list the provider added by the reload")
+	}
+	if got := auth(); got != http.StatusForbidden {
+		t.Errorf("after the reload: forward-auth %d, want 403 (signed in, but not in finance)", got)
+	}
+	if resp, _ := fetch(t, c, http.MethodGet, base+"/oauth2/userinfo", nil, http.Header{"Cookie": {cookie}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("the session did not survive the reload: userinfo %d", resp.StatusCode)
+	}
+
+	// A broken file: refused, every problem logged, the old configuration kept.
+	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\nproviders:\n  - id: local\n    type: ldap\n    bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, b, "configuration reload refused; the running configuration stays", 1)
+	logs := b.stderr.String()
+	for _, want := range []string{`problems=4`, `line=5 problem="field bogus not found`, `line=4 problem="providers[0].type: \"ldap\"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the refusal does not name %q:\n%s", want, logs)
+		}
+	}
+	if _, page := fetch(t, c, http.MethodGet, base+"/oauth2/sign_in", nil, nil); !strings.Contains(page, "Corp SSO") {
+		t.Error("a refused reload changed the running providers")
+	}
+	if got := auth(); got != http.StatusForbidden {
+		t.Errorf("after the refused reload: forward-auth %d, want 403 as before", got)
+	}
+	if strings.Contains(logs, "corp-secret-that-must-not-be-logged") {
+		t.Error("a client secret reached the log")
+	}
+}
+
+// SIGTERM stops taking connections and lets a request in flight finish.
+func TestSIGTERMDrainsRequestsInFlight(t *testing.T) {
+	arrived := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		time.Sleep(time.Second)
+		_, _ = io.WriteString(w, "finished")
+	}))
+	t.Cleanup(app.Close)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broker.yaml")
+	signalConfig(t, path, writeHtpasswd(t, dir, "alice", "wonderland"),
+		fmt.Sprintf("upstream: %s\ndefault:\n  public: true\n", app.URL), "")
+	b, addr := startServe(t, path)
+	base := "http://" + addr.String()
+
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		done <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the app")
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, b, "shutting down: finishing requests in flight", 1)
+	if _, err := http.Get(base + "/slow"); err == nil {
+		t.Error("a new connection was accepted after SIGTERM")
+	}
+	select {
+	case got := <-done:
+		if got != "200 finished" {
+			t.Errorf("the request in flight got %q, want 200 finished", got)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the request in flight never finished")
+	}
+	select {
+	case <-b.exited:
+		if b.waitErr != nil {
+			t.Errorf("exit after draining: %v", b.waitErr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broker did not exit after draining")
+	}
+	// The harness's own stop at cleanup would report the exit as a failure.
+	b.reported = true
+}

@@ -1,0 +1,249 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Start-up with many providers. Discovery is lazy (docs/architecture.md), so
+// a broker with a thousand IdPs must start as fast as one with a few: the
+// target is under 1 s from process start to a healthy /healthz. The test
+// reports the times and the broker's memory, in its log (go test -v) and in
+// perf-startup.txt in the artifact directory (see artifactDir); it asserts
+// that start-up and the sign-in page work, not the target (CI machines are
+// too noisy for a fixed bar).
+const (
+	startupProviders = 1000
+	startupRuns      = 3 // starts (and runs of check); the report gives the median
+	startupEvery     = 4 // every 4th provider claims an email domain
+)
+
+// TestStartup1000Providers writes a configuration of 1,000 OpenID providers
+// (issuers on a closed loopback port, distinct client ids and secrets, a
+// domain for every fourth, in ten groups) and measures:
+//
+//   - "oidc-broker check" on it;
+//   - "oidc-broker serve": from process start to the first 200 from
+//     /healthz (polled every millisecond), and the RSS then;
+//   - the sign-in page, which must list all 1,000, and home-realm discovery
+//     by one of the domains.
+//
+// Not parallel, like TestLoadForwardAuth: nothing else runs meanwhile.
+func TestStartup1000Providers(t *testing.T) {
+	broker := buildPerfBroker(t)
+	dir := t.TempDir()
+	closed := freePorts(t, 1)[0] // nothing listens there once freePorts returns
+
+	var checks []time.Duration
+	config := writeStartupConfig(t, filepath.Join(dir, "check.yaml"), 0, closed)
+	for range startupRuns {
+		checks = append(checks, timeCheck(t, broker, config))
+	}
+
+	var starts []time.Duration
+	var rss []int64
+	var first *demoBroker
+	for i := range startupRuns {
+		port := freePorts(t, 1)[0]
+		config := writeStartupConfig(t, filepath.Join(dir, fmt.Sprintf("serve-%d.yaml", i)), port, closed)
+		d, b := timeStart(t, broker, config, port)
+		starts = append(starts, d)
+		rss = append(rss, processRSS(t, b.cmd.Process.Pid))
+		if first == nil {
+			first = b
+		}
+	}
+
+	page1 := checkSignInPage(t, first.URL)
+	page2 := timeSignInPage(t, first.URL)
+	checkHomeRealm(t, first.URL, 420)
+	rssAfter := processRSS(t, first.cmd.Process.Pid)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "start-up with %d OpenID providers (lazy discovery; issuers on a closed port); %d runs, medians; %d CPUs, %s/%s, %s\n",
+		startupProviders, startupRuns, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "oidc-broker check:                    %v  (runs: %v)\n", medianDuration(checks), roundAll(checks))
+	fmt.Fprintf(&b, "serve, process start to /healthz 200: %v  (runs: %v; target < 1s)\n", medianDuration(starts), roundAll(starts))
+	fmt.Fprintf(&b, "RSS after start:                      %.1f MB (runs: %v)\n", float64(medianInt(rss))/(1<<20), mbAll(rss))
+	fmt.Fprintf(&b, "sign-in page, all %d listed:         first %v, then %v; RSS afterwards %.1f MB\n",
+		startupProviders, page1.Round(time.Microsecond), page2.Round(time.Microsecond), float64(rssAfter)/(1<<20))
+	t.Log("\n" + b.String())
+	writeArtifact(t, "perf-startup.txt", b.String())
+}
+
+// writeStartupConfig writes the configuration of 1,000 providers, listening
+// on port (0: any; check does not listen).
+func writeStartupConfig(t *testing.T, path string, port, closed int) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: 127.0.0.1:%d\nproviders:\n", port)
+	for i := range startupProviders {
+		fmt.Fprintf(&b, "  - id: realm-%04d\n    name: \"Realm %d\"\n    group: \"Region %d\"\n", i, i, i%10)
+		fmt.Fprintf(&b, "    issuer: \"http://127.0.0.1:%d/realms/%d\"\n", closed, i)
+		fmt.Fprintf(&b, "    client_id: \"broker-%d\"\n    client_secret: \"secret-%d-%x\"\n", i, i, uint64(i)*0x9e3779b97f4a7c15)
+		if i%startupEvery == 0 {
+			fmt.Fprintf(&b, "    domains: [realm%04d.example, .realm%04d.example.org]\n", i, i)
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// timeCheck runs "oidc-broker check" and returns how long it took.
+func timeCheck(t *testing.T, broker, config string) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, broker, "check", "--config", config).CombinedOutput()
+	d := time.Since(start)
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("ok (%d providers)", startupProviders)) {
+		t.Fatalf("oidc-broker check: %v\n%s", err, out)
+	}
+	return d
+}
+
+// timeStart starts "oidc-broker serve" on port and returns the time from the
+// process's start to the first 200 from /healthz, and the running broker.
+func timeStart(t *testing.T, broker, config string, port int) (time.Duration, *demoBroker) {
+	t.Helper()
+	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
+	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
+	defer cancel()
+	healthy := make(chan time.Time, 1)
+	go func() {
+		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, healthz, nil)
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					healthy <- time.Now()
+					return
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	b := startServeBinary(t, broker, config)
+	select {
+	case at := <-healthy:
+		return at.Sub(start), b
+	case <-ctx.Done():
+		t.Fatalf("GET %s: no 200 within %v of the start", healthz, startTimeout)
+	}
+	return 0, nil
+}
+
+// checkSignInPage loads the sign-in page, wants all providers on it, and
+// returns how long the answer took.
+func checkSignInPage(t *testing.T, base string) time.Duration {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	start := time.Now()
+	resp, body := fetch(t, c, http.MethodGet, base+"/oauth2/sign_in?rd=%2F", nil, nil)
+	d := time.Since(start)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /oauth2/sign_in: %d\n%.2000s", resp.StatusCode, body)
+	}
+	if n := strings.Count(body, ` id="idp-realm-`); n != startupProviders {
+		t.Errorf("the sign-in page lists %d providers, want %d", n, startupProviders)
+	}
+	for _, id := range []string{"realm-0000", "realm-0999"} {
+		if !strings.Contains(body, `id="idp-`+id+`"`) {
+			t.Errorf("the sign-in page lacks %s", id)
+		}
+	}
+	return d
+}
+
+// timeSignInPage loads the sign-in page again and returns how long it took.
+func timeSignInPage(t *testing.T, base string) time.Duration {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	start := time.Now()
+	if resp, _ := fetch(t, c, http.MethodGet, base+"/oauth2/sign_in?rd=%2F", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /oauth2/sign_in: %d", resp.StatusCode)
+	}
+	return time.Since(start)
+}
+
+// checkHomeRealm: an email at provider i's domain leads to its start URL.
+func checkHomeRealm(t *testing.T, base string, i int) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	email := fmt.Sprintf("jane@realm%04d.example", i)
+	resp, body := fetch(t, c, http.MethodGet, base+"/oauth2/sign_in?rd=%2F&login="+email, nil, nil)
+	want := fmt.Sprintf("/oauth2/start/realm-%04d?rd=%%2F&login_hint=jane%%40realm%04d.example", i, i)
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
+		t.Errorf("home-realm discovery of %s: %d, Location %q; want 302 to %s\n%.2000s", email, resp.StatusCode, resp.Header.Get("Location"), want, body)
+	}
+}
+
+// processRSS reads a process's resident set size from /proc, in bytes.
+func processRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest) // "123456 kB"
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+func medianDuration(v []time.Duration) time.Duration {
+	f := make([]float64, len(v))
+	for i, d := range v {
+		f[i] = float64(d)
+	}
+	return time.Duration(median(f)).Round(time.Millisecond / 10)
+}
+
+func medianInt(v []int64) int64 {
+	f := make([]float64, len(v))
+	for i, n := range v {
+		f[i] = float64(n)
+	}
+	return int64(median(f))
+}
+
+func roundAll(v []time.Duration) string {
+	s := make([]string, len(v))
+	for i, d := range v {
+		s[i] = d.Round(time.Millisecond / 10).String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func mbAll(v []int64) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = fmt.Sprintf("%.1f", float64(n)/(1<<20))
+	}
+	return strings.Join(s, ", ")
+}
