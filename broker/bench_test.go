@@ -49,7 +49,7 @@ func benchForwardAuth(b *testing.B, srv *Server, cookie *http.Cookie, want int, 
 
 // benchServer is a broker with one signed-in session, made without an IdP:
 // the session is written through the session manager directly.
-func benchServer(b *testing.B, configure ...func(*Config)) (*Server, *http.Cookie) {
+func benchServer(b testing.TB, configure ...func(*Config)) (*Server, *http.Cookie) {
 	b.Helper()
 	cfg := Config{Providers: []providers.Config{{ID: "kc", Issuer: "https://kc.example", ClientID: "c", ClientSecret: "s"}}}
 	for _, f := range configure {

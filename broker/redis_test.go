@@ -673,3 +673,36 @@ func writeServerCert(t *testing.T, name string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// A client that hangs up while its session is read from Redis is not an
+// outage: nothing is logged as an error, and nothing is answered.
+func TestRedisCanceledRequestIsNoOutage(t *testing.T) {
+	r := redisserver.Start(t)
+	e := newRedisEnv(t, r, withRedis(r))
+	e.login("alpha", "alice", "/")
+	var cookie *http.Cookie
+	for _, c := range e.client.Jar.Cookies(mustParseURL(t, e.broker.URL)) {
+		cookie = c
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/oauth2/auth", nil)
+	req.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	e.server.Handler().ServeHTTP(rec, req)
+	if logs := e.logs.String(); strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "request canceled while its session was read") {
+		t.Errorf("a canceled request was logged as a store failure, or not at all:\n%s", logs)
+	}
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 || len(rec.Header()["X-Auth-Request-User"]) != 0 {
+		t.Errorf("a canceled request got an answer: %d %v", rec.Code, rec.Header())
+	}
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

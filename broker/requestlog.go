@@ -40,6 +40,7 @@ type requestInfo struct {
 	start  time.Time
 	login  event // the login event audit wrote for this request, if any (timeCallback)
 	writer loggingWriter
+	idv    [1]string // the value of the ID headers, request and response
 }
 
 // client is the client address, as proxyfix established it (clientAddr).
@@ -82,7 +83,8 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		info := &requestInfo{id: s.requestID(r), facts: proxyfix.FromRequest(r), start: time.Now()}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		r = r.WithContext(ctx)
-		id := []string{info.id} // never appended to: the two headers can share it
+		info.idv[0] = info.id
+		id := info.idv[:1:1] // never appended to: the two headers can share it
 		if r.Header != nil {
 			r.Header[header] = id
 		}

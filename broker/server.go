@@ -184,7 +184,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/callback/{provider}", s.handleCallback)
 	mux.HandleFunc("GET /oauth2/local/{provider}", s.handleLocalForm)
 	mux.HandleFunc("POST /oauth2/local/{provider}", s.handleLocalLogin)
-	mux.Handle("/oauth2/auth", s.withBasicAuth(http.HandlerFunc(s.handleAuth), true))
+	auth := s.withBasicAuth(http.HandlerFunc(s.handleAuth), true)
+	mux.Handle("/oauth2/auth", auth)
 	mux.HandleFunc("GET /oauth2/userinfo", s.handleUserinfo)
 	mux.HandleFunc("GET /oauth2/jwks", s.handleJWKS)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
@@ -195,7 +196,16 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
 	s.app = s.withBasicAuth(s.guard(s.rules.decide, http.HandlerFunc(s.serveUpstream)), false)
 	mux.Handle("/", s.app)
-	return s.entry(mux, true)
+	// Forward-auth is asked on every request to the apps behind a proxy:
+	// its one path skips the mux's pattern matching.
+	routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth2/auth" {
+			auth.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return s.entry(routes, true)
 }
 
 // entry wraps next in the middleware every request passes, in an order
@@ -262,6 +272,11 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 		o := s.originOf(r)
 		r, err := s.sessions.load(r, o)
 		switch {
+		case err != nil && r.Context().Err() != nil:
+			// The client went away while the store was asked: nobody to
+			// answer, and no outage to report.
+			s.log.DebugContext(r.Context(), "request canceled while its session was read", "error", err)
+			return
 		case errors.Is(err, errSessionStore):
 			// Fail closed without failing everything: routes that need the
 			// session answer 503; public ones (and those the access rules

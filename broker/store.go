@@ -126,16 +126,16 @@ func init() { gob.Register(sessionTokens{}) }
 type memoryBackend struct {
 	now func() time.Time
 
-	mu     sync.Mutex
-	index  map[string]map[string]time.Time // key → token → until
-	marks  map[string]time.Time            // once and lock keys → expiry
-	writes int
+	mu    sync.Mutex
+	index map[string]map[string]time.Time // key → token → until
+	marks map[string]time.Time            // once and lock keys → expiry
+	swept time.Time                       // last sweepLocked
 }
 
 var _ backend = (*memoryBackend)(nil)
 
 func newMemoryBackend(now func() time.Time) *memoryBackend {
-	return &memoryBackend{now: now, index: map[string]map[string]time.Time{}, marks: map[string]time.Time{}}
+	return &memoryBackend{now: now, index: map[string]map[string]time.Time{}, marks: map[string]time.Time{}, swept: now()}
 }
 
 func (m *memoryBackend) indexAdd(_ context.Context, keys []string, token string, until time.Time) error {
@@ -203,13 +203,15 @@ func (m *memoryBackend) markLocked(key string, ttl time.Duration) bool {
 	return true
 }
 
-// sweepLocked drops expired entries every 256 writes, so memory follows the
-// live sessions (the index stays consistent when sessions expire).
+// sweepLocked drops expired entries, on a write at most once per
+// memorySweepInterval, so memory follows the live sessions (the index stays
+// consistent when sessions expire) without walking every entry often.
 func (m *memoryBackend) sweepLocked() {
-	if m.writes++; m.writes%256 != 0 {
+	now := m.now()
+	if now.Sub(m.swept) < memorySweepInterval {
 		return
 	}
-	now := m.now()
+	m.swept = now
 	for k, exp := range m.marks {
 		if !now.Before(exp) {
 			delete(m.marks, k)

@@ -71,6 +71,28 @@ func TestLoginIsIndexed(t *testing.T) {
 
 // TestMemorySessions: the memory store finds a session until its expiry,
 // and a write sweeps out the expired ones once every sweep interval.
+// The memory backend forgets expired index entries and marks, on a write
+// once the sweep interval has passed, and not before.
+func TestMemoryBackendSweeps(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Unix(1_000_000, 0).Add(time.Duration(offset.Load())) }
+	m := newMemoryBackend(now)
+	ctx := context.Background()
+	_ = m.indexAdd(ctx, []string{"sub:p:1"}, "short", now().Add(time.Second))
+	_ = m.indexAdd(ctx, []string{"sub:p:2"}, "long", now().Add(time.Hour))
+	_, _ = m.once(ctx, "jti:x", time.Second)
+	offset.Store(int64(memorySweepInterval / 2))
+	_ = m.indexAdd(ctx, []string{"sub:p:3"}, "other", now().Add(time.Hour))
+	if len(m.index) != 3 || len(m.marks) != 1 {
+		t.Fatalf("swept before the interval: %d index keys, %d marks", len(m.index), len(m.marks))
+	}
+	offset.Store(int64(memorySweepInterval))
+	_ = m.indexAdd(ctx, []string{"sub:p:4"}, "fourth", now().Add(time.Hour))
+	if _, kept := m.index["sub:p:1"]; kept || len(m.index) != 3 || len(m.marks) != 0 {
+		t.Errorf("after the interval: index %v, marks %v; want the expired entries gone", m.index, m.marks)
+	}
+}
+
 func TestMemorySessions(t *testing.T) {
 	m := newMemorySessions()
 	now := time.Now()

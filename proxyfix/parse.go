@@ -159,10 +159,23 @@ func parseHost(s string) (hostPort, error) {
 	return hostPort{name: name, port: port}, nil
 }
 
+// looksIPv4 reports whether s has only digits and dots, so that names are
+// not sent through netip.ParseAddr (whose error allocates) on every request.
+func looksIPv4(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // parseHostname accepts an IPv4 address or a DNS name and returns it in lower case.
 func parseHostname(s string) (string, error) {
-	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-		return a.String(), nil
+	if looksIPv4(s) {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			return s, nil // netip accepts only the canonical form: no leading zeros
+		}
 	}
 	if s == "" || len(s) > 253 {
 		return "", errHostname

@@ -252,7 +252,7 @@ func connFacts(r *http.Request) Facts {
 	}
 	if ip, ok := peerAddr(r.RemoteAddr); ok {
 		facts.ClientIP = ip
-		facts.ClientNode = ip.String()
+		facts.ClientNode = nodeText(ip, r.RemoteAddr)
 	} else {
 		facts.ClientNode = r.RemoteAddr
 	}
@@ -283,6 +283,18 @@ func parseCIDR(s string) (netip.Prefix, bool) {
 
 // peerAddr returns the IP of a RemoteAddr ("ip:port", "[ip]:port" or a bare IP), unmapped
 // and without zone.
+// nodeText is ip as text, taken from remoteAddr (ip:port, as net/http
+// sets it) without an allocation when remoteAddr already holds the
+// canonical form, as it does for IPv4.
+func nodeText(ip netip.Addr, remoteAddr string) string {
+	if ip.Is4() {
+		if host, _, ok := strings.Cut(remoteAddr, ":"); ok && looksIPv4(host) {
+			return host // parsed by netip: canonical
+		}
+	}
+	return ip.String()
+}
+
 func peerAddr(remoteAddr string) (netip.Addr, bool) {
 	var a netip.Addr
 	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
