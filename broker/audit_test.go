@@ -31,42 +31,33 @@ func reopen(e *env, edit func(*Options)) {
 	e.broker.Config.Handler.(*deferred).Handler = srv.Handler()
 }
 
-// tokenTap records every token an IdP's token endpoint hands out. Put it
-// in front of the env's IdP id before the first request to that IdP.
+// tokenTap records every token an IdP's token endpoint hands out.
 type tokenTap struct {
-	next   http.Handler
 	mu     sync.Mutex
 	tokens []string
 }
 
+// tapTokens puts a tokenTap in front of the env's IdP id. Call it before
+// the first request to that IdP.
 func tapTokens(e *env, id string) *tokenTap {
-	d := e.idps[id].srv.Config.Handler.(*deferred)
-	tt := &tokenTap{next: d.Handler}
-	d.Handler = tt
-	return tt
-}
-
-func (tt *tokenTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/oauth/token" {
-		tt.next.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	tt.next.ServeHTTP(rec, r)
-	var answer map[string]any
-	_ = json.Unmarshal(rec.Body.Bytes(), &answer)
-	tt.mu.Lock()
-	for _, k := range []string{"access_token", "refresh_token", "id_token"} {
-		if v, _ := answer[k].(string); v != "" {
-			tt.tokens = append(tt.tokens, v)
+	tt := &tokenTap{}
+	interceptIdP(e, id, "/oauth/token", func(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+		var answer map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &answer)
+		tt.mu.Lock()
+		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+			if v, _ := answer[k].(string); v != "" {
+				tt.tokens = append(tt.tokens, v)
+			}
 		}
-	}
-	tt.mu.Unlock()
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
+		tt.mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+	return tt
 }
 
 // TestSecretsNeverLogged runs every flow at debug level with a JSON logger

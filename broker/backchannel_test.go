@@ -28,7 +28,6 @@ import (
 // sends none): it publishes one more key in the IdP's JWKS and signs
 // logout tokens with it.
 type logoutIssuer struct {
-	next     http.Handler
 	key      *rsa.PrivateKey
 	iss, aud string
 	jti      atomic.Int64
@@ -43,19 +42,13 @@ var (
 // before the first request to that IdP.
 func newLogoutIssuer(e *env, id string) *logoutIssuer {
 	logoutKeyOnce.Do(func() { logoutKey, _ = rsa.GenerateKey(rand.Reader, 2048) })
-	d := e.idps[id].srv.Config.Handler.(*deferred)
-	li := &logoutIssuer{next: d.Handler, key: logoutKey, iss: e.idps[id].srv.URL, aud: "broker-" + id}
-	d.Handler = li
+	li := &logoutIssuer{key: logoutKey, iss: e.idps[id].srv.URL, aud: "broker-" + id}
+	interceptIdP(e, id, "/keys", li.addKey)
 	return li
 }
 
-func (li *logoutIssuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/keys" {
-		li.next.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	li.next.ServeHTTP(rec, r)
+// addKey adds the logout key to the IdP's JWKS.
+func (li *logoutIssuer) addKey(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	var set map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &set)
 	b, _ := json.Marshal(jose.JSONWebKey{Key: li.key.Public(), KeyID: "logout-key", Algorithm: "RS256", Use: "sig"})

@@ -175,6 +175,23 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	return e
 }
 
+// interceptIdP puts rewrite in front of the env's IdP id for the requests
+// to path: it gets the IdP's own answer, recorded, and writes the one the
+// broker receives. Call it before the first request to that IdP.
+func interceptIdP(e *env, id, path string, rewrite func(w http.ResponseWriter, answer *httptest.ResponseRecorder)) {
+	d := e.idps[id].srv.Config.Handler.(*deferred)
+	next := d.Handler
+	d.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		rewrite(w, rec)
+	})
+}
+
 // writeClientKey makes the client's private_key_jwt key: the PEM file for
 // the broker, the public key for the hostile IdP wrapper.
 func writeClientKey(t *testing.T, tp *hostileidp.IdP) string {

@@ -100,8 +100,8 @@ func TestLoadForwardAuth(t *testing.T) {
 
 	dir := t.TempDir()
 	htpasswd := writeHtpasswd(t, dir, "alice", loadPassword)
-	memory := startServeBinary(t, broker, writeLoadConfig(t, filepath.Join(dir, "memory.yaml"), htpasswd, ""))
-	redis := startServeBinary(t, broker, writeLoadConfig(t, filepath.Join(dir, "redis.yaml"), htpasswd,
+	memory, _ := startServeWith(t, broker, writeLoadConfig(t, filepath.Join(dir, "memory.yaml"), htpasswd, ""))
+	redis, _ := startServeWith(t, broker, writeLoadConfig(t, filepath.Join(dir, "redis.yaml"), htpasswd,
 		fmt.Sprintf("session:\n  store: redis\n  redis:\n    address: %q\n", rs.Addr)))
 	targets := []*loadTarget{
 		{name: "bare", url: bare + "/oauth2/auth"},
@@ -462,19 +462,6 @@ func goBuild(t *testing.T, pkg, name string) string {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
-}
-
-// startServeBinary is startServe with another build of the broker. It sets
-// brokerBinary for the call: safe because the tests that call it are not
-// parallel, and the parallel tests do not run until every test that is not
-// has returned.
-func startServeBinary(t *testing.T, bin, config string) *demoBroker {
-	t.Helper()
-	saved := brokerBinary
-	brokerBinary = bin
-	defer func() { brokerBinary = saved }()
-	b, _ := startServe(t, config)
-	return b
 }
 
 // bareLine is what loadbare prints once it listens.

@@ -152,14 +152,20 @@ var listeningLine = regexp.MustCompile(`msg="oidc-broker listening" addr=(127\.0
 // [demoBroker.stop]).
 func startServe(t *testing.T, config string) (*demoBroker, *net.TCPAddr) {
 	t.Helper()
+	return startServeWith(t, brokerBinary, config)
+}
+
+// startServeWith is startServe with another build of the broker, bin.
+func startServeWith(t *testing.T, bin, config string) (*demoBroker, *net.TCPAddr) {
+	t.Helper()
 	b := &demoBroker{
-		cmd:    exec.Command(brokerBinary, "serve", "--config", config),
+		cmd:    exec.Command(bin, "serve", "--config", config),
 		stderr: &syncBuffer{},
 		exited: make(chan struct{}),
 	}
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", brokerBinary, err)
+		t.Fatalf("start %s: %v", bin, err)
 	}
 	go func() {
 		b.waitErr = b.cmd.Wait()

@@ -139,7 +139,7 @@ func timeStart(t *testing.T, broker, config string, port int) (time.Duration, *d
 		}
 	}()
 	start := time.Now()
-	b := startServeBinary(t, broker, config)
+	b, _ := startServeWith(t, broker, config)
 	select {
 	case at := <-healthy:
 		return at.Sub(start), b
