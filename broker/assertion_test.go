@@ -351,15 +351,13 @@ func TestAssertionHeaderStripped(t *testing.T) {
 }
 
 func TestStripConfiguredHeader(t *testing.T) {
-	var seen http.Header
-	h := stripIdentityHeaders(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }), "X-App-Jwt", "")
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	seen := http.Header{}
 	for _, k := range []string{"X-App-Jwt", "x-app-jwt", "X_APP_JWT", "x_App-jwt"} {
-		req.Header[k] = []string{"forged"}
+		seen[k] = []string{"forged"}
 	}
-	req.Header["X-App-Jwt-Other"] = []string{"kept"}
-	req.Header["X-App-Jw"] = []string{"kept"}
-	h.ServeHTTP(httptest.NewRecorder(), req)
+	seen["X-App-Jwt-Other"] = []string{"kept"}
+	seen["X-App-Jw"] = []string{"kept"}
+	stripIdentityHeaders(seen, "X-App-Jwt", "")
 	if len(seen) != 2 || seen.Get("X-App-Jwt-Other") != "kept" || seen.Get("X-App-Jw") != "kept" {
 		t.Errorf("after stripping: %v", seen)
 	}

@@ -43,7 +43,7 @@ func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 	if wantsRedirect(r) {
 		o := s.originOf(r)
 		rd := r.URL.RequestURI() // the path the browser asked for, prefix included
-		if r.Context().Value(prefixKept{}) == nil {
+		if info := requestInfoFrom(r.Context()); info == nil || !info.prefixKept {
 			rd = o.Path(rd)
 		}
 		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)

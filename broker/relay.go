@@ -17,20 +17,17 @@ const (
 	HeaderProvider          = "X-Auth-Request-Provider"
 )
 
-// stripIdentityHeaders removes every X-Auth-Request-* header a client sent,
-// and every header named in also (the assertion's configured header; empty
-// names are ignored), matched like the prefix: in any case and with '_' for
-// '-'. It runs before anything else, so nothing downstream can ever see a
-// forged identity.
-func stripIdentityHeaders(next http.Handler, also ...string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for name := range r.Header {
-			if isIdentityHeader(name) || matchesAnyHeader(name, also) {
-				delete(r.Header, name) // the key as sent: Del would canonicalize it
-			}
+// stripIdentityHeaders removes from a request's headers h every
+// X-Auth-Request-* header a client sent, and every header named in also
+// (the assertion's configured header; empty names are ignored), matched
+// like the prefix: in any case and with '_' for '-'. entry runs it before
+// anything else, so nothing downstream can ever see a forged identity.
+func stripIdentityHeaders(h http.Header, also ...string) {
+	for name := range h {
+		if isIdentityHeader(name) || matchesAnyHeader(name, also) {
+			delete(h, name) // the key as sent: Del would canonicalize it
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
 }
 
 // matchesAnyHeader reports whether name is one of names, compared like

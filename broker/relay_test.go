@@ -2,7 +2,6 @@ package broker
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -61,16 +60,14 @@ func TestSetIdentityHeaders(t *testing.T) {
 }
 
 func TestStripIdentityHeaders(t *testing.T) {
-	var seen http.Header
-	h := stripIdentityHeaders(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.Header["X-Auth-Request-User"] = []string{"admin"}
-	req.Header["x-auth-request-groups"] = []string{"admins"}
-	req.Header["X-AUTH-REQUEST-EMAIL"] = []string{"a@b"}
-	req.Header["X_Auth_Request_User"] = []string{"admin"}
-	req.Header["X-Auth_Request-Groups"] = []string{"admins"}
-	req.Header.Set("X-Other", "kept")
-	h.ServeHTTP(httptest.NewRecorder(), req)
+	seen := http.Header{}
+	seen["X-Auth-Request-User"] = []string{"admin"}
+	seen["x-auth-request-groups"] = []string{"admins"}
+	seen["X-AUTH-REQUEST-EMAIL"] = []string{"a@b"}
+	seen["X_Auth_Request_User"] = []string{"admin"}
+	seen["X-Auth_Request-Groups"] = []string{"admins"}
+	seen.Set("X-Other", "kept")
+	stripIdentityHeaders(seen)
 	for k := range seen {
 		if isIdentityHeader(k) {
 			t.Errorf("%s survived", k)

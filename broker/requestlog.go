@@ -1,15 +1,12 @@
 package broker
 
 import (
-	"bufio"
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -32,15 +29,18 @@ const DefaultRequestIDHeader = "X-Request-Id"
 const maxRequestID = 128
 
 // requestInfo is what the broker knows of a request from its start, in the
-// request's context (withRequestLog). It is also the request's
-// loggingWriter: one allocation for both.
+// request's context (entry). It is also the request's responseWriter: one
+// allocation for both.
 type requestInfo struct {
 	id     string
 	facts  proxyfix.Facts // as proxyfix established them: the client address
 	start  time.Time
 	login  event // the login event audit wrote for this request, if any (timeCallback)
-	writer loggingWriter
+	writer responseWriter
 	idv    [1]string // the value of the ID headers, request and response
+	// prefixKept: the path still carries the external prefix (public_url's
+	// path), as for an embedding program's handlers (needSignIn).
+	prefixKept bool
 }
 
 // client is the client address, as proxyfix established it (clientAddr).
@@ -66,42 +66,6 @@ func RequestIDFrom(ctx context.Context) string {
 		return info.id
 	}
 	return ""
-}
-
-// withRequestLog gives each request its ID, sends the ID on in the request
-// (to the upstream app) and back in the response, and logs one line per
-// request at debug level: method, path without query (queries carry codes
-// and states), status, duration, bytes, client address. It runs right
-// after proxyfix, which establishes the client address.
-func (s *Server) withRequestLog(next http.Handler) http.Handler {
-	header := http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if requestInfoFrom(r.Context()) != nil { // applied twice: one ID, one line
-			next.ServeHTTP(w, r)
-			return
-		}
-		info := &requestInfo{id: s.requestID(r), facts: proxyfix.FromRequest(r), start: time.Now()}
-		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
-		r = r.WithContext(ctx)
-		info.idv[0] = info.id
-		id := info.idv[:1:1] // never appended to: the two headers can share it
-		if r.Header != nil {
-			r.Header[header] = id
-		}
-		w.Header()[header] = id
-		info.writer = loggingWriter{ResponseWriter: w, header: header, id: info.id}
-		next.ServeHTTP(&info.writer, r)
-		if !s.log.Enabled(ctx, slog.LevelDebug) {
-			return
-		}
-		status := info.writer.status
-		if status == 0 {
-			status = http.StatusOK // nothing written: net/http answers 200
-		}
-		s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
-			slog.Int("status", status), slog.Duration("duration", time.Since(info.start)), slog.Int64("bytes", info.writer.bytes),
-			slog.String("client", info.client()))
-	})
 }
 
 // requestID is the ID a trusted proxy sent in log.request_id_header, when
@@ -142,48 +106,6 @@ func validRequestID(v string) bool {
 		}
 	}
 	return true
-}
-
-// loggingWriter notes the status and size of a response, and makes the
-// request ID its only value of the ID header (an upstream app's response
-// may bring its own).
-type loggingWriter struct {
-	http.ResponseWriter
-	header, id string
-	status     int
-	bytes      int64
-}
-
-func (w *loggingWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-		if h := w.Header(); len(h[w.header]) != 1 || h[w.header][0] != w.id {
-			h[w.header] = []string{w.id}
-		}
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *loggingWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach Flush.
-func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Hijack takes over the connection for a protocol switch (WebSockets: the
-// reverse proxy writes the 101 itself, through the hijacked connection).
-func (w *loggingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
-		w.status = http.StatusSwitchingProtocols
-	}
-	return c, rw, err
 }
 
 // requestIDs is a slog.Handler that adds the request's ID (request_id) to

@@ -6,7 +6,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -206,93 +205,6 @@ func (s *Server) routes() http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 	return s.entry(routes, true)
-}
-
-// entry wraps next in the middleware every request passes, in an order
-// that is the security model, outermost first:
-//
-//  1. strip client-sent identity headers (before anything can read them);
-//  2. proxyfix: establish scheme, host, prefix and client address; then
-//     the request ID and the request log (withRequestLog);
-//  3. with ownRoutes, the external path prefix is removed (withPrefix);
-//  4. allowed_hosts: refuse unknown hosts before any URL is built;
-//  5. the session (cookie chosen by the external origin);
-//  6. next: the broker's routes, or an embedding program's handler behind
-//     Require or Protect (which sees its paths unchanged).
-func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
-	h := s.withSession(next)
-	h = s.withAllowedHosts(h)
-	if ownRoutes {
-		h = s.withPrefix(h)
-	} else if s.public != nil && s.public.Prefix != "" {
-		h = keepsPrefix(h)
-	}
-	h = s.withRequestLog(h) // after proxyfix: the client address is known (requestlog.go)
-	h = s.fix.Handler(h)
-	return stripIdentityHeaders(h, s.cfg.Assertion.Header)
-}
-
-func (s *Server) withAllowedHosts(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hostAllowed(s.cfg.AllowedHosts, proxyfix.FromRequest(r).Host) {
-			s.log.Debug("host not allowed", "host", proxyfix.FromRequest(r).Host)
-			http.Error(w, "Bad Request: unknown host", http.StatusBadRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// prefixKept marks, in a request's context, a path that still carries the
-// external prefix (public_url's path): an embedding program's handler
-// sees its paths as they came.
-type prefixKept struct{}
-
-func keepsPrefix(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), prefixKept{}, true)))
-	})
-}
-
-// withPrefix serves the broker's routes under the external path prefix:
-// with public_url https://example.com/auth the IdP calls back at
-// /auth/oauth2/callback/x, and the mux sees /oauth2/callback/x. A proxy
-// that strips the prefix itself and says so in X-Forwarded-Prefix needs
-// nothing here.
-func (s *Server) withPrefix(next http.Handler) http.Handler {
-	if s.public == nil || s.public.Prefix == "" {
-		return next
-	}
-	return http.StripPrefix(s.public.Prefix, next)
-}
-
-func (s *Server) withSession(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		varyCookie(w.Header())
-		o := s.originOf(r)
-		r, err := s.sessions.load(r, o)
-		switch {
-		case err != nil && r.Context().Err() != nil:
-			// The client went away while the store was asked: nobody to
-			// answer, and no outage to report.
-			s.log.DebugContext(r.Context(), "request canceled while its session was read", "error", err)
-			return
-		case errors.Is(err, errSessionStore):
-			// Fail closed without failing everything: routes that need the
-			// session answer 503; public ones (and those the access rules
-			// find public) go on with an empty session that is never saved.
-			if needsSession(r.URL.Path) {
-				s.sessionUnavailable(w, err)
-				return
-			}
-			s.logStoreError("session load failed", err)
-		case err != nil:
-			s.log.Warn("session ignored", "error", err)
-		}
-		sw := &sessionWriter{ResponseWriter: w, s: s.sessions, r: r, o: o, log: s.log}
-		next.ServeHTTP(sw, r)
-		sw.commit()
-	})
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

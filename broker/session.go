@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -171,31 +170,32 @@ var errSessionStore = errors.New("broker: session store unavailable")
 // written (it would overwrite or shadow the real one).
 type storeDownKey struct{}
 
-// load puts the request's session into its context. It always returns a
-// usable request. When the store fails, that request carries an empty
-// session marked unavailable (see available), and the error says why. A
-// stored session this version cannot decode counts as no session.
+// load puts the session of r (whose path, external prefix removed, is
+// path) into ctx, a context derived from r's. It always returns a usable
+// context. When the store fails, that context carries an empty session
+// marked unavailable (see available), and the error says why. A stored
+// session this version cannot decode counts as no session.
 //
 // Forward-auth and the app's routes may find the session in the store's
 // token cache; the broker's own routes that need the session (logins,
 // sign-out: they write it) read the store itself, so that what they write
 // back is never older than what another replica wrote.
-func (s *sessions) load(r *http.Request, o origin) (*http.Request, error) {
+func (s *sessions) load(ctx context.Context, r *http.Request, path string, o origin) (context.Context, error) {
 	token, _ := cookieValue(r, s.cookie(o).Name)
-	ctx := r.Context()
-	if s.cachedReads && token != "" && !needsSession(r.URL.Path) {
+	parent := ctx
+	if s.cachedReads && token != "" && !needsSession(path) {
 		ctx = withCachedRead(ctx, token)
 	}
 	ctx, err := s.sm.Load(ctx, token)
 	if err == nil {
-		return r.WithContext(ctx), nil
+		return ctx, nil
 	}
-	fresh, _ := s.sm.Load(r.Context(), "") // never fails: no store access
+	fresh, _ := s.sm.Load(parent, "") // never fails: no store access
 	var bad *undecodableError
 	if errors.As(err, &bad) {
-		return r.WithContext(fresh), err
+		return fresh, err
 	}
-	return r.WithContext(context.WithValue(fresh, storeDownKey{}, true)), errors.Join(errSessionStore, err)
+	return context.WithValue(fresh, storeDownKey{}, true), errors.Join(errSessionStore, err)
 }
 
 // cookieValue is r.Cookie(name)'s value, without its allocations: it runs
@@ -330,51 +330,6 @@ func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	c.cache.put(b, deadline, values)
 	return deadline, copyValues(values), nil
 }
-
-// sessionWriter commits the session just before the response header goes
-// out, for handlers that did not call save themselves.
-type sessionWriter struct {
-	http.ResponseWriter
-	s    *sessions
-	r    *http.Request
-	o    origin
-	log  *slog.Logger
-	done bool
-}
-
-func (w *sessionWriter) commit() {
-	if err := w.saveNow(); err != nil {
-		w.log.Error("session save failed", "error", err)
-	}
-}
-
-// saveNow commits once; later calls do nothing.
-func (w *sessionWriter) saveNow() error {
-	if w.done {
-		return nil
-	}
-	w.done = true
-	return w.s.save(w.ResponseWriter, w.r, w.o)
-}
-
-// saveSession commits the session of the response w now, so that a handler
-// can turn a store failure into an error page. Without a session writer
-// (a handler used outside the session middleware) it does nothing.
-func saveSession(w http.ResponseWriter) error {
-	if sw, ok := w.(*sessionWriter); ok {
-		return sw.saveNow()
-	}
-	return nil
-}
-
-func (w *sessionWriter) WriteHeader(code int) { w.commit(); w.ResponseWriter.WriteHeader(code) }
-func (w *sessionWriter) Write(b []byte) (int, error) {
-	w.commit()
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Flush and Hijack (WebSockets).
-func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // needsSession reports whether the route for path (prefix removed) cannot
 // be served without the request's session, so that it answers 503 while the

@@ -50,11 +50,18 @@ func (o origin) Secure() bool { return o.Scheme == "https" }
 // or X-Forwarded-* to build a URL.
 func (s *Server) originOf(r *http.Request) origin {
 	if s.public != nil {
+		return s.originFrom(proxyfix.Facts{})
+	}
+	return s.originFrom(proxyfix.FromRequest(r))
+}
+
+// originFrom is originOf for a request whose facts are f.
+func (s *Server) originFrom(f proxyfix.Facts) origin {
+	if s.public != nil {
 		o := *s.public
 		o.redirectHosts = s.redirects
 		return o
 	}
-	f := proxyfix.FromRequest(r)
 	o := origin{Scheme: f.Scheme, Host: f.Host, Prefix: f.Prefix, redirectHosts: s.redirects}
 	if s.cfg.ForceHTTPS {
 		o.Scheme = "https"

@@ -158,8 +158,8 @@ func (f *Fix) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		facts, remoteAddr := f.resolve(r)
-		r2 := r.WithContext(context.WithValue(r.Context(), factsKey{}, &facts))
+		facts, remoteAddr := f.Resolve(r)
+		r2 := r.WithContext(NewContext(r.Context(), &facts))
 		if facts.Host != "" {
 			r2.Host = facts.Host
 		}
@@ -168,6 +168,19 @@ func (f *Fix) Handler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r2)
 	})
+}
+
+// Resolve is Handler's work for one request, for a caller that derives the
+// request's context and copy itself (one copy for several middlewares): the
+// Facts, and the RemoteAddr the request should carry ("" to keep it). Put
+// the Facts in the context with NewContext and set the copy's Host to
+// Facts.Host, as Handler does.
+func (f *Fix) Resolve(r *http.Request) (Facts, string) { return f.resolve(r) }
+
+// NewContext returns a context derived from ctx that carries facts for
+// FromRequest. facts must not change afterwards.
+func NewContext(ctx context.Context, facts *Facts) context.Context {
+	return context.WithValue(ctx, factsKey{}, facts)
 }
 
 // Facts are the effective transport facts of one request.
