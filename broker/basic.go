@@ -66,6 +66,9 @@ func (s *Server) requestIdentity(r *http.Request) (providers.Identity, bool, err
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
 		return id, true, nil
 	}
+	if info := requestInfoFrom(r.Context()); info != nil && info.peeked.Subject != "" {
+		return info.peeked, true, nil // entry read the session (forward-auth)
+	}
 	if !s.sessions.available(r.Context()) {
 		return providers.Identity{}, false, errSessionStore
 	}

@@ -77,7 +77,24 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 
 		varyCookie(w.Header()) // 5
 		o := s.originFrom(facts)
-		ctx, err := s.sessions.load(ctx, r, u.Path, o)
+		var err error
+		readOnly := false
+		if ownRoutes && u.Path == "/oauth2/auth" {
+			// Forward-auth, asked on every request to the apps behind a
+			// proxy, only reads a session whose tokens need no refresh: it
+			// gets the identity without an scs context (requestInfo.peeked).
+			id, t, found, perr := s.sessions.peek(ctx, r, o)
+			switch {
+			case perr != nil:
+				ctx, err = s.sessions.unavailable(ctx, perr)
+			case found && !s.dueForRefresh(t, true):
+				info.peeked, readOnly = id, true
+			default:
+				ctx, err = s.sessions.load(ctx, r, u.Path, o)
+			}
+		} else {
+			ctx, err = s.sessions.load(ctx, r, u.Path, o)
+		}
 		r = r.WithContext(ctx) // the one copy
 		r.URL = u
 		if facts.Host != "" {
@@ -104,7 +121,9 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		case err != nil:
 			s.log.WarnContext(ctx, "session ignored", "error", err)
 		}
-		rw.sessions, rw.r, rw.o, rw.log = s.sessions, r, o, s.log
+		if !readOnly {
+			rw.sessions, rw.r, rw.o, rw.log = s.sessions, r, o, s.log
+		}
 		next.ServeHTTP(rw, r) // 6
 		rw.commit()
 	})

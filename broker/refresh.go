@@ -46,10 +46,16 @@ func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 		return id, false
 	}
 	t, ok := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
-	if !ok || t.Expiry.IsZero() || s.now().Before(t.Expiry.Add(-refreshSkew)) {
+	if !s.dueForRefresh(t, ok) {
 		return id, true
 	}
 	return s.renew(ctx, id, t)
+}
+
+// dueForRefresh reports whether the tokens of a session (ok: it has some)
+// expired, or are about to.
+func (s *Server) dueForRefresh(t sessionTokens, ok bool) bool {
+	return ok && !t.Expiry.IsZero() && !s.now().Before(t.Expiry.Add(-refreshSkew))
 }
 
 // renew refreshes the expired login of the request's session (see

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -41,6 +42,9 @@ type requestInfo struct {
 	// prefixKept: the path still carries the external prefix (public_url's
 	// path), as for an embedding program's handlers (needSignIn).
 	prefixKept bool
+	// peeked is the identity of a session that entry read without an scs
+	// context (sessions.peek: forward-auth); "" Subject when it did not.
+	peeked providers.Identity
 }
 
 // client is the client address, as proxyfix established it (clientAddr).

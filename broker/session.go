@@ -190,11 +190,44 @@ func (s *sessions) load(ctx context.Context, r *http.Request, path string, o ori
 	if err == nil {
 		return ctx, nil
 	}
-	fresh, _ := s.sm.Load(parent, "") // never fails: no store access
 	var bad *undecodableError
 	if errors.As(err, &bad) {
+		fresh, _ := s.sm.Load(parent, "") // never fails: no store access
 		return fresh, err
 	}
+	return s.unavailable(parent, err)
+}
+
+// peek reads the identity and tokens of r's session without scs, for a
+// request that only reads them (forward-auth): no scs context, no copy of
+// the session's values. found is false when there is no session, or when
+// peek cannot tell (a session it cannot decode, an idle timeout that every
+// request extends): load then does the whole work. err is the store's.
+func (s *sessions) peek(ctx context.Context, r *http.Request, o origin) (id providers.Identity, t sessionTokens, found bool, err error) {
+	token, _ := cookieValue(r, s.cookie(o).Name)
+	if token == "" || s.sm.IdleTimeout > 0 {
+		return id, t, false, nil
+	}
+	if s.cachedReads {
+		ctx = withCachedRead(ctx, token)
+	}
+	b, ok, err := ctxStore(s.sm.Store).FindCtx(ctx, token)
+	if err != nil || !ok {
+		return id, t, false, err
+	}
+	_, values, err := s.sm.Codec.(*sessionCodec).decodeShared(b)
+	if err != nil {
+		return id, t, false, nil
+	}
+	id, _ = values[keyIdentity].(providers.Identity)
+	t, _ = values[keyTokens].(sessionTokens)
+	return id, t, id.Subject != "", nil
+}
+
+// unavailable is what load returns when the store failed with err: a
+// context with an empty session that is never written.
+func (s *sessions) unavailable(ctx context.Context, err error) (context.Context, error) {
+	fresh, _ := s.sm.Load(ctx, "") // never fails: no store access
 	return context.WithValue(fresh, storeDownKey{}, true), errors.Join(errSessionStore, err)
 }
 
@@ -318,6 +351,20 @@ type undecodableError struct{ err error }
 
 func (e *undecodableError) Error() string { return "broker: undecodable session: " + e.err.Error() }
 func (e *undecodableError) Unwrap() error { return e.err }
+
+// decodeShared is Decode for a reader that never changes the values: they
+// may be the cache's own.
+func (c *sessionCodec) decodeShared(b []byte) (time.Time, map[string]any, error) {
+	if deadline, values, ok := c.cache.shared(b); ok {
+		return deadline, values, nil
+	}
+	deadline, values, err := c.GobCodec.Decode(b)
+	if err != nil {
+		return deadline, values, &undecodableError{err}
+	}
+	c.cache.put(b, deadline, values)
+	return deadline, values, nil
+}
 
 func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if deadline, values, ok := c.cache.get(b); ok {

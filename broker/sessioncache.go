@@ -72,6 +72,15 @@ func (c *decodeCache) get(b []byte) (time.Time, map[string]any, bool) {
 	return d.deadline, copyValues(d.values), true
 }
 
+// shared is get without the copy: the values are the cache's own and
+// must only be read.
+func (c *decodeCache) shared(b []byte) (time.Time, map[string]any, bool) {
+	c.mu.RLock()
+	d, ok := c.m[string(b)]
+	c.mu.RUnlock()
+	return d.deadline, d.values, ok
+}
+
 // put remembers the decoding of b; values must not change afterwards. When
 // the cache is full, entries picked at random (map order) make room.
 func (c *decodeCache) put(b []byte, deadline time.Time, values map[string]any) {
