@@ -65,7 +65,7 @@ type auditEntry struct {
 }
 
 // audit writes e's line and counts it. ctx is the request's: it carries
-// the client address and the request ID (withRequestLog).
+// the client address and the request ID (entry).
 func (s *Server) audit(ctx context.Context, e auditEntry) {
 	code := reasonCode(e.reason)
 	s.countAudit(ctx, e, code)

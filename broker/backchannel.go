@@ -243,11 +243,7 @@ type revocationGuard struct {
 	s            *Server
 }
 
-var (
-	_ scs.CtxStore         = (*revocationGuard)(nil)
-	_ scs.IterableStore    = (*revocationGuard)(nil)
-	_ scs.IterableCtxStore = (*revocationGuard)(nil)
-)
+var _ scs.CtxStore = (*revocationGuard)(nil)
 
 // CommitCtx writes the session unless it was revoked; a revoked one is
 // silently dropped (the request that held it is answered as it was going
@@ -268,23 +264,6 @@ func (g *revocationGuard) Commit(token string, b []byte, expiry time.Time) error
 	return g.CommitCtx(context.Background(), token, b, expiry)
 }
 
-// All and AllCtx pass iteration through when the store offers it.
-func (g *revocationGuard) All() (map[string][]byte, error) { return g.AllCtx(context.Background()) }
-
-func (g *revocationGuard) AllCtx(ctx context.Context) (map[string][]byte, error) {
-	var inner scs.Store = g.CtxStore
-	if p, ok := inner.(plainStore); ok {
-		inner = p.Store
-	}
-	switch st := inner.(type) {
-	case scs.IterableCtxStore:
-		return st.AllCtx(ctx)
-	case scs.IterableStore:
-		return st.All()
-	}
-	return nil, fmt.Errorf("broker: the session store %T cannot iterate", inner)
-}
-
 // ctxStore is st with context support.
 func ctxStore(st scs.Store) scs.CtxStore {
 	if cs, ok := st.(scs.CtxStore); ok {
@@ -293,7 +272,7 @@ func ctxStore(st scs.Store) scs.CtxStore {
 	return plainStore{st}
 }
 
-// plainStore gives a store without context support (scs's memstore) the
+// plainStore gives a store without context support (the memory store) the
 // context methods, which ignore the context.
 type plainStore struct{ scs.Store }
 

@@ -42,7 +42,19 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		stripIdentityHeaders(r.Header, s.cfg.Assertion.Header) // 1
-		if requestInfoFrom(r.Context()) != nil {               // entered already: one ID, one session
+		if requestInfoFrom(r.Context()) != nil {
+			// Entered already (Handler behind Protect, which is not how
+			// it is meant to be mounted): one ID, one session; the
+			// broker's routes still lose the prefix.
+			if prefix != "" && ownRoutes {
+				u := stripPrefix(r.URL, prefix)
+				if u == nil {
+					http.NotFound(w, r)
+					return
+				}
+				r = r.WithContext(r.Context()) // a copy, for its URL
+				r.URL = u
+			}
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -84,7 +85,7 @@ func (s *Server) protected(decide decider, next http.Handler) http.Handler {
 func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, signedIn, err := s.requestIdentity(r)
-		d, reason := decide(requestOf(r), identityPtr(id, signedIn))
+		d, reason := decide(s.ruleRequest(r), identityPtr(id, signedIn))
 		if err != nil && d != public {
 			s.sessionUnavailable(w, err)
 			return
@@ -105,6 +106,30 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ruleRequest describes r for the access rules, whose paths are the paths
+// after the external prefix: an embedding program's handler sees the
+// prefix (public_url's path) still in its path, the broker's own routes
+// do not.
+func (s *Server) ruleRequest(r *http.Request) accessRequest {
+	req := requestOf(r)
+	if info := requestInfoFrom(r.Context()); info != nil && info.prefixKept {
+		req.Path = withoutPrefix(req.Path, s.public.Prefix)
+	}
+	return req
+}
+
+// withoutPrefix is path without prefix, when path is prefix or below it.
+func withoutPrefix(path, prefix string) string {
+	rest, ok := strings.CutPrefix(path, prefix)
+	switch {
+	case !ok || (rest != "" && rest[0] != '/'):
+		return path
+	case rest == "":
+		return "/"
+	}
+	return rest
 }
 
 // providerIDs is the set of configured provider ids (nil without any, as

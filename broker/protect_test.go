@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -137,5 +138,45 @@ func TestRequirePanicsOnAnInvalidRule(t *testing.T) {
 			}()
 			srv.Require(tc.rule)
 		}()
+	}
+}
+
+// With public_url under a path, an embedding program's handlers see the
+// prefix in their paths, and the configured routes still match the path
+// after it, as for the broker's upstreams; the broker's own routes mounted
+// beside them work as well.
+func TestProtectUnderPublicURLPrefix(t *testing.T) {
+	srv, err := New(Config{PublicURL: "https://example.com/auth",
+		Providers: []providers.Config{{ID: "kc", Issuer: "https://kc.example", ClientID: "c", ClientSecret: "s"}},
+		Routes:    []Route{{Path: "/admin/", AccessRule: AccessRule{Groups: GroupCondition{OneOf: []string{"admins"}}}}},
+		Default:   AccessRule{Public: true}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/oauth2/", srv.Handler())
+	mux.Handle("/auth/", srv.Protect(whoami))
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://example.com"+path, nil))
+		return rec
+	}
+	if rec := get("/auth/admin/x"); rec.Code != http.StatusFound ||
+		rec.Header().Get("Location") != "/auth/oauth2/sign_in?rd="+url.QueryEscape("/auth/admin/x") {
+		t.Errorf("the admins-only route under the prefix: %d %q, want a sign-in redirect back to /auth/admin/x", rec.Code, rec.Header().Get("Location"))
+	}
+	if rec := get("/auth/reports"); rec.Code != http.StatusOK || !strings.HasPrefix(rec.Body.String(), "anonymous path=/auth/reports") {
+		t.Errorf("a public page under the prefix: %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := get("/auth/oauth2/sign_in"); rec.Code != http.StatusOK {
+		t.Errorf("the sign-in page under the prefix: %d", rec.Code)
+	}
+}
+
+func TestWithoutPrefix(t *testing.T) {
+	for path, want := range map[string]string{"/auth": "/", "/auth/": "/", "/auth/admin/x": "/admin/x", "/authx/y": "/authx/y", "/other": "/other"} {
+		if got := withoutPrefix(path, "/auth"); got != want {
+			t.Errorf("withoutPrefix(%q) = %q, want %q", path, got, want)
+		}
 	}
 }

@@ -107,8 +107,9 @@ func TestReloadLeavesRestartOnlySettings(t *testing.T) {
 	}
 }
 
-// A request in flight finishes with the configuration it started with;
-// the next one gets the new.
+// A request in flight during a reload completes (closing the replaced
+// generation's idle upstream connections does not cut it); the next one
+// gets the new upstream.
 func TestReloadInFlightRequestFinishesOnItsGeneration(t *testing.T) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	oldApp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

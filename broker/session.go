@@ -288,7 +288,7 @@ func (s *sessions) available(ctx context.Context) bool {
 
 // save commits a modified session and writes (or clears) the cookie. It
 // must run before the response header is written; handlers call it
-// explicitly when they need to report a failure, and sessionWriter calls it
+// explicitly when they need to report a failure, and responseWriter calls it
 // otherwise. A session whose load failed is never written.
 func (s *sessions) save(w http.ResponseWriter, r *http.Request, o origin) error {
 	ctx := r.Context()

@@ -12,20 +12,13 @@ import (
 // (oidc_broker_session_store_duration_seconds) and its failures counted
 // (oidc_broker_session_store_errors_total), by operation. The wrappers
 // change nothing else: the same calls reach the same store, and the
-// optional interfaces the store implements (scs's context and iteration
-// methods) stay available.
+// context methods stay available.
 
-// observeStore wraps scs's store. The result always has the context
-// methods (scs.CtxStore; plain methods ignore the context), and iterates
-// when st does.
+// observeStore wraps scs's store. The result has the context methods
+// (scs.CtxStore; plain methods ignore the context). Neither of the broker's
+// stores iterates, and the broker never asks scs to.
 func (m *metrics) observeStore(st scs.Store) scs.Store {
-	o := &observedStore{inner: ctxStore(st), m: m}
-	_, ctxIter := st.(scs.IterableCtxStore)
-	_, iter := st.(scs.IterableStore)
-	if ctxIter || iter {
-		return &observedIterableStore{observedStore: o, st: st}
-	}
-	return o
+	return &observedStore{inner: ctxStore(st), m: m}
 }
 
 // observeBackend wraps the broker's backend. Methods this file does not
@@ -59,10 +52,8 @@ type observedStore struct {
 }
 
 var (
-	_ scs.CtxStore         = (*observedStore)(nil)
-	_ scs.IterableStore    = (*observedIterableStore)(nil)
-	_ scs.IterableCtxStore = (*observedIterableStore)(nil)
-	_ backend              = (*observedBackend)(nil)
+	_ scs.CtxStore = (*observedStore)(nil)
+	_ backend      = (*observedBackend)(nil)
 )
 
 func (o *observedStore) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
@@ -89,24 +80,6 @@ func (o *observedStore) Commit(token string, b []byte, expiry time.Time) error {
 }
 
 func (o *observedStore) Delete(token string) error { return o.DeleteCtx(context.Background(), token) }
-
-// observedIterableStore is observedStore for a store that iterates.
-type observedIterableStore struct {
-	*observedStore
-	st scs.Store // the store as given, for its iteration methods
-}
-
-func (o *observedIterableStore) All() (map[string][]byte, error) {
-	return o.AllCtx(context.Background())
-}
-
-func (o *observedIterableStore) AllCtx(ctx context.Context) (all map[string][]byte, err error) {
-	defer func(start time.Time) { o.m.observe("all", start, err) }(time.Now())
-	if st, ok := o.st.(scs.IterableCtxStore); ok {
-		return st.AllCtx(ctx)
-	}
-	return o.st.(scs.IterableStore).All()
-}
 
 type observedBackend struct {
 	backend

@@ -135,10 +135,14 @@ func Probe(ctx context.Context, cfg Config, hc *http.Client) Report {
 		r.add(checkDiscovery, SeverityOK, "nothing to discover: a plain OAuth 2.0 provider's endpoints are configured")
 		for _, e := range []struct{ key, url string }{{"authorization_endpoint", cfg.AuthorizationEndpoint},
 			{"token_endpoint", cfg.TokenEndpoint}, {"userinfo_endpoint", cfg.UserinfoEndpoint}} {
+			shown := e.url
+			if u, err := url.Parse(e.url); err == nil {
+				shown = u.Redacted() // a password in the URL is not printed
+			}
 			if status, err := answers(ctx, hc, e.url); err != nil {
-				r.add(e.key, SeverityError, "%s is unreachable: %s", e.url, reason(err))
+				r.add(e.key, SeverityError, "%s is unreachable: %s", shown, reason(err))
 			} else {
-				r.add(e.key, SeverityOK, "%s answers (HTTP %d)", e.url, status)
+				r.add(e.key, SeverityOK, "%s answers (HTTP %d)", shown, status)
 			}
 		}
 	default:

@@ -106,7 +106,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
 Press Ctrl-C to stop.
 `, base, demo.DemoPassword)
-	return serveUntilSignal(brokerLn, srv.Handler(), logger, defaultDrain, nil)
+	return serveUntilSignal(brokerLn, srv.Handler(), logger, defaultDrain, notifyHUP(), nil)
 }
 
 func serveBackground(ln net.Listener, h http.Handler, logger *slog.Logger) {

@@ -76,6 +76,7 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	hup := notifyHUP() // from the start: a SIGHUP while starting must not end the process
 	cfg, err := broker.LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "oidc-broker:", err)
@@ -128,7 +129,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("oidc-broker listening", "addr", ln.Addr().String(), "version", versionString())
-	return serveUntilSignal(ln, srv.Handler(), logger, *drain, reload)
+	return serveUntilSignal(ln, srv.Handler(), logger, *drain, hup, reload)
 }
 
 // problemList is a configuration error's problems, one by one.
@@ -146,15 +147,21 @@ func problemList(err error) []broker.Problem {
 // defaultDrain is how long SIGTERM lets requests in flight finish.
 const defaultDrain = 20 * time.Second
 
+// notifyHUP delivers SIGHUP to the returned channel instead of ending the
+// process.
+func notifyHUP() chan os.Signal {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
 // serveUntilSignal serves until SIGINT or SIGTERM, then stops accepting
-// connections and lets requests in flight finish for up to drain. SIGHUP
-// calls reload (nil: ignored) and goes on serving.
-func serveUntilSignal(ln net.Listener, h http.Handler, logger *slog.Logger, drain time.Duration, reload func()) int {
+// connections and lets requests in flight finish for up to drain. A signal
+// on hup (notifyHUP) calls reload (nil: ignored) and goes on serving.
+func serveUntilSignal(ln net.Listener, h http.Handler, logger *slog.Logger, drain time.Duration, hup chan os.Signal, reload func()) int {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
