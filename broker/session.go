@@ -367,15 +367,11 @@ func (c *sessionCodec) decodeShared(b []byte) (time.Time, map[string]any, error)
 }
 
 func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
-	if deadline, values, ok := c.cache.get(b); ok {
-		return deadline, values, nil
-	}
-	deadline, values, err := c.GobCodec.Decode(b)
+	deadline, values, err := c.decodeShared(b)
 	if err != nil {
-		return deadline, values, &undecodableError{err}
+		return deadline, values, err
 	}
-	c.cache.put(b, deadline, values)
-	return deadline, copyValues(values), nil
+	return deadline, copyValues(values), nil // scs changes its session's map
 }
 
 // needsSession reports whether the route for path (prefix removed) cannot

@@ -61,19 +61,8 @@ func newDecodeCache(maxBytes int) *decodeCache {
 	return &decodeCache{max: maxBytes, m: map[string]decodedSession{}}
 }
 
-// get returns the decoded session of b and a copy of its values.
-func (c *decodeCache) get(b []byte) (time.Time, map[string]any, bool) {
-	c.mu.RLock()
-	d, ok := c.m[string(b)]
-	c.mu.RUnlock()
-	if !ok {
-		return time.Time{}, nil, false
-	}
-	return d.deadline, copyValues(d.values), true
-}
-
-// shared is get without the copy: the values are the cache's own and
-// must only be read.
+// shared returns the decoding of b when it is cached. The values are the
+// cache's own and must only be read (Decode copies them for scs).
 func (c *decodeCache) shared(b []byte) (time.Time, map[string]any, bool) {
 	c.mu.RLock()
 	d, ok := c.m[string(b)]
