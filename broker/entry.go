@@ -89,23 +89,24 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 
 		varyCookie(w.Header()) // 5
 		o := s.originFrom(facts)
+		token, _ := cookieValue(r, s.sessions.cookie(o).Name)
 		var err error
 		readOnly := false
 		if ownRoutes && u.Path == "/oauth2/auth" {
 			// Forward-auth, asked on every request to the apps behind a
 			// proxy, only reads a session whose tokens need no refresh: it
 			// gets the identity without an scs context (requestInfo.peeked).
-			id, t, found, perr := s.sessions.peek(ctx, r, o)
+			id, t, found, perr := s.sessions.peek(ctx, token, u.Path)
 			switch {
 			case perr != nil:
 				ctx, err = s.sessions.unavailable(ctx, perr)
 			case found && !s.dueForRefresh(t, true):
 				info.peeked, readOnly = id, true
 			default:
-				ctx, err = s.sessions.load(ctx, r, u.Path, o)
+				ctx, err = s.sessions.load(ctx, token, u.Path)
 			}
 		} else {
-			ctx, err = s.sessions.load(ctx, r, u.Path, o)
+			ctx, err = s.sessions.load(ctx, token, u.Path)
 		}
 		r = r.WithContext(ctx) // the one copy
 		r.URL = u

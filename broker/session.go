@@ -170,8 +170,8 @@ var errSessionStore = errors.New("broker: session store unavailable")
 // written (it would overwrite or shadow the real one).
 type storeDownKey struct{}
 
-// load puts the session of r (whose path, external prefix removed, is
-// path) into ctx, a context derived from r's. It always returns a usable
+// load puts the session of token (the request's cookie) into ctx; path is
+// the request's, external prefix removed. It always returns a usable
 // context. When the store fails, that context carries an empty session
 // marked unavailable (see available), and the error says why. A stored
 // session this version cannot decode counts as no session.
@@ -180,38 +180,39 @@ type storeDownKey struct{}
 // token cache; the broker's own routes that need the session (logins,
 // sign-out: they write it) read the store itself, so that what they write
 // back is never older than what another replica wrote.
-func (s *sessions) load(ctx context.Context, r *http.Request, path string, o origin) (context.Context, error) {
-	token, _ := cookieValue(r, s.cookie(o).Name)
-	parent := ctx
-	if s.cachedReads && token != "" && !needsSession(path) {
-		ctx = withCachedRead(ctx, token)
-	}
-	ctx, err := s.sm.Load(ctx, token)
+func (s *sessions) load(ctx context.Context, token, path string) (context.Context, error) {
+	loaded, err := s.sm.Load(s.reading(ctx, token, path), token)
 	if err == nil {
-		return ctx, nil
+		return loaded, nil
 	}
 	var bad *undecodableError
 	if errors.As(err, &bad) {
-		fresh, _ := s.sm.Load(parent, "") // never fails: no store access
+		fresh, _ := s.sm.Load(ctx, "") // never fails: no store access
 		return fresh, err
 	}
-	return s.unavailable(parent, err)
+	return s.unavailable(ctx, err)
 }
 
-// peek reads the identity and tokens of r's session without scs, for a
-// request that only reads them (forward-auth): no scs context, no copy of
-// the session's values. found is false when there is no session, or when
-// peek cannot tell (a session it cannot decode, an idle timeout that every
-// request extends): load then does the whole work. err is the store's.
-func (s *sessions) peek(ctx context.Context, r *http.Request, o origin) (id providers.Identity, t sessionTokens, found bool, err error) {
-	token, _ := cookieValue(r, s.cookie(o).Name)
+// reading is ctx for the store's read of token: the token cache may answer
+// it unless path (prefix removed) is a route that writes the session.
+func (s *sessions) reading(ctx context.Context, token, path string) context.Context {
+	if s.cachedReads && token != "" && !needsSession(path) {
+		return withCachedRead(ctx, token)
+	}
+	return ctx
+}
+
+// peek reads the identity and tokens of the session of token without scs,
+// for a request that only reads them (forward-auth, at path): no scs
+// context, no copy of the session's values. found is false when there is
+// no session, or when peek cannot tell (a session it cannot decode, an
+// idle timeout that every request extends): load then does the whole work.
+// err is the store's.
+func (s *sessions) peek(ctx context.Context, token, path string) (id providers.Identity, t sessionTokens, found bool, err error) {
 	if token == "" || s.sm.IdleTimeout > 0 {
 		return id, t, false, nil
 	}
-	if s.cachedReads {
-		ctx = withCachedRead(ctx, token)
-	}
-	b, ok, err := ctxStore(s.sm.Store).FindCtx(ctx, token)
+	b, ok, err := ctxStore(s.sm.Store).FindCtx(s.reading(ctx, token, path), token)
 	if err != nil || !ok {
 		return id, t, false, err
 	}
