@@ -80,6 +80,21 @@ func newIDPReadiness(cfg ReadinessConfig, registry *providers.Registry, now func
 	return &idpReadiness{registry: registry, interval: interval, now: now, log: log, reachTimeout: reachTimeout}
 }
 
+// carryOver keeps prev's last answer (of the generation a reload replaced)
+// until r's first look ends: a reload starts a new look at the new
+// providers, and must not take the broker out of rotation meanwhile.
+func (r *idpReadiness) carryOver(prev *idpReadiness) {
+	if r == nil || prev == nil {
+		return
+	}
+	prev.mu.Lock()
+	done, err := prev.done, prev.err
+	prev.mu.Unlock()
+	r.mu.Lock()
+	r.done, r.err = done, err // started stays zero: the next check looks again
+	r.mu.Unlock()
+}
+
 // check answers nil when an identity provider is reachable. It reuses the
 // last look for the interval; otherwise it starts one (detached from ctx,
 // so a client hanging up does not cut it short) and waits for it until ctx

@@ -239,3 +239,33 @@ func TestReadyzWithProvidersFromElsewhere(t *testing.T) {
 		t.Error("no provider available: ready")
 	}
 }
+
+// TestIdPReadinessCarriedOverAReload: the readiness of a new generation
+// answers with the last look of the one it replaced while its own first
+// look is still running; without that, "not checked yet".
+func TestIdPReadinessCarriedOverAReload(t *testing.T) {
+	idp := newSwitchableIdP(t)
+	clk := &testClock{now: time.Unix(1_000_000, 0)}
+	prev := readinessFor(t, clk, oidcConfig("idp", idp.srv.URL))
+	if err := prev.check(context.Background()); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+	idp.hang.Store(true) // the new generation's look does not end
+	check := func(r *idpReadiness) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		return r.check(ctx)
+	}
+	next := readinessFor(t, clk, oidcConfig("idp", idp.srv.URL))
+	next.carryOver(prev)
+	if err := check(next); err != nil {
+		t.Errorf("after the reload, with the look still running: %v, want the last answer (ready)", err)
+	}
+	control := readinessFor(t, clk, oidcConfig("idp", idp.srv.URL))
+	if err := check(control); !errors.Is(err, errIdPPending) {
+		t.Errorf("without the carried answer: %v, want %v", err, errIdPPending)
+	}
+	if hits := idp.hits.Load(); hits < 3 {
+		t.Errorf("%d requests: the new generations did not look at the IdP themselves", hits)
+	}
+}

@@ -153,6 +153,9 @@ func (s *Server) configure(prev *Server) error {
 	s.rules = compilePolicy(cfg.Routes, cfg.Default)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
 	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
+	if prev != nil {
+		s.idps.carryOver(prev.idps)
+	}
 	s.handler = s.routes()
 	return nil
 }
