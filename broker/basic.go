@@ -63,17 +63,25 @@ type basicIdentityKey struct{}
 // unknown, and the caller answers 503 unless the access rules find the
 // route public without a user.
 func (s *Server) requestIdentity(r *http.Request) (providers.Identity, bool, error) {
+	id, _, ok, err := s.requestIdentityHeaders(r)
+	return id, ok, err
+}
+
+// requestIdentityHeaders is requestIdentity with, when the identity is that
+// of the session entry read for forward-auth, its header values as made
+// when the session was decoded (relay); nil otherwise.
+func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *relayHeaders, bool, error) {
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
-		return id, true, nil
+		return id, nil, true, nil
 	}
-	if info := requestInfoFrom(r.Context()); info != nil && info.peeked.Subject != "" {
-		return info.peeked, true, nil // entry read the session (forward-auth)
+	if info := requestInfoFrom(r.Context()); info != nil && info.peeked != nil {
+		return info.peeked.id, &info.peeked.headers, true, nil // entry read the session (forward-auth)
 	}
 	if !s.sessions.available(r.Context()) {
-		return providers.Identity{}, false, errSessionStore
+		return providers.Identity{}, nil, false, errSessionStore
 	}
 	id, ok := s.sessionIdentity(r) // refresh.go: renews expired tokens
-	return id, ok, nil
+	return id, nil, ok, nil
 }
 
 // withBasicAuth authenticates Basic credentials on the Basic paths before

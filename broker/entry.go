@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
 // entry wraps next in what every request passes, in an order that is the
@@ -60,26 +58,37 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		}
 
 		facts, remoteAddr := s.fix.Resolve(r) // 2
-		info := &requestInfo{id: s.requestID(r), facts: facts, start: time.Now()}
-		info.idv[0] = info.id
-		id := info.idv[:1:1] // never appended to: the two headers can share it
-		if r.Header != nil {
-			r.Header[idHeader] = id
+		info := &requestInfo{facts: facts}
+		info.ctx = requestContext{Context: r.Context(), info: info}
+		info.sentID = s.sentRequestID(r, &info.facts)
+		var ctx context.Context = &info.ctx
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			info.start = time.Now()
+			defer s.logRequest(ctx, r, info)
 		}
-		w.Header()[idHeader] = id
-		rw := &info.writer
-		rw.ResponseWriter, rw.header, rw.id = w, idHeader, info.id
-		ctx := proxyfix.NewContext(context.WithValue(r.Context(), requestInfoKey{}, info), &info.facts)
-		defer s.logRequest(ctx, r, info)
 
 		u := r.URL // 3
 		if prefix != "" && ownRoutes {
-			if u = stripPrefix(r.URL, prefix); u == nil {
-				http.NotFound(rw, r)
-				return
-			}
+			u = stripPrefix(r.URL, prefix)
 		}
 		info.prefixKept = prefix != "" && !ownRoutes
+		// Forward-auth, asked on every request to the apps behind a proxy,
+		// reads the session without an scs context when it can, and its
+		// 2xx answers need no request ID (requestlog.go).
+		forwardAuth := ownRoutes && u != nil && u.Path == "/oauth2/auth"
+		rw := &info.writer
+		rw.ResponseWriter, rw.header, rw.info, rw.quietID = w, idHeader, info, forwardAuth
+		if !forwardAuth {
+			id := info.idValue()
+			if r.Header != nil {
+				r.Header[idHeader] = id
+			}
+			w.Header()[idHeader] = id
+		}
+		if u == nil {
+			http.NotFound(rw, r)
+			return
+		}
 
 		if !hostAllowed(s.cfg.AllowedHosts, facts.Host) { // 4
 			s.log.DebugContext(ctx, "host not allowed", "host", facts.Host)
@@ -92,16 +101,15 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		token, _ := cookieValue(r, s.sessions.cookie(o).Name)
 		var err error
 		readOnly := false
-		if ownRoutes && u.Path == "/oauth2/auth" {
-			// Forward-auth, asked on every request to the apps behind a
-			// proxy, only reads a session whose tokens need no refresh: it
-			// gets the identity without an scs context (requestInfo.peeked).
-			id, t, found, perr := s.sessions.peek(ctx, token, u.Path)
+		if forwardAuth {
+			// Only a session whose tokens need no refresh is read without
+			// scs (requestInfo.peeked).
+			v, perr := s.sessions.peek(ctx, token, u.Path)
 			switch {
 			case perr != nil:
 				ctx, err = s.sessions.unavailable(ctx, perr)
-			case found && !s.dueForRefresh(t, true):
-				info.peeked, readOnly = id, true
+			case v != nil && !s.dueForRefresh(v.tokens, true):
+				info.peeked, readOnly = v, true
 			default:
 				ctx, err = s.sessions.load(ctx, token, u.Path)
 			}
@@ -186,10 +194,12 @@ type responseWriter struct {
 	log      *slog.Logger
 	saved    bool
 
-	// The request log.
-	header, id string
-	status     int
-	bytes      int64
+	// The request ID's header (see WriteHeader) and the request log.
+	header  string
+	info    *requestInfo
+	quietID bool // no ID on a 2xx answer (forward-auth's)
+	status  int
+	bytes   int64
 }
 
 func (w *responseWriter) commit() {
@@ -221,8 +231,10 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.commit()
 	if w.status == 0 && code >= 200 {
 		w.status = code
-		if h := w.Header(); len(h[w.header]) != 1 || h[w.header][0] != w.id {
-			h[w.header] = []string{w.id}
+		if !w.quietID || code >= 300 {
+			if h, id := w.Header(), w.info.ID(); len(h[w.header]) != 1 || h[w.header][0] != id {
+				h[w.header] = []string{id}
+			}
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

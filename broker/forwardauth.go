@@ -15,8 +15,8 @@ import (
 // the proxy describes in its headers, believed only from a trusted peer
 // (describedTarget). See docs/access.md.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	id, signedIn, err := s.requestIdentity(r)
+	w.Header()["Cache-Control"] = noStoreValue[:1:1]
+	id, pre, signedIn, err := s.requestIdentityHeaders(r)
 	t := s.describedTarget(r)
 	d, reason := s.access(t.request(r.Header), identityPtr(id, signedIn))
 	s.countForwardAuth(d, err) // metrics.go
@@ -27,7 +27,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	switch d {
 	case public, allowed:
 		if signedIn {
-			s.relayIdentity(w.Header(), r, id, "")
+			s.relay(w.Header(), r, id, pre, "")
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case forbidden:

@@ -81,7 +81,17 @@ func isIdentityHeader(name string) bool { return foldHeader(name, "X-Auth-Reques
 // issued by the broker's external origin for r. Every relay path goes
 // through here.
 func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Identity, audience string) {
-	setIdentityHeaders(h, id)
+	s.relay(h, r, id, nil, audience)
+}
+
+// relay is relayIdentity with id's header values made before (pre: a
+// peeked session's, sessionView), or nil to make them.
+func (s *Server) relay(h http.Header, r *http.Request, id providers.Identity, pre *relayHeaders, audience string) {
+	if pre != nil {
+		pre.set(h)
+	} else {
+		setIdentityHeaders(h, id)
+	}
 	if s.assertion == nil {
 		return
 	}
@@ -96,25 +106,48 @@ func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Iden
 
 // setIdentityHeaders writes the identity into h. Email is relayed only when
 // the IdP verified it. Values are encoded with headerValue.
-//
-// It runs on every forward-auth check and proxied request, so it sets the
-// (canonical) names directly, with one array for all the values; each is
-// sliced to its own capacity, so that an Add never writes into another.
 func setIdentityHeaders(h http.Header, id providers.Identity) {
+	v := relayHeadersOf(id)
+	v.set(h)
+}
+
+// relayHeaders are the identity headers' values for one identity, in the
+// order of relayHeaderNames; a nil entry is a header not sent.
+type relayHeaders [5][]string
+
+var relayHeaderNames = [5]string{HeaderUser, HeaderProvider, HeaderEmail, HeaderPreferredUsername, HeaderGroups}
+
+// relayHeadersOf makes id's header values, with one array for all of them:
+// each is sliced to its own capacity, so that an Add on a header never
+// writes into another, nor into a value that other requests share (a
+// peeked session's, sessionView).
+func relayHeadersOf(id providers.Identity) relayHeaders {
 	v := make([]string, 5)
+	var rh relayHeaders
 	v[0], v[1] = headerValue(id.User()), headerValue(id.Provider)
-	h[HeaderUser], h[HeaderProvider] = v[0:1:1], v[1:2:2]
+	rh[0], rh[1] = v[0:1:1], v[1:2:2]
 	if e := id.VerifiedEmail(); e != "" {
 		v[2] = headerValue(e)
-		h[HeaderEmail] = v[2:3:3]
+		rh[2] = v[2:3:3]
 	}
 	if id.PreferredUsername != "" {
 		v[3] = headerValue(id.PreferredUsername)
-		h[HeaderPreferredUsername] = v[3:4:4]
+		rh[3] = v[3:4:4]
 	}
 	if len(id.Groups) > 0 {
 		v[4] = groupsValue(id.Groups)
-		h[HeaderGroups] = v[4:5:5]
+		rh[4] = v[4:5:5]
+	}
+	return rh
+}
+
+// set writes the headers into h, under their canonical names, sharing the
+// values (the server only reads them).
+func (rh *relayHeaders) set(h http.Header) {
+	for i, v := range rh {
+		if v != nil {
+			h[relayHeaderNames[i]] = v
+		}
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -20,7 +20,10 @@ import (
 // new random one. It is in every log line written with the request's
 // context (requestIDs), in the response, and in the request the upstream
 // app receives, so that the logs of the proxy, the broker and the app can
-// be joined.
+// be joined. Forward-auth's 2xx answers are the exception: a proxy passes
+// on none of their headers but those it is told to copy, so the ID would
+// reach nobody (a proxy that wants the broker's logs to carry its ID sends
+// it, from a peer in trusted_proxies.from).
 
 // DefaultRequestIDHeader is the header that carries the request ID when
 // log.request_id_header is not set.
@@ -30,21 +33,48 @@ const DefaultRequestIDHeader = "X-Request-Id"
 const maxRequestID = 128
 
 // requestInfo is what the broker knows of a request from its start, in the
-// request's context (entry). It is also the request's responseWriter: one
-// allocation for both.
+// request's context (entry). It is also the request's responseWriter and
+// its context: one allocation for the three.
 type requestInfo struct {
-	id     string
+	ctx    requestContext // the context entry gives the request
 	facts  proxyfix.Facts // as proxyfix established them: the client address
-	start  time.Time
-	login  event // the login event audit wrote for this request, if any (timeCallback)
+	start  time.Time      // when entry began; set only while the request log (debug) is on
+	login  event          // the login event audit wrote for this request, if any (timeCallback)
 	writer responseWriter
-	idv    [1]string // the value of the ID headers, request and response
+
+	// The request ID (ID): sentID when a trusted proxy sent one
+	// (sentRequestID), else made on first use. Forward-auth's answers, which
+	// only proxies read, mostly need none.
+	sentID string
+	idOnce sync.Once
+	id     string
+	idv    [1]string // id, as the value of the ID headers, request and response
+
 	// prefixKept: the path still carries the external prefix (public_url's
 	// path), as for an embedding program's handlers (needSignIn).
 	prefixKept bool
-	// peeked is the identity of a session that entry read without an scs
-	// context (sessions.peek: forward-auth); "" Subject when it did not.
-	peeked providers.Identity
+	// peeked is the session that entry read without an scs context
+	// (sessions.peek: forward-auth); nil when it did not.
+	peeked *sessionView
+}
+
+// ID is the request's ID.
+func (info *requestInfo) ID() string {
+	info.idOnce.Do(func() {
+		info.id = info.sentID
+		if info.id == "" {
+			info.id = newRequestID()
+		}
+		info.idv[0] = info.id
+	})
+	return info.id
+}
+
+// idValue is ID as a header value, shared by the request's ID headers: it
+// is never appended to (capacity 1).
+func (info *requestInfo) idValue() []string {
+	info.ID()
+	return info.idv[:1:1]
 }
 
 // client is the client address, as proxyfix established it (clientAddr).
@@ -57,6 +87,25 @@ func (info *requestInfo) client() string {
 
 type requestInfoKey struct{}
 
+// requestContext is the context entry gives a request: the connection's,
+// with the requestInfo and proxyfix's facts as values, answered by one
+// Value method instead of two context.WithValue (two allocations and a
+// longer chain for every lookup).
+type requestContext struct {
+	context.Context
+	info *requestInfo
+}
+
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case requestInfoKey{}:
+		return c.info
+	case proxyfix.ContextKey:
+		return &c.info.facts
+	}
+	return c.Context.Value(key)
+}
+
 func requestInfoFrom(ctx context.Context) *requestInfo {
 	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
 	return info
@@ -67,22 +116,22 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 // program's handlers behind Require or Protect can log it too.
 func RequestIDFrom(ctx context.Context) string {
 	if info := requestInfoFrom(ctx); info != nil {
-		return info.id
+		return info.ID()
 	}
 	return ""
 }
 
-// requestID is the ID a trusted proxy sent in log.request_id_header, when
-// the direct peer is in trusted_proxies.from and the value is one plain
-// token; otherwise a new one. A client cannot choose the ID, nor put
-// anything into the log through it.
-func (s *Server) requestID(r *http.Request) string {
-	if name := s.cfg.Log.RequestIDHeader; name != "" && s.fix.PeerListed(r) {
+// sentRequestID is the ID a trusted proxy sent in log.request_id_header,
+// when the direct peer (facts') is in trusted_proxies.from and the value is
+// one plain token; "" otherwise, and the request gets a new one. A client
+// cannot choose the ID, nor put anything into the log through it.
+func (s *Server) sentRequestID(r *http.Request, facts *proxyfix.Facts) string {
+	if name := s.cfg.Log.RequestIDHeader; name != "" && s.fix.Listed(facts.Original.Peer) {
 		if v := r.Header.Values(name); len(v) == 1 && validRequestID(v[0]) {
 			return v[0]
 		}
 	}
-	return newRequestID()
+	return ""
 }
 
 // newRequestID is 16 characters of base64url: 96 random bits, unique

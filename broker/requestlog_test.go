@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -38,11 +39,21 @@ func TestRequestIDMadeAndSent(t *testing.T) {
 		t.Errorf("status %d: the app received request ID %q, the response carries %q", resp.StatusCode, received, id)
 	}
 
-	// Forward-auth answers carry the ID too, and the audit line of the
-	// login has the callback's.
-	if fa := e.get(e.broker.URL + "/oauth2/auth"); fa.StatusCode != http.StatusAccepted || fa.Header.Get("X-Request-Id") == "" {
-		t.Errorf("forward-auth: %d, request ID %q", fa.StatusCode, fa.Header.Get("X-Request-Id"))
+	// Forward-auth's 2xx answers go only to proxies, which pass none of
+	// their headers on unless told to: they carry no ID, and the request
+	// line still has one. Its refusals, which Traefik and Caddy show the
+	// client, carry one.
+	if fa := e.get(e.broker.URL + "/oauth2/auth"); fa.StatusCode != http.StatusAccepted || fa.Header.Values("X-Request-Id") != nil {
+		t.Errorf("forward-auth: %d, request ID %q", fa.StatusCode, fa.Header.Values("X-Request-Id"))
 	}
+	if !regexp.MustCompile(`msg=request method=GET path=/oauth2/auth status=202 duration=\S+ bytes=0 client=127.0.0.1 request_id=[-\w]{16}\n`).MatchString(e.logs.String()) {
+		t.Errorf("no request line with an ID for forward-auth:\n%s", e.logs)
+	}
+	if fa := e.request(nil, http.MethodGet, "/oauth2/auth", nil); fa.StatusCode != http.StatusUnauthorized || !validRequestID(fa.Header.Get("X-Request-Id")) {
+		t.Errorf("forward-auth without a session: %d, request ID %q", fa.StatusCode, fa.Header.Values("X-Request-Id"))
+	}
+
+	// The audit line of the login has the callback's ID.
 	c := newBrowser()
 	cb := e.startLogin(c, "beta", "bob", "/")
 	callback := e.do(c, http.MethodGet, cb.String(), nil)
@@ -113,7 +124,7 @@ func TestRequestIDHandler(t *testing.T) {
 	if withRequestIDs(l) != l {
 		t.Error("wrapped twice")
 	}
-	ctx := context.WithValue(context.Background(), requestInfoKey{}, &requestInfo{id: "rid-1"})
+	ctx := context.WithValue(context.Background(), requestInfoKey{}, &requestInfo{sentID: "rid-1"})
 	l.InfoContext(ctx, "one")
 	l.Info("two")
 	l.With("k", "v").InfoContext(ctx, "three")

@@ -162,6 +162,10 @@ func varyCookie(h http.Header) {
 
 var varyCookieValue = []string{"Cookie"}
 
+// noStoreValue is "Cache-Control: no-store" for forward-auth's answers,
+// shared like varyCookieValue.
+var noStoreValue = []string{"no-store"}
+
 // errSessionStore wraps store failures; the broker answers 503.
 var errSessionStore = errors.New("broker: session store unavailable")
 
@@ -204,25 +208,23 @@ func (s *sessions) reading(ctx context.Context, token, path string) context.Cont
 
 // peek reads the identity and tokens of the session of token without scs,
 // for a request that only reads them (forward-auth, at path): no scs
-// context, no copy of the session's values. found is false when there is
-// no session, or when peek cannot tell (a session it cannot decode, an
-// idle timeout that every request extends): load then does the whole work.
-// err is the store's.
-func (s *sessions) peek(ctx context.Context, token, path string) (id providers.Identity, t sessionTokens, found bool, err error) {
+// context, no copy of the session's values. The view is nil when there is
+// no signed-in session, or when peek cannot tell (a session it cannot
+// decode, an idle timeout that every request extends): load then does the
+// whole work. err is the store's. The view is shared: only read it.
+func (s *sessions) peek(ctx context.Context, token, path string) (*sessionView, error) {
 	if token == "" || s.sm.IdleTimeout > 0 {
-		return id, t, false, nil
+		return nil, nil
 	}
 	b, ok, err := ctxStore(s.sm.Store).FindCtx(s.reading(ctx, token, path), token)
 	if err != nil || !ok {
-		return id, t, false, err
+		return nil, err
 	}
-	_, values, err := s.sm.Codec.(*sessionCodec).decodeShared(b)
+	d, err := s.sm.Codec.(*sessionCodec).decodeShared(b)
 	if err != nil {
-		return id, t, false, nil
+		return nil, nil
 	}
-	id, _ = values[keyIdentity].(providers.Identity)
-	t, _ = values[keyTokens].(sessionTokens)
-	return id, t, id.Subject != "", nil
+	return d.view, nil
 }
 
 // unavailable is what load returns when the store failed with err: a
@@ -355,24 +357,25 @@ func (e *undecodableError) Unwrap() error { return e.err }
 
 // decodeShared is Decode for a reader that never changes the values: they
 // may be the cache's own.
-func (c *sessionCodec) decodeShared(b []byte) (time.Time, map[string]any, error) {
-	if deadline, values, ok := c.cache.shared(b); ok {
-		return deadline, values, nil
+func (c *sessionCodec) decodeShared(b []byte) (*decodedSession, error) {
+	if d, ok := c.cache.shared(b); ok {
+		return d, nil
 	}
 	deadline, values, err := c.GobCodec.Decode(b)
 	if err != nil {
-		return deadline, values, &undecodableError{err}
+		return nil, &undecodableError{err}
 	}
-	c.cache.put(b, deadline, values)
-	return deadline, values, nil
+	d := newDecodedSession(deadline, values)
+	c.cache.put(b, d)
+	return d, nil
 }
 
 func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
-	deadline, values, err := c.decodeShared(b)
+	d, err := c.decodeShared(b)
 	if err != nil {
-		return deadline, values, err
+		return time.Time{}, nil, err
 	}
-	return deadline, copyValues(values), nil // scs changes its session's map
+	return d.deadline, copyValues(d.values), nil // scs changes its session's map
 }
 
 // needsSession reports whether the route for path (prefix removed) cannot

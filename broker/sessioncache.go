@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // The forward-auth hot path (cookie, session, identity, rules, headers)
@@ -48,31 +50,55 @@ type decodeCache struct {
 	max int // bytes of keys
 
 	mu   sync.RWMutex
-	m    map[string]decodedSession
+	m    map[string]*decodedSession
 	size int
 }
 
+// decodedSession is one decoded session, shared by every request that
+// read the same bytes: nothing in it is ever modified.
 type decodedSession struct {
 	deadline time.Time
 	values   map[string]any
+	// view is what forward-auth reads of the session (sessions.peek),
+	// made with the decoding; nil when the session has no identity.
+	view *sessionView
+}
+
+// sessionView is the part of a signed-in session that forward-auth reads:
+// the identity, its tokens (to tell whether they are due for refresh), and
+// the identity's header values (relayHeadersOf), made once per decoding
+// rather than once per request.
+type sessionView struct {
+	id      providers.Identity
+	tokens  sessionTokens
+	headers relayHeaders
+}
+
+func newDecodedSession(deadline time.Time, values map[string]any) *decodedSession {
+	d := &decodedSession{deadline: deadline, values: values}
+	if id, ok := values[keyIdentity].(providers.Identity); ok && id.Subject != "" {
+		t, _ := values[keyTokens].(sessionTokens)
+		d.view = &sessionView{id: id, tokens: t, headers: relayHeadersOf(id)}
+	}
+	return d
 }
 
 func newDecodeCache(maxBytes int) *decodeCache {
-	return &decodeCache{max: maxBytes, m: map[string]decodedSession{}}
+	return &decodeCache{max: maxBytes, m: map[string]*decodedSession{}}
 }
 
-// shared returns the decoding of b when it is cached. The values are the
-// cache's own and must only be read (Decode copies them for scs).
-func (c *decodeCache) shared(b []byte) (time.Time, map[string]any, bool) {
+// shared returns the decoding of b when it is cached. It is the cache's
+// own and must only be read (Decode copies the values for scs).
+func (c *decodeCache) shared(b []byte) (*decodedSession, bool) {
 	c.mu.RLock()
 	d, ok := c.m[string(b)]
 	c.mu.RUnlock()
-	return d.deadline, d.values, ok
+	return d, ok
 }
 
-// put remembers the decoding of b; values must not change afterwards. When
+// put remembers d, the decoding of b; d must not change afterwards. When
 // the cache is full, entries picked at random (map order) make room.
-func (c *decodeCache) put(b []byte, deadline time.Time, values map[string]any) {
+func (c *decodeCache) put(b []byte, d *decodedSession) {
 	if len(b) > min(maxCachedSession, c.max) {
 		return
 	}
@@ -89,7 +115,7 @@ func (c *decodeCache) put(b []byte, deadline time.Time, values map[string]any) {
 		delete(c.m, k)
 		c.size -= len(k)
 	}
-	c.m[key] = decodedSession{deadline: deadline, values: values}
+	c.m[key] = d
 	c.size += len(key)
 }
 

@@ -103,7 +103,7 @@ func TestDecodeCacheBound(t *testing.T) {
 	if _, _, err := codec.Decode(big); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := codec.cache.shared(big); ok {
+	if _, ok := codec.cache.shared(big); ok {
 		t.Error("a session larger than the cache was cached")
 	}
 }

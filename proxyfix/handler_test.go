@@ -43,7 +43,7 @@ func TestHandlerRewritesACopy(t *testing.T) {
 	want := Facts{
 		Scheme: "https", Host: "sso.example.com", Prefix: "/auth",
 		ClientIP: netip.MustParseAddr("203.0.113.7"), ClientNode: "203.0.113.7", Trusted: true,
-		Original: Original{RemoteAddr: "10.0.0.2:5555", Host: "backend:8080", Scheme: "http"},
+		Original: Original{RemoteAddr: "10.0.0.2:5555", Host: "backend:8080", Scheme: "http", Peer: netip.MustParseAddr("10.0.0.2")},
 	}
 	if f := FromRequest(got); f != want {
 		t.Errorf("FromRequest\n got  %+v\n want %+v", f, want)
@@ -76,11 +76,11 @@ func TestFromRequestWithoutHandler(t *testing.T) {
 	}{
 		{"plain", in{headers: [][2]string{{hdrProto, "https"}, {hdrHost, "evil.example"}}}, Facts{
 			Scheme: "http", Host: "backend:8080", ClientIP: netip.MustParseAddr("10.0.0.2"), ClientNode: "10.0.0.2",
-			Original: Original{RemoteAddr: "10.0.0.2:5555", Host: "backend:8080", Scheme: "http"},
+			Original: Original{RemoteAddr: "10.0.0.2:5555", Host: "backend:8080", Scheme: "http", Peer: netip.MustParseAddr("10.0.0.2")},
 		}},
 		{"TLS, default port omitted, host lower-cased", in{tls: true, host: "SSO.example.com:443", remote: "[::ffff:192.0.2.1]:9"}, Facts{
 			Scheme: "https", Host: "sso.example.com", ClientIP: netip.MustParseAddr("192.0.2.1"), ClientNode: "192.0.2.1",
-			Original: Original{RemoteAddr: "[::ffff:192.0.2.1]:9", Host: "SSO.example.com:443", Scheme: "https"},
+			Original: Original{RemoteAddr: "[::ffff:192.0.2.1]:9", Host: "SSO.example.com:443", Scheme: "https", Peer: netip.MustParseAddr("192.0.2.1")},
 		}},
 		{"invalid host kept as is, unix socket peer", in{host: "bad host", remote: "@"}, Facts{
 			Scheme: "http", Host: "bad host", ClientNode: "@",

@@ -96,8 +96,18 @@ type hostPort struct {
 // format returns the host as it should appear in URLs of the given scheme: the port is
 // omitted when it is that scheme's default.
 func (h hostPort) format(scheme string) string {
+	return h.formatAs(scheme, "")
+}
+
+// formatAs is format, returning same instead of a new string when same
+// already is the result (the Host header it was parsed from, as sent by
+// nearly every client): no allocation per request.
+func (h hostPort) formatAs(scheme, same string) string {
 	if h.port == "" || h.port == defaultPort(scheme) {
 		return h.name
+	}
+	if n := len(h.name); len(same) == n+1+len(h.port) && same[:n] == h.name && same[n] == ':' && same[n+1:] == h.port {
+		return same
 	}
 	return h.name + ":" + h.port
 }

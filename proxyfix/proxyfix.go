@@ -154,7 +154,7 @@ func New(cfg Config, logger *slog.Logger) (*Fix, error) {
 // request already carries Facts (the middleware was applied twice) it passes it on as is.
 func (f *Fix) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := r.Context().Value(factsKey{}).(*Facts); ok {
+		if _, ok := r.Context().Value(ContextKey).(*Facts); ok {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -180,8 +180,15 @@ func (f *Fix) Resolve(r *http.Request) (Facts, string) { return f.resolve(r) }
 // NewContext returns a context derived from ctx that carries facts for
 // FromRequest. facts must not change afterwards.
 func NewContext(ctx context.Context, facts *Facts) context.Context {
-	return context.WithValue(ctx, factsKey{}, facts)
+	return context.WithValue(ctx, ContextKey, facts)
 }
+
+// ContextKey is the key under which NewContext stores the *Facts. A caller
+// that has its own context type for a request (one value for all it keeps)
+// may answer it from its Value method instead of calling NewContext.
+var ContextKey any = &contextKey{"proxyfix facts"}
+
+type contextKey struct{ name string }
 
 // Facts are the effective transport facts of one request.
 type Facts struct {
@@ -211,6 +218,9 @@ type Original struct {
 	RemoteAddr string // r.RemoteAddr
 	Host       string // r.Host
 	Scheme     string // "https" when r.TLS != nil, else "http"
+	// Peer is RemoteAddr's IP (IPv4-mapped addresses unmapped, no zone);
+	// the zero Addr when RemoteAddr is not an IP (Unix socket).
+	Peer netip.Addr
 }
 
 // BaseURL returns scheme://host followed by the prefix, without trailing slash, such as
@@ -219,15 +229,30 @@ func (f Facts) BaseURL() string {
 	return f.Scheme + "://" + f.Host + f.Prefix
 }
 
-type factsKey struct{}
-
 // PeerListed reports whether the direct peer of r's connection (before any
 // forwarding header was applied) is inside Config.From. An empty From lists
 // nobody. Code that believes other request-describing headers of a proxy
 // (the broker's forward-auth endpoint) asks this: hop counts alone cannot
 // vouch for headers that proxies set rather than append to.
 func (f *Fix) PeerListed(r *http.Request) bool {
-	return f.listed(FromRequest(r).Original.RemoteAddr)
+	if facts, ok := r.Context().Value(ContextKey).(*Facts); ok {
+		return f.Listed(facts.Original.Peer)
+	}
+	return f.listed(r.RemoteAddr)
+}
+
+// Listed reports whether peer (a direct peer's address, such as
+// Facts.Original.Peer) is inside Config.From; the zero Addr never is.
+func (f *Fix) Listed(peer netip.Addr) bool {
+	if !peer.IsValid() {
+		return false
+	}
+	for _, p := range f.from {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidHost reports whether s is a host[:port] that this package would take
@@ -243,7 +268,7 @@ func ValidHost(s string) bool {
 // returns the facts of the connection itself: https when r.TLS != nil, r.Host, no prefix
 // and r.RemoteAddr, with Trusted false.
 func FromRequest(r *http.Request) Facts {
-	if f, ok := r.Context().Value(factsKey{}).(*Facts); ok {
+	if f, ok := r.Context().Value(ContextKey).(*Facts); ok {
 		return *f
 	}
 	return connFacts(r)
@@ -261,10 +286,10 @@ func connFacts(r *http.Request) Facts {
 		Original: Original{RemoteAddr: r.RemoteAddr, Host: r.Host, Scheme: scheme},
 	}
 	if h, ok := parseHostOK(r.Host); ok {
-		facts.Host = h.format(scheme)
+		facts.Host = h.formatAs(scheme, r.Host)
 	}
 	if ip, ok := peerAddr(r.RemoteAddr); ok {
-		facts.ClientIP = ip
+		facts.ClientIP, facts.Original.Peer = ip, ip
 		facts.ClientNode = nodeText(ip, r.RemoteAddr)
 	} else {
 		facts.ClientNode = r.RemoteAddr

@@ -34,7 +34,7 @@ type effective struct {
 // RemoteAddr ("" otherwise).
 func (f *Fix) resolve(r *http.Request) (Facts, string) {
 	facts := connFacts(r)
-	if !f.cfg.Enabled() || !f.peerAllowed(r) {
+	if !f.cfg.Enabled() || !f.peerAllowed(r, facts) {
 		return facts, ""
 	}
 	e := effective{scheme: facts.Scheme}
@@ -50,7 +50,7 @@ func (f *Fix) resolve(r *http.Request) (Facts, string) {
 	facts.Trusted = true
 	facts.Scheme = e.scheme
 	if e.hostOK {
-		facts.Host = e.host.format(e.scheme)
+		facts.Host = e.host.formatAs(e.scheme, facts.Host)
 	}
 	facts.Prefix = e.prefix
 	if !e.clientOK {
@@ -68,8 +68,8 @@ func parseHostOK(s string) (hostPort, bool) {
 
 // peerAllowed reports whether the direct peer may send forwarding headers: From is empty
 // or holds the peer's address.
-func (f *Fix) peerAllowed(r *http.Request) bool {
-	if len(f.from) == 0 || f.listed(r.RemoteAddr) {
+func (f *Fix) peerAllowed(r *http.Request, facts Facts) bool {
+	if len(f.from) == 0 || f.Listed(facts.Original.Peer) {
 		return true
 	}
 	for _, h := range allHeaders {
@@ -83,16 +83,8 @@ func (f *Fix) peerAllowed(r *http.Request) bool {
 
 // listed reports whether the peer remoteAddr ("ip:port") is inside From.
 func (f *Fix) listed(remoteAddr string) bool {
-	ip, ok := peerAddr(remoteAddr)
-	if !ok {
-		return false
-	}
-	for _, p := range f.from {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	ip, _ := peerAddr(remoteAddr)
+	return f.Listed(ip)
 }
 
 // applyXForwarded applies the X-Forwarded-* headers, each on its own: a header that is
