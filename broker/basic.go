@@ -74,8 +74,11 @@ func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *r
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
 		return id, nil, true, nil
 	}
-	if info := requestInfoFrom(r.Context()); info != nil && info.peeked != nil {
-		return info.peeked.id, &info.peeked.headers, true, nil // entry read the session (forward-auth)
+	if info := requestInfoFrom(r.Context()); info != nil && info.readOnly { // entry read the session (forward-auth)
+		if info.peeked == nil {
+			return providers.Identity{}, nil, false, nil
+		}
+		return info.peeked.id, &info.peeked.headers, true, nil
 	}
 	if !s.sessions.available(r.Context()) {
 		return providers.Identity{}, nil, false, errSessionStore

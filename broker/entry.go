@@ -98,18 +98,17 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 
 		varyCookie(w.Header()) // 5
 		o := s.originFrom(facts)
-		token, _ := cookieValue(r, s.sessions.cookie(o).Name)
+		token, _ := cookieValue(r, s.sessions.cookieName(o))
 		var err error
-		readOnly := false
 		if forwardAuth {
-			// Only a session whose tokens need no refresh is read without
-			// scs (requestInfo.peeked).
-			v, perr := s.sessions.peek(ctx, token, u.Path)
+			// A session whose tokens need no refresh, or none, is read
+			// without scs (requestInfo.readOnly).
+			v, known, perr := s.sessions.peek(ctx, token, u.Path)
 			switch {
 			case perr != nil:
 				ctx, err = s.sessions.unavailable(ctx, perr)
-			case v != nil && !s.dueForRefresh(v.tokens, true):
-				info.peeked, readOnly = v, true
+			case known && (v == nil || !s.dueForRefresh(v.tokens, true)):
+				info.peeked, info.readOnly = v, true
 			default:
 				ctx, err = s.sessions.load(ctx, token, u.Path)
 			}
@@ -142,7 +141,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		case err != nil:
 			s.log.WarnContext(ctx, "session ignored", "error", err)
 		}
-		if !readOnly {
+		if !info.readOnly {
 			rw.sessions, rw.r, rw.o, rw.log = s.sessions, r, o, s.log
 		}
 		next.ServeHTTP(rw, r) // 6

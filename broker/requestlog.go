@@ -53,9 +53,11 @@ type requestInfo struct {
 	// prefixKept: the path still carries the external prefix (public_url's
 	// path), as for an embedding program's handlers (needSignIn).
 	prefixKept bool
-	// peeked is the session that entry read without an scs context
-	// (sessions.peek: forward-auth); nil when it did not.
-	peeked *sessionView
+	// readOnly: entry read the session without an scs context
+	// (sessions.peek: forward-auth), and peeked is its identity, nil when
+	// the request is not signed in. There is no scs session to read.
+	readOnly bool
+	peeked   *sessionView
 }
 
 // ID is the request's ID.

@@ -105,9 +105,14 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), store, closeStore
-	// Store operations timed and their failures counted (storemetrics.go).
-	s.sessions.sm.Store = s.metrics.observeStore(s.sessions.sm.Store)
-	s.store = s.metrics.observeBackend(s.store)
+	// Store operations timed and their failures counted (storemetrics.go),
+	// when there is a network between: the memory store's are map accesses
+	// that take nanoseconds and cannot fail, and timing them would cost
+	// more than they do.
+	if cfg.Session.Store == "redis" {
+		s.sessions.sm.Store = s.metrics.observeStore(s.sessions.sm.Store)
+		s.store = s.metrics.observeBackend(s.store)
+	}
 	s.initLogout() // backchannel.go: ended sessions stay ended
 	if err := s.configure(nil); err != nil {
 		_ = closeStore()

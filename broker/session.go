@@ -135,17 +135,23 @@ func (c SessionConfig) warnings() []string {
 // SameSite=Lax, Secure behind https, and the strongest name prefix the
 // browser will accept (__Host- needs Path=/ and no Domain).
 func (s *sessions) cookie(o origin) http.Cookie {
-	c := http.Cookie{Name: s.baseName, Path: "/", Domain: s.domain, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
+	c := http.Cookie{Name: s.cookieName(o), Path: "/", Domain: s.domain, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
 	if o.Prefix != "" {
 		c.Path = o.Prefix + "/"
 	}
-	switch {
-	case c.Secure && c.Domain == "" && c.Path == "/":
-		c.Name = s.hostName
-	case c.Secure:
-		c.Name = s.secureName
-	}
 	return c
+}
+
+// cookieName is cookie(o).Name, without making the rest (every request
+// reads the cookie).
+func (s *sessions) cookieName(o origin) string {
+	switch secure := o.Secure(); {
+	case secure && s.domain == "" && o.Prefix == "": // Path "/": __Host-
+		return s.hostName
+	case secure:
+		return s.secureName
+	}
+	return s.baseName
 }
 
 // varyCookie adds "Vary: Cookie" to h, which every answer that depends on
@@ -206,25 +212,30 @@ func (s *sessions) reading(ctx context.Context, token, path string) context.Cont
 	return ctx
 }
 
-// peek reads the identity and tokens of the session of token without scs,
-// for a request that only reads them (forward-auth, at path): no scs
-// context, no copy of the session's values. The view is nil when there is
-// no signed-in session, or when peek cannot tell (a session it cannot
-// decode, an idle timeout that every request extends): load then does the
-// whole work. err is the store's. The view is shared: only read it.
-func (s *sessions) peek(ctx context.Context, token, path string) (*sessionView, error) {
-	if token == "" || s.sm.IdleTimeout > 0 {
-		return nil, nil
+// peek reads the session of token without scs, for a request that only
+// reads it (forward-auth, at path): no scs context, no copy of the
+// session's values. known is false when peek cannot tell (a session it
+// cannot decode, an idle timeout that every request extends): load then
+// does the whole work. When known, the view is the signed-in session's,
+// nil when there is none (no cookie, a token the store does not know, a
+// session without an identity). err is the store's. The view is shared:
+// only read it.
+func (s *sessions) peek(ctx context.Context, token, path string) (v *sessionView, known bool, err error) {
+	if s.sm.IdleTimeout > 0 {
+		return nil, false, nil
 	}
-	b, ok, err := ctxStore(s.sm.Store).FindCtx(s.reading(ctx, token, path), token)
-	if err != nil || !ok {
-		return nil, err
+	if token == "" {
+		return nil, true, nil
+	}
+	b, found, err := ctxStore(s.sm.Store).FindCtx(s.reading(ctx, token, path), token)
+	if err != nil || !found {
+		return nil, err == nil, err
 	}
 	d, err := s.sm.Codec.(*sessionCodec).decodeShared(b)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	return d.view, nil
+	return d.view, true, nil
 }
 
 // unavailable is what load returns when the store failed with err: a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -45,19 +46,28 @@ func TestStoreMetricsCountFailures(t *testing.T) {
 	})
 }
 
-// TestStoreMetricsCountOperations: a login's store operations are timed,
-// and none failed.
+// TestStoreMetricsCountOperations: a login's store operations are timed
+// with Redis, and none failed; the memory store's are not timed.
 func TestStoreMetricsCountOperations(t *testing.T) {
-	e := newEnv(t)
+	e := newRedisEnv(t, redisserver.Start(t))
 	e.login("alpha", "alice", "/")
 	m := scrape(t, e.server)
 	expect(t, m, nil,
 		`oidc_broker_session_store_duration_seconds_count{op="find"}`,
 		`oidc_broker_session_store_duration_seconds_count{op="commit"}`,
-		`oidc_broker_session_store_duration_seconds_count{op="delete"}`)
+		`oidc_broker_session_store_duration_seconds_count{op="delete"}`,
+		`oidc_broker_session_store_duration_seconds_count{op="once"}`)
 	for series, v := range m {
 		if strings.HasPrefix(series, "oidc_broker_session_store_errors_total") && v != 0 {
 			t.Errorf("a store error was counted: %s %v", series, v)
+		}
+	}
+
+	mem := newEnv(t)
+	mem.login("alpha", "alice", "/")
+	for series, v := range scrape(t, mem.server) {
+		if strings.HasPrefix(series, "oidc_broker_session_store_duration_seconds_count") && v != 0 {
+			t.Errorf("the memory store was measured: %s %v", series, v)
 		}
 	}
 }

@@ -142,7 +142,9 @@ func parseHost(s string) (hostPort, error) {
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return hostPort{}, errHostname
 		}
-		name = "[" + a.String() + "]"
+		if name = s[:end+1]; a.String() != s[1:end] {
+			name = "[" + a.String() + "]" // not in canonical form
+		}
 		rest := s[end+1:]
 		if rest != "" {
 			if rest[0] != ':' {
@@ -190,15 +192,15 @@ func parseHostname(s string) (string, error) {
 	if s == "" || len(s) > 253 {
 		return "", errHostname
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
-			return "", errHostname
-		}
-	}
-	s = strings.ToLower(s) // ASCII only, checked above
+	upper := false
 	labelStart := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && s[i] != '.' {
+			c := s[i]
+			upper = upper || 'A' <= c && c <= 'Z'
+			if !isAlnum(c) && c != '-' && c != '_' {
+				return "", errHostname
+			}
 			continue
 		}
 		if n := i - labelStart; n < 1 || n > 63 {
@@ -210,6 +212,9 @@ func parseHostname(s string) (string, error) {
 		}
 		labelStart = i + 1
 	}
+	if upper {
+		s = strings.ToLower(s) // ASCII only, checked above
+	}
 	return s, nil
 }
 
@@ -220,11 +225,17 @@ func isAlnum(c byte) bool {
 // looksNumeric reports whether a last label would make WHATWG URL parsers read the whole
 // name as an IPv4 address: all digits, or "0x" followed by hex digits.
 func looksNumeric(label string) bool {
-	if strings.HasPrefix(label, "0x") {
+	hex := len(label) >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X')
+	if hex {
 		label = label[2:]
-		return strings.Trim(label, "0123456789abcdef") == ""
 	}
-	return strings.Trim(label, "0123456789") == ""
+	for i := 0; i < len(label); i++ {
+		c := label[i] | 0x20 // lower case for letters; digits stay digits
+		if !('0' <= label[i] && label[i] <= '9') && !(hex && 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // parsePrefix accepts a clean absolute path made of letters, digits, '-', '.', '_', '~'
