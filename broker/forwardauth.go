@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -95,6 +96,9 @@ func (t target) request(h http.Header) accessRequest {
 // and passes on a client's other would otherwise let the client choose.
 func (s *Server) describedTarget(r *http.Request) target {
 	if !s.fix.PeerListed(r) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			return target{}
+		}
 		for _, h := range describingHeaders {
 			if len(r.Header[h]) > 0 {
 				s.log.DebugContext(r.Context(), "forward-auth: request-describing headers ignored: the peer is not in trusted_proxies.from",

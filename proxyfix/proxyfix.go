@@ -116,9 +116,10 @@ func (c Config) counts() []countKey {
 // Fix is the middleware built from a validated Config. It is immutable and safe for
 // concurrent use.
 type Fix struct {
-	cfg    Config
-	from   []netip.Prefix
-	logger *slog.Logger
+	cfg     Config
+	enabled bool // cfg.Enabled(), asked on every request
+	from    []netip.Prefix
+	logger  *slog.Logger
 }
 
 // New validates cfg and returns the middleware builder. logger may be nil, then
@@ -131,7 +132,7 @@ func New(cfg Config, logger *slog.Logger) (*Fix, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	f := &Fix{cfg: cfg, logger: logger}
+	f := &Fix{cfg: cfg, enabled: cfg.Enabled(), logger: logger}
 	f.cfg.From = append([]string(nil), cfg.From...)
 	for _, s := range cfg.From {
 		p, _ := parseCIDR(s)

@@ -34,7 +34,7 @@ type effective struct {
 // RemoteAddr ("" otherwise).
 func (f *Fix) resolve(r *http.Request) (Facts, string) {
 	facts := connFacts(r)
-	if !f.cfg.Enabled() || !f.peerAllowed(r, facts) {
+	if !f.enabled || !f.peerAllowed(r, facts) {
 		return facts, ""
 	}
 	e := effective{scheme: facts.Scheme}
