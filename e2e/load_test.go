@@ -33,7 +33,7 @@ import (
 // server that only answers "yes" (e2e/loadbare), measured by wrk in one run
 // on one machine.
 //
-// wrk settings: -t1 -c16 -d5s --latency. The test machines have 2 cores;
+// wrk settings: -t1 -c16 -d4s --latency. The test machines have 2 cores;
 // wrk, an event loop per thread, keeps one core busy, so with one thread
 // the server under test gets the other core (and whatever wrk leaves). More
 // wrk threads would only take CPU from the server. 16 keep-alive
@@ -42,14 +42,20 @@ import (
 // not requests/s); every target gets the same settings and the same
 // connections, so the ratio compares the servers, not the load. Each target
 // gets a 1 s warm-up first (connections, the Go heap's size, Redis's pool),
-// then the rounds are interleaved (bare, broker-memory, broker-redis, and
-// again) so that a slow moment of a shared CI machine hits every target
-// alike; the figure of a target is its median over the rounds.
+// then the rounds are interleaved (bare, broker-memory, broker-redis, then
+// the other way round, and so on), so that the bare server's run of a round
+// is next to the brokers' of the same round. A shared CI machine has slow
+// moments of several seconds (the bare server's rate alone moves by 15%
+// between rounds): the ratio of a broker is therefore the median of its
+// per-round ratios to the bare run of the same round (paired), not the
+// ratio of the medians. The CPU time each server process used per request
+// (from /proc) is reported too: it does not depend on how much CPU a
+// neighbour left, only on the work done.
 const (
 	loadThreads     = 1
 	loadConnections = 16
-	loadDuration    = 5 * time.Second // per target and round
-	loadRounds      = 3
+	loadDuration    = 4 * time.Second // per target and round
+	loadRounds      = 5
 	loadWarmup      = time.Second
 	// loadMaxDuration and loadMaxRounds bound LOAD_DURATION and
 	// LOAD_ROUNDS, which override the two above for a longer manual run.
@@ -65,6 +71,7 @@ type loadTarget struct {
 	name   string
 	url    string // of /oauth2/auth
 	cookie string // the session cookie header value; "" for the bare server
+	pid    int    // the server's process
 	runs   []wrkResult
 }
 
@@ -73,6 +80,7 @@ type wrkResult struct {
 	requests  int64
 	perSecond float64
 	p99       time.Duration
+	cpu       time.Duration // the server process's CPU time (user and system) per request; 0 when unknown
 }
 
 // TestLoadForwardAuth measures GET /oauth2/auth with a valid session on the
@@ -95,7 +103,7 @@ func TestLoadForwardAuth(t *testing.T) {
 	rounds := envInt(t, "LOAD_ROUNDS", loadRounds, loadMaxRounds)
 	wrk := findWrk(t)
 	broker := buildPerfBroker(t)
-	bare := startBare(t, goBuild(t, "./e2e/loadbare", "loadbare"))
+	bare, barePID := startBare(t, goBuild(t, "./e2e/loadbare", "loadbare"))
 	rs := redisserver.Start(t)
 
 	dir := t.TempDir()
@@ -104,9 +112,11 @@ func TestLoadForwardAuth(t *testing.T) {
 	redis, _ := startServeWith(t, broker, writeLoadConfig(t, filepath.Join(dir, "redis.yaml"), htpasswd,
 		fmt.Sprintf("session:\n  store: redis\n  redis:\n    address: %q\n", rs.Addr)))
 	targets := []*loadTarget{
-		{name: "bare", url: bare + "/oauth2/auth"},
-		{name: "broker-memory", url: memory.URL + "/oauth2/auth", cookie: signInLocal(t, memory.URL, "alice", loadPassword)},
-		{name: "broker-redis", url: redis.URL + "/oauth2/auth", cookie: signInLocal(t, redis.URL, "alice", loadPassword)},
+		{name: "bare", url: bare + "/oauth2/auth", pid: barePID},
+		{name: "broker-memory", url: memory.URL + "/oauth2/auth", cookie: signInLocal(t, memory.URL, "alice", loadPassword),
+			pid: memory.cmd.Process.Pid},
+		{name: "broker-redis", url: redis.URL + "/oauth2/auth", cookie: signInLocal(t, redis.URL, "alice", loadPassword),
+			pid: redis.cmd.Process.Pid},
 	}
 	answers := make([]http.Header, len(targets))
 	for i, tg := range targets {
@@ -119,8 +129,12 @@ func TestLoadForwardAuth(t *testing.T) {
 	for _, tg := range targets {
 		runWrk(ctx, t, wrk, tg, loadWarmup)
 	}
-	for range rounds {
-		for _, tg := range targets {
+	for round := range rounds {
+		order := slices.Clone(targets)
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, tg := range order {
 			tg.runs = append(tg.runs, runWrk(ctx, t, wrk, tg, duration))
 		}
 	}
@@ -131,13 +145,12 @@ func TestLoadForwardAuth(t *testing.T) {
 	report := loadReport(targets, duration, rounds) + sameAnswer(answers[0], answers[1])
 	t.Log("\n" + report)
 	writeArtifact(t, "perf-load.txt", report)
-	bareMedian := medianRate(targets[0].runs)
 	for _, c := range []struct {
 		tg  *loadTarget
 		min float64
 		env string
 	}{{targets[1], minMemory, "LOAD_MIN_RATIO"}, {targets[2], minRedis, "LOAD_MIN_RATIO_REDIS"}} {
-		if ratio := medianRate(c.tg.runs) / bareMedian; c.min > 0 && ratio < c.min {
+		if ratio := pairedRatio(c.tg.runs, targets[0].runs); c.min > 0 && ratio < c.min {
 			t.Errorf("%s answers %.2f of the bare server's requests/s, below %s=%g", c.tg.name, ratio, c.env, c.min)
 		}
 	}
@@ -292,7 +305,9 @@ func runWrk(ctx context.Context, t *testing.T, wrk string, tg *loadTarget, d tim
 	ctx, cancel := context.WithTimeout(ctx, d+15*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wrk, append(args, tg.url)...)
+	cpu0, cpuOK := processCPU(tg.pid)
 	out, err := cmd.CombinedOutput()
+	cpu1, cpuOK1 := processCPU(tg.pid)
 	text := string(out)
 	if err != nil {
 		t.Fatalf("%s: wrk %s: %v\n%s", tg.name, strings.Join(args, " "), err, text)
@@ -316,7 +331,37 @@ func runWrk(ctx context.Context, t *testing.T, wrk string, tg *loadTarget, d tim
 	if r.requests == 0 || r.perSecond == 0 {
 		t.Fatalf("%s: wrk made no requests:\n%s", tg.name, text)
 	}
+	if cpuOK && cpuOK1 {
+		r.cpu = (cpu1 - cpu0) / time.Duration(r.requests)
+	}
 	return r
+}
+
+// processCPU is the CPU time (user and system) that process pid has used,
+// from /proc/PID/stat (Linux; false elsewhere or on error). Its resolution
+// is the clock tick (10 ms): over a run of seconds, well under 1%.
+func processCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command (in parentheses, which may contain
+	// spaces): state is field 3, utime 14 and stime 15 (proc(5)).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on every Linux platform Go supports
+	return time.Duration(utime+stime) * tick, true
 }
 
 // loadReport is the summary table.
@@ -324,19 +369,38 @@ func loadReport(targets []*loadTarget, d time.Duration, rounds int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "forward-auth load: GET /oauth2/auth with a valid session (local user), wrk -t%d -c%d -d%v --latency,\n",
 		loadThreads, loadConnections, d)
-	fmt.Fprintf(&b, "%d interleaved rounds after a %v warm-up, medians; %d CPUs, %s/%s, %s\n",
+	fmt.Fprintf(&b, "%d interleaved rounds after a %v warm-up; %d CPUs, %s/%s, %s\n",
 		rounds, loadWarmup, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Fprintf(&b, "%-14s %10s %14s %10s   %s\n", "target", "req/s", "ratio to bare", "p99", "per round: req/s (p99)")
-	bare := medianRate(targets[0].runs)
+	b.WriteString("req/s, p99 and CPU: medians over the rounds; ratio: median of the per-round ratios to the bare server;\n")
+	b.WriteString("CPU: the server process's CPU time per request (user and system)\n")
+	fmt.Fprintf(&b, "%-14s %10s %14s %10s %10s   %s\n", "target", "req/s", "ratio to bare", "p99", "CPU", "per round: req/s (p99, CPU)")
 	for _, tg := range targets {
-		rate := medianRate(tg.runs)
 		rounds := make([]string, len(tg.runs))
 		for i, r := range tg.runs {
-			rounds[i] = fmt.Sprintf("%.0f (%v)", r.perSecond, r.p99.Round(time.Microsecond))
+			rounds[i] = fmt.Sprintf("%.0f (%v, %v)", r.perSecond, r.p99.Round(time.Microsecond), r.cpu.Round(10*time.Nanosecond))
 		}
-		fmt.Fprintf(&b, "%-14s %10.0f %14.2f %10v   %s\n", tg.name, rate, rate/bare, medianP99(tg.runs), strings.Join(rounds, ", "))
+		fmt.Fprintf(&b, "%-14s %10.0f %14.2f %10v %10v   %s\n", tg.name, medianRate(tg.runs), pairedRatio(tg.runs, targets[0].runs),
+			medianP99(tg.runs), medianCPU(tg.runs), strings.Join(rounds, ", "))
 	}
 	return b.String()
+}
+
+// pairedRatio is the median over the rounds of runs[i]'s requests/s over
+// bare[i]'s, the bare server's run of the same round.
+func pairedRatio(runs, bare []wrkResult) float64 {
+	v := make([]float64, min(len(runs), len(bare)))
+	for i := range v {
+		v[i] = runs[i].perSecond / bare[i].perSecond
+	}
+	return median(v)
+}
+
+func medianCPU(runs []wrkResult) time.Duration {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = float64(r.cpu)
+	}
+	return time.Duration(median(v)).Round(10 * time.Nanosecond)
 }
 
 func medianRate(runs []wrkResult) float64 {
@@ -468,9 +532,9 @@ func goBuild(t *testing.T, pkg, name string) string {
 var bareLine = regexp.MustCompile(`^loadbare listening on (http://127\.0\.0\.1:\d+)$`)
 
 // startBare runs the bare server (e2e/loadbare) on a free loopback port and
-// returns its URL. It is stopped with SIGTERM when the test ends, and must
-// exit cleanly then, and not before.
-func startBare(t *testing.T, bin string) string {
+// returns its URL and process ID. It is stopped with SIGTERM when the test
+// ends, and must exit cleanly then, and not before.
+func startBare(t *testing.T, bin string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
 	stderr := &syncBuffer{}
@@ -518,11 +582,35 @@ func startBare(t *testing.T, bin string) string {
 	})
 	select {
 	case u := <-urls:
-		return u
+		return u, cmd.Process.Pid
 	case <-exited:
 		t.Fatalf("loadbare exited before listening: %v\n%s", waitErr, stderr.String())
 	case <-time.After(startTimeout):
 		t.Fatalf("loadbare did not listen within %v", startTimeout)
 	}
-	return ""
+	return "", 0
+}
+
+// TestLoadFigures checks the harness's arithmetic: the paired ratio takes
+// each round's bare run (not the medians), and the CPU time of a process
+// grows with the work it does.
+func TestLoadFigures(t *testing.T) {
+	bare := []wrkResult{{perSecond: 100}, {perSecond: 50}, {perSecond: 200}}
+	broker := []wrkResult{{perSecond: 95}, {perSecond: 45}, {perSecond: 150}}
+	// Per round 0.95, 0.90 and 0.75; the ratio of the medians would be 0.95.
+	if got := pairedRatio(broker, bare); math.Abs(got-0.9) > 1e-9 {
+		t.Errorf("paired ratio %v, want 0.9", got)
+	}
+	before, ok := processCPU(os.Getpid())
+	if !ok {
+		t.Fatal("no CPU time for this process")
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	}
+	if after, _ := processCPU(os.Getpid()); after <= before {
+		t.Errorf("CPU time %v, then %v after 50 ms of work", before, after)
+	}
+	if _, ok := processCPU(-1); ok {
+		t.Error("CPU time for a process that does not exist")
+	}
 }
