@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -173,5 +174,45 @@ func TestStatusWarmsBoundedly(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if got := peak.Load(); got != maxWarming {
 		t.Errorf("%d discoveries in flight at once, want %d", got, maxWarming)
+	}
+}
+
+// TestDiscoveryBehindRedirect: an issuer whose discovery URL redirects
+// (to another path, as some deployments do) is usable, and what the broker
+// reads from the document besides zitadel (here RFC 9207's flag) comes
+// from the document the redirect led to.
+func TestDiscoveryBehindRedirect(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			http.Redirect(w, r, "/config/openid.json", http.StatusFound)
+		case "/config/openid.json":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"issuer":"`+srv.URL+`","authorization_endpoint":"`+srv.URL+`/auth","token_endpoint":"`+srv.URL+
+				`/token","jwks_uri":"`+srv.URL+`/keys","authorization_response_iss_parameter_supported":true}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p, err := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s", RedirectURI: "http://127.0.0.1/cb"}); err != nil {
+		t.Fatalf("discovery behind a redirect: %v", err)
+	}
+	c, _ := p.(*oidcProvider).discovered(context.Background())
+	if c == nil || !c.issParameter {
+		t.Error("the RFC 9207 flag was not read from the document the redirect led to")
+	}
+	// check --online reads the document the same way.
+	r := Probe(context.Background(), Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, nil)
+	for _, check := range []string{checkDiscovery, checkIss, checkIssParam} {
+		i := slices.IndexFunc(r.Findings, func(f Finding) bool { return f.Check == check })
+		if i < 0 || r.Findings[i].Severity != SeverityOK {
+			t.Errorf("check --online behind a redirect, %s: %+v", check, r.Findings)
+		}
 	}
 }

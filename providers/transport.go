@@ -16,7 +16,8 @@ var errJWKSRateLimited = errors.New("providers: JWKS fetch failed recently; not 
 const maxDocument = 1 << 20
 
 // idpTransport is the HTTP transport of one provider. It keeps the body of
-// the discovery response (zitadel parses only the fields it knows), and it
+// the discovery response (zitadel parses only the fields it knows; the last
+// response when the discovery URL redirects), and it
 // rate-limits JWKS fetches: zitadel's key set fetches the JWKS whenever a
 // token names a kid it has not cached, so without a limit every forged kid
 // would cost a request to the IdP. Within jwksMinInterval of the last real
@@ -63,7 +64,7 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if isJWKS {
 		t.jwksTry = t.now()
 	}
-	keep := isJWKS || (u == t.discoveryURL && t.discBody == nil)
+	keep := isJWKS || (t.discBody == nil && firstURL(req) == t.discoveryURL)
 	t.mu.Unlock()
 
 	base := t.base
@@ -88,4 +89,14 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.mu.Unlock()
 	return resp, nil
+}
+
+// firstURL is the URL of the request that req follows a redirect of, or
+// req's own: http.Client sets Response on the request it makes for a
+// redirect, and that response's Request is the one before.
+func firstURL(req *http.Request) string {
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
+	return req.URL.String()
 }
