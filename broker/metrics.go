@@ -35,6 +35,10 @@ type MetricsConfig struct {
 type metrics struct {
 	gatherer prometheus.Gatherer // what MetricsHandler serves
 	handler  http.Handler
+	// also is the embedding program's registry (Options.Metrics), which
+	// holds own until unregister.
+	also prometheus.Registerer
+	own  []prometheus.Collector
 
 	loginsStarted     *prometheus.CounterVec   // provider
 	loginsSucceeded   *prometheus.CounterVec   // provider
@@ -76,6 +80,18 @@ const (
 
 // storeBuckets suit a store that answers in about a millisecond.
 var storeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// unregister takes the collectors out of the embedding program's registry,
+// so that another Server can register there (New failed, or Close).
+func (m *metrics) unregister() {
+	if m == nil || m.also == nil {
+		return
+	}
+	for _, c := range m.own {
+		m.also.Unregister(c)
+	}
+	m.also = nil
+}
 
 // newMetrics makes the collectors and registers them with a registry of
 // their own, which MetricsHandler serves with the Go runtime's and the
@@ -126,13 +142,18 @@ func newMetrics(also prometheus.Registerer, registry func() *providers.Registry)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(own...)
-	if also != nil {
-		for _, c := range own {
-			if err := also.Register(c); err != nil {
-				return nil, fmt.Errorf("broker: metrics: %w", err)
+	for i, c := range own {
+		if also == nil {
+			break
+		}
+		if err := also.Register(c); err != nil {
+			for _, done := range own[:i] {
+				also.Unregister(done)
 			}
+			return nil, fmt.Errorf("broker: metrics: %w", err)
 		}
 	}
+	m.also, m.own = also, own
 	m.gatherer = reg
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m, nil

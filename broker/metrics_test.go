@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,6 +211,51 @@ func TestMetricsRegisterer(t *testing.T) {
 	if _, err := New(cfg, Options{Metrics: reg, Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "metrics") {
 		t.Errorf("a second broker on the same registry: %v", err)
 	}
+	// The failed second broker left nothing behind, and Close takes the
+	// first one's collectors out: a new broker can register.
+	if n := len(gatherNames(t, reg)); n == 0 {
+		t.Fatal("the first broker's collectors are gone while it runs")
+	}
+	s.Close()
+	if names := gatherNames(t, reg); len(names) != 0 {
+		t.Errorf("after Close the registry still has %v", names)
+	}
+	s2, err := New(cfg, Options{Metrics: reg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("a broker after Close: %v", err)
+	}
+	s2.Close()
+}
+
+// TestMetricsRegistererConflict: when the program's registry refuses one of
+// the collectors (a name it already has), New fails and leaves none of the
+// others registered there.
+func TestMetricsRegistererConflict(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	theirs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "oidc_broker_session_store_errors_total", Help: "not the broker's"}, []string{"x"})
+	reg.MustRegister(theirs)
+	theirs.WithLabelValues("y").Inc()
+	cfg := Config{Providers: []providers.Config{{ID: "x", Issuer: "https://idp.example", ClientID: "c", ClientSecret: "s"}}}
+	if _, err := New(cfg, Options{Metrics: reg, Logger: slog.New(slog.DiscardHandler)}); err == nil {
+		t.Fatal("New registered a collector under a name the registry already had")
+	}
+	if names := gatherNames(t, reg); !slices.Equal(names, []string{"oidc_broker_session_store_errors_total"}) {
+		t.Errorf("after the failed New the registry has %v", names)
+	}
+}
+
+// gatherNames lists the metric families reg has samples of.
+func gatherNames(t *testing.T, reg *prometheus.Registry) []string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	return names
 }
 
 func TestMetricsConfig(t *testing.T) {

@@ -32,7 +32,7 @@ type Options struct {
 	Registry *providers.Registry
 	// Metrics, when set, also receives the broker's Prometheus collectors
 	// (an embedding program's registry); MetricsHandler serves them either
-	// way. One Server per Registerer.
+	// way. One Server per Registerer at a time: Close takes them out.
 	Metrics prometheus.Registerer
 }
 
@@ -97,6 +97,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
 	}
+	built := false
+	defer func() {
+		if !built { // the program's registry must not keep a failed Server's collectors
+			s.metrics.unregister()
+		}
+	}()
 	if s.assertion, err = newAssertionSigner(cfg, opts.Now, opts.Logger); err != nil {
 		return nil, err
 	}
@@ -119,6 +125,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.live.Store(s)
+	built = true
 	return s, nil
 }
 
@@ -246,9 +253,14 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // readyTimeout bounds the readiness check's ping.
 const readyTimeout = 2 * time.Second
 
-// Close releases the session store's connections. The handler must not be
-// used afterwards.
-func (s *Server) Close() error { return s.live.Load().closeStore() }
+// Close releases the session store's connections and takes the broker's
+// collectors out of Options.Metrics (another Server may register there
+// then). The handler must not be used afterwards.
+func (s *Server) Close() error {
+	cur := s.live.Load()
+	cur.metrics.unregister()
+	return cur.closeStore()
+}
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.renderError(w, errorPage{Status: http.StatusNotFound, Title: "Not found",
