@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,8 +38,9 @@ type metrics struct {
 	handler  http.Handler
 	// also is the embedding program's registry (Options.Metrics), which
 	// holds own until unregister.
-	also prometheus.Registerer
-	own  []prometheus.Collector
+	also       prometheus.Registerer
+	own        []prometheus.Collector
+	unregistry sync.Once
 
 	loginsStarted     *prometheus.CounterVec   // provider
 	loginsSucceeded   *prometheus.CounterVec   // provider
@@ -87,10 +89,11 @@ func (m *metrics) unregister() {
 	if m == nil || m.also == nil {
 		return
 	}
-	for _, c := range m.own {
-		m.also.Unregister(c)
-	}
-	m.also = nil
+	m.unregistry.Do(func() {
+		for _, c := range m.own {
+			m.also.Unregister(c)
+		}
+	})
 }
 
 // newMetrics makes the collectors and registers them with a registry of

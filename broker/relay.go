@@ -142,7 +142,10 @@ func relayHeadersOf(id providers.Identity) relayHeaders {
 }
 
 // set writes the headers into h, under their canonical names, sharing the
-// values (the server only reads them).
+// values: the server only reads them, and an Add copies them first
+// (capacity 1). Nothing may change a value in place (h[k][0] = …): for a
+// peeked session's, that would change what later requests of the session
+// relay (docs/embedding.md says so to embedding programs).
 func (rh *relayHeaders) set(h http.Header) {
 	for i, v := range rh {
 		if v != nil {

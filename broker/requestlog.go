@@ -102,7 +102,7 @@ func (c *requestContext) Value(key any) any {
 	switch key {
 	case requestInfoKey{}:
 		return c.info
-	case proxyfix.ContextKey:
+	case proxyfix.ContextKey{}:
 		return &c.info.facts
 	}
 	return c.Context.Value(key)

@@ -328,3 +328,38 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	}
 }
+
+// TestPeerListed: the direct peer is judged on the connection's address,
+// through Handler's facts, through facts a caller built without Peer, and
+// as an address given to Listed (IPv4-mapped counts as IPv4), never on a
+// forwarded client address.
+func TestPeerListed(t *testing.T) {
+	fix, err := New(Config{XFor: 1, From: []string{"10.0.0.0/8"}}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaHandler bool
+	h := fix.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { viaHandler = fix.PeerListed(r) }))
+	h.ServeHTTP(httptest.NewRecorder(), newRequest(in{headers: [][2]string{{hdrFor, "203.0.113.7"}}}))
+	if !viaHandler {
+		t.Error("the proxy 10.0.0.2 is not listed once Handler rewrote RemoteAddr to the client's")
+	}
+	h.ServeHTTP(httptest.NewRecorder(), newRequest(in{remote: "203.0.113.7:1", headers: [][2]string{{hdrFor, "10.0.0.9"}}}))
+	if viaHandler {
+		t.Error("a client outside from is listed because it claims a listed address")
+	}
+
+	r := newRequest(in{})
+	own := r.WithContext(NewContext(r.Context(), &Facts{Original: Original{RemoteAddr: "10.0.0.2:5555"}}))
+	if !fix.PeerListed(own) {
+		t.Error("facts built without Peer: the peer is not judged on Original.RemoteAddr")
+	}
+	for addr, want := range map[string]bool{"10.1.2.3": true, "::ffff:10.1.2.3": true, "192.0.2.1": false, "fe80::1%eth0": false} {
+		if got := fix.Listed(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Listed(%s) = %v", addr, got)
+		}
+	}
+	if fix.Listed(netip.Addr{}) {
+		t.Error("the zero Addr is listed")
+	}
+}

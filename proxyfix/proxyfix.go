@@ -155,7 +155,7 @@ func New(cfg Config, logger *slog.Logger) (*Fix, error) {
 // request already carries Facts (the middleware was applied twice) it passes it on as is.
 func (f *Fix) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := r.Context().Value(ContextKey).(*Facts); ok {
+		if _, ok := r.Context().Value(ContextKey{}).(*Facts); ok {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -181,15 +181,13 @@ func (f *Fix) Resolve(r *http.Request) (Facts, string) { return f.resolve(r) }
 // NewContext returns a context derived from ctx that carries facts for
 // FromRequest. facts must not change afterwards.
 func NewContext(ctx context.Context, facts *Facts) context.Context {
-	return context.WithValue(ctx, ContextKey, facts)
+	return context.WithValue(ctx, ContextKey{}, facts)
 }
 
 // ContextKey is the key under which NewContext stores the *Facts. A caller
 // that has its own context type for a request (one value for all it keeps)
 // may answer it from its Value method instead of calling NewContext.
-var ContextKey any = &contextKey{"proxyfix facts"}
-
-type contextKey struct{ name string }
+type ContextKey struct{}
 
 // Facts are the effective transport facts of one request.
 type Facts struct {
@@ -236,18 +234,23 @@ func (f Facts) BaseURL() string {
 // (the broker's forward-auth endpoint) asks this: hop counts alone cannot
 // vouch for headers that proxies set rather than append to.
 func (f *Fix) PeerListed(r *http.Request) bool {
-	if facts, ok := r.Context().Value(ContextKey).(*Facts); ok {
-		return f.Listed(facts.Original.Peer)
+	if facts, ok := r.Context().Value(ContextKey{}).(*Facts); ok {
+		if facts.Original.Peer.IsValid() {
+			return f.Listed(facts.Original.Peer)
+		}
+		return f.listed(facts.Original.RemoteAddr) // Facts built without Peer
 	}
 	return f.listed(r.RemoteAddr)
 }
 
 // Listed reports whether peer (a direct peer's address, such as
-// Facts.Original.Peer) is inside Config.From; the zero Addr never is.
+// Facts.Original.Peer; IPv4-mapped addresses count as IPv4) is inside
+// Config.From. The zero Addr never is.
 func (f *Fix) Listed(peer netip.Addr) bool {
 	if !peer.IsValid() {
 		return false
 	}
+	peer = peer.Unmap().WithZone("")
 	for _, p := range f.from {
 		if p.Contains(peer) {
 			return true
@@ -269,7 +272,7 @@ func ValidHost(s string) bool {
 // returns the facts of the connection itself: https when r.TLS != nil, r.Host, no prefix
 // and r.RemoteAddr, with Trusted false.
 func FromRequest(r *http.Request) Facts {
-	if f, ok := r.Context().Value(ContextKey).(*Facts); ok {
+	if f, ok := r.Context().Value(ContextKey{}).(*Facts); ok {
 		return *f
 	}
 	return connFacts(r)
