@@ -134,10 +134,10 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			// session answer 503; public ones (and those the access rules
 			// find public) go on with an empty session that is never saved.
 			if needsSession(u.Path) {
-				s.sessionUnavailable(rw, err)
+				s.sessionUnavailable(rw, r, err)
 				return
 			}
-			s.logStoreError("session load failed", err)
+			s.logStoreError(ctx, "session load failed", err)
 		case err != nil:
 			s.log.WarnContext(ctx, "session ignored", "error", err)
 		}

@@ -22,7 +22,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	d, reason := s.access(t.request(r.Header), identityPtr(id, signedIn))
 	s.countForwardAuth(d, err) // metrics.go
 	if err != nil && d != public {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	switch d {

@@ -44,7 +44,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	s.addPending(r.Context(), state, pl)
 	s.rememberProvider(w, r, p.ID())
 	if err := saveSession(w); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	s.audit(r.Context(), auditEntry{event: evLoginStarted, provider: p.ID()})
@@ -118,7 +118,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
 	if err := s.sessions.sm.RenewToken(ctx); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	if pl.Remember {
@@ -136,11 +136,11 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
 	if err := s.store.indexAdd(ctx, keys, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	if err := saveSession(w); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	s.audit(ctx, auditEntry{event: evLoginSucceeded, provider: p.ID(), sub: id.Subject})
@@ -154,8 +154,8 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 
 // sessionUnavailable answers 503 with Retry-After (renderError) when the
 // session store failed.
-func (s *Server) sessionUnavailable(w http.ResponseWriter, err error) {
-	s.logStoreError("session store failed", err)
+func (s *Server) sessionUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.logStoreError(r.Context(), "session store failed", err)
 	s.renderError(w, errorPage{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
 		Message: "The sign-in service cannot reach its session store. Please try again in a moment."})
 }

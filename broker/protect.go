@@ -87,7 +87,7 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 		id, signedIn, err := s.requestIdentity(r)
 		d, reason := decide(s.ruleRequest(r), identityPtr(id, signedIn))
 		if err != nil && d != public {
-			s.sessionUnavailable(w, err)
+			s.sessionUnavailable(w, r, err)
 			return
 		}
 		switch d {

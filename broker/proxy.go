@@ -31,7 +31,7 @@ func (s *Server) serveUpstream(w http.ResponseWriter, r *http.Request) {
 	// Save the session now: a protocol switch (WebSocket) hijacks the
 	// connection, and its 101 never passes through WriteHeader.
 	if err := saveSession(w); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	up.proxy.ServeHTTP(w, r)

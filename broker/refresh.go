@@ -74,7 +74,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 	token := s.sessions.sm.Token(ctx)
 	release, ok, err := s.store.lock(ctx, "refresh:"+token, refreshLockTTL)
 	if err != nil {
-		s.logStoreError("refresh: session store unavailable", err)
+		s.logStoreError(ctx, "refresh: session store unavailable", err)
 		return id, true
 	}
 	if !ok { // being refreshed by another request, here or on another replica
@@ -87,7 +87,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 	switch {
 	case err != nil:
 		release()
-		s.logStoreError("refresh: session store unavailable", err)
+		s.logStoreError(ctx, "refresh: session store unavailable", err)
 		return id, true
 	case !found:
 		release()
@@ -136,11 +136,11 @@ func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sess
 	s.sessions.sm.Put(ctx, keyTokens, nt)
 	if nt.SID != "" && nt.SID != t.SID {
 		if err := s.store.indexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
-			s.logStoreError("refresh: the session could not be indexed", err)
+			s.logStoreError(ctx, "refresh: the session could not be indexed", err)
 		}
 	}
 	if _, _, err := s.sessions.sm.Commit(ctx); err != nil {
-		s.logStoreError("refresh: the renewed session could not be saved", err)
+		s.logStoreError(ctx, "refresh: the renewed session could not be saved", err)
 	}
 	s.audit(ctx, auditEntry{event: evSessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})
 	return id
@@ -164,7 +164,7 @@ func (s *Server) storedSession(token string) (providers.Identity, sessionTokens,
 func (s *Server) endSession(ctx context.Context, id providers.Identity, reason string, err error) {
 	token := s.sessions.sm.Token(ctx)
 	if derr := s.sessions.sm.Destroy(ctx); derr != nil {
-		s.logStoreError("session could not be ended", derr)
+		s.logStoreError(ctx, "session could not be ended", derr)
 	}
 	_ = s.revoke(ctx, token) // logged
 	s.audit(ctx, auditEntry{event: evSessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})

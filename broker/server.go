@@ -237,7 +237,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := s.store.ping(ctx); err != nil {
-		s.logStoreError("readiness: session store unavailable", err)
+		s.logStoreError(ctx, "readiness: session store unavailable", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("session store unavailable\n"))
 		return

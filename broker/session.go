@@ -403,10 +403,11 @@ func needsSession(path string) bool {
 	return rest != "sign_in" && rest != "jwks" && rest != "auth" && !strings.HasPrefix(rest, "static/")
 }
 
-// logStoreError logs a failure of the session store, throttled.
-func (s *Server) logStoreError(msg string, err error) {
+// logStoreError logs a failure of the session store, throttled, with the
+// request ID of ctx when it is a request's.
+func (s *Server) logStoreError(ctx context.Context, msg string, err error) {
 	if ok, skipped := s.storeErrs.allow(time.Now()); ok {
-		s.log.Error(msg, "error", err, "similar_errors_not_logged", skipped)
+		s.log.ErrorContext(ctx, msg, "error", err, "similar_errors_not_logged", skipped)
 	}
 }
 

@@ -103,7 +103,7 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 		data.Title = "Signed out"
 	}
 	if err := saveSession(w); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	s.render(w, http.StatusOK, "sign_out.html", data)
@@ -142,7 +142,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
 	token := s.sessions.sm.Token(ctx)
 	if err := s.sessions.sm.Destroy(ctx); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	// A request of this browser still in flight cannot bring it back.
@@ -153,7 +153,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		s.sessions.sm.Put(ctx, keySignOut, signOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
 	}
 	if err := saveSession(w); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	s.audit(ctx, auditEntry{event: evLogout, provider: id.Provider, sub: id.Subject, after: []any{"at_idp", endURL != ""}})
@@ -187,12 +187,12 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 	if pending && len(s.sessions.sm.Keys(ctx)) == 0 {
 		// Nothing left in the session the sign-out made: drop it.
 		if err := s.sessions.sm.Destroy(ctx); err != nil {
-			s.sessionUnavailable(w, err)
+			s.sessionUnavailable(w, r, err)
 			return
 		}
 	}
 	if err := saveSession(w); err != nil {
-		s.sessionUnavailable(w, err)
+		s.sessionUnavailable(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,14 @@ func TestStoreMetricsCountFailures(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	if resp := withCookie("/oauth2/auth"); resp.StatusCode != http.StatusServiceUnavailable {
+	resp := withCookie("/oauth2/auth")
+	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("forward-auth with the store down: %d", resp.StatusCode)
+	}
+	// The (throttled) error line carries the request's ID, as the answer does.
+	if id := resp.Header.Get("X-Request-Id"); id == "" ||
+		!regexp.MustCompile(`level=ERROR msg="session load failed" error=.* request_id=`+id+`\n`).MatchString(e.logs.String()) {
+		t.Errorf("no store error line with the request ID %q:\n%s", id, e.logs)
 	}
 	if resp := withCookie("/oauth2/sign_in"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign-in page with the store down: %d", resp.StatusCode)
