@@ -430,7 +430,8 @@ func (p *oidcProvider) reachability() Reachability {
 }
 
 func (p *oidcProvider) reach(ctx context.Context) error {
-	if err := fetchDiscovery(ctx, p.cfg.Issuer, p.opts.HTTPClient).err; err != nil {
+	hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, map[string]string{discoveryURL(p.cfg.Issuer): EndpointDiscovery})
+	if err := fetchDiscovery(ctx, p.cfg.Issuer, hc).err; err != nil {
 		return fmt.Errorf("providers: %s: discovery: %w", p.cfg.ID, err)
 	}
 	return nil
@@ -439,6 +440,8 @@ func (p *oidcProvider) reach(ctx context.Context) error {
 func (p *oauth2Provider) reachability() Reachability { return ReachUnknown }
 
 func (p *oauth2Provider) reach(ctx context.Context) error {
+	// Not observed: a GET to a token endpoint is answered 4xx by design,
+	// which the metrics would count as a failed token request.
 	if _, err := answers(ctx, p.opts.HTTPClient, p.cfg.TokenEndpoint); err != nil {
 		return fmt.Errorf("providers: %s: token_endpoint: %w", p.cfg.ID, err)
 	}

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -368,6 +370,10 @@ func TestProbeAllBoundsTimeAndConcurrency(t *testing.T) {
 
 // TestReachability: what a provider knows without asking, and Reach asking.
 func TestReachability(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		calls []IdPCall
+	)
 	good := probeIdP(t, nil)
 	gone := closedPort(t)
 	reg, err := NewRegistry([]Config{
@@ -375,7 +381,11 @@ func TestReachability(t *testing.T) {
 		{ID: "gone", Issuer: gone, ClientID: "c", ClientSecret: "s"},
 		{ID: "gh", Type: TypeOAuth2, ClientID: "c", ClientSecret: "s", AuthorizationEndpoint: good.URL + "/authorize",
 			TokenEndpoint: good.URL + "/token", UserinfoEndpoint: good.URL + "/user"},
-	}, Options{Logger: quiet})
+	}, Options{Logger: quiet, Observe: func(c IdPCall) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, c)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,6 +404,16 @@ func TestReachability(t *testing.T) {
 	}
 	if err := Reach(ctx, get("gone")); err == nil || !strings.Contains(err.Error(), "providers: gone: discovery:") {
 		t.Errorf("gone: %v", err)
+	}
+	// The readiness check's discovery requests are observed like the
+	// others (metrics); the plain OAuth2 provider's GET to its token
+	// endpoint is not (its 4xx would count as a failed token request).
+	mu.Lock()
+	seen := slices.Clone(calls)
+	mu.Unlock()
+	if len(seen) != 2 || seen[0].Provider != "good" || seen[0].Endpoint != EndpointDiscovery || seen[0].Status != http.StatusOK ||
+		seen[1].Provider != "gone" || seen[1].Endpoint != EndpointDiscovery || seen[1].Err == nil {
+		t.Errorf("observed calls: %+v", seen)
 	}
 	if k := KnownReachability(get("good")); k != ReachUnknown {
 		t.Errorf("Reach changed the provider's state: %v", k)
