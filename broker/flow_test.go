@@ -126,10 +126,17 @@ func TestTokenEndpointAuthMethods(t *testing.T) {
 	}
 }
 
+// TestSessionRenewedAtLogin: a session token the browser held before the
+// login (planted by an attacker, or of an earlier sign-in) is not the one
+// signed in afterwards.
 func TestSessionRenewedAtLogin(t *testing.T) {
 	e := newEnv(t)
-	cb := e.startLogin(e.client, "alpha", "alice", "/")
 	u, _ := url.Parse(e.broker.URL)
+	e.login("alpha", "bob", "/") // an earlier sign-in: a live session token
+	if !e.signedIn(e.client) {
+		t.Fatal("first login failed")
+	}
+	cb := e.startLogin(e.client, "alpha", "alice", "/")
 	before := e.client.Jar.Cookies(u)
 	if len(before) != 1 {
 		t.Fatalf("cookies before callback: %v", before)

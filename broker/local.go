@@ -16,8 +16,8 @@ import (
 // docs/local-users.md). /oauth2/start makes the pending login as for any
 // provider, and the provider's AuthCodeURL sends the browser to
 // GET /oauth2/local/{provider}?state=..., the form. Its POST carries the
-// state back as the CSRF token: unguessable, bound to this session and this
-// provider, and single-use. A wrong password leaves it valid for another
+// state back as the CSRF token: unguessable, bound to this browser (its
+// pending-login cookie, pending.go) and this provider, and single-use. A wrong password leaves it valid for another
 // try (within its ten minutes, and the rate limits); a correct one spends
 // it, and the login completes as a callback does.
 
@@ -92,9 +92,12 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLocalForm(w, http.StatusUnauthorized, o, p, state, username, "The username or password is incorrect.")
 		return
 	}
-	if _, ok := s.popPending(r.Context(), state); !ok {
+	// The password was right: this login is over, whatever comes next.
+	s.expirePending(w, o, s.pendingCookieName(o, state))
+	if !s.spend(w, r, pl, func(status int, title, msg, reason string, err error) {
 		// Another request completed this login in the meantime.
-		s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", "unknown or replayed state", nil)
+		s.refuseLocal(w, r, o, status, title, msg, reason, err)
+	}) {
 		return
 	}
 	s.finishLogin(w, r, o, p, res, pl)
@@ -132,17 +135,16 @@ func (s *Server) passwordProvider(w http.ResponseWriter, r *http.Request, o orig
 	return p, pa, ok
 }
 
-// pendingFor finds the pending login of state in this session, without
-// taking it out, and checks that it belongs to p and has not expired.
+// pendingFor finds the pending login of state in this browser (its
+// cookie stays: a wrong password may be corrected), and checks that it
+// belongs to p and has not expired.
 func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, state string) (pendingLogin, bool) {
-	var reason string
-	m, _ := s.sessions.sm.Get(r.Context(), keyPending).(map[string]pendingLogin)
-	pl, found := m[state]
+	pl, reason, err := s.peekPending(r, o, state)
 	switch {
-	case state == "":
-		reason = "missing state"
-	case !found:
-		reason = "unknown or replayed state"
+	case err != nil:
+		s.sessionUnavailable(w, r, err)
+		return pendingLogin{}, false
+	case reason != "":
 	case pl.Provider != p.ID():
 		reason = "state belongs to provider " + pl.Provider
 	case s.now().Sub(pl.Created) > pendingTTL:

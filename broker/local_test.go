@@ -96,6 +96,8 @@ func TestLocalLogin(t *testing.T) {
 	}
 
 	u, _ := url.Parse(e.broker.URL)
+	// A session token planted in the browser before the login (fixation).
+	e.client.Jar.SetCookies(u, []*http.Cookie{{Name: DefaultCookieName, Value: "planted-by-an-attacker", Path: "/"}})
 	before := e.client.Jar.Cookies(u)
 	resp := e.postLocal(e.client, creds(state, "alice", "alice-pw"))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/hello?x=1" {

@@ -10,7 +10,8 @@ import (
 )
 
 // handleStart begins the authorization-code flow with PKCE, state and
-// nonce, all created here from crypto/rand and kept in the session.
+// nonce, all created here from crypto/rand and kept in a sealed cookie of
+// this browser (pending.go): a start keeps nothing on the server.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	p, ok := s.registry.Get(r.PathValue("provider"))
@@ -21,6 +22,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	rd := o.safeRedirect(r.URL.Query().Get("rd"))
 	pl := pendingLogin{
+		State:       randomToken(),
 		Provider:    p.ID(),
 		Nonce:       randomToken(),
 		Verifier:    randomToken(), // 43 characters of base64url: a valid RFC 7636 verifier
@@ -29,9 +31,8 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		Created:     s.now(),
 		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.persistentMax > 0,
 	}
-	state := randomToken()
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
-		State: state, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
+		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
 		LoginHint: r.URL.Query().Get("login_hint"),
 	})
 	if err != nil {
@@ -41,12 +42,11 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
 		return
 	}
-	s.addPending(r.Context(), state, pl)
-	s.rememberProvider(w, r, p.ID())
-	if err := saveSession(w); err != nil {
+	if err := s.savePending(r.Context(), w, r, o, pl); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
+	s.rememberProvider(w, r, p.ID())
 	s.audit(r.Context(), auditEntry{event: evLoginStarted, provider: p.ID()})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
@@ -68,14 +68,16 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	state := q.Get("state")
-	if state == "" {
-		refuse(http.StatusBadRequest, "Sign-in failed", "The identity provider's answer was incomplete. Please sign in again.", "missing state", nil)
+	pl, reason, err := s.takePending(w, r, o, q.Get("state"))
+	switch {
+	case err != nil:
+		s.sessionUnavailable(w, r, err)
 		return
-	}
-	pl, ok := s.popPending(r.Context(), state)
-	if !ok {
-		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", "unknown or replayed state", nil)
+	case reason == "missing state":
+		refuse(http.StatusBadRequest, "Sign-in failed", "The identity provider's answer was incomplete. Please sign in again.", reason, nil)
+		return
+	case reason != "":
+		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
 		return
 	}
 	if pl.Provider != p.ID() {
@@ -108,7 +110,24 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if !s.spend(w, r, pl, refuse) {
+		return
+	}
 	s.finishLogin(w, r, o, p, res, pl)
+}
+
+// spend marks pl's state used (spendPending), or refuses the login when it
+// was used already or the store cannot say.
+func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
+	refuse func(status int, title, msg, reason string, err error)) bool {
+	fresh, err := s.spendPending(r.Context(), pl)
+	switch {
+	case err != nil:
+		s.sessionUnavailable(w, r, err)
+	case !fresh:
+		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", "unknown or replayed state", nil)
+	}
+	return err == nil && fresh
 }
 
 // finishLogin completes a login (the callback, or the local login form): a new session
@@ -124,6 +143,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if pl.Remember {
 		s.sessions.remember(ctx)
 	}
+	s.sessions.sm.Remove(ctx, keyPending) // of an earlier version (pending.go)
 	s.sessions.sm.Put(ctx, keyIdentity, id)
 	if t := (sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}); t != (sessionTokens{}) {
 		s.sessions.sm.Put(ctx, keyTokens, t)

@@ -42,6 +42,16 @@ func sessionSetCookie(resp *http.Response) string {
 	return ""
 }
 
+// pendingSetCookie is the Set-Cookie of a pending login in resp, or "".
+func pendingSetCookie(resp *http.Response) string {
+	for _, sc := range resp.Header.Values("Set-Cookie") {
+		if name, _, _ := strings.Cut(sc, "="); strings.Contains(name, DefaultCookieName+pendingCookieInfix) {
+			return sc
+		}
+	}
+	return ""
+}
+
 var spoofHeaders = map[string]string{
 	"X-Forwarded-Host":   "evil.example",
 	"X-Forwarded-Proto":  "https",
@@ -85,10 +95,10 @@ func TestRedirectURIThroughTrustedProxy(t *testing.T) {
 			}
 		})
 	}
-	// The prefix moves the cookie and the page's links too.
+	// The prefix moves the cookies and the page's links too.
 	_, resp := e.startRedirectURI("", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "auth.example.com", "X-Forwarded-Prefix": "/sso"})
-	sc := sessionSetCookie(resp)
-	for _, want := range []string{"__Secure-oidc_broker=", "Path=/sso/", "Secure", "HttpOnly", "SameSite=Lax"} {
+	sc := pendingSetCookie(resp)
+	for _, want := range []string{"__Secure-oidc_broker_login_", "Path=/sso/oauth2/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=600"} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("Set-Cookie %q lacks %q", sc, want)
 		}

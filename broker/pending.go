@@ -2,36 +2,79 @@ package broker
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/gob"
-	"sort"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
-// pendingLogin is what the broker keeps server-side between /start and
-// /callback. It is keyed by state in the session, so several logins (tabs)
-// can be in flight at once without overwriting each other.
+// A pending login is what the broker needs between /oauth2/start and the
+// callback: the state, nonce and PKCE verifier, the provider that started
+// it, and where to go afterwards. It is kept in the browser that started
+// the login, not on the server: sealed (AES-256-GCM, crypto/cipher) into a
+// cookie of its own that lives as long as the login may take, one cookie
+// per login so that parallel tabs never overwrite each other.
+//
+// So an anonymous client that starts logins, any number of them, makes the
+// broker keep nothing: no session, no Redis key, no pub/sub message. The
+// only server-side write of a login, the mark that spends its state, is
+// made once the IdP has accepted the code (or the password was right), so
+// only a real login can make one, and it expires with the login's ten
+// minutes.
+//
+// The cookie is bound to this browser (another one does not send it) and
+// to its state (the cookie's name is derived from the state, and the
+// sealed state must equal the one that comes back); the provider and the
+// time it was made are sealed inside it.
 type pendingLogin struct {
-	Provider    string
-	Nonce       string
-	Verifier    string
-	RedirectURI string
-	RD          string
-	Created     time.Time
+	State       string    `json:"s"`
+	Provider    string    `json:"p"`
+	Nonce       string    `json:"n"`
+	Verifier    string    `json:"v"`
+	RedirectURI string    `json:"u"`
+	RD          string    `json:"r,omitempty"`
+	Created     time.Time `json:"c"`
 	// Remember: the user asked to stay signed in (session.persistent_max).
-	Remember bool
+	Remember bool `json:"m,omitempty"`
 }
 
 // Limits on pending logins.
 const (
 	pendingTTL = 10 * time.Minute
+	// maxPending bounds the pending-login cookies a browser holds: a start
+	// beyond it drops the oldest, so the Cookie header stays small (about
+	// 400 bytes each).
 	maxPending = 8
+	// pendingCookieInfix is between the session cookie's base name and
+	// the state's first characters in a pending-login cookie's name.
+	pendingCookieInfix = "_login_"
+	// pendingNameChars of the state name its cookie: 72 random bits, so
+	// the logins of one browser never share a cookie.
+	pendingNameChars = 12
+	// pendingSecretName names the store's secret the cookies are sealed
+	// with (backend.secret).
+	pendingSecretName = "pending-login"
 )
 
 func init() {
+	// Sessions written by versions that kept pending logins in the session
+	// still hold them: registered so that those sessions decode
+	// (finishLogin removes the entry).
 	gob.Register(map[string]pendingLogin{})
 }
+
+// keyPending named the pending logins in sessions of earlier versions.
+const keyPending = "pending"
 
 // randomToken returns 32 bytes from crypto/rand, base64url-encoded.
 func randomToken() string {
@@ -46,54 +89,181 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// addPending stores p under state, dropping expired entries and, beyond
-// maxPending, the oldest ones.
-func (s *Server) addPending(ctx context.Context, state string, p pendingLogin) {
-	m, _ := s.sessions.sm.Get(ctx, keyPending).(map[string]pendingLogin)
-	next := make(map[string]pendingLogin, len(m)+1)
-	now := s.now()
-	for k, v := range m {
-		if now.Sub(v.Created) < pendingTTL {
-			next[k] = v
-		}
-	}
-	if len(next) >= maxPending {
-		keys := make([]string, 0, len(next))
-		for k := range next {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return next[keys[i]].Created.Before(next[keys[j]].Created) })
-		for _, k := range keys[:len(next)-maxPending+1] {
-			delete(next, k)
-		}
-	}
-	next[state] = p
-	s.sessions.sm.Put(ctx, keyPending, next)
+// pendingSeal seals and opens pending-login cookies with the AEAD made
+// from the store's shared secret (so that a login started on one replica
+// finishes on another). It asks the store once; a failure is not kept, the
+// next login asks again. It lives as long as the process, across reloads.
+type pendingSeal struct {
+	mu   sync.Mutex
+	aead cipher.AEAD
 }
 
-// popPending removes and returns the login started with state. It is
-// single-use twice over: the entry leaves the session, and the state is
-// recorded as spent so a concurrent request that loaded the session before
-// the removal cannot use it either.
-func (s *Server) popPending(ctx context.Context, state string) (pendingLogin, bool) {
-	m, _ := s.sessions.sm.Get(ctx, keyPending).(map[string]pendingLogin)
-	p, ok := m[state]
-	if !ok {
-		return pendingLogin{}, false
+// cipher returns the AEAD, asking store for the secret on first use.
+func (p *pendingSeal) cipher(ctx context.Context, store backend) (cipher.AEAD, error) {
+	p.mu.Lock()
+	aead := p.aead
+	p.mu.Unlock()
+	if aead != nil {
+		return aead, nil
 	}
-	next := make(map[string]pendingLogin, len(m))
-	for k, v := range m {
-		if k != state {
-			next[k] = v
+	key, err := store.secret(ctx, pendingSecretName)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("broker: pending-login secret: %w", err)
+	}
+	if aead, err = cipher.NewGCM(block); err != nil {
+		return nil, fmt.Errorf("broker: pending-login secret: %w", err)
+	}
+	p.mu.Lock()
+	p.aead = aead
+	p.mu.Unlock()
+	return aead, nil
+}
+
+// pendingCookieName is the name of the cookie of the login with state,
+// with the __Secure- prefix behind https (not __Host-: the cookie is
+// scoped to the broker's /oauth2/ paths).
+func (s *Server) pendingCookieName(o origin, state string) string {
+	name := s.sessions.baseName + pendingCookieInfix + state[:min(len(state), pendingNameChars)]
+	if o.Secure() {
+		name = "__Secure-" + name
+	}
+	return name
+}
+
+// pendingCookie is the attributes of a pending-login cookie: HttpOnly,
+// SameSite=Lax (the IdP's redirect back is a top-level GET), Secure behind
+// https, sent only to the broker's /oauth2/ paths, and expiring with the
+// login.
+func (s *Server) pendingCookie(o origin, state string) http.Cookie {
+	return http.Cookie{Name: s.pendingCookieName(o, state), Path: o.Path("/oauth2/"), HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: o.Secure(), MaxAge: int(pendingTTL / time.Second)}
+}
+
+// savePending sets the cookie of pl. Beyond maxPending logins in flight
+// in this browser, the oldest cookies are expired; so are cookies that do
+// not open (from an earlier key, or damaged).
+func (s *Server) savePending(ctx context.Context, w http.ResponseWriter, r *http.Request, o origin, pl pendingLogin) error {
+	aead, err := s.pending.cipher(ctx, s.store)
+	if err != nil {
+		return err
+	}
+	type held struct {
+		name    string
+		created time.Time
+	}
+	var others []held
+	prefix := s.pendingCookieName(o, "")
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, prefix) || len(c.Name) != len(prefix)+pendingNameChars {
+			continue
+		}
+		if other, err := openPending(aead, c.Name, c.Value); err == nil {
+			others = append(others, held{c.Name, other.Created})
+			continue
+		}
+		s.expirePending(w, o, c.Name)
+	}
+	if n := len(others) - (maxPending - 1); n > 0 {
+		slices.SortFunc(others, func(a, b held) int { return a.created.Compare(b.created) })
+		for _, h := range others[:n] {
+			s.expirePending(w, o, h.name)
 		}
 	}
-	if len(next) == 0 {
-		s.sessions.sm.Remove(ctx, keyPending)
-	} else {
-		s.sessions.sm.Put(ctx, keyPending, next)
+	c := s.pendingCookie(o, pl.State)
+	if c.Value, err = sealPending(aead, c.Name, pl); err != nil {
+		return err
 	}
-	if fresh, err := s.store.once(ctx, "state:"+state, pendingTTL); err != nil || !fresh {
-		return pendingLogin{}, false
+	w.Header().Add("Set-Cookie", c.String())
+	return nil
+}
+
+// takePending finds the pending login of state in this browser's cookies
+// and expires its cookie: whatever the callback decides, this login is
+// over. The reason says why none was found (for the audit log); err is a
+// failure of the store that keeps the sealing secret.
+func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, state string) (pendingLogin, string, error) {
+	pl, reason, err := s.peekPending(r, o, state)
+	if _, cerr := r.Cookie(s.pendingCookieName(o, state)); cerr == nil && state != "" {
+		s.expirePending(w, o, s.pendingCookieName(o, state))
 	}
-	return p, true
+	return pl, reason, err
+}
+
+// peekPending finds the pending login of state in this browser's cookies
+// and leaves it there (the local login form, which may be posted again
+// after a wrong password). It does not check the provider or the age: the
+// callers do, with their own messages.
+func (s *Server) peekPending(r *http.Request, o origin, state string) (pendingLogin, string, error) {
+	if state == "" {
+		return pendingLogin{}, "missing state", nil
+	}
+	name := s.pendingCookieName(o, state)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return pendingLogin{}, "unknown or replayed state", nil
+	}
+	aead, err := s.pending.cipher(r.Context(), s.store)
+	if err != nil {
+		return pendingLogin{}, "", err
+	}
+	pl, err := openPending(aead, name, c.Value)
+	if err != nil || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1 {
+		return pendingLogin{}, "unknown or replayed state", nil
+	}
+	return pl, "", nil
+}
+
+// spendPending records pl's state as used, once the login succeeded at
+// the IdP and before a session is made: a state completes one login, even
+// when its cookie was copied or a request raced this one.
+func (s *Server) spendPending(ctx context.Context, pl pendingLogin) (bool, error) {
+	return s.store.once(ctx, "state:"+pl.State, pendingTTL)
+}
+
+// expirePending tells the browser to drop the cookie name.
+func (s *Server) expirePending(w http.ResponseWriter, o origin, name string) {
+	c := http.Cookie{Name: name, Path: o.Path("/oauth2/"), HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: o.Secure(), MaxAge: -1}
+	w.Header().Add("Set-Cookie", c.String())
+}
+
+// errPendingCookie: a pending-login cookie did not open.
+var errPendingCookie = errors.New("broker: pending-login cookie is not valid")
+
+// sealPending encrypts and authenticates pl for the cookie name (the name
+// is the additional data, so a value cannot be moved to another cookie).
+func sealPending(aead cipher.AEAD, name string, pl pendingLogin) (string, error) {
+	plain, err := json.Marshal(pl)
+	if err != nil {
+		return "", fmt.Errorf("broker: pending login: %w", err)
+	}
+	nonce := randomBytes(aead.NonceSize())
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, plain, []byte(name))), nil
+}
+
+// maxPendingCookie bounds what openPending decodes.
+const maxPendingCookie = 4 << 10
+
+// openPending is sealPending's inverse.
+func openPending(aead cipher.AEAD, name, value string) (pendingLogin, error) {
+	if len(value) > maxPendingCookie {
+		return pendingLogin{}, errPendingCookie
+	}
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(b) < aead.NonceSize()+aead.Overhead() {
+		return pendingLogin{}, errPendingCookie
+	}
+	plain, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], []byte(name))
+	if err != nil {
+		return pendingLogin{}, errPendingCookie
+	}
+	var pl pendingLogin
+	if err := json.Unmarshal(plain, &pl); err != nil || pl.State == "" {
+		return pendingLogin{}, errPendingCookie
+	}
+	return pl, nil
 }

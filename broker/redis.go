@@ -427,6 +427,24 @@ func setNX(ctx context.Context, c redis.Conn, key, value string, ttl time.Durati
 	return true, nil
 }
 
+// secret makes the secret name unless another replica did (SET NX), then
+// reads the one that won. It has no time to live: it is one key of fixed
+// size, made once per store whatever the traffic.
+func (s *redisStore) secret(ctx context.Context, name string) (b []byte, err error) {
+	key := s.prefix + "secret:" + name
+	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+		if _, err := redis.DoContext(c, ctx, "SET", key, randomBytes(32), "NX"); err != nil && !errors.Is(err, redis.ErrNil) {
+			return err
+		}
+		b, err = redis.Bytes(redis.DoContext(c, ctx, "GET", key))
+		return err
+	})
+	if err == nil && len(b) != 32 {
+		err = fmt.Errorf("%w: %s holds %d bytes, not a 32-byte secret", errRedis, key, len(b))
+	}
+	return b, err
+}
+
 func (s *redisStore) ping(ctx context.Context) error {
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		_, err := redis.DoContext(c, ctx, "PING")

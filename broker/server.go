@@ -67,6 +67,7 @@ type Server struct {
 	redirects *redirectHosts   // redirect_hosts
 	assertion *assertionSigner // nil unless assertion.enabled
 	local     *localLogins     // password sign-ins: rate limits, Basic paths
+	pending   *pendingSeal     // seals pending-login cookies (pending.go)
 	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
 	idps      *idpReadiness    // /readyz's look at the IdPs (readiness.go); nil unless required
 
@@ -92,7 +93,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs: &errorLog{interval: 10 * time.Second},
-		local:     &localLogins{limits: newLoginLimiter(opts.Now)}}
+		local:     &localLogins{limits: newLoginLimiter(opts.Now)}, pending: &pendingSeal{}}
 	var err error
 	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err

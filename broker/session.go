@@ -19,7 +19,6 @@ import (
 // (sessioncache.go): change one by putting a new value, never in place.
 const (
 	keyIdentity = "identity"
-	keyPending  = "pending"
 	keyCSRF     = "csrf"
 	keyRemember = "remember" // true: a persistent cookie ("Keep me signed in")
 )

@@ -31,6 +31,11 @@ type backend interface {
 	lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
 	// ping reports whether the store answers (readiness).
 	ping(ctx context.Context) error
+	// secret returns the store's random 32-byte secret called name, the
+	// same for every process that shares the store, made on first use
+	// and kept as long as the store (pending-login cookies are sealed
+	// with one).
+	secret(ctx context.Context, name string) ([]byte, error)
 }
 
 // openStore builds the configured session store: scs's Store for the
@@ -130,6 +135,8 @@ type memoryBackend struct {
 	index map[string]map[string]time.Time // key → token → until
 	marks map[string]time.Time            // once and lock keys → expiry
 	swept time.Time                       // last sweepLocked
+
+	secrets map[string][]byte
 }
 
 var _ backend = (*memoryBackend)(nil)
@@ -191,6 +198,18 @@ func (m *memoryBackend) lock(_ context.Context, key string, ttl time.Duration) (
 }
 
 func (m *memoryBackend) ping(context.Context) error { return nil }
+
+func (m *memoryBackend) secret(_ context.Context, name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.secrets == nil {
+		m.secrets = map[string][]byte{}
+	}
+	if m.secrets[name] == nil {
+		m.secrets[name] = randomBytes(32)
+	}
+	return m.secrets[name], nil
+}
 
 // markLocked sets key unless it is set and unexpired.
 func (m *memoryBackend) markLocked(key string, ttl time.Duration) bool {

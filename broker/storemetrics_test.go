@@ -58,6 +58,10 @@ func TestStoreMetricsCountFailures(t *testing.T) {
 func TestStoreMetricsCountOperations(t *testing.T) {
 	e := newRedisEnv(t, redisserver.Start(t))
 	e.login("alpha", "alice", "/")
+	if !e.signedIn(e.client) { // a find
+		t.Fatal("not signed in")
+	}
+	e.login("alpha", "alice", "/") // signed in again: the old session is deleted
 	m := scrape(t, e.server)
 	expect(t, m, nil,
 		`oidc_broker_session_store_duration_seconds_count{op="find"}`,

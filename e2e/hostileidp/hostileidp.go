@@ -56,8 +56,12 @@ type IdP struct {
 	ClientKey    any
 	ClientID     string
 	ClientSecret string
+	// ReplayCodes answers a code redeemed before with the same tokens
+	// again, as an IdP that does not make codes single-use would.
+	ReplayCodes bool
 
 	mu       sync.Mutex
+	redeemed map[string][]byte // ReplayCodes: code → token response
 	key      *rsa.PrivateKey
 	tokenReq []TokenRequest
 	jwksHits int
@@ -120,7 +124,30 @@ func (t *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.ContentLength = int64(len(b))
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
-		t.rewriteJSON(w, r, t.rewriteToken)
+		t.mu.Lock()
+		replay, code := t.ReplayCodes, form.Get("code")
+		prev := t.redeemed[code]
+		t.mu.Unlock()
+		if !replay || code == "" {
+			t.rewriteJSON(w, r, t.rewriteToken)
+			return
+		}
+		status := http.StatusOK
+		if prev == nil {
+			rec := httptest.NewRecorder()
+			t.rewriteJSON(rec, r, t.rewriteToken)
+			if prev, status = rec.Body.Bytes(), rec.Code; status == http.StatusOK {
+				t.mu.Lock()
+				if t.redeemed == nil {
+					t.redeemed = map[string][]byte{}
+				}
+				t.redeemed[code] = prev
+				t.mu.Unlock()
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(prev)
 	case "/userinfo":
 		t.mu.Lock()
 		f, signed, how := t.Userinfo, t.SignedUserinfo, t.UserinfoSign
