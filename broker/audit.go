@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 )
 
 // The audit trail (docs/observability.md): one line per login, sign-out,
@@ -77,6 +79,15 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
+	if anonymousEvents[e.event] {
+		ok, suppressed := s.auditBudget.take(s.now())
+		if suppressed > 0 {
+			s.log.Warn("audit lines suppressed", "count", suppressed, "limit_per_second", auditLinesPerSecond)
+		}
+		if !ok {
+			return
+		}
+	}
 	args := make([]any, 0, 20+len(e.before)+len(e.after))
 	if e.provider != "" {
 		args = append(args, "provider", truncate(e.provider, 64))
@@ -111,6 +122,45 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 		msg = auditMessages[e.event]
 	}
 	s.log.Log(ctx, level, msg, args...)
+}
+
+// anonymousEvents are the events an anonymous client can cause at will
+// (starting logins, failing them, posting forms and tokens that are
+// refused). Their lines share one budget of auditLinesPerSecond, so that a
+// flood cannot fill the disk through the log: lines beyond it are dropped,
+// and the next line logged says how many were (audit lines suppressed).
+// The metrics count every event.
+var anonymousEvents = map[event]bool{
+	evLoginStarted: true, evLoginFailed: true, evLogoutRefused: true, evBackchannelRefused: true, evBasicRefused: true,
+}
+
+// auditLinesPerSecond is the budget of anonymousEvents' lines: far above
+// what people signing in produce, and at most a few hundred bytes each.
+const auditLinesPerSecond = 100
+
+// lineBudget allows up to auditLinesPerSecond lines in each second.
+type lineBudget struct {
+	mu         sync.Mutex
+	second     time.Time
+	used       int
+	suppressed int
+}
+
+// take reports whether a line may be logged now and, when a new second
+// began after lines were dropped, how many were (once).
+func (b *lineBudget) take(now time.Time) (ok bool, suppressed int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if sec := now.Truncate(time.Second); !sec.Equal(b.second) {
+		b.second, b.used = sec, 0
+		suppressed, b.suppressed = b.suppressed, 0
+	}
+	if b.used >= auditLinesPerSecond {
+		b.suppressed++
+		return false, suppressed
+	}
+	b.used++
+	return true, suppressed
 }
 
 // countAudit counts e in its metric, with code as the reason label.

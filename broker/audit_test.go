@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
 	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
@@ -246,4 +249,34 @@ func TestReasonCodes(t *testing.T) {
 			t.Errorf("reasonCode(%q) = %q, want %q", reason, got, want)
 		}
 	}
+}
+
+// TestAnonymousAuditLinesBounded: a flood of refused logins logs at most
+// auditLinesPerSecond lines a second, says how many it dropped, and counts
+// every one in the metrics.
+func TestAnonymousAuditLinesBounded(t *testing.T) {
+	var offset atomic.Int64
+	base := time.Now()
+	e := newEnv(t, withClock(func() time.Time { return base.Add(time.Duration(offset.Load())) }))
+	h := e.broker.Config.Handler
+	const flood = 3 * auditLinesPerSecond
+	for range flood {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth2/callback/alpha?state=forged&code=x", nil))
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("forged callback: %d", rec.Code)
+		}
+	}
+	if n := strings.Count(e.logs.String(), `msg="login refused"`); n != auditLinesPerSecond {
+		t.Errorf("%d login refused lines in one second, want %d", n, auditLinesPerSecond)
+	}
+	offset.Store(int64(time.Second))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth2/callback/alpha?state=forged&code=x", nil))
+	if want := fmt.Sprintf(`msg="audit lines suppressed" count=%d`, flood-auditLinesPerSecond); !strings.Contains(e.logs.String(), want) {
+		t.Errorf("no line %q", want)
+	}
+	expect(t, scrape(t, e.server), map[string]float64{
+		`oidc_broker_logins_failed_total{provider="alpha",reason="unknown_state"}`: flood + 1,
+	})
 }

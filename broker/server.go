@@ -68,8 +68,11 @@ type Server struct {
 	assertion *assertionSigner // nil unless assertion.enabled
 	local     *localLogins     // password sign-ins: rate limits, Basic paths
 	pending   *pendingSeal     // seals pending-login cookies (pending.go)
-	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
-	idps      *idpReadiness    // /readyz's look at the IdPs (readiness.go); nil unless required
+	// auditBudget bounds the audit lines anonymous clients can cause
+	// (audit.go).
+	auditBudget *lineBudget
+	logouts     *logoutLimiter // back-channel logout refusals (backchannel.go)
+	idps        *idpReadiness  // /readyz's look at the IdPs (readiness.go); nil unless required
 
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
@@ -93,7 +96,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs: &errorLog{interval: 10 * time.Second},
-		local:     &localLogins{limits: newLoginLimiter(opts.Now)}, pending: &pendingSeal{}}
+		local:     &localLogins{limits: newLoginLimiter(opts.Now)}, pending: &pendingSeal{},
+		auditBudget: &lineBudget{}}
 	var err error
 	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
