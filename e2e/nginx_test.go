@@ -185,31 +185,38 @@ func checkDocumentedTrust(t *testing.T, tmplPath, trusted string) {
 	}
 }
 
-// checkSessionCookie checks that every cookie the broker set in resp is the session cookie
-// with the name, path and flags an https origin calls for.
+// checkSessionCookie checks that every cookie the broker set in resp is one it sets (the
+// session, the pending login's, the last-used provider's) with the name, path and flags an
+// https origin calls for.
 func checkSessionCookie(t *testing.T, step string, resp *http.Response, setup nginxSetup) {
 	t.Helper()
-	var session bool
+	var session, pending bool
 	for _, c := range resp.Cookies() {
-		if !c.Secure || !c.HttpOnly || c.Domain != "" || c.Value == "" {
+		// The pending login's cookie is expired (no value) at the callback.
+		expired := c.MaxAge < 0 && strings.Contains(c.Name, "_login_")
+		if !c.Secure || !c.HttpOnly || c.Domain != "" || (c.Value == "" && !expired) {
 			t.Errorf("%s: Set-Cookie %q; want Secure, HttpOnly, no Domain and a value", step, c.String())
 		}
-		switch c.Name {
-		case setup.cookieName:
+		switch {
+		case c.Name == setup.cookieName:
 			session = true
 			if c.Path != setup.cookiePath {
 				t.Errorf("%s: session cookie %q; want Path=%s", step, c.String(), setup.cookiePath)
 			}
-		case "__Secure-oidc_broker_last_idp": // the sign-in page's last-used provider
+		case c.Name == "__Secure-oidc_broker_last_idp", // the sign-in page's last-used provider
+			strings.HasPrefix(c.Name, "__Secure-oidc_broker_login_"): // the pending login (sealed)
+			pending = pending || !expired
 			if c.Path != setup.prefix+"/oauth2/" {
-				t.Errorf("%s: last-used cookie %q; want Path=%s/oauth2/", step, c.String(), setup.prefix)
+				t.Errorf("%s: cookie %q; want Path=%s/oauth2/", step, c.String(), setup.prefix)
 			}
 		default:
 			t.Errorf("%s: unexpected cookie %q", step, c.String())
 		}
 	}
-	if !session {
-		t.Errorf("%s: no %s cookie set", step, setup.cookieName)
+	// The start sets the pending login's cookie and no session; the
+	// callback the session and expires the pending login's cookie.
+	if want := step == "callback"; session != want || pending == want {
+		t.Errorf("%s: session cookie set %v, pending-login cookie set %v", step, session, pending)
 	}
 }
 
@@ -258,15 +265,15 @@ func checkBypass(t *testing.T, b *demoBroker, brokerAddr *net.TCPAddr) {
 	if want := b.URL + "/oauth2/callback/acme"; got != want {
 		t.Errorf("a direct request with forged headers from 127.0.0.2 got redirect_uri %q, want %q (the connection's own)", got, want)
 	}
-	var session bool
+	var pending bool
 	for _, c := range resp.Cookies() {
-		session = session || c.Name == "oidc_broker"
+		pending = pending || strings.HasPrefix(c.Name, "oidc_broker_login_")
 		if c.Secure || strings.HasPrefix(c.Name, "__") {
 			t.Errorf("a direct plain-HTTP request got cookie %q, want no Secure or prefixed cookie", c.String())
 		}
 	}
-	if !session {
-		t.Errorf("a direct plain-HTTP request got cookies %v, want the plain oidc_broker", resp.Cookies())
+	if !pending {
+		t.Errorf("a direct plain-HTTP request got cookies %v, want the plain oidc_broker_login_ cookie", resp.Cookies())
 	}
 }
 
