@@ -55,6 +55,10 @@ const (
 	// beyond it drops the oldest, so the Cookie header stays small (about
 	// 400 bytes each).
 	maxPending = 8
+	// maxPendingBytes bounds their names and values together (a long rd
+	// makes a cookie up to 3.5 KB): the oldest go first, so that the
+	// Cookie header fits proxies' limits (nginx: 8 KB a header line).
+	maxPendingBytes = 6 << 10
 	// pendingCookieInfix is between the session cookie's base name and
 	// the state's first characters in a pending-login cookie's name.
 	pendingCookieInfix = "_login_"
@@ -151,31 +155,34 @@ func (s *Server) savePending(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	type held struct {
-		name    string
-		created time.Time
-	}
-	var others []held
-	prefix := s.pendingCookieName(o, "")
-	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, prefix) || len(c.Name) != len(prefix)+pendingNameChars {
-			continue
-		}
-		if other, err := openPending(aead, c.Name, c.Value); err == nil {
-			others = append(others, held{c.Name, other.Created})
-			continue
-		}
-		s.expirePending(w, o, c.Name)
-	}
-	if n := len(others) - (maxPending - 1); n > 0 {
-		slices.SortFunc(others, func(a, b held) int { return a.created.Compare(b.created) })
-		for _, h := range others[:n] {
-			s.expirePending(w, o, h.name)
-		}
-	}
 	c := s.pendingCookie(o, pl.State)
 	if c.Value, err = sealPending(aead, c.Name, pl); err != nil {
 		return err
+	}
+	type held struct {
+		name    string
+		size    int
+		created time.Time
+	}
+	var others []held
+	total := len(c.Name) + len(c.Value)
+	prefix := s.pendingCookieName(o, "")
+	for _, ck := range r.Cookies() {
+		if !strings.HasPrefix(ck.Name, prefix) || len(ck.Name) != len(prefix)+pendingNameChars {
+			continue
+		}
+		if other, err := openPending(aead, ck.Name, ck.Value); err == nil {
+			others = append(others, held{ck.Name, len(ck.Name) + len(ck.Value), other.Created})
+			total += len(ck.Name) + len(ck.Value)
+			continue
+		}
+		s.expirePending(w, o, ck.Name)
+	}
+	slices.SortFunc(others, func(a, b held) int { return a.created.Compare(b.created) })
+	for len(others) > 0 && (len(others) >= maxPending || total > maxPendingBytes) {
+		s.expirePending(w, o, others[0].name)
+		total -= others[0].size
+		others = others[1:]
 	}
 	w.Header().Add("Set-Cookie", c.String())
 	return nil

@@ -183,6 +183,27 @@ func TestPendingLoginCookie(t *testing.T) {
 			t.Errorf("newest login: %d %s", resp.StatusCode, body(resp))
 		}
 	})
+	t.Run("long rds: the cookies stay under the byte bound", func(t *testing.T) {
+		e := newEnv(t)
+		rd := "/" + strings.Repeat("x", maxRedirectLength-1)
+		var cbs []*url.URL
+		for range 4 {
+			cbs = append(cbs, e.startLogin(e.client, "alpha", "alice", rd))
+		}
+		u, _ := url.Parse(e.broker.URL + "/oauth2/callback/alpha")
+		n, size := 0, 0
+		for _, ck := range e.client.Jar.Cookies(u) {
+			if strings.Contains(ck.Name, pendingCookieInfix) {
+				n, size = n+1, size+len(ck.Name)+len(ck.Value)
+			}
+		}
+		if n < 1 || n > 2 || size > maxPendingBytes || size/n > 4000 { // browsers keep cookies up to 4 KB
+			t.Errorf("%d pending-login cookies of %d bytes, want 1 or 2 within %d", n, size, maxPendingBytes)
+		}
+		if resp := e.get(cbs[len(cbs)-1].String()); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != rd {
+			t.Errorf("newest login: %d %s", resp.StatusCode, body(resp))
+		}
+	})
 }
 
 // TestStateSpentOnce: an IdP that redeems a code twice does not make a
