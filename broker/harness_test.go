@@ -76,6 +76,8 @@ type envConfig struct {
 	authMeth map[string]string
 	badCreds map[string]bool
 	scopes   []string // added to every provider's (withScopes)
+	// users are accounts added at an IdP (withUsers).
+	users map[string][]demo.User
 	// mount, when set, makes the handler the test server serves from the
 	// broker (withMount).
 	mount func(*Server) http.Handler
@@ -100,6 +102,11 @@ func withWrongSecret(id string) envOption { return func(c *envConfig) { c.badCre
 
 func withAuthMethod(id, m string) envOption { return func(c *envConfig) { c.authMeth[id] = m } }
 
+// withUsers adds accounts to the demo accounts of the IdP id.
+func withUsers(id string, users ...demo.User) envOption {
+	return func(c *envConfig) { c.users[id] = append(c.users[id], users...) }
+}
+
 // withScopes asks every provider for these scopes too (offline_access: a
 // refresh token).
 func withScopes(scopes ...string) envOption {
@@ -108,7 +115,7 @@ func withScopes(scopes ...string) envOption {
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}, badCreds: map[string]bool{}}
+	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}, badCreds: map[string]bool{}, users: map[string][]demo.User{}}
 	for _, o := range opts {
 		o(ec)
 	}
@@ -144,7 +151,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			tp.ClientID, tp.ClientSecret = pc.ClientID, secret
 		}
 		h, err := demo.NewIdP(demo.IdPConfig{
-			Issuer: srv.URL, Title: id, Users: demo.DemoUsers(id),
+			Issuer: srv.URL, Title: id, Users: append(demo.DemoUsers(id), ec.users[id]...),
 			Clients: []demo.Client{{ID: "broker-" + id, Secret: secret, AuthMethod: idpMethod,
 				RedirectURIs:           []string{e.broker.URL + "/oauth2/callback/" + id},
 				PostLogoutRedirectURIs: []string{e.broker.URL + "/oauth2/signed_out/" + id}}},

@@ -34,6 +34,13 @@ func (s *Server) renderError(w http.ResponseWriter, p errorPage) {
 // render executes a page template into a buffer first, so a template error
 // never sends half a page.
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	s.renderPage(w, status, name, data, "")
+}
+
+// renderPage is render; scriptSrc, when set, is the CSP source list of the
+// page's inline scripts (their hashes), which the pages' CSP otherwise
+// forbids.
+func (s *Server) renderPage(w http.ResponseWriter, status int, name string, data any, scriptSrc string) {
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render page", "template", name, "error", err)
@@ -41,6 +48,9 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 		return
 	}
 	setPageHeaders(w.Header())
+	if scriptSrc != "" {
+		w.Header().Set("Content-Security-Policy", w.Header().Get("Content-Security-Policy")+"; script-src "+scriptSrc)
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)

@@ -95,7 +95,7 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 			s.sessions.sm.Put(ctx, keyCSRF, data.CSRF)
 		}
 		tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
-		if s.endSessionURL(ctx, o, id.Provider, tokens.IDToken, "") != "" {
+		if _, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, ""); atIdP {
 			p, _ := s.registry.Get(id.Provider)
 			data.IdP = p.Name()
 		}
@@ -117,7 +117,8 @@ type signOutData struct {
 }
 
 // handleSignOut ends the session after checking the CSRF token, then goes
-// to the IdP's end_session_endpoint when that applies, else to rd
+// to the IdP's end_session_endpoint when that applies (a 303, or a page
+// that posts the request when it is too long for a URL), else to rd
 // (validated) or the signed-out page.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
@@ -148,16 +149,25 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	// A request of this browser still in flight cannot bring it back.
 	_ = s.revoke(ctx, token) // a failure is logged; the session is deleted all the same
 	state := randomToken()
-	endURL := s.endSessionURL(ctx, o, id.Provider, tokens.IDToken, state)
-	if endURL != "" {
+	end, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, state)
+	if atIdP {
 		s.sessions.sm.Put(ctx, keySignOut, signOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
 	}
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	s.audit(ctx, auditEntry{event: evLogout, provider: id.Provider, sub: id.Subject, after: []any{"at_idp", endURL != ""}})
+	s.audit(ctx, auditEntry{event: evLogout, provider: id.Provider, sub: id.Subject, after: []any{"at_idp", atIdP}})
 	w.Header().Set("Cache-Control", "no-store")
+	if atIdP && end.MustPost() {
+		p, _ := s.registry.Get(id.Provider)
+		s.renderEndSession(w, p.Name(), end)
+		return
+	}
+	var endURL string
+	if atIdP {
+		endURL = end.URL()
+	}
 	http.Redirect(w, r, cmp.Or(endURL, rd, o.Path("/oauth2/sign_out")), http.StatusSeeOther)
 }
 
@@ -199,31 +209,28 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, dest, http.StatusSeeOther)
 }
 
-// endSessionURL is where the browser ends the IdP's session after signing
-// out of provider, or "" when it does not: the IdP publishes no
-// end_session_endpoint, the session kept no ID token, logout.idp says no,
-// or the IdP cannot be reached (the sign-out then stays local, and says so
-// in the log).
-func (s *Server) endSessionURL(ctx context.Context, o origin, provider, idToken, state string) string {
+// endSessionAtIdP is the request by which the browser ends the IdP's session
+// after signing out of provider; ok is false when it does not: the IdP
+// publishes no end_session_endpoint, the session kept no ID token,
+// logout.idp says no, or the IdP cannot be reached (the sign-out then
+// stays local, and says so in the log).
+func (s *Server) endSessionAtIdP(ctx context.Context, o origin, provider, idToken, state string) (req providers.EndSessionRequest, ok bool) {
 	if idToken == "" || !s.cfg.Logout.idpLogout(provider) {
-		return ""
+		return req, false
 	}
 	p, _ := s.registry.Get(provider)
 	es, ok := p.(providers.EndSessioner)
 	if !ok {
-		return ""
+		return req, false
 	}
 	// The IdP's metadata is normally known since the login; after a restart
 	// discovery may be needed, and a slow IdP must not hold the sign-out.
 	ctx, cancel := context.WithTimeout(ctx, endSessionTimeout)
 	defer cancel()
-	u, ok, err := es.EndSessionURL(ctx, idToken, o.URL("/oauth2/signed_out/"+url.PathEscape(provider)), state)
+	req, ok, err := es.EndSession(ctx, idToken, o.URL("/oauth2/signed_out/"+url.PathEscape(provider)), state)
 	if err != nil {
 		s.log.WarnContext(ctx, "sign-out at the identity provider skipped", "provider", provider, "error", err)
-		return ""
+		return req, false
 	}
-	if !ok {
-		return ""
-	}
-	return u
+	return req, ok
 }

@@ -40,9 +40,23 @@ type nodeOPConfig struct {
 	AccessTokenTTL int `json:"access_token_ttl,omitempty"`
 	// RefreshTokens issues refresh tokens to clients allowed the grant, without offline_access.
 	RefreshTokens bool `json:"refresh_tokens,omitempty"`
+	// EndSessionRequiresIDTokenHint refuses end_session requests without id_token_hint,
+	// as ORY Hydra (with state) and Okta do.
+	EndSessionRequiresIDTokenHint bool `json:"end_session_requires_id_token_hint,omitempty"`
+	// HTTPPostMethods lets end_session (and authorization) take form POSTs; it makes the
+	// session cookie SameSite=None, so it needs TLS.
+	HTTPPostMethods bool `json:"http_post_methods,omitempty"`
+	// TLS, when set, makes it serve HTTPS (issuer https://127.0.0.1:<port>).
+	TLS *nodeOPTLS `json:"tls,omitempty"`
 	// ExitWithStdin makes the process exit when its stdin closes: startNodeOP holds the
 	// other end, so the process ends with the test binary even when that is killed.
 	ExitWithStdin bool `json:"exit_with_stdin"`
+}
+
+// nodeOPTLS names the PEM files of the provider's certificate and key.
+type nodeOPTLS struct {
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
 }
 
 // nodeOPClient is the metadata of one client at oidc-provider.
@@ -62,7 +76,7 @@ type nodeOPClient struct {
 
 // nodeOP is a running oidc-provider: a real, OpenID Certified OpenID Provider.
 type nodeOP struct {
-	// Issuer is its issuer URL, http://127.0.0.1:<port>.
+	// Issuer is its issuer URL, http://127.0.0.1:<port> (https with TLS).
 	Issuer string
 
 	name     string // for messages
@@ -76,7 +90,7 @@ type nodeOP struct {
 }
 
 // readyLine is what server.mjs prints once it serves.
-var readyLine = regexp.MustCompile(`(?m)^READY (http://127\.0\.0\.1:\d+)$`)
+var readyLine = regexp.MustCompile(`(?m)^READY (https?://127\.0\.0\.1:\d+)$`)
 
 // startNodeOP starts oidc-provider on a free loopback port with the configuration and waits
 // until it is ready. It stops the process when the test ends, and logs its output if the

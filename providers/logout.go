@@ -24,13 +24,55 @@ import (
 // Logout 1.0: the browser is sent to the IdP's end_session_endpoint and
 // comes back to a post_logout_redirect_uri registered there.
 type EndSessioner interface {
-	// EndSessionURL returns the URL to send the browser to, with
-	// id_token_hint (omitted when empty or too long for a URL), client_id,
-	// post_logout_redirect_uri and state (RP-Initiated Logout 1.0 §2). ok
-	// is false when the IdP publishes no end_session_endpoint. It fails
-	// with an *UnavailableError when the IdP's metadata cannot be obtained.
-	EndSessionURL(ctx context.Context, idTokenHint, postLogoutRedirectURI, state string) (u string, ok bool, err error)
+	// EndSession returns the request the browser must make to end the
+	// IdP's session: the end_session_endpoint with id_token_hint,
+	// client_id, post_logout_redirect_uri and state (RP-Initiated Logout
+	// 1.0 §2). ok is false when the IdP publishes no end_session_endpoint.
+	// It fails with an *UnavailableError when the IdP's metadata cannot be
+	// obtained.
+	EndSession(ctx context.Context, idTokenHint, postLogoutRedirectURI, state string) (req EndSessionRequest, ok bool, err error)
 }
+
+// EndSessionRequest is an RP-Initiated Logout request, as data: the browser
+// sends it to the IdP either as a GET of URL() or, when MustPost says the
+// URL is too long, as a form POST of Params to Endpoint (§2 lets the RP use
+// either, and has the OP accept both).
+type EndSessionRequest struct {
+	// Endpoint is the end_session_endpoint, an absolute http(s) URL, with
+	// the query the IdP published (some put a policy or tenant there).
+	Endpoint string
+	// Params are the request's parameters, to add to Endpoint's query (GET)
+	// or to post as a form (POST).
+	Params url.Values
+}
+
+// URL is the request as a GET: Endpoint with Params added to its query.
+func (r EndSessionRequest) URL() string {
+	u, err := url.Parse(r.Endpoint)
+	if err != nil { // EndSession made Endpoint from a parsed URL
+		return r.Endpoint
+	}
+	q := u.Query()
+	for k, vs := range r.Params {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// MustPost reports whether URL() is longer than MaxEndSessionURL, so that
+// the request must be a form POST.
+func (r EndSessionRequest) MustPost() bool { return len(r.URL()) > MaxEndSessionURL }
+
+// MaxEndSessionURL is the longest end-session URL sent as a GET. An ID
+// token with many groups makes a URL of 7 KB and more, while RFC 9110 §4.1
+// asks only that 8000 octets work, and every hop must take the whole request
+// line (nginx, for one, refuses a line longer than its 8 KB buffer, with a
+// 414). 2,000 bytes is the long-established safe length (Internet Explorer
+// stopped at 2,083), and a typical ID token (about 1 KB) fits with room to
+// spare. Past it a POST costs one page and nothing else, so the limit is the
+// safe one, not the largest that often works.
+const MaxEndSessionURL = 2000
 
 // LogoutTokenVerifier is a provider that can verify the logout tokens of
 // OpenID Connect Back-Channel Logout 1.0.
@@ -71,11 +113,6 @@ const (
 	LogoutTokenLeeway = time.Minute
 )
 
-// maxIDTokenHint is the longest ID token sent as id_token_hint. A longer one
-// (an IdP that puts hundreds of groups in its tokens) would make a URL that
-// proxies and browsers refuse; client_id alone still names the client.
-const maxIDTokenHint = 4096
-
 // Why a logout token was refused; each names the check that failed.
 var (
 	ErrLogoutTokenMalformed = errors.New("providers: logout token: not a JWS compact token signed with an accepted algorithm")
@@ -96,35 +133,38 @@ var (
 	_ LogoutTokenVerifier = (*oidcProvider)(nil)
 )
 
-// EndSessionURL implements EndSessioner. The browser itself must go there
-// (zitadel's rp.EndSession would make the call server-side, which ends
-// nothing in the browser's IdP session).
-func (p *oidcProvider) EndSessionURL(ctx context.Context, idTokenHint, postLogoutRedirectURI, state string) (string, bool, error) {
+// EndSession implements EndSessioner. The browser itself must make the
+// request (zitadel's rp.EndSession would make it server-side, which ends
+// nothing in the browser's IdP session). id_token_hint is always sent: some
+// IdPs refuse a request without it (ORY Hydra when state is set, Okta
+// always) and keep their session.
+func (p *oidcProvider) EndSession(ctx context.Context, idTokenHint, postLogoutRedirectURI, state string) (EndSessionRequest, bool, error) {
 	c, err := p.discovered(ctx)
 	if err != nil {
-		return "", false, err
+		return EndSessionRequest{}, false, err
 	}
 	endpoint := c.rp.GetEndSessionEndpoint()
 	if endpoint == "" {
-		return "", false, nil
+		return EndSessionRequest{}, false, nil
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return "", false, fmt.Errorf("providers: %s: end_session_endpoint: %w", p.cfg.ID, err)
+		return EndSessionRequest{}, false, fmt.Errorf("providers: %s: end_session_endpoint: %w", p.cfg.ID, err)
 	}
-	q := u.Query() // kept: some IdPs put a policy or tenant in the query
-	if idTokenHint != "" && len(idTokenHint) <= maxIDTokenHint {
-		q.Set("id_token_hint", idTokenHint)
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return EndSessionRequest{}, false, fmt.Errorf("providers: %s: end_session_endpoint %q is not an absolute http(s) URL", p.cfg.ID, endpoint)
 	}
-	q.Set("client_id", p.cfg.ClientID)
+	params := url.Values{"client_id": {p.cfg.ClientID}}
+	if idTokenHint != "" {
+		params.Set("id_token_hint", idTokenHint)
+	}
 	if postLogoutRedirectURI != "" {
-		q.Set("post_logout_redirect_uri", postLogoutRedirectURI)
+		params.Set("post_logout_redirect_uri", postLogoutRedirectURI)
 	}
 	if state != "" {
-		q.Set("state", state)
+		params.Set("state", state)
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), true, nil
+	return EndSessionRequest{Endpoint: u.String(), Params: params}, true, nil
 }
 
 // VerifyLogoutToken implements LogoutTokenVerifier (Back-Channel Logout 1.0

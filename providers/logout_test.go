@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,7 +27,7 @@ type fakeOP struct {
 	key *rsa.PrivateKey
 
 	mu          sync.Mutex
-	endSession  string                      // end_session_endpoint; "" for none
+	endSession  string                      // end_session_endpoint, a path or an absolute URL; "" for none
 	token       func(url.Values) (int, any) // the token endpoint's answer
 	userinfo    map[string]any              // nil: no userinfo endpoint
 	tokenForms  []url.Values                // what the token endpoint received
@@ -56,7 +57,9 @@ func (f *fakeOP) serve(w http.ResponseWriter, r *http.Request) {
 		doc := map[string]any{"issuer": f.srv.URL, "authorization_endpoint": f.srv.URL + "/auth",
 			"token_endpoint": f.srv.URL + "/token", "jwks_uri": f.srv.URL + "/keys",
 			"id_token_signing_alg_values_supported": []string{"RS256"}}
-		if f.endSession != "" {
+		if strings.Contains(f.endSession, ":") { // an absolute URL
+			doc["end_session_endpoint"] = f.endSession
+		} else if f.endSession != "" {
 			doc["end_session_endpoint"] = f.srv.URL + f.endSession
 		}
 		if f.userinfo != nil {
@@ -232,30 +235,57 @@ func TestVerifyLogoutToken(t *testing.T) {
 	}
 }
 
-func TestEndSessionURL(t *testing.T) {
+// TestEndSession: the request always carries id_token_hint, client_id,
+// post_logout_redirect_uri and state, keeps the endpoint's own query, and
+// must be posted when its URL would pass MaxEndSessionURL (an ID token with
+// 150 groups).
+func TestEndSession(t *testing.T) {
 	f := newFakeOP(t)
 	f.set(func(f *fakeOP) { f.endSession = "/logout?p=policy" })
 	p := f.provider(t, time.Now).(EndSessioner)
 	ctx := context.Background()
-	raw, ok, err := p.EndSessionURL(ctx, "the.id.token", "https://auth.example.com/oauth2/signed_out/op", "st")
+	const back = "https://auth.example.com/oauth2/signed_out/op"
+	req, ok, err := p.EndSession(ctx, "the.id.token", back, "st")
 	if err != nil || !ok {
-		t.Fatalf("EndSessionURL: %v %v", ok, err)
+		t.Fatalf("EndSession: %v %v", ok, err)
 	}
-	u, _ := url.Parse(raw)
+	u, _ := url.Parse(req.URL())
 	want := url.Values{"p": {"policy"}, "id_token_hint": {"the.id.token"}, "client_id": {"client-1"},
-		"post_logout_redirect_uri": {"https://auth.example.com/oauth2/signed_out/op"}, "state": {"st"}}
-	if u.Scheme+"://"+u.Host+u.Path != f.srv.URL+"/logout" || u.Query().Encode() != want.Encode() {
-		t.Errorf("URL %s", raw)
+		"post_logout_redirect_uri": {back}, "state": {"st"}}
+	if u.Scheme+"://"+u.Host+u.Path != f.srv.URL+"/logout" || u.Query().Encode() != want.Encode() || req.MustPost() {
+		t.Errorf("URL %s, must post %v", req.URL(), req.MustPost())
 	}
-	// An ID token too long for a URL is left out; client_id names the client.
-	raw, _, _ = p.EndSessionURL(ctx, strings.Repeat("x", maxIDTokenHint+1), "", "")
-	if u, _ := url.Parse(raw); u.Query().Has("id_token_hint") || u.Query().Get("client_id") != "client-1" {
-		t.Errorf("long hint: %s", raw)
+
+	// 150 groups make an ID token far too long for a URL: it is posted,
+	// whole, to the endpoint (whose query stays in the form's action).
+	var groups []string
+	for i := range 150 {
+		groups = append(groups, fmt.Sprintf("app-%03d-readers", i))
+	}
+	claims, _ := json.Marshal(map[string]any{"sub": "alice", "groups": groups})
+	long := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(claims) + ".c2ln"
+	req, _, _ = p.EndSession(ctx, long, back, "st")
+	if !req.MustPost() || req.Endpoint != f.srv.URL+"/logout?p=policy" || req.Params.Get("id_token_hint") != long ||
+		req.Params.Get("client_id") != "client-1" || req.Params.Get("post_logout_redirect_uri") != back || req.Params.Get("state") != "st" {
+		t.Errorf("long hint (%d bytes): must post %v, %s %v", len(long), req.MustPost(), req.Endpoint, req.Params)
+	}
+	// The limit is the whole URL's length.
+	pad := strings.Repeat("x", MaxEndSessionURL-len(req.URL())+len(long))
+	if req, _, _ := p.EndSession(ctx, pad, back, "st"); len(req.URL()) != MaxEndSessionURL || req.MustPost() {
+		t.Errorf("a URL of %d bytes: must post %v", len(req.URL()), req.MustPost())
+	}
+	if req, _, _ := p.EndSession(ctx, pad+"x", back, "st"); !req.MustPost() {
+		t.Errorf("a URL of %d bytes is not posted", len(req.URL()))
 	}
 
 	g := newFakeOP(t)
 	g.set(func(f *fakeOP) { f.endSession = "" })
-	if _, ok, err := g.provider(t, time.Now).(EndSessioner).EndSessionURL(ctx, "t", "", ""); ok || err != nil {
+	if _, ok, err := g.provider(t, time.Now).(EndSessioner).EndSession(ctx, "t", "", ""); ok || err != nil {
 		t.Errorf("without end_session_endpoint: ok %v err %v", ok, err)
+	}
+	h := newFakeOP(t)
+	h.set(func(f *fakeOP) { f.endSession = "javascript:alert(1)" })
+	if _, ok, err := h.provider(t, time.Now).(EndSessioner).EndSession(ctx, "t", "", ""); ok || err == nil {
+		t.Errorf("a javascript: end_session_endpoint: ok %v err %v", ok, err)
 	}
 }

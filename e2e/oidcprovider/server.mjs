@@ -16,6 +16,9 @@
 //	  "backchannel_logout": true,       // send logout tokens to clients' backchannel_logout_uri
 //	  "access_token_ttl": 31,           // seconds; optional (default one hour)
 //	  "refresh_tokens": true,           // refresh tokens for every client allowed the grant
+//	  "end_session_requires_id_token_hint": true, // refuse sign-out requests without one
+//	  "http_post_methods": true,        // also accept POST at end_session (and authorization)
+//	  "tls": {"cert_file": "cert.pem", "key_file": "key.pem"}, // serve HTTPS
 //	  "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."],
 //	               "token_endpoint_auth_method": "client_secret_basic", ...}],
 //	  "accounts": {"alice": {"email": "...", "groups": ["staff"], ...}}
@@ -37,6 +40,19 @@
 // its ID tokens and logout tokens carry "sid"); each delivery is logged on stderr as
 // "backchannel.success <client_id>" or "backchannel.error: ...".
 //
+// With "end_session_requires_id_token_hint", an end_session request (GET or POST) without
+// id_token_hint gets a 400 page instead of the sign-out confirmation, and the provider's
+// session stays: ORY Hydra refuses such a request when it carries state, and Okta always.
+// oidc-provider itself accepts client_id in its place.
+//
+// With "http_post_methods", oidc-provider's enableHttpPostMethods: the end_session and
+// authorization endpoints accept form POSTs too (RP-Initiated Logout 1.0 §2). A cross-site
+// POST carries only cookies with SameSite=None, which browsers accept only when Secure, so
+// oidc-provider requires that of its session cookie: use it together with "tls".
+//
+// With "tls", it serves HTTPS with that certificate and key (PEM files) and the default
+// issuer is https://127.0.0.1:<port>.
+//
 // Once it listens it prints "READY <issuer>" on stdout; each authorization code, access
 // token and refresh token it stores is printed as "ISSUED <kind> <value>", so a test can
 // check that none of them leaks. It exits on SIGTERM or SIGINT, and, with
@@ -48,6 +64,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTLSServer } from 'node:https';
 import process from 'node:process';
 
 import Provider from 'oidc-provider';
@@ -62,12 +79,14 @@ const claims = {
   ...config.claims,
 };
 
-const server = createServer();
+const server = config.tls
+  ? createTLSServer({ cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) })
+  : createServer();
 await new Promise((resolve, reject) => {
   server.once('error', reject);
   server.listen(config.port ?? 0, '127.0.0.1', resolve);
 });
-const issuer = config.issuer ?? `http://127.0.0.1:${server.address().port}`;
+const issuer = config.issuer ?? `${config.tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
 const cookiePrefix = config.cookie_prefix ?? String(server.address().port);
 
 const provider = new Provider(issuer, {
@@ -90,8 +109,10 @@ const provider = new Provider(issuer, {
       resume: `${cookiePrefix}_interaction_resume`,
     },
     keys: [randomBytes(32).toString('base64url')],
+    ...(config.http_post_methods && { long: { httpOnly: true, sameSite: 'none' } }),
   },
   clientBasedCORS: () => false,
+  ...(config.http_post_methods && { enableHttpPostMethods: true }),
   ...(config.access_token_ttl && { ttl: { AccessToken: config.access_token_ttl } }),
   // Like Keycloak: a refresh token without offline_access, which oidc-provider otherwise
   // honours only together with prompt=consent (OpenID Connect Core §11).
@@ -120,6 +141,9 @@ const provider = new Provider(issuer, {
 
 logEvents(provider);
 enforceClientAuthMethods(provider, config.token_endpoint_auth_methods);
+if (config.end_session_requires_id_token_hint) {
+  requireIdTokenHint(provider);
+}
 server.on('request', provider.callback());
 
 function shutdown() {
@@ -177,6 +201,21 @@ function enforceClientAuthMethods(p, methods) {
       return;
     }
     await next();
+  });
+}
+
+// requireIdTokenHint replaces the sign-out confirmation page of an end_session request
+// without id_token_hint by a 400 error page, so that the session cannot be ended from it.
+function requireIdTokenHint(p) {
+  const endSessionPath = p.pathFor('end_session');
+  p.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === endSessionPath && ctx.status === 200 && !ctx.oidc?.params?.id_token_hint) {
+      ctx.status = 400;
+      ctx.type = 'text/plain';
+      ctx.body = 'invalid_request: id_token_hint is missing';
+      console.error(`${ctx.method} ${endSessionPath}: refused without id_token_hint`);
+    }
   });
 }
 
