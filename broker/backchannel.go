@@ -214,6 +214,7 @@ func (s *Server) revoke(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
+	s.endTunnels(token) // tunnels.go: its WebSockets close now
 	lifetime := max(s.sessions.sm.Lifetime, s.sessions.persistentMax)
 	err := s.store.indexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
 	if err != nil {

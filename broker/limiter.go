@@ -8,65 +8,120 @@ import (
 
 // Limits on password attempts (local providers: the login form and HTTP
 // Basic alike). They are per replica: each keeps its counters in memory.
+// docs/local-users.md#rate-limits explains the numbers.
 const (
-	userFailures = 5                // failed attempts per username and provider...
+	pairFailures = 5                // failed attempts per username and client address...
 	addrFailures = 20               // ...and per client address (an IPv6 /64)...
 	failureSpan  = 15 * time.Minute // ...within this span, refilled evenly
-	maxLimited   = 10_000           // entries per table; the least limited go first
-	maxLimitKey  = 256              // bytes of a username kept in a key
+	// spreadAddrs addresses failing at one username within failureSpan
+	// slow that username down everywhere: an address's first attempt at it
+	// then waits slowDelay. Counted up to twice as many, so that the
+	// slow-down outlasts a burst by about failureSpan, no longer.
+	spreadAddrs = 10
+	slowDelay   = time.Minute
+	maxLimited  = 10_000 // entries per table; the least limited go first
+	maxLimitKey = 256    // bytes of a username kept in a key
 )
 
-// loginLimiter rate-limits password attempts per user and per client
-// address, with a token bucket each (GCRA: one timestamp per key). An
-// attempt is counted before the password is checked, so concurrent guesses
-// cannot overrun the limit, and refunded when it succeeds.
+// loginLimiter rate-limits password attempts with token buckets (GCRA: one
+// timestamp per key). The hard limits are per username at one client
+// address and per client address, so that nobody can lock a user out from
+// an address of their own. Across addresses a username is only slowed
+// down: once failures come from many addresses (spread), an address that
+// has not tried that username yet waits slowDelay before its first
+// attempt, which a legitimate user from a fresh address also waits, no
+// more. An attempt is counted before the password is checked, so
+// concurrent guesses cannot overrun a limit, and refunded when it succeeds.
 //
 // It is safe for concurrent use.
 type loginLimiter struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	users bucketTable
-	addrs bucketTable
+	mu     sync.Mutex
+	now    func() time.Time
+	pairs  bucketTable // user and address
+	addrs  bucketTable // address
+	spread bucketTable // user: one charge per address that failed at it
 }
 
 func newLoginLimiter(now func() time.Time) *loginLimiter {
 	return &loginLimiter{now: now,
-		users: bucketTable{burst: userFailures, span: failureSpan, max: maxLimited},
-		addrs: bucketTable{burst: addrFailures, span: failureSpan, max: maxLimited}}
+		pairs:  bucketTable{burst: pairFailures, span: failureSpan, max: maxLimited},
+		addrs:  bucketTable{burst: addrFailures, span: failureSpan, max: maxLimited},
+		spread: bucketTable{burst: spreadAddrs, span: failureSpan, max: maxLimited, ceiling: 2 * failureSpan}}
+}
+
+// attempt is one password attempt as begin counted it, for succeeded and
+// refund.
+type attempt struct {
+	user, addr, pair string
+	spread           bool   // it counted its address towards the user's spread
+	limit            string // when refused: the limit that refused it
 }
 
 // begin counts an attempt by user (already keyed by provider) from addr. It
 // returns 0 when the attempt may go ahead, else how long to wait; a refused
-// attempt is not counted.
-func (l *loginLimiter) begin(user, addr string) time.Duration {
+// attempt is not counted (except the address's first one at a slowed-down
+// user, which books its wait).
+func (l *loginLimiter) begin(user, addr string) (attempt, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	a := attempt{user: user, addr: addr, pair: user + "\x00" + addr}
 	now := l.now()
-	if wait := max(l.users.wait(user, now), l.addrs.wait(addr, now)); wait > 0 {
-		return wait
+	addrWait, pairWait := l.addrs.wait(addr, now), l.pairs.wait(a.pair, now)
+	switch {
+	case addrWait > 0 && addrWait >= pairWait:
+		a.limit = "address"
+		return a, addrWait
+	case pairWait > 0:
+		a.limit = "user at address"
+		return a, pairWait
 	}
-	l.users.add(user, now)
+	fresh := l.pairs.full(a.pair, now)
+	if fresh && l.spread.wait(user, now) > 0 {
+		// The address waits slowDelay, then has one attempt, then one per
+		// interval. The booking counts as an attempt of the address (no
+		// address books for many users) and towards the spread (an attack
+		// from ever new addresses keeps the slow-down on).
+		l.pairs.hold(a.pair, now, slowDelay)
+		l.addrs.add(addr, now)
+		l.spread.add(user, now)
+		a.limit = "user failing from many addresses"
+		return a, slowDelay
+	}
+	l.pairs.add(a.pair, now)
 	l.addrs.add(addr, now)
-	return 0
+	if fresh {
+		l.spread.add(user, now)
+		a.spread = true
+	}
+	return a, 0
 }
 
 // succeeded undoes begin's count after a correct password: the user starts
-// afresh, the address gets its attempt back.
-func (l *loginLimiter) succeeded(user, addr string) {
+// afresh at this address, the address gets its attempt back. The user's
+// spread keeps the other addresses' failures: a sign-in does not lift the
+// slow-down that someone else's guessing caused.
+func (l *loginLimiter) succeeded(a attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.users.tat, user)
-	l.addrs.refund(addr, l.now())
+	now := l.now()
+	delete(l.pairs.tat, a.pair)
+	l.addrs.refund(a.addr, now)
+	if a.spread {
+		l.spread.refund(a.user, now)
+	}
 }
 
 // refund undoes begin's count for an attempt that failed through no fault
 // of the user's (the provider was unavailable).
-func (l *loginLimiter) refund(user, addr string) {
+func (l *loginLimiter) refund(a attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.users.refund(user, now)
-	l.addrs.refund(addr, now)
+	l.pairs.refund(a.pair, now)
+	l.addrs.refund(a.addr, now)
+	if a.spread {
+		l.spread.refund(a.user, now)
+	}
 }
 
 // bucketTable is one token bucket per key: burst attempts at once, then one
@@ -77,7 +132,12 @@ type bucketTable struct {
 	burst int
 	span  time.Duration
 	max   int
-	tat   map[string]time.Time
+	// ceiling, when set, lets add count past the limit, up to this far
+	// ahead: the spread, which counts failures that other limits let
+	// through. Otherwise add follows a wait of 0, and tat stays within
+	// span of now.
+	ceiling time.Duration
+	tat     map[string]time.Time
 }
 
 func (b *bucketTable) interval() time.Duration { return b.span / time.Duration(b.burst) }
@@ -101,7 +161,26 @@ func (b *bucketTable) add(key string, now time.Time) {
 	if tat.Before(now) {
 		tat = now
 	}
-	b.tat[key] = tat.Add(b.interval())
+	tat = tat.Add(b.interval())
+	if b.ceiling > 0 && tat.Sub(now) > b.ceiling {
+		tat = now.Add(b.ceiling)
+	}
+	b.tat[key] = tat
+}
+
+// full reports whether key's bucket is full: no attempt of it is counted.
+func (b *bucketTable) full(key string, now time.Time) bool {
+	tat, ok := b.tat[key]
+	return !ok || !tat.After(now)
+}
+
+// hold empties key's bucket so that its next attempt waits d, no longer
+// than an interval (so tat stays within span of now).
+func (b *bucketTable) hold(key string, now time.Time, d time.Duration) {
+	if _, ok := b.tat[key]; !ok {
+		b.add(key, now) // makes room as add does
+	}
+	b.tat[key] = now.Add(b.span - b.interval() + d)
 }
 
 func (b *bucketTable) refund(key string, now time.Time) {

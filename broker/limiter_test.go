@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"math/rand/v2"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -9,38 +11,104 @@ import (
 func TestLoginLimiter(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	l := newLoginLimiter(func() time.Time { return now })
-	for i := range userFailures {
-		if w := l.begin("u", "a"); w != 0 {
+	begin := func(user, addr string) time.Duration {
+		t.Helper()
+		_, w := l.begin(user, addr)
+		return w
+	}
+	for i := range pairFailures {
+		if w := begin("u", "a"); w != 0 {
 			t.Fatalf("attempt %d limited for %v", i+1, w)
 		}
 	}
-	interval := failureSpan / userFailures
-	if w := l.begin("u", "a"); w != interval {
+	interval := failureSpan / pairFailures
+	if w := begin("u", "a"); w != interval {
 		t.Fatalf("wait %v, want %v", w, interval)
 	}
+	// The user at another address is not limited.
+	if w := begin("u", "b"); w != 0 {
+		t.Fatalf("the user at another address waits %v", w)
+	}
 	now = now.Add(interval - time.Second)
-	if w := l.begin("u", "a"); w != time.Second {
+	if w := begin("u", "a"); w != time.Second {
 		t.Fatalf("wait %v, want 1s", w)
 	}
 	now = now.Add(time.Second)
-	if w := l.begin("u", "a"); w != 0 {
+	a, w := l.begin("u", "a")
+	if w != 0 {
 		t.Fatalf("after the interval: wait %v", w)
 	}
-	// A success clears the user and refunds the address's attempt.
-	l.succeeded("u", "a")
-	if _, ok := l.users.tat["u"]; ok {
-		t.Error("user not reset")
+	// A success clears the user at that address and refunds the address's
+	// attempt.
+	l.succeeded(a)
+	if _, ok := l.pairs.tat[a.pair]; ok {
+		t.Error("user at the address not reset")
 	}
 	before := l.addrs.tat["a"]
-	l.begin("v", "a")
-	l.refund("v", "a")
+	v, _ := l.begin("v", "a")
+	l.refund(v)
 	if l.addrs.tat["a"] != before {
 		t.Error("refund did not undo begin")
 	}
+	if _, ok := l.spread.tat["v"]; ok {
+		t.Error("refund did not undo the spread's count")
+	}
 	// Once every bucket has refilled, the entries can go.
 	now = now.Add(failureSpan)
-	if w := l.begin("u", "a"); w != 0 {
+	if w := begin("u", "a"); w != 0 {
 		t.Errorf("after the span: %v", w)
+	}
+}
+
+// TestLoginLimiterSpread: failures from many addresses slow a user down
+// everywhere, by slowDelay for an address's first attempt, and no more;
+// the slow-down ends about a span after the attack.
+func TestLoginLimiterSpread(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newLoginLimiter(func() time.Time { return now })
+	addr := func(i int) string { return "192.0.2." + strconv.Itoa(i) }
+	for i := range spreadAddrs - 1 {
+		if _, w := l.begin("u", addr(i)); w != 0 {
+			t.Fatalf("address %d: %v", i, w)
+		}
+	}
+	if _, w := l.begin("u", "fresh-1"); w != 0 {
+		t.Fatalf("below the spread: %v", w)
+	}
+	// One address more than spreadAddrs-1 has now failed: slowed down.
+	a, w := l.begin("u", "fresh-2")
+	if w != slowDelay || a.limit != "user failing from many addresses" {
+		t.Fatalf("slowed: %v %q", w, a.limit)
+	}
+	if _, w := l.begin("u", "fresh-2"); w != slowDelay {
+		t.Fatalf("asking again does not push the wait: %v", w)
+	}
+	// Addresses that failed already keep their own buckets.
+	if _, w := l.begin("u", addr(0)); w != 0 {
+		t.Fatalf("an address that failed once: %v", w)
+	}
+	// Another user is not slowed down.
+	if _, w := l.begin("other", "fresh-2"); w != 0 {
+		t.Fatalf("another user: %v", w)
+	}
+	now = now.Add(slowDelay)
+	a, w = l.begin("u", "fresh-2")
+	if w != 0 {
+		t.Fatalf("after slowDelay: %v", w)
+	}
+	l.succeeded(a)
+	// A long attack keeps the user slowed, up to the ceiling, which then
+	// drains in about a span.
+	for i := range 10 * spreadAddrs {
+		l.begin("u", "bot-"+strconv.Itoa(i))
+	}
+	now = now.Add(failureSpan)
+	if l.spread.wait("u", now) == 0 {
+		t.Fatal("a span after a long attack: not slowed down any more")
+	}
+	now = now.Add(2 * failureSpan / spreadAddrs)
+	if _, w := l.begin("u", "fresh-4"); w != 0 {
+		t.Fatalf("a span and an interval after the attack: %v", w)
 	}
 }
 
@@ -59,6 +127,43 @@ func TestLoginLimiterIsBounded(t *testing.T) {
 	}
 	if b.wait("victim", now) == 0 {
 		t.Error("the most limited key was evicted")
+	}
+}
+
+// TestLoginLimiterFlood: anonymous attempts with random usernames from
+// random addresses, some at one user from many addresses, never grow the
+// limiter's tables past their cap (made small here: eviction scans a
+// table).
+func TestLoginLimiterFlood(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newLoginLimiter(func() time.Time { return now })
+	const limit, n = 500, 20_000
+	l.pairs.max, l.addrs.max, l.spread.max = limit, limit, limit
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		var a4 [4]byte
+		for j := range a4 {
+			a4[j] = byte(rng.UintN(256))
+		}
+		user := "user-" + strconv.FormatUint(rng.Uint64(), 36)
+		if i%10 == 0 {
+			user = "victim"
+		}
+		a, w := l.begin(userKey("local", user), addrKey(netip.AddrFrom4(a4).String()))
+		if w == 0 && i%3 == 0 {
+			l.refund(a)
+		}
+		if i%100 == 0 {
+			now = now.Add(time.Second)
+		}
+	}
+	for name, tab := range map[string]map[string]time.Time{"pairs": l.pairs.tat, "addrs": l.addrs.tat, "spread": l.spread.tat} {
+		if len(tab) > limit {
+			t.Errorf("%s: %d entries after %d anonymous attempts, cap %d", name, len(tab), n, limit)
+		}
+	}
+	if len(l.pairs.tat) < limit/2 {
+		t.Errorf("pairs: %d entries: the flood did not reach the cap, so it proves little", len(l.pairs.tat))
 	}
 }
 

@@ -106,17 +106,18 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 // checkPassword runs one rate-limited password check. When a limit is
 // reached it checks nothing and returns how long to wait.
 func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
-	uk, ak := userKey(provider, username), addrKey(clientAddr(r))
-	if wait := s.local.limits.begin(uk, ak); wait > 0 {
-		s.log.WarnContext(r.Context(), "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r), "retry_after", wait.Round(time.Second))
+	a, wait := s.local.limits.begin(userKey(provider, username), addrKey(clientAddr(r)))
+	if wait > 0 {
+		s.log.WarnContext(r.Context(), "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r),
+			"limit", a.limit, "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}
 	res, err := pa.Authenticate(r.Context(), username, password)
 	switch {
 	case err == nil:
-		s.local.limits.succeeded(uk, ak)
+		s.local.limits.succeeded(a)
 	case !errors.Is(err, providers.ErrInvalidCredentials):
-		s.local.limits.refund(uk, ak) // not the user's failure
+		s.local.limits.refund(a) // not the user's failure
 	}
 	return res, 0, err
 }

@@ -208,32 +208,74 @@ func TestLocalRateLimits(t *testing.T) {
 	fromAddr := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
 	trustXFor := withConfig(func(c *Config) { c.TrustedProxies = proxyfix.Config{XFor: 1} })
 
-	t.Run("per user", func(t *testing.T) {
+	t.Run("an attacker's address does not lock the user out", func(t *testing.T) {
 		e := newEnv(t, withLocal(t), clock, trustXFor)
 		offset.Store(0)
 		state := e.localForm(e.client, "/")
-		// An attacker rotating addresses is still limited per user.
-		for i := range userFailures {
-			resp := e.postLocalFrom(fromAddr("192.0.2."+strconv.Itoa(i+1)), creds(state, "alice", "guess"))
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("attempt %d: %d", i+1, resp.StatusCode)
+		attacker := fromAddr("192.0.2.66")
+		for i := range 50 {
+			want := http.StatusUnauthorized
+			if i >= pairFailures {
+				want = http.StatusTooManyRequests
+			}
+			if resp := e.postLocalFrom(attacker, creds(state, "alice", "guess")); resp.StatusCode != want {
+				t.Fatalf("attempt %d from the attacker's address: %d, want %d", i+1, resp.StatusCode, want)
 			}
 		}
-		resp := e.postLocalFrom(fromAddr("198.51.100.7"), creds(state, "alice", "alice-pw"))
+		// The attacker's address is locked out of alice, even with the
+		// right password...
+		resp := e.postLocalFrom(attacker, creds(state, "alice", "alice-pw"))
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "180" ||
 			!strings.Contains(body(resp), "try again in 3 minutes") {
-			t.Fatalf("limited: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
+			t.Fatalf("the attacker's address: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
 		}
 		if e.signedIn(e.client) {
 			t.Fatal("signed in although limited")
 		}
-		// Bob is not affected; after the wait Alice gets an attempt back.
-		if resp := e.postLocalFrom(fromAddr("198.51.100.7"), creds(state, "bob", "wrong")); resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("another user: %d", resp.StatusCode)
-		}
-		offset.Store(int64(failureSpan / userFailures))
+		// ...and alice, from her own address, signs in at once.
 		if resp := e.postLocalFrom(fromAddr("198.51.100.7"), creds(state, "alice", "alice-pw")); resp.StatusCode != http.StatusSeeOther {
-			t.Errorf("after the wait: %d %s", resp.StatusCode, body(resp))
+			t.Fatalf("alice from another address: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
+		}
+		// The attacker's address gets an attempt back after an interval.
+		offset.Store(int64(failureSpan / pairFailures))
+		if resp := e.postLocalFrom(attacker, creds(e.localForm(e.client, "/"), "alice", "guess")); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("the attacker's address after the wait: %d", resp.StatusCode)
+		}
+	})
+	t.Run("many addresses slow the user down, boundedly", func(t *testing.T) {
+		e := newEnv(t, withLocal(t), clock, trustXFor)
+		offset.Store(0)
+		state := e.localForm(e.client, "/")
+		botnet := func(from, n int) {
+			t.Helper()
+			for i := from; i < from+n; i++ {
+				resp := e.postLocalFrom(fromAddr("203.0.113."+strconv.Itoa(i)), creds(state, "alice", "guess"))
+				if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusTooManyRequests {
+					t.Fatalf("attempt from address %d: %d", i, resp.StatusCode)
+				}
+			}
+		}
+		botnet(1, spreadAddrs)
+		// Alice, from a fresh address, is slowed down, not locked out...
+		alice := fromAddr("198.51.100.7")
+		resp := e.postLocalFrom(alice, creds(state, "alice", "alice-pw"))
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" ||
+			!strings.Contains(body(resp), "try again in 1 minute") {
+			t.Fatalf("alice during the attack: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
+		}
+		// ...while the attack goes on, from the same addresses and new ones
+		// (which wait as she does)...
+		botnet(1, 3*spreadAddrs)
+		// ...and signs in once her wait is over.
+		offset.Store(int64(slowDelay))
+		botnet(1, 3*spreadAddrs)
+		if resp := e.postLocalFrom(alice, creds(state, "alice", "alice-pw")); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("alice after her wait: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
+		}
+		// Another user is not slowed down.
+		state = e.localForm(e.client, "/")
+		if resp := e.postLocalFrom(fromAddr("198.51.100.8"), creds(state, "bob", "bob-pw")); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("bob: %d", resp.StatusCode)
 		}
 	})
 	t.Run("per address", func(t *testing.T) {
@@ -259,14 +301,14 @@ func TestLocalRateLimits(t *testing.T) {
 	t.Run("success resets the user", func(t *testing.T) {
 		e := newEnv(t, withLocal(t), clock)
 		offset.Store(0)
-		for range userFailures - 1 {
+		for range pairFailures - 1 {
 			e.postLocal(e.client, creds(e.localForm(e.client, "/"), "alice", "guess"))
 		}
 		if resp := e.postLocal(e.client, creds(e.localForm(e.client, "/"), "alice", "alice-pw")); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("login: %d", resp.StatusCode)
 		}
 		state := e.localForm(e.client, "/")
-		for i := range userFailures {
+		for i := range pairFailures {
 			if resp := e.postLocal(e.client, creds(state, "alice", "guess")); resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("attempt %d after a success: %d", i+1, resp.StatusCode)
 			}
@@ -340,7 +382,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Errorf("session on a Basic path: %d %v", status, v.Headers)
 	}
 	// The form's rate limits apply: bob has used one failure.
-	for range userFailures - 1 {
+	for range pairFailures - 1 {
 		e.appView(api, "/api/items", basic("bob", "wrong"))
 	}
 	req, _ = http.NewRequest(http.MethodGet, e.broker.URL+"/api/items", nil)
@@ -352,6 +394,40 @@ func TestBasicAuth(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("limited: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestBasicAuthLockoutPerAddress: failed Basic credentials from one address
+// lock that address out of the user, not the user out of the API.
+func TestBasicAuthLockoutPerAddress(t *testing.T) {
+	e := newEnv(t, withLocal(t, "/api/"), withConfig(func(c *Config) { c.TrustedProxies = proxyfix.Config{XFor: 1} }))
+	basicFrom := func(addr, user, pw string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.broker.URL+"/api/items", nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Forwarded-For", addr)
+		req.SetBasicAuth(user, pw)
+		resp, err := newBrowser().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 50 {
+		want := http.StatusUnauthorized
+		if i >= pairFailures {
+			want = http.StatusTooManyRequests
+		}
+		if resp := basicFrom("192.0.2.66", "bob", "wrong"); resp.StatusCode != want {
+			t.Fatalf("attempt %d from the attacker's address: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	if resp := basicFrom("192.0.2.66", "bob", "bob-pw"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "180" {
+		t.Errorf("the attacker's address: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := basicFrom("198.51.100.7", "bob", "bob-pw"); resp.StatusCode != http.StatusOK {
+		t.Errorf("bob from his own address: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -425,7 +501,7 @@ func TestBasicAuthOnForwardAuth(t *testing.T) {
 	}
 	// A rate limit is a 401 with Retry-After: nginx's auth_request knows
 	// no 429.
-	for range userFailures {
+	for range pairFailures {
 		auth("/api/items", "bob", "wrong")
 	}
 	if resp := auth("/api/items", "bob", "bob-pw"); resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Retry-After") == "" {

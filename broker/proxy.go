@@ -34,6 +34,11 @@ func (s *Server) serveUpstream(w http.ResponseWriter, r *http.Request) {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
+	r, done, ok := s.trackTunnel(w, r) // tunnels.go: a WebSocket ends with its session
+	if !ok {
+		return
+	}
+	defer done()
 	up.proxy.ServeHTTP(w, r)
 }
 

@@ -68,11 +68,12 @@ type Server struct {
 	assertion *assertionSigner // nil unless assertion.enabled
 	local     *localLogins     // password sign-ins: rate limits, Basic paths
 	pending   *pendingSeal     // seals pending-login cookies (pending.go)
+	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
+	idps      *idpReadiness    // /readyz's look at the IdPs (readiness.go); nil unless required
+	tunnels   *tunnels         // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
 	auditBudget *lineBudget
-	logouts     *logoutLimiter // back-channel logout refusals (backchannel.go)
-	idps        *idpReadiness  // /readyz's look at the IdPs (readiness.go); nil unless required
 
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
@@ -125,6 +126,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.store = s.metrics.observeBackend(s.store)
 	}
 	s.initLogout() // backchannel.go: ended sessions stay ended
+	// tunnels.go: the WebSockets of a session close when it ends.
+	s.initTunnels()
 	if err := s.configure(nil); err != nil {
 		_ = closeStore()
 		return nil, err
@@ -258,12 +261,14 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // readyTimeout bounds the readiness check's ping.
 const readyTimeout = 2 * time.Second
 
-// Close releases the session store's connections and takes the broker's
-// collectors out of Options.Metrics (another Server may register there
-// then). The handler must not be used afterwards.
+// Close closes the WebSockets the broker proxies, releases the session
+// store's connections and takes the broker's collectors out of
+// Options.Metrics (another Server may register there then). The handler
+// must not be used afterwards.
 func (s *Server) Close() error {
 	cur := s.live.Load()
 	cur.metrics.unregister()
+	cur.tunnels.closeAll()
 	return cur.closeStore()
 }
 

@@ -314,6 +314,9 @@ type invalidations struct {
 	// lose drops every message that arrives (tests: invalidations lost
 	// while the subscription stays up, so that only the TTL bounds).
 	lose atomic.Bool
+	// notify, when set, is told of every token invalidated (tunnels.go);
+	// set before the subscription starts.
+	notify func(tokenHash)
 
 	once   sync.Once
 	ctx    context.Context // canceled by stop
@@ -448,6 +451,9 @@ func (v *invalidations) deliver(data []byte) {
 		return
 	}
 	v.cache.invalidate(h)
+	if v.notify != nil {
+		v.notify(h)
+	}
 }
 
 // String is the hash as published: lower-case hex.

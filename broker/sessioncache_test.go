@@ -296,12 +296,12 @@ type cachePair struct {
 	bFeed  *invalidations
 }
 
-func newCachePair(t *testing.T, r *redisserver.Server, ttl time.Duration) *cachePair {
+func newCachePair(t *testing.T, r *redisserver.Server, ttl time.Duration, opts ...envOption) *cachePair {
 	t.Helper()
 	r.Do("FLUSHALL") // another pair's spent logout-token jti, say
 	var offset atomic.Int64
-	a := newRedisEnv(t, r, withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }),
-		withScopes("offline_access"), withConfig(func(c *Config) { c.Session.CacheTTL = &ttl }))
+	a := newRedisEnv(t, r, append([]envOption{withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }),
+		withScopes("offline_access"), withConfig(func(c *Config) { c.Session.CacheTTL = &ttl })}, opts...)...)
 	p := &cachePair{a: a, aClock: &offset, li: newLogoutIssuer(a, "alpha"), r: r}
 	cfg := a.server.cfg
 	cfg.PublicURL = a.broker.URL // replicas behind one name; cookies are per host, not port
