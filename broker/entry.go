@@ -21,7 +21,10 @@ import (
 //     the request ID (requestlog.go);
 //  3. with ownRoutes, the external path prefix (public_url's path) is
 //     removed, and a request outside it is not found; an embedding
-//     program's handler sees its paths as they came;
+//     program's handler sees its paths as they came; then a path whose
+//     decoded form holds a control character or invalid UTF-8 gets 400,
+//     never a rule decision (pathcheck.go; on forward-auth, the URI the
+//     trusted proxy reports);
 //  4. allowed_hosts: refuse unknown hosts before any URL is built;
 //  5. the session (cookie chosen by the external origin);
 //  6. next: the broker's routes, or an embedding program's handler behind
@@ -87,6 +90,10 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		}
 		if u == nil {
 			http.NotFound(rw, r)
+			return
+		}
+		if !s.pathReadable(r, u, forwardAuth) { // 3, the path
+			http.Error(rw, "Bad Request: control character or invalid UTF-8 in the path", http.StatusBadRequest)
 			return
 		}
 

@@ -18,16 +18,76 @@ const (
 )
 
 // stripIdentityHeaders removes from a request's headers h every
-// X-Auth-Request-* header a client sent, and every header named in also
-// (the assertion's configured header; empty names are ignored), matched
-// like the prefix: in any case and with '_' for '-'. entry runs it before
-// anything else, so nothing downstream can ever see a forged identity.
+// X-Auth-Request-* header a client sent, every header of claimHeaders, and
+// every header named in also (the assertion's configured header; empty
+// names are ignored), matched like the prefix: in any case and with '_'
+// for '-'. entry runs it before anything else, so nothing downstream can
+// ever see a forged identity.
 func stripIdentityHeaders(h http.Header, also ...string) {
 	for name := range h {
-		if isIdentityHeader(name) || matchesAnyHeader(name, also) {
+		if isIdentityHeader(name) || isClaimHeader(name) || matchesAnyHeader(name, also) {
 			delete(h, name) // the key as sent: Del would canonicalize it
 		}
 	}
+}
+
+// claimHeaders are the headers, other than X-Auth-Request-*, in which a
+// client could claim to apps what only the broker (or a proxy in front of
+// it) may say, and which the broker never reads: a client address
+// (frameworks and apps read X-Real-IP and its kin in place of the
+// connection's), a scheme, a URL that overrides the request's path
+// (X-Original-URL: the access rules decided another path), and the
+// identity headers of other auth proxies that apps are set up to read
+// (oauth2-proxy's X-Forwarded-User and GAP-Auth, Remote-User, Grafana's
+// X-WEBAUTH-USER). Upper case, '-' for '_' (claimHeader folds a name so).
+// The forwarding headers that proxyfix and forward-auth read are not here:
+// the reverse proxy replaces them (forwardingHeaders, proxy.go).
+var claimHeaders = map[string]bool{
+	"X-REAL-IP": true, "TRUE-CLIENT-IP": true, "CF-CONNECTING-IP": true, "X-CLIENT-IP": true,
+	"X-CLUSTER-CLIENT-IP": true, "FASTLY-CLIENT-IP": true, "X-ORIGINAL-FORWARDED-FOR": true,
+	"X-FORWARDED": true, "FORWARDED-FOR": true, "X-ORIGINATING-IP": true, "X-REMOTE-IP": true,
+	"X-REMOTE-ADDR": true, "X-PROXYUSER-IP": true,
+	"X-FORWARDED-SSL": true, "X-FORWARDED-SCHEME": true, "X-URL-SCHEME": true, "FRONT-END-HTTPS": true,
+	"X-ORIGINAL-URL": true, "X-REWRITE-URL": true,
+	"X-FORWARDED-USER": true, "X-FORWARDED-EMAIL": true, "X-FORWARDED-PREFERRED-USERNAME": true,
+	"X-FORWARDED-GROUPS": true, "X-FORWARDED-ACCESS-TOKEN": true, "GAP-AUTH": true,
+	"REMOTE-USER": true, "X-REMOTE-USER": true, "X-WEBAUTH-USER": true,
+}
+
+// maxClaimHeader is the length of the longest name in claimHeaders.
+const maxClaimHeader = len("X-FORWARDED-PREFERRED-USERNAME")
+
+// claimFilter[n] has the bit c&63 set for the last byte c of each name of
+// length n in claimHeaders: it rules out nearly every other header without
+// folding it (entry runs on every request).
+var claimFilter = func() (f [maxClaimHeader + 1]uint64) {
+	for name := range claimHeaders {
+		f[len(name)] |= 1 << (name[len(name)-1] &^ 0x20 & 63)
+	}
+	return f
+}()
+
+// isClaimHeader reports whether name is one of claimHeaders, in any case
+// and with '_' for '-'. It folds name on the stack: no allocation.
+func isClaimHeader(name string) bool {
+	if len(name) == 0 || len(name) > maxClaimHeader {
+		return false
+	}
+	if last := name[len(name)-1]; claimFilter[len(name)]&(1<<(last&^0x20&63)) == 0 {
+		return false
+	}
+	var buf [maxClaimHeader]byte
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return claimHeaders[string(buf[:len(name)])]
 }
 
 // matchesAnyHeader reports whether name is one of names, compared like

@@ -66,14 +66,38 @@ func TestStripIdentityHeaders(t *testing.T) {
 	seen["X-AUTH-REQUEST-EMAIL"] = []string{"a@b"}
 	seen["X_Auth_Request_User"] = []string{"admin"}
 	seen["X-Auth_Request-Groups"] = []string{"admins"}
+	seen["X-Real-Ip"] = []string{"6.6.6.6"}
+	seen["x_real_ip"] = []string{"6.6.6.6"}
+	seen["X-Forwarded-Preferred-Username"] = []string{"admin"}
+	seen["remote_user"] = []string{"admin"}
 	seen.Set("X-Other", "kept")
+	kept := []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix",
+		"Forwarded", "X-Forwarded-Uri", "X-Original-Uri", "X-Request-Id", "X-Http-Method-Override", "X-Forwarded-Userx", "Remote-Users"}
+	for _, k := range kept { // read by proxyfix, forward-auth, the request log, the rules; or not a claim
+		seen.Set(k, "kept")
+	}
 	stripIdentityHeaders(seen)
 	for k := range seen {
-		if isIdentityHeader(k) {
+		if isIdentityHeader(k) || isClaimHeader(k) {
 			t.Errorf("%s survived", k)
 		}
 	}
-	if len(seen) != 1 || seen.Get("X-Other") != "kept" {
-		t.Error("unrelated header removed")
+	if len(seen) != 1+len(kept) || seen.Get("X-Other") != "kept" {
+		t.Errorf("unrelated header removed: %v", seen)
+	}
+	for _, k := range kept {
+		if seen.Get(k) != "kept" {
+			t.Errorf("%s removed", k)
+		}
+	}
+}
+
+// TestClaimHeaderListFolded: every name of claimHeaders is written as
+// isClaimHeader folds it, and fits its buffer.
+func TestClaimHeaderListFolded(t *testing.T) {
+	for name := range claimHeaders {
+		if name != strings.ToUpper(strings.ReplaceAll(name, "_", "-")) || len(name) > maxClaimHeader || !isClaimHeader(strings.ToLower(name)) {
+			t.Errorf("claimHeaders: %q", name)
+		}
 	}
 }
