@@ -11,6 +11,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -81,12 +82,13 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 		refuse(http.StatusBadRequest, "no such provider, or it has no back-channel logout", nil)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutRequest)
-	if err := r.ParseForm(); err != nil {
+	// §2.8: any failure is a 400, whatever formbody.Status would say.
+	form, err := formbody.Read(w, r, maxLogoutRequest)
+	if err != nil {
 		refuse(http.StatusBadRequest, "unreadable request body", err)
 		return
 	}
-	raw := r.PostForm.Get("logout_token")
+	raw := form.Get("logout_token")
 	if raw == "" {
 		refuse(http.StatusBadRequest, "no logout_token", nil)
 		return

@@ -19,6 +19,9 @@ import (
 type Config struct {
 	// Listen is the address the server binds. Default "127.0.0.1:4180".
 	Listen string `yaml:"listen"`
+	// Server sets the HTTP server's timeouts and header limit
+	// (httpserver.go).
+	Server ServerConfig `yaml:"server"`
 	// PublicURL, when set, is the broker's external base URL
 	// (https://auth.example.com or https://example.com/auth). It wins over
 	// everything the request says.
@@ -152,6 +155,7 @@ func (c Config) validate(needProviders bool) error {
 			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
 		}
 	}
+	errs = append(errs, c.Server.problems()...) // httpserver.go
 	errs = append(errs, c.upstreamProblems()...)
 	for i, h := range c.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/:@ *") {

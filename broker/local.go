@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -66,17 +67,17 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxLocalForm)
-	if err := r.ParseForm(); err != nil {
-		s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in failed", "The sign-in form could not be read. Please sign in again.", "unreadable form", err)
+	form, err := formbody.Read(w, r, maxLocalForm)
+	if err != nil {
+		s.refuseLocal(w, r, o, formbody.Status(err), "Sign-in failed", "The sign-in form could not be read. Please sign in again.", "unreadable form", err)
 		return
 	}
-	state := r.PostForm.Get("state")
+	state := form.Get("state")
 	pl, ok := s.pendingFor(w, r, o, p, state)
 	if !ok {
 		return
 	}
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	username, password := form.Get("username"), form.Get("password")
 	res, wait, err := s.checkPassword(r, p.ID(), pa, username, password)
 	var unavailable *providers.UnavailableError
 	switch {

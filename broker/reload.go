@@ -13,8 +13,8 @@ import (
 // started with. Sessions survive: the session store is not touched, and
 // providers whose settings did not change keep their discovery and keys.
 //
-// Some settings are bound to resources opened at start: listen, session,
-// log, assertion and metrics. A change to them is not applied (a warning names
+// Some settings are bound to resources opened at start: listen, server,
+// session, log, assertion and metrics. A change to them is not applied (a warning names
 // each) until the process restarts.
 func (s *Server) Reload(cfg Config) error {
 	s.reloadMu.Lock()
@@ -43,6 +43,7 @@ func (s *Server) Reload(cfg Config) error {
 func keepRestartOnly(next *Config, running Config) []string {
 	var changed []string
 	keep(&changed, "listen", &next.Listen, running.Listen)
+	keep(&changed, "server", &next.Server, running.Server)
 	keep(&changed, "session", &next.Session, running.Session)
 	keep(&changed, "log", &next.Log, running.Log)
 	keep(&changed, "assertion", &next.Assertion, running.Assertion)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -69,6 +70,9 @@ const (
 	// endSessionTimeout bounds waiting for the IdP's metadata at sign-out;
 	// past it the sign-out stays local.
 	endSessionTimeout = 3 * time.Second
+	// maxSignOutForm bounds the body of the sign-out form (a CSRF token and
+	// rd).
+	maxSignOutForm = 16 << 10
 )
 
 func init() { gob.Register(signOutReturn{}) }
@@ -123,7 +127,14 @@ type signOutData struct {
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	ctx := r.Context()
-	rd := r.PostFormValue("rd")
+	form, err := formbody.Read(w, r, maxSignOutForm)
+	if err != nil {
+		s.log.InfoContext(ctx, "sign-out form refused", "client", clientAddr(r), "error", err)
+		s.renderError(w, errorPage{Status: formbody.Status(err), Title: "Sign-out not confirmed",
+			Message: "The sign-out form could not be read. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
+		return
+	}
+	rd := form.Get("rd")
 	if !o.redirectAllowed(rd) {
 		rd = ""
 	}
@@ -133,7 +144,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := s.sessions.sm.GetString(ctx, keyCSRF)
-	got := r.PostFormValue("csrf")
+	got := form.Get("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: "csrf token mismatch"})
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/oidc-broker/oidc-broker/formbody"
 )
 
 // User is a demo account at a demo IdP. Passwords are kept and compared in plain text.
@@ -176,7 +178,9 @@ func NewIdP(cfg IdPConfig) (http.Handler, error) {
 	if cfg.AuthorizationResponseIss {
 		h = authorizationResponseIss(cfg.Issuer, st.redirectURIs())(h)
 	}
-	return h, nil
+	// The op parses bodies itself, with FormValue at the token endpoint (the
+	// multipart parser): every body must be a small urlencoded form first.
+	return formbody.Limit(maxLoginForm)(h), nil
 }
 
 // opView is what the op library sees of the storage: op.Storage and the ID token claims hook.

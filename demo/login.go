@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/formbody"
 )
 
 // loginPage is the demo IdP's sign-in UI: one username/password form per auth request.
@@ -17,7 +19,8 @@ type loginPage struct {
 	logger   *slog.Logger
 }
 
-// maxLoginForm bounds the body of POST /login.
+// maxLoginForm bounds the body of every request to a demo IdP: POST /login, and the op's
+// endpoints (formbody.Limit in NewIdP).
 const maxLoginForm = 64 << 10
 
 // Messages shown on the login page. The failure message never says which field was wrong.
@@ -39,18 +42,18 @@ func (lp *loginPage) show(w http.ResponseWriter, r *http.Request) {
 // submit serves POST /login (form fields id, username, password). On success it marks the
 // auth request done and redirects to the op's callback, which redirects to the client.
 func (lp *loginPage) submit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
-	if err := r.ParseForm(); err != nil {
-		lp.render(w, http.StatusBadRequest, "", "", "The form could not be read.")
+	form, err := formbody.Read(w, r, maxLoginForm)
+	if err != nil {
+		lp.render(w, formbody.Status(err), "", "", "The form could not be read.")
 		return
 	}
-	id, username := r.PostForm.Get("id"), r.PostForm.Get("username")
+	id, username := form.Get("id"), form.Get("username")
 	if !lp.knownRequest(r.Context(), id) {
 		lp.render(w, http.StatusBadRequest, id, username, msgUnknownRequest)
 		return
 	}
 	// CheckUsernamePassword looks the user up in our userStore and marks the request done.
-	if err := lp.storage.CheckUsernamePassword(username, r.PostForm.Get("password"), id); err != nil {
+	if err := lp.storage.CheckUsernamePassword(username, form.Get("password"), id); err != nil {
 		lp.logger.InfoContext(r.Context(), "demo idp: sign-in failed", "username", username)
 		lp.render(w, http.StatusUnauthorized, id, username, msgBadCredentials)
 		return

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/oidc-broker/oidc-broker/formbody"
 )
 
 // enforceTokenAuthMethod refuses token requests whose client authentication differs from the
@@ -31,11 +33,14 @@ func enforceTokenAuthMethod(st *idpStorage, logger *slog.Logger) func(http.Handl
 				writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint requires POST")
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
-			if err := r.ParseForm(); err != nil {
-				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "cannot parse form")
+			form, err := formbody.Read(w, r, maxLoginForm)
+			if err != nil {
+				writeOAuthError(w, formbody.Status(err), "invalid_request", "cannot read the form")
 				return
 			}
+			// The op parses no further: it finds the body's fields, and only
+			// those (RFC 6749 §3.2: token parameters travel in the body).
+			r.PostForm, r.Form = form, form
 			clientID, problem := checkClientAuth(st, r)
 			if problem != "" {
 				logger.InfoContext(r.Context(), "demo idp: token request refused",

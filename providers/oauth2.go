@@ -39,7 +39,7 @@ func openOAuth2(cfg Config, opts Options) Provider {
 				AuthStyle: authStyle(cfg.authMethod())},
 		},
 		mapper: mapper{provider: cfg.ID, cfg: withUserinfoSource(cfg.Claims), log: opts.Logger},
-		hc: observedClient(opts, cfg.ID, opts.HTTPClient,
+		hc: observedClient(opts, cfg.ID, guardedClient(opts.HTTPClient),
 			map[string]string{cfg.TokenEndpoint: EndpointToken, cfg.UserinfoEndpoint: EndpointUserinfo}),
 	}
 }

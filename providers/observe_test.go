@@ -121,12 +121,14 @@ func TestObserveOAuth2Calls(t *testing.T) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
 
-	hc := &http.Client{}
+	hc := &http.Client{Timeout: 7 * time.Second}
 	plain, err := Open(cfg, Options{Logger: quiet, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain.(*oauth2Provider).hc != hc {
+	// Only the body guard (idpbodies.go) between the provider and the
+	// configured client.
+	if got := plain.(*oauth2Provider).hc; got.Timeout != hc.Timeout || got.Transport != guardBodies(hc.Transport) {
 		t.Error("without Observe the provider does not use the configured client")
 	}
 }

@@ -349,7 +349,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	wellKnown := discoveryURL(p.cfg.Issuer)
 	base := p.opts.HTTPClient
 	observed := newObservedTransport(p.opts, p.cfg.ID, base.Transport, map[string]string{wellKnown: EndpointDiscovery})
-	tr := &idpTransport{base: observed, discoveryURL: wellKnown, now: p.opts.Now, jwksMinInterval: p.opts.JWKSMinInterval}
+	tr := &idpTransport{base: guardBodies(observed), discoveryURL: wellKnown, now: p.opts.Now, jwksMinInterval: p.opts.JWKSMinInterval}
 	hc := *base
 	hc.Transport = tr
 
@@ -405,7 +405,7 @@ func readDiscovery(cfg Config, doc []byte) (discoveryMetadata, []string, error) 
 	}
 	algs := signingAlgs(cfg.IDTokenSigningAlgs, meta.Algs)
 	if len(algs) == 0 {
-		return meta, nil, fmt.Errorf("providers: the IdP advertises no asymmetric ID token algorithm we accept (it lists %v)", meta.Algs)
+		return meta, nil, fmt.Errorf("providers: the IdP advertises no asymmetric ID token algorithm we accept (it lists %s)", shortList(meta.Algs))
 	}
 	return meta, algs, nil
 }

@@ -306,7 +306,7 @@ type fetched struct {
 func fetchDiscovery(ctx context.Context, issuer string, hc *http.Client) fetched {
 	u := discoveryURL(issuer)
 	rec := &statusRecorder{base: hc.Transport}
-	tr := &idpTransport{base: rec, discoveryURL: u, now: time.Now}
+	tr := &idpTransport{base: guardBodies(rec), discoveryURL: u, now: time.Now}
 	c := *hc
 	c.Transport = tr
 	_, err := client.Discover(ctx, issuer, &c)

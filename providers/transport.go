@@ -2,11 +2,14 @@ package providers
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // errJWKSRateLimited: the last JWKS fetch failed too recently to try again.
@@ -80,6 +83,12 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !decodes(body, isJWKS) && !notShown(body) {
+		// zitadel would quote the whole document in its decoding error.
+		body = []byte(bodyNotShown(resp.Header.Get("Content-Type"), len(body)))
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		return resp, nil
+	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	t.mu.Lock()
 	if isJWKS {
@@ -89,6 +98,19 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.mu.Unlock()
 	return resp, nil
+}
+
+// decodes reports whether body decodes into what zitadel decodes a JWKS
+// or a discovery document into, so that its error (which quotes the body)
+// cannot happen.
+func decodes(body []byte, jwks bool) bool {
+	if jwks {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		return json.Unmarshal(body, &set) == nil
+	}
+	return json.Unmarshal(body, new(oidc.DiscoveryConfiguration)) == nil
 }
 
 // firstURL is the URL of the request that req follows a redirect of, or

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker"
 	"github.com/oidc-broker/oidc-broker/demo"
@@ -106,11 +105,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
 Press Ctrl-C to stop.
 `, base, demo.DemoPassword)
-	return serveUntilSignal(brokerLn, srv.Handler(), logger, defaultDrain, notifyHUP(), nil)
+	return serveUntilSignal(brokerLn, cfg.Server.NewHTTPServer("", srv.Handler()), logger, defaultDrain, notifyHUP(), nil)
 }
 
+// serveBackground serves a demo IdP or the demo app, with the broker's
+// default timeouts.
 func serveBackground(ln net.Listener, h http.Handler, logger *slog.Logger) {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hs := broker.ServerConfig{}.NewHTTPServer("", h)
 	if err := hs.Serve(ln); err != nil {
 		logger.Error("demo server stopped", "addr", ln.Addr().String(), "error", err)
 	}

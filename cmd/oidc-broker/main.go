@@ -129,7 +129,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("oidc-broker listening", "addr", ln.Addr().String(), "version", versionString())
-	return serveUntilSignal(ln, srv.Handler(), logger, *drain, hup, reload)
+	return serveUntilSignal(ln, cfg.Server.NewHTTPServer("", srv.Handler()), logger, *drain, hup, reload)
 }
 
 // problemList is a configuration error's problems, one by one.
@@ -155,11 +155,11 @@ func notifyHUP() chan os.Signal {
 	return hup
 }
 
-// serveUntilSignal serves until SIGINT or SIGTERM, then stops accepting
+// serveUntilSignal serves hs (built by broker.ServerConfig.NewHTTPServer:
+// its timeouts) on ln until SIGINT or SIGTERM, then stops accepting
 // connections and lets requests in flight finish for up to drain. A signal
 // on hup (notifyHUP) calls reload (nil: ignored) and goes on serving.
-func serveUntilSignal(ln net.Listener, h http.Handler, logger *slog.Logger, drain time.Duration, hup chan os.Signal, reload func()) int {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+func serveUntilSignal(ln net.Listener, hs *http.Server, logger *slog.Logger, drain time.Duration, hup chan os.Signal, reload func()) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	defer signal.Stop(hup)

@@ -2,9 +2,10 @@
 // one, for tests: it rewrites the ID token in token responses (re-signed with
 // a key it adds to the IdP's JWKS, so that only the intended check fails),
 // can answer userinfo as a signed JWT, hide or isolate its key, sign without a
-// kid, and accept private_key_jwt client assertions in front of an IdP that
-// knows only secrets. It records how clients authenticated at the token
-// endpoint and how often the JWKS was fetched.
+// kid, accept private_key_jwt client assertions in front of an IdP that
+// knows only secrets, and answer any endpoint with an error page. It records
+// how clients authenticated at the token endpoint and how often the JWKS was
+// fetched.
 //
 // TEST-ONLY. It expects the zitadel op paths /keys, /oauth/token and
 // /userinfo (the demo package's IdP).
@@ -59,12 +60,24 @@ type IdP struct {
 	// ReplayCodes answers a code redeemed before with the same tokens
 	// again, as an IdP that does not make codes single-use would.
 	ReplayCodes bool
+	// ErrorPages answers the requests to these paths (such as
+	// "/.well-known/openid-configuration", "/oauth/token", "/keys",
+	// "/userinfo") with the page instead of the IdP's answer.
+	ErrorPages map[string]ErrorPage
 
 	mu       sync.Mutex
 	redeemed map[string][]byte // ReplayCodes: code → token response
 	key      *rsa.PrivateKey
 	tokenReq []TokenRequest
 	jwksHits int
+}
+
+// ErrorPage is an answer that is not what the endpoint should give: an
+// HTML error page, say.
+type ErrorPage struct {
+	Status      int
+	ContentType string
+	Body        string
 }
 
 // TokenRequest is how a client authenticated at the token endpoint.
@@ -97,6 +110,15 @@ func (t *IdP) TokenRequests() []TokenRequest {
 }
 
 func (t *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.mu.Lock()
+	page, failing := t.ErrorPages[r.URL.Path]
+	t.mu.Unlock()
+	if failing {
+		w.Header().Set("Content-Type", page.ContentType)
+		w.WriteHeader(page.Status)
+		_, _ = io.WriteString(w, page.Body)
+		return
+	}
 	switch r.URL.Path {
 	case "/keys":
 		t.mu.Lock()

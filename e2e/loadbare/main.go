@@ -19,8 +19,8 @@
 // alice in the groups admins and staff, so both answers are the same size on
 // the wire. It reads no cookie, keeps no state and logs nothing: the header
 // values are built once and assigned to each response's header map, not
-// formatted. The http.Server has the broker's timeouts (cmd/oidc-broker:
-// ReadHeaderTimeout 10 s, IdleTimeout 2 min).
+// formatted. The http.Server is the broker's (broker.ServerConfig's
+// defaults: its timeouts and header limit).
 //
 // It listens on -listen (default 127.0.0.1:0, a free loopback port), prints
 // "loadbare listening on http://ADDR" on stdout once it accepts connections,
@@ -41,6 +41,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker"
 )
 
 // answer is the response header of every request, built once.
@@ -75,7 +77,7 @@ func run(addr string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: http.HandlerFunc(handle), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := broker.ServerConfig{}.NewHTTPServer("", http.HandlerFunc(handle))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)

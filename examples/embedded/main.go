@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker"
 )
@@ -38,7 +37,10 @@ func main() {
 		addr = broker.DefaultListen
 	}
 	fmt.Printf("Open http://%s/ and sign in as alice or bob (password \"demo\").\n", addr)
-	hs := &http.Server{Addr: addr, Handler: newApp(srv), ReadHeaderTimeout: 10 * time.Second}
+	// The broker's timeouts and header limit (the configuration's server
+	// section): a client slow to send its request is cut, a WebSocket or a
+	// slow response is not.
+	hs := cfg.Server.NewHTTPServer(addr, newApp(srv))
 	log.Fatal(hs.ListenAndServe())
 }
 
