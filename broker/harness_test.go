@@ -61,6 +61,17 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// settled is the log once the request line of the last request is in it:
+// entry writes that line after the response went out, so a client may read
+// the log before it arrives. It waits at most two seconds for want.
+func (b *logBuffer) settled(want string) string {
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(b.String(), want) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return b.String()
+}
+
 func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
