@@ -98,13 +98,13 @@ func TestLocalLogin(t *testing.T) {
 	u, _ := url.Parse(e.broker.URL)
 	// A session token planted in the browser before the login (fixation).
 	e.client.Jar.SetCookies(u, []*http.Cookie{{Name: DefaultCookieName, Value: "planted-by-an-attacker", Path: "/"}})
-	before := e.client.Jar.Cookies(u)
+	before := sessionCookies(e.client, u)
 	resp := e.postLocal(e.client, creds(state, "alice", "alice-pw"))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/hello?x=1" {
 		t.Fatalf("login: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), body(resp))
 	}
 	// Session fixation: the token is renewed, the old one is not signed in.
-	after := e.client.Jar.Cookies(u)
+	after := sessionCookies(e.client, u)
 	if len(before) != 1 || len(after) != 1 || after[0].Value == before[0].Value {
 		t.Fatalf("session token not renewed: before %v after %v", before, after)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/gob"
@@ -32,10 +33,14 @@ import (
 // only a real login can make one, and it expires with the login's ten
 // minutes.
 //
-// The cookie is bound to this browser (another one does not send it) and
-// to its state (the cookie's name is derived from the state, and the
-// sealed state must equal the one that comes back); the provider and the
-// time it was made are sealed inside it.
+// The cookie is bound to its state (the cookie's name is derived from the
+// state, and the sealed state must equal the one that comes back) and to
+// this browser: it holds the hash of the browser's binding cookie, a random
+// value under the __Host- prefix behind https, which no other site, not
+// even a sibling subdomain, can set. So a pending-login cookie planted in
+// a victim's browser (cookie tossing from a subdomain) does not sign the
+// victim in as the attacker. The provider and the time it was made are
+// sealed inside it.
 type pendingLogin struct {
 	State       string    `json:"s"`
 	Provider    string    `json:"p"`
@@ -46,6 +51,8 @@ type pendingLogin struct {
 	Created     time.Time `json:"c"`
 	// Remember: the user asked to stay signed in (session.persistent_max).
 	Remember bool `json:"m,omitempty"`
+	// Browser is the hash of the browser's binding cookie (bindingHash).
+	Browser string `json:"b"`
 }
 
 // Limits on pending logins.
@@ -68,6 +75,13 @@ const (
 	// pendingSecretName names the store's secret the cookies are sealed
 	// with (backend.secret).
 	pendingSecretName = "pending-login"
+	// bindingCookieSuffix follows the session cookie's base name in the
+	// browser binding cookie's.
+	bindingCookieSuffix = "_browser"
+	// secretRecheck is how often, at most, a cookie that does not open
+	// makes the broker read the sealing secret again (it may have been
+	// made anew, if Redis lost it).
+	secretRecheck = time.Minute
 )
 
 func init() {
@@ -96,10 +110,14 @@ func randomBytes(n int) []byte {
 // pendingSeal seals and opens pending-login cookies with the AEAD made
 // from the store's shared secret (so that a login started on one replica
 // finishes on another). It asks the store once; a failure is not kept, the
-// next login asks again. It lives as long as the process, across reloads.
+// next login asks again. When a cookie does not open, it asks again at most
+// once per secretRecheck (stale), so that replicas follow a secret made
+// anew after Redis lost it. It lives as long as the process, across
+// reloads.
 type pendingSeal struct {
-	mu   sync.Mutex
-	aead cipher.AEAD
+	mu      sync.Mutex
+	aead    cipher.AEAD
+	checked time.Time
 }
 
 // cipher returns the AEAD, asking store for the secret on first use.
@@ -110,6 +128,11 @@ func (p *pendingSeal) cipher(ctx context.Context, store backend) (cipher.AEAD, e
 	if aead != nil {
 		return aead, nil
 	}
+	return p.load(ctx, store, time.Now())
+}
+
+// load reads the secret and makes the AEAD.
+func (p *pendingSeal) load(ctx context.Context, store backend, now time.Time) (cipher.AEAD, error) {
 	key, err := store.secret(ctx, pendingSecretName)
 	if err != nil {
 		return nil, err
@@ -118,13 +141,69 @@ func (p *pendingSeal) cipher(ctx context.Context, store backend) (cipher.AEAD, e
 	if err != nil {
 		return nil, fmt.Errorf("broker: pending-login secret: %w", err)
 	}
-	if aead, err = cipher.NewGCM(block); err != nil {
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
 		return nil, fmt.Errorf("broker: pending-login secret: %w", err)
 	}
 	p.mu.Lock()
-	p.aead = aead
+	p.aead, p.checked = aead, now
 	p.mu.Unlock()
 	return aead, nil
+}
+
+// stale returns a fresh AEAD when the secret may have changed since it was
+// last read (at most once per secretRecheck), or nil.
+func (p *pendingSeal) stale(ctx context.Context, store backend) cipher.AEAD {
+	now := time.Now()
+	p.mu.Lock()
+	due := now.Sub(p.checked) >= secretRecheck
+	if due {
+		p.checked = now // one caller reads it
+	}
+	p.mu.Unlock()
+	if !due {
+		return nil
+	}
+	aead, err := p.load(ctx, store, now)
+	if err != nil {
+		return nil
+	}
+	return aead
+}
+
+// bindingCookie is the browser binding cookie's attributes: Path=/ and the
+// __Host- prefix behind https (a cookie no other host can set), HttpOnly,
+// SameSite=Lax, for the browser's session. Its value is random.
+func (s *Server) bindingCookie(o origin) http.Cookie {
+	c := http.Cookie{Name: s.sessions.baseName + bindingCookieSuffix, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
+	if c.Secure {
+		c.Name = "__Host-" + c.Name
+	}
+	return c
+}
+
+// browserBinding returns the hash of this browser's binding cookie, and
+// sets a new cookie when it has none.
+func (s *Server) browserBinding(w http.ResponseWriter, r *http.Request, o origin) string {
+	c := s.bindingCookie(o)
+	if got, err := r.Cookie(c.Name); err == nil && len(got.Value) == len(randomToken()) {
+		return bindingHash(got.Value)
+	}
+	c.Value = randomToken()
+	w.Header().Add("Set-Cookie", c.String())
+	return bindingHash(c.Value)
+}
+
+// sameBrowser reports whether pl was made in the browser of r.
+func (s *Server) sameBrowser(r *http.Request, o origin, pl pendingLogin) bool {
+	c, err := r.Cookie(s.bindingCookie(o).Name)
+	return err == nil && pl.Browser != "" && subtle.ConstantTimeCompare([]byte(bindingHash(c.Value)), []byte(pl.Browser)) == 1
+}
+
+func bindingHash(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // pendingCookieName is the name of the cookie of the login with state,
@@ -155,6 +234,7 @@ func (s *Server) savePending(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
+	pl.Browser = s.browserBinding(w, r, o)
 	c := s.pendingCookie(o, pl.State)
 	if c.Value, err = sealPending(aead, c.Name, pl); err != nil {
 		return err
@@ -193,8 +273,8 @@ func (s *Server) savePending(ctx context.Context, w http.ResponseWriter, r *http
 // over. The reason says why none was found (for the audit log); err is a
 // failure of the store that keeps the sealing secret.
 func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, state string) (pendingLogin, string, error) {
-	pl, reason, err := s.peekPending(r, o, state)
-	if _, cerr := r.Cookie(s.pendingCookieName(o, state)); cerr == nil && state != "" {
+	pl, reason, found, err := s.findPending(r, o, state)
+	if found {
 		s.expirePending(w, o, s.pendingCookieName(o, state))
 	}
 	return pl, reason, err
@@ -205,23 +285,37 @@ func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, s
 // after a wrong password). It does not check the provider or the age: the
 // callers do, with their own messages.
 func (s *Server) peekPending(r *http.Request, o origin, state string) (pendingLogin, string, error) {
+	pl, reason, _, err := s.findPending(r, o, state)
+	return pl, reason, err
+}
+
+// findPending is peekPending, and whether the request carried the cookie.
+func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendingLogin, reason string, found bool, err error) {
 	if state == "" {
-		return pendingLogin{}, "missing state", nil
+		return pendingLogin{}, "missing state", false, nil
 	}
 	name := s.pendingCookieName(o, state)
-	c, err := r.Cookie(name)
-	if err != nil {
-		return pendingLogin{}, "unknown or replayed state", nil
+	c, cerr := r.Cookie(name)
+	if cerr != nil {
+		return pendingLogin{}, "unknown or replayed state", false, nil
 	}
 	aead, err := s.pending.cipher(r.Context(), s.store)
 	if err != nil {
-		return pendingLogin{}, "", err
+		return pendingLogin{}, "", true, err
 	}
-	pl, err := openPending(aead, name, c.Value)
-	if err != nil || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1 {
-		return pendingLogin{}, "unknown or replayed state", nil
+	pl, oerr := openPending(aead, name, c.Value)
+	if oerr != nil {
+		if fresh := s.pending.stale(r.Context(), s.store); fresh != nil {
+			pl, oerr = openPending(fresh, name, c.Value)
+		}
 	}
-	return pl, "", nil
+	switch {
+	case oerr != nil || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1:
+		return pendingLogin{}, "unknown or replayed state", true, nil
+	case !s.sameBrowser(r, o, pl):
+		return pendingLogin{}, "unknown or replayed state: started in another browser", true, nil
+	}
+	return pl, "", true, nil
 }
 
 // spendPending records pl's state as used, once the login succeeded at

@@ -128,9 +128,43 @@ func pendingCookieOf(t *testing.T, e *env, c *http.Client, cb *url.URL) *http.Co
 	return nil
 }
 
+// bindingCookieOf is the browser binding cookie c holds for u.
+func bindingCookieOf(t *testing.T, c *http.Client, u *url.URL) *http.Cookie {
+	t.Helper()
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == DefaultCookieName+bindingCookieSuffix {
+			return ck
+		}
+	}
+	t.Fatalf("no browser binding cookie for %s", u)
+	return nil
+}
+
 // TestPendingLoginCookie: the cookie is bound to its browser, its state and
 // its value; it ends with the callback whatever the outcome.
 func TestPendingLoginCookie(t *testing.T) {
+	t.Run("planted in another browser (cookie tossing)", func(t *testing.T) {
+		// The attacker starts a login of its own and signs in at the IdP,
+		// then plants its pending-login cookie (a sibling subdomain can set
+		// one) in the victim's browser and sends the victim to the callback.
+		e := newEnv(t)
+		attacker := newBrowser()
+		cb := e.startLogin(attacker, "alpha", "bob", "/")
+		planted := pendingCookieOf(t, e, attacker, cb)
+		for _, victim := range []*http.Client{newBrowser(), e.client} {
+			if victim == e.client { // a victim that has a binding cookie of its own
+				e.startLogin(victim, "alpha", "alice", "/")
+			}
+			victim.Jar.SetCookies(cb, []*http.Cookie{planted})
+			resp := e.do(victim, http.MethodGet, cb.String(), nil)
+			if resp.StatusCode != http.StatusBadRequest || e.signedIn(victim) {
+				t.Fatalf("planted cookie: %d, signed in %v", resp.StatusCode, e.signedIn(victim))
+			}
+			if logs := e.logs.String(); !strings.Contains(logs[strings.LastIndex(logs, "login refused"):], "started in another browser") {
+				t.Errorf("the refusal does not say why:\n%s", logs[strings.LastIndex(logs, "login refused"):])
+			}
+		}
+	})
 	t.Run("tampered value", func(t *testing.T) {
 		e := newEnv(t)
 		cb := e.startLogin(e.client, "alpha", "alice", "/")
@@ -214,12 +248,12 @@ func TestStateSpentOnce(t *testing.T) {
 	e := newEnv(t)
 	e.idps["alpha"].tamper.Set(func(t *hostileidp.IdP) { t.ReplayCodes = true })
 	cb := e.startLogin(e.client, "alpha", "alice", "/")
-	copied := pendingCookieOf(t, e, e.client, cb)
+	copied := []*http.Cookie{pendingCookieOf(t, e, e.client, cb), bindingCookieOf(t, e.client, cb)}
 	if resp := e.get(cb.String()); resp.StatusCode != http.StatusFound {
 		t.Fatalf("callback: %d %s", resp.StatusCode, body(resp))
 	}
-	thief := newBrowser()
-	thief.Jar.SetCookies(cb, []*http.Cookie{copied})
+	thief := newBrowser() // with both cookies of the victim's browser
+	thief.Jar.SetCookies(cb, copied)
 	if resp := e.do(thief, http.MethodGet, cb.String(), nil); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("replayed callback: %d %s", resp.StatusCode, body(resp))
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -111,7 +112,7 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 			if prefix != "" {
 				h.Set("X-Forwarded-Prefix", prefix)
 			}
-			removeCookie(pr.Out, s.sessions.baseName)
+			removeCookie(pr.Out, s.sessions.baseName, s.sessions.baseName+bindingCookieSuffix)
 			if id := pr.In.Header[idHeader]; len(id) > 0 {
 				h[idHeader] = id
 			}
@@ -203,14 +204,15 @@ func dropForwardingHeaders(h http.Header) {
 	}
 }
 
-// removeCookie drops the session cookie (any of its prefixed names) from the
-// outgoing Cookie header.
-func removeCookie(r *http.Request, base string) {
+// removeCookie drops the broker's cookies named bases (the session's, the
+// browser binding's; any of their prefixed names) from the outgoing Cookie
+// header.
+func removeCookie(r *http.Request, bases ...string) {
 	cookies := r.Cookies()
 	r.Header.Del("Cookie")
 	for _, c := range cookies {
 		n := strings.TrimPrefix(strings.TrimPrefix(c.Name, "__Host-"), "__Secure-")
-		if n != base {
+		if !slices.Contains(bases, n) {
 			r.AddCookie(c)
 		}
 	}

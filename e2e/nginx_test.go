@@ -186,8 +186,8 @@ func checkDocumentedTrust(t *testing.T, tmplPath, trusted string) {
 }
 
 // checkSessionCookie checks that every cookie the broker set in resp is one it sets (the
-// session, the pending login's, the last-used provider's) with the name, path and flags an
-// https origin calls for.
+// session, the pending login's, the browser binding, the last-used provider's) with the
+// name, path and flags an https origin calls for.
 func checkSessionCookie(t *testing.T, step string, resp *http.Response, setup nginxSetup) {
 	t.Helper()
 	var session, pending bool
@@ -202,6 +202,10 @@ func checkSessionCookie(t *testing.T, step string, resp *http.Response, setup ng
 			session = true
 			if c.Path != setup.cookiePath {
 				t.Errorf("%s: session cookie %q; want Path=%s", step, c.String(), setup.cookiePath)
+			}
+		case c.Name == "__Host-oidc_broker_browser": // binds pending logins to this browser
+			if step != "start" || c.Path != "/" {
+				t.Errorf("%s: browser binding cookie %q; want it at the start only, with Path=/", step, c.String())
 			}
 		case c.Name == "__Secure-oidc_broker_last_idp", // the sign-in page's last-used provider
 			strings.HasPrefix(c.Name, "__Secure-oidc_broker_login_"): // the pending login (sealed)
