@@ -79,14 +79,8 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
-	if anonymousEvents[e.event] {
-		ok, suppressed := s.auditBudget.take(s.now())
-		if suppressed > 0 {
-			s.log.Warn("audit lines suppressed", "count", suppressed, "limit_per_second", auditLinesPerSecond)
-		}
-		if !ok {
-			return
-		}
+	if anonymousEvents[e.event] && !s.withinBudget() {
+		return
 	}
 	args := make([]any, 0, 20+len(e.before)+len(e.after))
 	if e.provider != "" {
@@ -132,6 +126,25 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 // The metrics count every event.
 var anonymousEvents = map[event]bool{
 	evLoginStarted: true, evLoginFailed: true, evLogoutRefused: true, evBackchannelRefused: true, evBasicRefused: true,
+}
+
+// withinBudget reports whether a line anonymous clients can cause may be
+// logged now (anonymousEvents; logAnonymous).
+func (s *Server) withinBudget() bool {
+	ok, suppressed := s.auditBudget.take(s.now())
+	if suppressed > 0 {
+		s.log.Warn("audit lines suppressed", "count", suppressed, "limit_per_second", auditLinesPerSecond)
+	}
+	return ok
+}
+
+// logAnonymous logs a line that is not an audit event but that anonymous
+// clients can cause at will (a form that does not read, an upstream that
+// does not answer, a limited password attempt), within the same budget.
+func (s *Server) logAnonymous(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if s.log.Enabled(ctx, level) && s.withinBudget() {
+		s.log.Log(ctx, level, msg, args...)
+	}
 }
 
 // auditLinesPerSecond is the budget of anonymousEvents' lines: far above

@@ -280,3 +280,24 @@ func TestAnonymousAuditLinesBounded(t *testing.T) {
 		`oidc_broker_logins_failed_total{provider="alpha",reason="unknown_state"}`: flood + 1,
 	})
 }
+
+// TestAnonymousLogLinesBounded: the other lines anonymous clients can cause
+// share the audit lines' budget: a flood of unreadable sign-out forms logs
+// auditLinesPerSecond lines in a second, not one each.
+func TestAnonymousLogLinesBounded(t *testing.T) {
+	base := time.Now()
+	e := newEnv(t, withClock(func() time.Time { return base }))
+	h := e.broker.Config.Handler
+	for range 3 * auditLinesPerSecond {
+		req := httptest.NewRequest(http.MethodPost, "/oauth2/sign_out", strings.NewReader("--x--\r\n"))
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnsupportedMediaType {
+			t.Fatalf("multipart sign-out: %d", rec.Code)
+		}
+	}
+	if n := strings.Count(e.logs.String(), `msg="sign-out form refused"`); n != auditLinesPerSecond {
+		t.Errorf("%d sign-out form refused lines in one second, want %d", n, auditLinesPerSecond)
+	}
+}

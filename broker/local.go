@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -109,7 +110,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
 	a, wait := s.local.limits.begin(userKey(provider, username), addrKey(clientAddr(r)))
 	if wait > 0 {
-		s.log.WarnContext(r.Context(), "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r),
+		s.logAnonymous(r.Context(), slog.LevelWarn, "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r),
 			"limit", a.limit, "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}

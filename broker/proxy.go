@@ -3,6 +3,7 @@ package broker
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -122,7 +123,7 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 		},
 		ModifyResponse: refuseOtherSwitch,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.WarnContext(r.Context(), "upstream error", "upstream", target.Redacted(), "error", err)
+			s.logAnonymous(r.Context(), slog.LevelWarn, "upstream error", "upstream", target.Redacted(), "error", err)
 			s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: "Application unavailable",
 				Message: "The application behind the sign-in service did not answer. Please try again in a moment."})
 		},

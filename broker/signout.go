@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/gob"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -129,7 +130,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	form, err := formbody.Read(w, r, maxSignOutForm)
 	if err != nil {
-		s.log.InfoContext(ctx, "sign-out form refused", "client", clientAddr(r), "error", err)
+		s.logAnonymous(ctx, slog.LevelInfo, "sign-out form refused", "client", clientAddr(r), "error", err)
 		s.renderError(w, errorPage{Status: formbody.Status(err), Title: "Sign-out not confirmed",
 			Message: "The sign-out form could not be read. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
 		return

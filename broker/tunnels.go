@@ -112,10 +112,11 @@ func (s *Server) initTunnels() {
 // trackTunnel registers r, when it asks to switch protocols for a session
 // that is signed in, as a tunnel of that session: the request returned
 // carries the context that ending the session cancels, and done must be
-// called when the tunnel closes. Other requests pass unchanged. ok is false
+// called when the tunnel closes. Other requests pass unchanged (an upgrade
+// to anything but a WebSocket reaches no app as one: proxy.go). ok is false
 // when the session has too many tunnels already; trackTunnel answered then.
 func (s *Server) trackTunnel(w http.ResponseWriter, r *http.Request) (_ *http.Request, done func(), ok bool) {
-	if r.Header.Get("Upgrade") == "" {
+	if !isWebSocketUpgrade(r.Header) {
 		return r, func() {}, true
 	}
 	ctx := r.Context()
