@@ -110,6 +110,12 @@ func (p *oidcProvider) Refresh(ctx context.Context, req RefreshRequest) (*Result
 		}
 	}
 	res.Identity = p.mapper.identity(claims, info)
+	var notAllowed *NotAllowedError
+	if err := p.complete(ctx, tok.AccessToken, claims, &res.Identity); errors.As(err, &notAllowed) {
+		return nil, refused(err)
+	} else if err != nil {
+		return nil, fmt.Errorf("providers: %s: refresh: %w", p.cfg.ID, err)
+	}
 	res.Expiry = expiryOf(p.accessTokenExpiry(tok), idExpiry)
 	return res, nil
 }
