@@ -29,13 +29,17 @@ type Config struct {
 	// and in the relayed subject "<id>:<sub>". Lower-case letters, digits,
 	// '-' and '_'; at most 64 characters. Required.
 	ID string `yaml:"id"`
-	// Name is shown on the selection page ("Sign in with <Name>"). Defaults to ID.
+	// Name is shown on the selection page ("Sign in with <Name>"). Defaults to
+	// ID; for a preset, to the IdP's name ("GitHub", "Microsoft").
 	Name string `yaml:"name"`
 	// Type is "oidc" (default: an OpenID Provider, found by discovery) or
 	// "oauth2" (a plain OAuth 2.0 server without ID tokens, such as
 	// GitHub: its endpoints are configured and the identity comes from its
 	// user API through Claims), or "local" (static users from a bcrypt
-	// htpasswd file, signing in on the broker's own form; see HtpasswdFile).
+	// htpasswd file, signing in on the broker's own form; see HtpasswdFile),
+	// or an IdP preset: "github", "google", "entra", "gitlab", "keycloak",
+	// "okta" (presets.go, docs/providers.md), which stands for oidc or
+	// oauth2 with the IdP's settings filled in where these are left empty.
 	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
 	// document states it (a trailing slash matters). Required for "oidc";

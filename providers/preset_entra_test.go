@@ -121,6 +121,14 @@ func TestEntraMultiTenant(t *testing.T) {
 			if err != nil || !ref.Identity.EmailVerified {
 				t.Errorf("refresh: %v %+v", err, ref)
 			}
+			// Once tenant B is no longer listed (a reload), its sessions
+			// cannot be renewed.
+			fewer := f.provider(t, tenant, []string{tenantA}, nil)
+			_, err = fewer.(Refresher).Refresh(context.Background(), RefreshRequest{RefreshToken: res.RefreshToken,
+				Subject: res.Identity.Subject, IDToken: res.IDToken})
+			if !errors.Is(err, ErrRefreshRefused) || !errors.As(err, &na) {
+				t.Errorf("refresh after tenant B was removed: %v", err)
+			}
 		})
 	}
 }
