@@ -100,19 +100,6 @@ func Open(cfg Config, opts Options) (Provider, error) {
 	return openers[cfg.providerType()](cfg, opts.withDefaults()), nil
 }
 
-// openPreset opens the generic provider a preset stands for, with its
-// settings resolved and its hooks.
-func openPreset(ps preset, cfg Config, opts Options) Provider {
-	var hooks presetHooks
-	if ps.hooks != nil {
-		hooks = ps.hooks(cfg, opts)
-	}
-	if ps.base == TypeOAuth2 {
-		return newOAuth2Provider(cfg.Resolve(), hooks, opts)
-	}
-	return newOIDCProvider(cfg.Resolve(), hooks, opts)
-}
-
 func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, presetHooks{}, opts) }
 
 func newOIDCProvider(cfg Config, hooks presetHooks, opts Options) *oidcProvider {
@@ -260,17 +247,6 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		SessionID:    tokens.IDTokenClaims.SessionID,
 		Expiry:       expiryOf(tokens.Expiry, tokens.IDTokenClaims.GetExpiration()), // refresh.go
 	}, nil
-}
-
-// complete runs the preset's complete step, if any, within presetTimeout.
-func (p *oidcProvider) complete(ctx context.Context, accessToken string, idToken map[string]any, id *Identity) error {
-	if p.hooks.complete == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, presetTimeout)
-	defer cancel()
-	hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, nil)
-	return p.hooks.complete(ctx, login{hc: hc, accessToken: accessToken, idToken: idToken}, id)
 }
 
 // issuerOK judges an issuer the IdP states (an ID token's is judged by

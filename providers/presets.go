@@ -113,6 +113,31 @@ type login struct {
 // all its API calls together.
 const presetTimeout = 15 * time.Second
 
+// openPreset opens the generic provider a preset stands for, with its
+// settings resolved and its hooks.
+func openPreset(ps preset, cfg Config, opts Options) Provider {
+	var hooks presetHooks
+	if ps.hooks != nil {
+		hooks = ps.hooks(cfg, opts)
+	}
+	if ps.base == TypeOAuth2 {
+		return newOAuth2Provider(cfg.Resolve(), hooks, opts)
+	}
+	return newOIDCProvider(cfg.Resolve(), hooks, opts)
+}
+
+// complete runs an OpenID provider's preset complete step, if any,
+// within presetTimeout.
+func (p *oidcProvider) complete(ctx context.Context, accessToken string, idToken map[string]any, id *Identity) error {
+	if p.hooks.complete == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, presetTimeout)
+	defer cancel()
+	hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, nil)
+	return p.hooks.complete(ctx, login{hc: hc, accessToken: accessToken, idToken: idToken}, id)
+}
+
 // NotAllowedError means the IdP signed the user in, but the provider's
 // configuration does not admit them: a GitHub user outside orgs, a Google
 // account outside hosted_domains, an Entra ID tenant not in tenants. The
