@@ -92,6 +92,14 @@ type envConfig struct {
 	// mount, when set, makes the handler the test server serves from the
 	// broker (withMount).
 	mount func(*Server) http.Handler
+	// more are providers after alpha and beta (withProviders).
+	more []func(brokerURL string) []providers.Config
+}
+
+// withProviders adds the providers more returns, given the broker's URL
+// (for their redirect URIs), after the demo IdPs alpha and beta.
+func withProviders(more func(brokerURL string) []providers.Config) envOption {
+	return func(c *envConfig) { c.more = append(c.more, more) }
 }
 
 // withMount serves mount(server) instead of server.Handler(): an embedding
@@ -178,6 +186,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			pc.ClientSecret = "not-" + pc.ClientSecret
 		}
 		cfg.Providers = append(cfg.Providers, pc)
+	}
+	for _, more := range ec.more {
+		cfg.Providers = append(cfg.Providers, more(e.broker.URL)...)
 	}
 	e.logs = &logBuffer{}
 	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: ec.now})

@@ -94,7 +94,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		var authErr *providers.AuthError
 		var unavailable *providers.UnavailableError
 		var tokenErr *providers.TokenError
+		var notAllowed *providers.NotAllowedError
 		switch {
+		case errors.As(err, &notAllowed):
+			refuse(http.StatusForbidden, "Not allowed", "Your "+p.Name()+" account may not sign in here. You can sign in with another account.", "not allowed: "+notAllowed.Reason, err)
 		case errors.As(err, &tokenErr) && tokenErr.Misconfigured():
 			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", "token endpoint refused the client: "+tokenErr.Code, err)
 		case errors.As(err, &tokenErr):

@@ -29,13 +29,17 @@ type Config struct {
 	// and in the relayed subject "<id>:<sub>". Lower-case letters, digits,
 	// '-' and '_'; at most 64 characters. Required.
 	ID string `yaml:"id"`
-	// Name is shown on the selection page ("Sign in with <Name>"). Defaults to ID.
+	// Name is shown on the selection page ("Sign in with <Name>"). Defaults to
+	// ID; for a preset, to the IdP's name ("GitHub", "Microsoft").
 	Name string `yaml:"name"`
 	// Type is "oidc" (default: an OpenID Provider, found by discovery) or
 	// "oauth2" (a plain OAuth 2.0 server without ID tokens, such as
 	// GitHub: its endpoints are configured and the identity comes from its
 	// user API through Claims), or "local" (static users from a bcrypt
-	// htpasswd file, signing in on the broker's own form; see HtpasswdFile).
+	// htpasswd file, signing in on the broker's own form; see HtpasswdFile),
+	// or an IdP preset: "github", "google", "entra", "gitlab", "keycloak",
+	// "okta" (presets.go, docs/providers.md), which stands for oidc or
+	// oauth2 with the IdP's settings filled in where these are left empty.
 	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
 	// document states it (a trailing slash matters). Required for "oidc";
@@ -83,6 +87,41 @@ type Config struct {
 	AuthParams map[string]string `yaml:"auth_params"`
 	// Claims maps the IdP's claims to the normalized identity.
 	Claims ClaimsConfig `yaml:"claims"`
+
+	// The settings of the IdP presets (types github, google, entra, gitlab,
+	// keycloak, okta: docs/providers.md). A preset fills the generic
+	// settings above that are left empty; each of these is refused on the
+	// types that do not use it.
+
+	// BaseURL is where a self-hosted IdP is: a GitHub Enterprise Server
+	// (https://github.example.com) or a self-managed GitLab; for entra,
+	// the Microsoft authority of a national cloud. Default: github.com,
+	// https://gitlab.com, https://login.microsoftonline.com.
+	BaseURL string `yaml:"base_url"`
+	// Orgs (github) admits only members of these organisations ("acme")
+	// or teams ("acme/platform"), and relays only those organisations'
+	// groups. Default: anyone with a GitHub account.
+	Orgs []string `yaml:"orgs"`
+	// HostedDomains (google) admits only Google Workspace accounts of
+	// these domains, by the ID token's hd claim; "*" admits any Workspace
+	// account but no consumer account. Default: any Google account.
+	HostedDomains []string `yaml:"hosted_domains"`
+	// Tenant (entra) is the directory (tenant) id, or "organizations" or
+	// "common" for a multi-tenant app (then Tenants lists the admitted
+	// tenants), or "consumers" for personal Microsoft accounts. Required.
+	Tenant string `yaml:"tenant"`
+	// Tenants (entra, with organizations or common) are the tenant ids
+	// whose users are admitted; each token's issuer must be
+	// <base_url>/<its tid>/v2.0. Required there.
+	Tenants []string `yaml:"tenants"`
+	// GroupOverage (entra) is what happens when a user's groups did not fit
+	// in the ID token: "ids" (default: their object ids from Microsoft
+	// Graph, getMemberObjects, delegated User.Read), "names" (their
+	// display names, transitiveMemberOf, GroupMember.Read.All) or "off"
+	// (the identity is relayed with groups_incomplete).
+	GroupOverage string `yaml:"group_overage"`
+	// GraphURL (entra) is Microsoft Graph. Default https://graph.microsoft.com.
+	GraphURL string `yaml:"graph_url"`
 
 	// The settings of a provider of type "local" (docs/local-users.md);
 	// unused by the other types. Its files are read at start-up.
@@ -136,14 +175,30 @@ func (c Config) Validate() error {
 	case !idPattern.MatchString(c.ID):
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
+	errs = append(errs, c.presetFieldsUnused()...) // presets.go
 	if c.Type == TypeLocal {
 		return errors.Join(append(errs, c.validateLocal()...)...)
 	}
 	errs = append(errs, c.localFieldsUnused()...)
+	if ps, ok := presets[c.Type]; ok {
+		errs = append(errs, ps.check(c)...)
+		errs = append(errs, c.unlessDerived(ps.defaults(c), c.Resolve().genericProblems())...)
+		return errors.Join(errs...)
+	}
+	return errors.Join(append(errs, c.genericProblems()...)...)
+}
+
+// genericProblems reports the problems of an oidc or oauth2 configuration
+// (a preset's, once resolved), each prefixed with its YAML key.
+func (c Config) genericProblems() []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
 	oauth2Only := c.Type == TypeOAuth2
 	switch {
 	case c.Type != "" && openers[c.Type] == nil:
-		add("type", "%q is not one of oidc, oauth2, local", c.Type)
+		add("type", "%q is not one of %s", c.Type, strings.Join(Types(), ", "))
 	case c.Issuer == "" && !oauth2Only:
 		add("issuer", "is required")
 	case c.Issuer != "":
@@ -218,7 +273,7 @@ func (c Config) Validate() error {
 			add(fmt.Sprintf("id_token_signing_algs[%d]", i), "%q is not one of %s", a, strings.Join(asymmetricAlgs, ", "))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // loadPrivateKey reads a PEM private key file and checks that it parses.

@@ -179,6 +179,7 @@ func (c Config) validateLocal() []error {
 	unused("claims.name", cl.Name != "")
 	unused("claims.email", cl.Email != "")
 	unused("claims.groups", cl.Groups != "")
+	unused("claims.extra_groups", cl.ExtraGroups != nil)
 	unused("claims.insecure_assume_email_verified", cl.InsecureAssumeEmailVerified)
 	for i, g := range cl.StaticGroups {
 		if strings.TrimSpace(g) == "" {

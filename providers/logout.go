@@ -217,7 +217,7 @@ func (p *oidcProvider) checkLogoutClaims(c *oidcClient, lt *oidc.LogoutTokenClai
 	event, _ := lt.Events[BackChannelLogoutEvent].(map[string]any)
 	_, hasNonce := present["nonce"]
 	switch {
-	case lt.Issuer != c.rp.Issuer():
+	case !p.issuerOK(c, lt.Issuer):
 		return ErrLogoutTokenIssuer
 	case !slices.Contains(lt.Audience, p.cfg.ClientID):
 		return ErrLogoutTokenAudience

@@ -36,6 +36,12 @@ type ClaimsConfig struct {
 	// GroupPrefix is prepended to every group of this provider ("google:"),
 	// so that equal group names from two IdPs stay apart.
 	GroupPrefix string `yaml:"group_prefix"`
+	// ExtraGroups are further claims whose values join the groups, after
+	// those of Groups, each value as GroupPrefix + the entry's Prefix +
+	// the value: Keycloak's realm and client roles, Entra ID's app roles.
+	// The keycloak and entra presets set it; an explicit list, even an
+	// empty one, replaces theirs.
+	ExtraGroups []GroupClaim `yaml:"extra_groups"`
 	// StaticGroups are added for everyone who signs in with this provider
 	// (without GroupPrefix).
 	StaticGroups []string `yaml:"static_groups"`
@@ -44,6 +50,15 @@ type ClaimsConfig struct {
 	// address and is known not to send email_verified; with any other IdP a
 	// user can claim someone else's address and be relayed as its owner.
 	InsecureAssumeEmailVerified bool `yaml:"insecure_assume_email_verified"`
+}
+
+// GroupClaim is one entry of ClaimsConfig.ExtraGroups.
+type GroupClaim struct {
+	// Claim is the claim name or dotted path, as for ClaimsConfig.Groups:
+	// realm_access.roles, resource_access.<client>.roles, roles.
+	Claim string `yaml:"claim"`
+	// Prefix tells these groups apart from the others ("role:").
+	Prefix string `yaml:"prefix"`
 }
 
 // Claim sources.
@@ -71,6 +86,11 @@ func (c ClaimsConfig) validate(oauth2Only bool) []string {
 			errs = append(errs, fmt.Sprintf("claims.static_groups[%d]: is empty", i))
 		}
 	}
+	for i, g := range c.ExtraGroups {
+		if strings.TrimSpace(g.Claim) == "" {
+			errs = append(errs, fmt.Sprintf("claims.extra_groups[%d].claim: is required", i))
+		}
+	}
 	return errs
 }
 
@@ -79,6 +99,9 @@ type mapper struct {
 	provider string
 	cfg      ClaimsConfig
 	log      *slog.Logger
+	// overageResolved: a preset resolves groups overage itself (Entra ID
+	// through Microsoft Graph) and logs the outcome; the mapper only flags it.
+	overageResolved bool
 }
 
 func or(s, def string) string {
@@ -135,9 +158,17 @@ func (m mapper) identity(idToken, userinfo map[string]any) Identity {
 	for _, g := range stringList(v) {
 		id.Groups = append(id.Groups, m.cfg.GroupPrefix+g)
 	}
+	for _, extra := range m.cfg.ExtraGroups {
+		more, _ := lookup(extra.Claim)
+		for _, g := range stringList(more) {
+			id.Groups = append(id.Groups, m.cfg.GroupPrefix+extra.Prefix+g)
+		}
+	}
 	id.Groups = append(id.Groups, m.cfg.StaticGroups...)
 	if v == nil && overage(groupsClaim, sources...) {
 		id.GroupsIncomplete = true
+	}
+	if id.GroupsIncomplete && !m.overageResolved {
 		m.log.Warn("groups did not fit in the token (distributed claims); relaying the identity with groups_incomplete",
 			"provider", m.provider, "sub", id.Subject, "claim", groupsClaim)
 	}

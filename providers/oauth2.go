@@ -23,14 +23,20 @@ type oauth2Provider struct {
 	conf   *oauth2.Config
 	mapper mapper
 	hc     *http.Client // Options.HTTPClient, observed (Options.Observe)
+	hooks  presetHooks  // a preset's extra steps (presets.go)
 }
 
 var _ Provider = (*oauth2Provider)(nil)
 
 func openOAuth2(cfg Config, opts Options) Provider {
+	return newOAuth2Provider(cfg, presetHooks{}, opts)
+}
+
+func newOAuth2Provider(cfg Config, hooks presetHooks, opts Options) *oauth2Provider {
 	return &oauth2Provider{
-		cfg:  cfg,
-		opts: opts,
+		cfg:   cfg,
+		opts:  opts,
+		hooks: hooks,
 		conf: &oauth2.Config{
 			ClientID:     cfg.ClientID,
 			ClientSecret: cfg.ClientSecret,
@@ -100,6 +106,14 @@ func (p *oauth2Provider) Exchange(ctx context.Context, cb Callback) (*Result, er
 	id := p.mapper.identity(nil, info)
 	if id.Subject == "" {
 		return nil, fmt.Errorf("providers: %s: the user API has no %q to identify the user", p.cfg.ID, or(p.cfg.Claims.Subject, "sub"))
+	}
+	if p.hooks.complete != nil {
+		cctx, cancel := context.WithTimeout(ctx, presetTimeout)
+		err := p.hooks.complete(cctx, login{hc: p.hc, accessToken: tok.AccessToken}, &id)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	id.AuthTime = p.opts.Now()
 	return &Result{Identity: id, Expiry: tok.Expiry, RefreshToken: tok.RefreshToken}, nil

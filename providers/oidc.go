@@ -94,11 +94,17 @@ func Open(cfg Config, opts Options) (Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if ps, ok := presets[cfg.Type]; ok {
+		return openPreset(ps, cfg, opts.withDefaults()), nil
+	}
 	return openers[cfg.providerType()](cfg, opts.withDefaults()), nil
 }
 
-func openOIDC(cfg Config, opts Options) Provider {
-	return &oidcProvider{cfg: cfg, opts: opts, mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger}}
+func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, presetHooks{}, opts) }
+
+func newOIDCProvider(cfg Config, hooks presetHooks, opts Options) *oidcProvider {
+	return &oidcProvider{cfg: cfg, opts: opts, hooks: hooks,
+		mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger, overageResolved: hooks.resolvesOverage}}
 }
 
 // oidcProvider is a generic OpenID Connect relying party for one IdP.
@@ -106,6 +112,7 @@ type oidcProvider struct {
 	cfg    Config
 	opts   Options
 	mapper mapper
+	hooks  presetHooks // a preset's extra steps (presets.go)
 
 	mu       sync.Mutex
 	client   *oidcClient   // set once discovery succeeded
@@ -229,6 +236,9 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		}
 	}
 	id := p.mapper.identity(claims, info)
+	if err := p.complete(ctx, tokens.AccessToken, claims, &id); err != nil {
+		return nil, err
+	}
 	id.AuthTime = p.opts.Now()
 	return &Result{
 		Identity:     id,
@@ -239,10 +249,20 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 	}, nil
 }
 
+// issuerOK judges an issuer the IdP states (an ID token's is judged by
+// zitadel's verifier, set up with the same hook): equal to the provider's,
+// or as the preset's iss hook accepts it.
+func (p *oidcProvider) issuerOK(c *oidcClient, iss string) bool {
+	if p.hooks.iss != nil {
+		return p.hooks.iss(iss) == nil
+	}
+	return iss == c.rp.Issuer()
+}
+
 func (p *oidcProvider) checkIss(c *oidcClient, cb Callback) error {
 	iss, present := cb.Params.Get("iss"), cb.Params.Has("iss")
 	switch {
-	case present && iss != c.rp.Issuer():
+	case present && !p.issuerOK(c, iss):
 		return ErrIssuerMismatch
 	case !present && (c.issParameter || p.cfg.RequireIssParameter):
 		return ErrIssuerMismatch
@@ -346,17 +366,24 @@ func (p *oidcProvider) startAttemptLocked() chan struct{} {
 // the RFC 9207 flag can be read without a second request, and rate-limits
 // JWKS fetches (see idpTransport).
 func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
-	wellKnown := discoveryURL(p.cfg.Issuer)
+	wellKnown := p.discoveryURL()
 	base := p.opts.HTTPClient
 	observed := newObservedTransport(p.opts, p.cfg.ID, base.Transport, map[string]string{wellKnown: EndpointDiscovery})
 	tr := &idpTransport{base: guardBodies(observed), discoveryURL: wellKnown, now: p.opts.Now, jwksMinInterval: p.opts.JWKSMinInterval}
 	hc := *base
 	hc.Transport = tr
 
+	verifierOpts := []rp.VerifierOption{rp.WithNonce(nonceFromContext)}
+	if p.hooks.iss != nil {
+		verifierOpts = append(verifierOpts, rp.WithISSVerifier(p.hooks.iss))
+	}
 	opts := []rp.Option{
 		rp.WithHTTPClient(&hc),
 		rp.WithAuthStyle(authStyle(p.cfg.authMethod())),
-		rp.WithVerifierOpts(rp.WithNonce(nonceFromContext)),
+		rp.WithVerifierOpts(verifierOpts...),
+	}
+	if p.hooks.discoveryURL != "" {
+		opts = append(opts, rp.WithCustomDiscoveryUrl(p.hooks.discoveryURL))
 	}
 	if p.cfg.authMethod() == AuthPrivateKeyJWT {
 		key, err := loadPrivateKey(p.cfg.PrivateKeyFile)
@@ -379,6 +406,12 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	observed.learn(map[string]string{meta.JWKSURI: EndpointJWKS, relp.OAuthConfig().Endpoint.TokenURL: EndpointToken,
 		relp.UserinfoEndpoint(): EndpointUserinfo})
 	return &oidcClient{rp: relp, issParameter: meta.IssParameter}, nil
+}
+
+// discoveryURL is where the provider's discovery document is: under its
+// issuer, unless a preset says otherwise.
+func (p *oidcProvider) discoveryURL() string {
+	return or(p.hooks.discoveryURL, discoveryURL(p.cfg.Issuer))
 }
 
 // discoveryURL is where an issuer's discovery document is (OpenID Connect

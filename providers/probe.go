@@ -121,14 +121,25 @@ func ProbeAll(ctx context.Context, cfgs []Config, hc *http.Client, timeout time.
 // and the ID token algorithms are picked by the same rules), PKCE, logout,
 // RFC 9207, the token endpoint authentication method and the JWKS. A plain
 // OAuth2 provider has nothing to discover; its endpoints must answer. A
-// local provider needs no network. Probe never sends the client secret.
-// ctx bounds the whole probe; hc nil means a client with a 10 s timeout.
+// local provider needs no network. A preset is probed as the generic
+// provider it stands for, plus what its hooks rely on (Microsoft Graph).
+// Probe never sends the client secret. ctx bounds the whole probe; hc nil
+// means a client with a 10 s timeout.
 func Probe(ctx context.Context, cfg Config, hc *http.Client) Report {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	r := Report{Provider: cfg.ID, Type: cfg.providerType(), Issuer: cfg.Issuer}
-	switch r.Type {
+	var hooks presetHooks
+	ps, isPreset := presets[cfg.Type]
+	if isPreset {
+		if ps.hooks != nil {
+			hooks = ps.hooks(cfg, Options{HTTPClient: hc})
+		}
+		cfg = cfg.Resolve()
+		r.Issuer = cfg.Issuer
+	}
+	switch cfg.providerType() {
 	case TypeLocal:
 		r.add(checkHtpasswd, SeverityOK, "local accounts: nothing to reach; the configuration check read %s", cfg.HtpasswdFile)
 	case TypeOAuth2:
@@ -146,13 +157,16 @@ func Probe(ctx context.Context, cfg Config, hc *http.Client) Report {
 			}
 		}
 	default:
-		r.probeOIDC(ctx, cfg, hc)
+		r.probeOIDC(ctx, cfg, or(hooks.discoveryURL, discoveryURL(cfg.Issuer)), hc)
+	}
+	if isPreset && ps.probe != nil {
+		ps.probe(ctx, cfg, hc, &r)
 	}
 	return r
 }
 
-func (r *Report) probeOIDC(ctx context.Context, cfg Config, hc *http.Client) {
-	f := fetchDiscovery(ctx, cfg.Issuer, hc)
+func (r *Report) probeOIDC(ctx context.Context, cfg Config, wellKnown string, hc *http.Client) {
+	f := fetchDiscovery(ctx, cfg.Issuer, wellKnown, hc)
 	var doc oidc.DiscoveryConfiguration
 	switch {
 	case f.status == 0:
@@ -300,16 +314,15 @@ type fetched struct {
 	err    error  // client.Discover's: nil, oidc.ErrIssuerInvalid, or why it failed
 }
 
-// fetchDiscovery fetches issuer's discovery document as discovery does
-// (zitadel's client.Discover through an idpTransport), keeping the status
-// and the body for a report.
-func fetchDiscovery(ctx context.Context, issuer string, hc *http.Client) fetched {
-	u := discoveryURL(issuer)
+// fetchDiscovery fetches issuer's discovery document from u as discovery
+// does (zitadel's client.Discover through an idpTransport), keeping the
+// status and the body for a report.
+func fetchDiscovery(ctx context.Context, issuer, u string, hc *http.Client) fetched {
 	rec := &statusRecorder{base: hc.Transport}
 	tr := &idpTransport{base: guardBodies(rec), discoveryURL: u, now: time.Now}
 	c := *hc
 	c.Transport = tr
-	_, err := client.Discover(ctx, issuer, &c)
+	_, err := client.Discover(ctx, issuer, &c, u)
 	return fetched{url: u, status: int(rec.status.Load()), body: tr.discovery(), err: err}
 }
 
@@ -430,8 +443,8 @@ func (p *oidcProvider) reachability() Reachability {
 }
 
 func (p *oidcProvider) reach(ctx context.Context) error {
-	hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, map[string]string{discoveryURL(p.cfg.Issuer): EndpointDiscovery})
-	if err := fetchDiscovery(ctx, p.cfg.Issuer, hc).err; err != nil {
+	hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, map[string]string{p.discoveryURL(): EndpointDiscovery})
+	if err := fetchDiscovery(ctx, p.cfg.Issuer, p.discoveryURL(), hc).err; err != nil {
 		return fmt.Errorf("providers: %s: discovery: %w", p.cfg.ID, err)
 	}
 	return nil

@@ -110,6 +110,15 @@ func (p *oidcProvider) Refresh(ctx context.Context, req RefreshRequest) (*Result
 		}
 	}
 	res.Identity = p.mapper.identity(claims, info)
+	// A preset's step refuses a user it no longer admits, or a token it
+	// cannot accept; only an IdP that cannot be reached is passing.
+	var unavailable *UnavailableError
+	switch err := p.complete(ctx, tok.AccessToken, claims, &res.Identity); {
+	case errors.As(err, &unavailable):
+		return nil, fmt.Errorf("providers: %s: refresh: %w", p.cfg.ID, err)
+	case err != nil:
+		return nil, refused(err)
+	}
 	res.Expiry = expiryOf(p.accessTokenExpiry(tok), idExpiry)
 	return res, nil
 }

@@ -79,7 +79,7 @@ func (p *oidcProvider) verifySignedUserinfo(ctx context.Context, c *oidcClient, 
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, fmt.Errorf("signed userinfo: %w", err)
 	}
-	if iss, ok := claims["iss"]; ok && iss != c.rp.Issuer() {
+	if iss, ok := claims["iss"]; ok && !p.issuerOK(c, fmt.Sprint(iss)) {
 		return nil, errors.New("signed userinfo: iss is not the provider's issuer")
 	}
 	if aud, ok := claims["aud"]; ok && !audienceContains(aud, p.cfg.ClientID) {

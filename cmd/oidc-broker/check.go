@@ -39,6 +39,11 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	res := checkResult{Config: *path, OK: true, Warnings: append([]string{}, cfg.Warnings()...)}
+	for _, pc := range cfg.Providers {
+		if base, settings, ok := providers.PresetSettings(pc); ok {
+			res.Presets = append(res.Presets, presetDefaults{Provider: pc.ID, Type: pc.Type, Base: base, Settings: settings})
+		}
+	}
 	if *online {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
@@ -65,17 +70,37 @@ type checkResult struct {
 	Config    string             `json:"config"`
 	OK        bool               `json:"ok"`
 	Warnings  []string           `json:"warnings"`
+	Presets   []presetDefaults   `json:"presets,omitempty"`
 	Providers []providers.Report `json:"providers,omitempty"`
 }
 
-// write prints the result for people: the configuration's warnings, then
-// with online a block per provider with one marked line per finding, and
-// a summary.
+// presetDefaults is what a provider's preset type means for it: the
+// settings it fills in and what it does beyond them.
+type presetDefaults struct {
+	Provider string              `json:"provider"`
+	Type     string              `json:"type"`
+	Base     string              `json:"base"`
+	Settings []providers.Setting `json:"settings"`
+}
+
+// write prints the result for people: the configuration's warnings, the
+// effective settings of each preset, then with online a block per provider
+// with one marked line per finding, and a summary.
 func (res checkResult) write(w io.Writer, n int, online bool) {
 	for _, warning := range res.Warnings {
 		fmt.Fprintln(w, "warning:", warning)
 	}
 	fmt.Fprintf(w, "%s: ok (%d providers)\n", res.Config, n)
+	for _, p := range res.Presets {
+		fmt.Fprintf(w, "\n%s (%s: the %s provider with these settings; \"configured\" marks yours)\n", p.Provider, p.Type, p.Base)
+		for _, s := range p.Settings {
+			mark := ""
+			if s.Configured {
+				mark = "  (configured)"
+			}
+			fmt.Fprintf(w, "  %-24s %s%s\n", s.Key, s.Value, mark)
+		}
+	}
 	if !online {
 		return
 	}
