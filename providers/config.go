@@ -34,8 +34,10 @@ type Config struct {
 	// Type is "oidc" (default: an OpenID Provider, found by discovery) or
 	// "oauth2" (a plain OAuth 2.0 server without ID tokens, such as
 	// GitHub: its endpoints are configured and the identity comes from its
-	// user API through Claims), or "local" (static users from a bcrypt
-	// htpasswd file, signing in on the broker's own form; see HtpasswdFile).
+	// user API through Claims), "local" (static users from a bcrypt
+	// htpasswd file, signing in on the broker's own form; see HtpasswdFile)
+	// or "ldap" (users of an LDAP directory or Active Directory, on the
+	// same form; see LDAP).
 	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
 	// document states it (a trailing slash matters). Required for "oidc";
@@ -99,6 +101,11 @@ type Config struct {
 	// or "/metrics" (one path). Default: none.
 	BasicAuthPaths []string `yaml:"basic_auth_paths"`
 
+	// LDAP is the directory of a provider of type "ldap"
+	// (docs/ldap.md). Its users sign in on the broker's form, and with
+	// HTTP Basic on BasicAuthPaths, as local users do.
+	LDAP *LDAPConfig `yaml:"ldap"`
+
 	// The sign-in page's settings for this provider. The providers package
 	// does not use them; the broker validates them with package selection
 	// (docs/selection.md).
@@ -136,14 +143,20 @@ func (c Config) Validate() error {
 	case !idPattern.MatchString(c.ID):
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
-	if c.Type == TypeLocal {
+	switch c.Type {
+	case TypeLocal:
 		return errors.Join(append(errs, c.validateLocal()...)...)
+	case TypeLDAP:
+		return errors.Join(append(errs, c.validateLDAP()...)...)
 	}
 	errs = append(errs, c.localFieldsUnused()...)
+	if c.LDAP != nil {
+		add("ldap", "is only used by providers of type ldap")
+	}
 	oauth2Only := c.Type == TypeOAuth2
 	switch {
 	case c.Type != "" && openers[c.Type] == nil:
-		add("type", "%q is not one of oidc, oauth2, local", c.Type)
+		add("type", "%q is not one of oidc, oauth2, local, ldap", c.Type)
 	case c.Issuer == "" && !oauth2Only:
 		add("issuer", "is required")
 	case c.Issuer != "":
@@ -268,6 +281,12 @@ func (c Config) providerType() string {
 		return TypeOIDC
 	}
 	return c.Type
+}
+
+// SignsInWithPassword reports whether the provider's users sign in with a
+// password on the broker's own form (and HTTP Basic): types local and ldap.
+func (c Config) SignsInWithPassword() bool {
+	return c.Type == TypeLocal || c.Type == TypeLDAP
 }
 
 func (c Config) displayName() string {
