@@ -102,33 +102,45 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 }
 
 // TestLDAPHangingDirectory: a directory that accepts connections but
-// never answers costs the operation timeout, then the provider is
-// unavailable.
+// never answers costs the timeouts, then the provider is unavailable:
+// whether it hangs in the bind (plain LDAP), in StartTLS or in the LDAPS
+// handshake.
 func TestLDAPHangingDirectory(t *testing.T) {
 	d := ownDirectory(t)
-	p := openLDAPProvider(t, ldapConfig(d, func(l *LDAPConfig) {
-		l.URLs, l.CAFile, l.Timeout = []string{d.URL}, "", 300*time.Millisecond
-	}), nil)
 	if err := d.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	defer d.Resume()
-	done := make(chan error, 1)
-	go func() {
-		_, err := p.Authenticate(t.Context(), "alice", "alice-pw")
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		var unavailable *UnavailableError
-		if !errors.As(err, &unavailable) {
-			t.Errorf("err = %v, want an *UnavailableError", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("a hanging directory held the sign-in beyond every timeout")
-	}
-	if p.Status().Available {
-		t.Error("a hanging directory left the provider available")
+	for _, tc := range []struct {
+		name string
+		edit func(*LDAPConfig)
+	}{
+		{"plain LDAP", func(l *LDAPConfig) { l.URLs, l.CAFile = []string{d.URL}, "" }},
+		{"StartTLS", func(l *LDAPConfig) { l.URLs, l.StartTLS = []string{d.URL}, true }},
+		{"LDAPS", func(*LDAPConfig) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := openLDAPProvider(t, ldapConfig(d, tc.edit, func(l *LDAPConfig) {
+				l.DialTimeout, l.Timeout = 300*time.Millisecond, 300*time.Millisecond
+			}), nil)
+			done := make(chan error, 1)
+			go func() {
+				_, err := p.Authenticate(t.Context(), "alice", "alice-pw")
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				var unavailable *UnavailableError
+				if !errors.As(err, &unavailable) {
+					t.Errorf("err = %v, want an *UnavailableError", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("a hanging directory held the sign-in beyond every timeout")
+			}
+			if p.Status().Available {
+				t.Error("a hanging directory left the provider available")
+			}
+		})
 	}
 }
 
