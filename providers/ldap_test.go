@@ -332,7 +332,10 @@ func TestLDAPRefusals(t *testing.T) {
 }
 
 // TestLDAPGroups: the groups of each source and nesting, mapped to names
-// or DNs, with the prefix and static groups.
+// or DNs, with the prefix and static groups. Only the service account may
+// read the groups (ldapserver's ACL), so a group search right after the
+// user's bind on the same connection proves that the connection was bound
+// as the service account again.
 func TestLDAPGroups(t *testing.T) {
 	d := sharedDirectory(t)
 	dn := func(cn string) string { return "cn=" + cn + "," + ldapserver.Groups }

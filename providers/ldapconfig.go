@@ -52,7 +52,10 @@ type LDAPConfig struct {
 	// 64. A sign-in waits for a free one (within Timeout).
 	MaxConnections int `yaml:"max_connections"`
 	// BindDN is the service account the broker binds as to find users and
-	// their groups; it needs read access only. Required.
+	// their groups; it needs read access only. Required. With the
+	// active_directory preset it may also be a user principal name
+	// (broker@corp.example.com) or a down-level name (CORP\broker), which
+	// Active Directory accepts in a simple bind.
 	BindDN string `yaml:"bind_dn"`
 	// BindPassword is its password: write ${LDAP_BIND_PASSWORD} to take it
 	// from the environment. Never logged or shown.
@@ -237,10 +240,13 @@ func (c LDAPConfig) settings() (ldapSettings, []error) {
 	if c.MaxConnections < 0 || c.MaxConnections > maxLDAPConns {
 		add("max_connections", "%d is not between 1 and %d", c.MaxConnections, maxLDAPConns)
 	}
-	if c.BindDN == "" {
+	_, dnErr := ldap.ParseDN(c.BindDN)
+	adName := s.Preset == PresetActiveDirectory && !strings.Contains(c.BindDN, "=") && strings.ContainsAny(c.BindDN, `@\`)
+	switch {
+	case c.BindDN == "":
 		add("bind_dn", "is required: the service account that finds users (read access is enough)")
-	} else if _, err := ldap.ParseDN(c.BindDN); err != nil {
-		add("bind_dn", "%q is not a DN: %v", c.BindDN, err)
+	case dnErr != nil && !adName:
+		add("bind_dn", "%q is not a DN (on Active Directory also a user principal name, broker@corp.example.com): %v", c.BindDN, dnErr)
 	}
 	s.password, errs = c.bindPassword(errs)
 

@@ -5,7 +5,9 @@
 // test ends, or by Close.
 //
 // The directory is shaped like a company's: access control lets only bound
-// users read (so the broker must bind its service account), the memberof
+// users read (so the broker must bind its service account), and only the
+// service account read the groups (so a connection a user's bind took over
+// must be bound as the service account again before a group search), the memberof
 // overlay maintains memberOf for groupOfNames, a small schema adds Active
 // Directory's objectGUID, sAMAccountName and userPrincipalName (with AD's
 // OIDs) so that the Active Directory preset can be exercised, and
@@ -161,8 +163,9 @@ rootpw %[4]s
 directory %[5]s
 overlay memberof
 access to attrs=userPassword by self write by anonymous auth by * none
+access to dn.subtree=%[6]q by dn.exact=%[7]q read by * none
 access to * by users read by * none
-`, s.dir, Suffix, rootDN, s.rootPassword, db)
+`, s.dir, Suffix, rootDN, s.rootPassword, db, Groups, ServiceDN)
 	return os.WriteFile(filepath.Join(s.dir, "slapd.conf"), []byte(conf), 0o600)
 }
 
