@@ -259,6 +259,48 @@ func TestCheckOnlineLDAP(t *testing.T) {
 	}
 }
 
+// TestCheckReportsEveryLDAPProblem: an ldap provider's mistakes are reported
+// together, each with its line and field, and the bind password is not
+// printed.
+func TestCheckReportsEveryLDAPProblem(t *testing.T) {
+	path := writeConfig(t, `providers:
+  - id: corp
+    type: ldap
+    client_id: x
+    ldap:
+      urls: [ldap://dc1.corp.example.com]
+      bind_dn: broker
+      bind_password: not-printed-bind-password
+      user_search:
+        scope: all
+        filter: "uid=x"
+      attributes:
+        subject: uid
+      groups:
+        source: search
+        nested: deep
+`)
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s%s", code, out.String(), errb.String())
+	}
+	wantLines(t, errb.String(),
+		`: 9 problem\(s\):$`,
+		`^  line 4: providers\[0\]\.client_id: is not used by providers of type ldap$`,
+		`^  line 6: providers\[0\]\.ldap\.urls\[0\]: "ldap://dc1\.corp\.example\.com" would send passwords in clear text`,
+		`^  line 7: providers\[0\]\.ldap\.bind_dn: "broker" is not a DN`,
+		`^  line 10: providers\[0\]\.ldap\.user_search\.base_dn: is required$`,
+		`^  line 10: providers\[0\]\.ldap\.user_search\.scope: "all" is not one of sub, one$`,
+		`^  line 11: providers\[0\]\.ldap\.user_search\.filter: "uid=x" must be one filter in parentheses`,
+		`^  line 13: providers\[0\]\.ldap\.attributes\.subject: "uid" is a username or the DN`,
+		`^  line 15: providers\[0\]\.ldap\.groups\.base_dn: is required$`,
+		`^  line 16: providers\[0\]\.ldap\.groups\.nested: "deep" is not one of none, walk, in_chain$`,
+	)
+	if strings.Contains(out.String()+errb.String(), "not-printed-bind-password") {
+		t.Error("the bind password was printed")
+	}
+}
+
 // wantLines fails unless each pattern matches a line of out, in order.
 func wantLines(t *testing.T, out string, patterns ...string) {
 	t.Helper()
