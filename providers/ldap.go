@@ -191,10 +191,23 @@ func (p *ldapProvider) unavailable() error {
 
 // AuthCodeURL returns the broker's login form for this provider, as for a
 // local provider; while the directory is down it fails with an
-// *UnavailableError instead, so nobody types a password in vain.
-func (p *ldapProvider) AuthCodeURL(_ context.Context, req AuthRequest) (string, error) {
+// *UnavailableError instead, so nobody types a password in vain. When the
+// directory failed last and its back-off has passed, it is checked first.
+func (p *ldapProvider) AuthCodeURL(ctx context.Context, req AuthRequest) (string, error) {
 	if err := p.unavailable(); err != nil {
 		return "", err
+	}
+	p.mu.Lock()
+	down := p.lastErr != nil
+	p.mu.Unlock()
+	if down {
+		err := p.ping(ctx)
+		if ctx.Err() == nil {
+			p.record(err)
+		}
+		if err != nil {
+			return "", &UnavailableError{Provider: p.cfg.ID, Err: described{err}}
+		}
 	}
 	return formURL(p.cfg.ID, req)
 }

@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -48,7 +49,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	d := ownDirectory(t)
 	logs := &logBuffer{}
-	p := openLDAPProvider(t, ldapConfig(d), logs)
+	// The clock stands still until the test moves it past the back-off, so
+	// that a slow machine does not end the back-off early.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	opened, err := Open(ldapConfig(d), Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := opened.(*ldapProvider)
 	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +78,7 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := p.Authenticate(t.Context(), "alice", "alice-pw")
+	_, err = p.Authenticate(t.Context(), "alice", "alice-pw")
 	var unavailable *UnavailableError
 	if !errors.As(err, &unavailable) || unavailable.Provider != "corp" {
 		t.Fatalf("with the directory stopped: %v, want an *UnavailableError", err)
@@ -89,6 +99,7 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	if err := d.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	clock.Add(int64(time.Minute)) // past the back-off: the page's next look checks the directory
 	waitFor(t, "the provider available again", func() bool { return p.Status().Available })
 	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); err != nil {
 		t.Fatalf("after the directory came back: %v", err)
@@ -98,6 +109,43 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "the directory answers again") {
 		t.Errorf("the recovery is not logged:\n%s", logs)
+	}
+}
+
+// TestLDAPFormAfterTheBackoff: once the back-off after a failure has
+// passed, /oauth2/start checks the directory before it shows the form: a
+// directory still down is refused, one that is back shows it.
+func TestLDAPFormAfterTheBackoff(t *testing.T) {
+	d := ownDirectory(t)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	cfg := ldapConfig(d)
+	opened, err := Open(cfg, Options{Logger: quiet, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := opened.(*ldapProvider)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var unavailable *UnavailableError
+	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); !errors.As(err, &unavailable) {
+		t.Fatalf("with the directory stopped: %v", err)
+	}
+	clock.Add(int64(time.Hour)) // far past the back-off
+	req := AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp"}
+	if u, err := p.AuthCodeURL(t.Context(), req); !errors.As(err, &unavailable) {
+		t.Fatalf("AuthCodeURL after the back-off, directory still down: %q, %v; want an *UnavailableError", u, err)
+	}
+	clock.Add(int64(time.Hour))
+	if err := d.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := p.AuthCodeURL(t.Context(), req); err != nil || !strings.HasPrefix(u, "https://b.example/oauth2/local/corp?") {
+		t.Fatalf("AuthCodeURL with the directory back: %q, %v", u, err)
+	}
+	if st := p.Status(); !st.Available {
+		t.Errorf("status after the check found the directory: %+v", st)
 	}
 }
 
