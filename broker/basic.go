@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,9 +15,9 @@ import (
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-// HTTP Basic for API clients, on the paths a local provider names in
+// HTTP Basic for API clients, on the paths a local or ldap provider names in
 // basic_auth_paths (docs/local-users.md). A request with Basic credentials
-// on such a path is authenticated against that provider's htpasswd, with
+// on such a path is authenticated by that provider (htpasswd, directory), with
 // the login form's rate limits, and is then signed in as that user for this
 // request only: no session is created or read. The access rules decide
 // afterwards, as for a session. On any other path Basic credentials are
@@ -41,7 +42,7 @@ func (b basicRoute) matches(p string) bool {
 func basicRoutes(cfgs []providers.Config) []basicRoute {
 	var routes []basicRoute
 	for _, c := range cfgs {
-		if c.Type != providers.TypeLocal {
+		if !c.SignsInWithPassword() {
 			continue
 		}
 		for _, p := range c.BasicAuthPaths {
@@ -93,7 +94,8 @@ func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *r
 // wrong credentials, 429 with Retry-After when a rate limit is reached (401
 // with Retry-After on forward-auth, because nginx's auth_request treats
 // any other status as an error), 403 for Basic over plain http to a
-// non-loopback origin.
+// non-loopback origin, 503 while the provider is unavailable (an LDAP
+// directory that does not answer).
 func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler {
 	if len(s.local.basic) == 0 {
 		return next
@@ -123,6 +125,8 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 			basicRefusal(w, status, "too many attempts", wait)
 		case status == http.StatusForbidden:
 			basicRefusal(w, status, "HTTP Basic is accepted over https only", 0)
+		case status == http.StatusServiceUnavailable:
+			basicRefusal(w, status, "sign-in is unavailable at the moment", wait)
 		case status != http.StatusOK:
 			basicRefusal(w, status, "invalid credentials", 0)
 		default:
@@ -152,9 +156,13 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
+	var unavailable *providers.UnavailableError
 	switch {
 	case wait > 0:
 		return providers.Identity{}, http.StatusTooManyRequests, wait
+	case errors.As(err, &unavailable): // the directory is down: not the client's fault
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "provider unavailable", err: err})
+		return providers.Identity{}, http.StatusServiceUnavailable, max(0, unavailable.RetryAfter.Sub(s.now()))
 	case err != nil:
 		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "invalid credentials",
 			after: []any{"username", truncate(username, 64)}})
@@ -207,7 +215,7 @@ func basicAuthProblems(cfgs []providers.Config) []error {
 	var errs []error
 	owner := map[string]int{}
 	for i, c := range cfgs {
-		if c.Type != providers.TypeLocal {
+		if !c.SignsInWithPassword() {
 			continue
 		}
 		for j, p := range c.BasicAuthPaths {

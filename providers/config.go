@@ -35,11 +35,13 @@ type Config struct {
 	// Type is "oidc" (default: an OpenID Provider, found by discovery) or
 	// "oauth2" (a plain OAuth 2.0 server without ID tokens, such as
 	// GitHub: its endpoints are configured and the identity comes from its
-	// user API through Claims), or "local" (static users from a bcrypt
+	// user API through Claims), "local" (static users from a bcrypt
 	// htpasswd file, signing in on the broker's own form; see HtpasswdFile),
-	// or an IdP preset: "github", "google", "entra", "gitlab", "keycloak",
-	// "okta" (presets.go, docs/providers.md), which stands for oidc or
-	// oauth2 with the IdP's settings filled in where these are left empty.
+	// "ldap" (users of an LDAP directory or Active Directory, on the same
+	// form; see LDAP), or an IdP preset: "github", "google", "entra",
+	// "gitlab", "keycloak", "okta" (presets.go, docs/providers.md), which
+	// stands for oidc or oauth2 with the IdP's settings filled in where
+	// these are left empty.
 	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
 	// document states it (a trailing slash matters). Required for "oidc";
@@ -138,6 +140,11 @@ type Config struct {
 	// or "/metrics" (one path). Default: none.
 	BasicAuthPaths []string `yaml:"basic_auth_paths"`
 
+	// LDAP is the directory of a provider of type "ldap"
+	// (docs/ldap.md). Its users sign in on the broker's form, and with
+	// HTTP Basic on BasicAuthPaths, as local users do.
+	LDAP *LDAPConfig `yaml:"ldap"`
+
 	// The sign-in page's settings for this provider. The providers package
 	// does not use them; the broker validates them with package selection
 	// (docs/selection.md).
@@ -176,10 +183,16 @@ func (c Config) Validate() error {
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
 	errs = append(errs, c.presetFieldsUnused()...) // presets.go
-	if c.Type == TypeLocal {
+	switch c.Type {
+	case TypeLocal:
 		return errors.Join(append(errs, c.validateLocal()...)...)
+	case TypeLDAP:
+		return errors.Join(append(errs, c.validateLDAP()...)...)
 	}
 	errs = append(errs, c.localFieldsUnused()...)
+	if c.LDAP != nil {
+		add("ldap", "is only used by providers of type ldap")
+	}
 	if ps, ok := presets[c.Type]; ok {
 		errs = append(errs, ps.check(c)...)
 		errs = append(errs, c.unlessDerived(ps.defaults(c), c.Resolve().genericProblems())...)
@@ -323,6 +336,12 @@ func (c Config) providerType() string {
 		return TypeOIDC
 	}
 	return c.Type
+}
+
+// SignsInWithPassword reports whether the provider's users sign in with a
+// password on the broker's own form (and HTTP Basic): types local and ldap.
+func (c Config) SignsInWithPassword() bool {
+	return c.Type == TypeLocal || c.Type == TypeLDAP
 }
 
 func (c Config) displayName() string {

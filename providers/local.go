@@ -29,8 +29,9 @@ type PasswordAuthenticator interface {
 // says which.
 var ErrInvalidCredentials = errors.New("providers: invalid username or password")
 
-// errNoCallback: a local provider was asked to finish a redirect flow.
-var errNoCallback = errors.New("providers: a local provider has no callback; its users sign in with a password")
+// errNoCallback: a password provider (local, ldap) was asked to finish a
+// redirect flow.
+var errNoCallback = errors.New("providers: a password provider has no callback; its users sign in on the broker's form")
 
 // LocalFormPath is where the broker serves a local provider's login form:
 // LocalFormPath + id, on the broker's origin.
@@ -100,10 +101,16 @@ func (p *localProvider) AuthCodeURL(_ context.Context, req AuthRequest) (string,
 	if p.loadErr != nil {
 		return "", &UnavailableError{Provider: p.cfg.ID, Err: p.loadErr}
 	}
-	id := url.PathEscape(p.cfg.ID)
+	return formURL(p.cfg.ID, req)
+}
+
+// formURL is the broker's login form of the password provider id, for the
+// pending login req.
+func formURL(providerID string, req AuthRequest) (string, error) {
+	id := url.PathEscape(providerID)
 	base, ok := strings.CutSuffix(req.RedirectURI, "/oauth2/callback/"+id)
 	if !ok {
-		return "", fmt.Errorf("providers: %s: redirect URI %q is not the broker's callback URL", p.cfg.ID, req.RedirectURI)
+		return "", fmt.Errorf("providers: %s: redirect URI %q is not the broker's callback URL", providerID, req.RedirectURI)
 	}
 	q := url.Values{"state": {req.State}}
 	if req.LoginHint != "" {
@@ -153,10 +160,23 @@ func (p *localProvider) identity(username string) Identity {
 // validateLocal checks a "local" provider: no setting of the redirect
 // providers, readable files with bcrypt entries only, and Basic paths.
 func (c Config) validateLocal() []error {
+	errs := c.passwordProviderProblems(TypeLocal)
+	if c.LDAP != nil {
+		errs = append(errs, errors.New("ldap: is only used by providers of type ldap"))
+	}
+	_, fileErrs := loadLocalUsers(c)
+	return append(errs, fileErrs...)
+}
+
+// passwordProviderProblems checks what the providers whose users sign in
+// with a password (typ local or ldap) have in common: none of the redirect
+// providers' settings, only claims.group_prefix and claims.static_groups,
+// and Basic paths.
+func (c Config) passwordProviderProblems(typ string) []error {
 	var errs []error
 	unused := func(key string, set bool) {
 		if set {
-			errs = append(errs, fmt.Errorf("%s: is not used by providers of type local", key))
+			errs = append(errs, fmt.Errorf("%s: is not used by providers of type %s", key, typ))
 		}
 	}
 	unused("issuer", c.Issuer != "")
@@ -172,6 +192,7 @@ func (c Config) validateLocal() []error {
 	unused("userinfo", c.Userinfo != "")
 	unused("id_token_signing_algs", len(c.IDTokenSigningAlgs) > 0)
 	unused("require_iss_parameter", c.RequireIssParameter)
+	unused("auth_params", len(c.AuthParams) > 0)
 	cl := c.Claims
 	unused("claims.source", cl.Source != "")
 	unused("claims.subject", cl.Subject != "")
@@ -186,8 +207,6 @@ func (c Config) validateLocal() []error {
 			errs = append(errs, fmt.Errorf("claims.static_groups[%d]: is empty", i))
 		}
 	}
-	_, fileErrs := loadLocalUsers(c)
-	errs = append(errs, fileErrs...)
 	for i, path := range c.BasicAuthPaths {
 		if err := checkBasicAuthPath(path); err != nil {
 			errs = append(errs, fmt.Errorf("basic_auth_paths[%d]: %q %w", i, path, err))
@@ -197,7 +216,7 @@ func (c Config) validateLocal() []error {
 }
 
 // localFieldsUnused reports the settings of "local" providers on a provider
-// of another type.
+// of another type (basic_auth_paths is shared with "ldap").
 func (c Config) localFieldsUnused() []error {
 	var errs []error
 	for _, f := range []struct {
@@ -205,11 +224,14 @@ func (c Config) localFieldsUnused() []error {
 		set bool
 	}{
 		{"htpasswd_file", c.HtpasswdFile != ""}, {"groups_file", c.GroupsFile != ""},
-		{"groups", len(c.Groups) > 0}, {"basic_auth_paths", len(c.BasicAuthPaths) > 0},
+		{"groups", len(c.Groups) > 0},
 	} {
 		if f.set {
 			errs = append(errs, fmt.Errorf("%s: is only used by providers of type local", f.key))
 		}
+	}
+	if len(c.BasicAuthPaths) > 0 && c.Type != TypeLDAP {
+		errs = append(errs, errors.New("basic_auth_paths: is only used by providers of type local and ldap"))
 	}
 	return errs
 }

@@ -78,6 +78,7 @@ const (
 	TypeOIDC   = "oidc"
 	TypeOAuth2 = "oauth2"
 	TypeLocal  = "local"
+	TypeLDAP   = "ldap"
 )
 
 // openers builds providers by type. An unknown type is a configuration
@@ -86,6 +87,7 @@ var openers = map[string]func(Config, Options) Provider{
 	TypeOIDC:   openOIDC,
 	TypeOAuth2: openOAuth2,
 	TypeLocal:  openLocal,
+	TypeLDAP:   openLDAP,
 }
 
 // Open validates cfg and returns its provider. It makes no network call:

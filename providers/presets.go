@@ -75,7 +75,7 @@ func init() {
 
 // Types lists every provider type: the generic ones, then the presets.
 func Types() []string {
-	return append([]string{TypeOIDC, TypeOAuth2, TypeLocal}, slices.Sorted(maps.Keys(presets))...)
+	return append([]string{TypeOIDC, TypeOAuth2, TypeLocal, TypeLDAP}, slices.Sorted(maps.Keys(presets))...)
 }
 
 // presetHooks are a preset's extra steps in the generic flow. The zero

@@ -51,7 +51,9 @@ type Finding struct {
 	// "issuer", "id_token_signing_algs", "pkce", "end_session",
 	// "backchannel_logout", "iss_parameter", "token_endpoint_auth_method"
 	// and "jwks"; for a plain OAuth2 provider "discovery" and its endpoints
-	// by their YAML keys; for a local provider "htpasswd_file".
+	// by their YAML keys; for a local provider "htpasswd_file"; for an LDAP
+	// provider "connect" (one per server), "bind", "server", "user_search"
+	// and "groups".
 	Check    string   `json:"check"`
 	Severity Severity `json:"severity"`
 	// Message says what was found, for people.
@@ -121,7 +123,8 @@ func ProbeAll(ctx context.Context, cfgs []Config, hc *http.Client, timeout time.
 // and the ID token algorithms are picked by the same rules), PKCE, logout,
 // RFC 9207, the token endpoint authentication method and the JWKS. A plain
 // OAuth2 provider has nothing to discover; its endpoints must answer. A
-// local provider needs no network. A preset is probed as the generic
+// local provider needs no network. An LDAP provider's directory is asked
+// with the service account (probeLDAP). A preset is probed as the generic
 // provider it stands for, plus what its hooks rely on (Microsoft Graph).
 // Probe never sends the client secret. ctx bounds the whole probe; hc nil
 // means a client with a 10 s timeout.
@@ -140,6 +143,8 @@ func Probe(ctx context.Context, cfg Config, hc *http.Client) Report {
 		r.Issuer = cfg.Issuer
 	}
 	switch cfg.providerType() {
+	case TypeLDAP:
+		r.probeLDAP(ctx, cfg)
 	case TypeLocal:
 		r.add(checkHtpasswd, SeverityOK, "local accounts: nothing to reach; the configuration check read %s", cfg.HtpasswdFile)
 	case TypeOAuth2:

@@ -27,9 +27,10 @@ func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
 // Update returns a registry for cfgs, checked as NewRegistry checks them,
 // and leaves r as it is. A provider whose configuration is unchanged is
 // carried over from r with what it has learnt (discovery, keys, back-off):
-// a reload does not make the broker rediscover every IdP. Local providers
-// and those that read a key file are always opened anew, so that edited
-// files take effect.
+// a reload does not make the broker rediscover every IdP. Local and LDAP
+// providers and those that read a key file are always opened anew, so that
+// edited files take effect (an LDAP provider's idle connections close by
+// themselves).
 func (r *Registry) Update(cfgs []Config, opts Options) (*Registry, error) {
 	return newRegistry(cfgs, opts, r)
 }
@@ -72,7 +73,7 @@ func newRegistry(cfgs []Config, opts Options, prev *Registry) (*Registry, error)
 // reusable returns r's provider for cfg when it may be carried over
 // unchanged (Update), or nil.
 func (r *Registry) reusable(cfg Config) Provider {
-	if r == nil || cfg.Type == TypeLocal || cfg.PrivateKeyFile != "" {
+	if r == nil || cfg.Type == TypeLocal || cfg.Type == TypeLDAP || cfg.PrivateKeyFile != "" {
 		return nil
 	}
 	if old, ok := r.cfgs[cfg.ID]; !ok || !reflect.DeepEqual(old, cfg) {

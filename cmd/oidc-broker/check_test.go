@@ -17,6 +17,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oidc-broker/oidc-broker/e2e/ldapserver"
 )
 
 // fakeIdP serves a discovery document (edit changes the good one) and a
@@ -209,6 +211,94 @@ func TestCheckOnlineLocalAndOAuth2(t *testing.T) {
 		`^staff \(local\)$`,
 		`^  ok       htpasswd_file: local accounts: nothing to reach`,
 	)
+}
+
+// TestCheckOnlineLDAP: check --online binds to a real slapd with the
+// service account (its password from the environment) and reports what it
+// found; a refused service account fails the check, and the password is
+// never printed.
+func TestCheckOnlineLDAP(t *testing.T) {
+	d := ldapserver.Start(t)
+	if err := d.Add("dn: uid=alice," + ldapserver.People + "\nobjectClass: inetOrgPerson\nuid: alice\ncn: Alice\nsn: A\nuserPassword: pw\n\n" +
+		"dn: cn=staff," + ldapserver.Groups + "\nobjectClass: groupOfNames\ncn: staff\nmember: uid=alice," + ldapserver.People); err != nil {
+		t.Fatal(err)
+	}
+	config := func(password string) string {
+		t.Setenv("LDAP_BIND_PASSWORD", password)
+		return writeConfig(t, fmt.Sprintf(`providers:
+  - id: corp
+    type: ldap
+    ldap:
+      urls: [%q]
+      start_tls: true
+      ca_file: %q
+      bind_dn: %q
+      bind_password: ${LDAP_BIND_PASSWORD}
+      user_search: {base_dn: %q}
+`, d.URL, d.CAFile, ldapserver.ServiceDN, ldapserver.People))
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", config(d.ServicePassword), "--online"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d:\n%s%s", code, out.String(), errb.String())
+	}
+	wantLines(t, out.String(),
+		`^corp \(ldap\)$`,
+		`^  ok       connect: `+regexp.QuoteMeta(d.URL)+` answers, StartTLS, TLS 1\.[23], certificate of "localhost" verified against `,
+		`^  ok       bind: bound as `+regexp.QuoteMeta(ldapserver.ServiceDN)+`$`,
+		`^  ok       user_search: 1 user entries under `+regexp.QuoteMeta(ldapserver.People)+` match \(uid=\*\)`,
+		`^  ok       groups: 1 of 1 users read have memberOf$`,
+		`^online: 1 providers: 1 ok, 0 with warnings, 0 with errors$`,
+	)
+	out.Reset()
+	if code := run([]string{"check", "--config", config("not-the-service-password"), "--online"}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d with a wrong bind password, want 1:\n%s", code, out.String())
+	}
+	wantLines(t, out.String(), `^  error    bind: as `+regexp.QuoteMeta(ldapserver.ServiceDN)+`: LDAP result 49 \(Invalid Credentials\)$`)
+	if all := out.String() + errb.String(); strings.Contains(all, "not-the-service-password") || strings.Contains(all, d.ServicePassword) {
+		t.Error("a bind password was printed")
+	}
+}
+
+// TestCheckReportsEveryLDAPProblem: an ldap provider's mistakes are reported
+// together, each with its line and field, and the bind password is not
+// printed.
+func TestCheckReportsEveryLDAPProblem(t *testing.T) {
+	path := writeConfig(t, `providers:
+  - id: corp
+    type: ldap
+    client_id: x
+    ldap:
+      urls: [ldap://dc1.corp.example.com]
+      bind_dn: broker
+      bind_password: not-printed-bind-password
+      user_search:
+        scope: all
+        filter: "uid=x"
+      attributes:
+        subject: uid
+      groups:
+        source: search
+        nested: deep
+`)
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s%s", code, out.String(), errb.String())
+	}
+	wantLines(t, errb.String(),
+		`: 9 problem\(s\):$`,
+		`^  line 4: providers\[0\]\.client_id: is not used by providers of type ldap$`,
+		`^  line 6: providers\[0\]\.ldap\.urls\[0\]: "ldap://dc1\.corp\.example\.com" would send passwords in clear text`,
+		`^  line 7: providers\[0\]\.ldap\.bind_dn: "broker" is not a DN`,
+		`^  line 10: providers\[0\]\.ldap\.user_search\.base_dn: is required$`,
+		`^  line 10: providers\[0\]\.ldap\.user_search\.scope: "all" is not one of sub, one$`,
+		`^  line 11: providers\[0\]\.ldap\.user_search\.filter: "uid=x" must be one filter in parentheses`,
+		`^  line 13: providers\[0\]\.ldap\.attributes\.subject: "uid" is a username or the DN`,
+		`^  line 15: providers\[0\]\.ldap\.groups\.base_dn: is required$`,
+		`^  line 16: providers\[0\]\.ldap\.groups\.nested: "deep" is not one of none, walk, in_chain$`,
+	)
+	if strings.Contains(out.String()+errb.String(), "not-printed-bind-password") {
+		t.Error("the bind password was printed")
+	}
 }
 
 // wantLines fails unless each pattern matches a line of out, in order.
