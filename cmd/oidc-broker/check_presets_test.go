@@ -86,7 +86,7 @@ func TestCheckPrintsPresetDefaults(t *testing.T) {
 		t.Fatalf("bad: exit %d", code)
 	}
 	for _, want := range []string{"line 6: providers[1].tenants: is required with tenant common",
-		`line 12: providers[2].type: "githubb" is not one of oidc, oauth2, local, entra, github, gitlab, google, keycloak, okta`,
+		`line 12: providers[2].type: "githubb" is not one of oidc, oauth2, local, ldap, entra, github, gitlab, google, keycloak, okta`,
 		`providers[3].hosted_domains[0]: "@example.com" is not a domain`, "providers[3].orgs: is only used by providers of type github"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("errors lack %q:\n%s", want, errb.String())
