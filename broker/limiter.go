@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -217,6 +218,10 @@ func (b *bucketTable) evict(now time.Time) {
 
 // userKey is the limiter's key for a username at a provider.
 func userKey(provider, username string) string {
+	// Directories match usernames ignoring case and surrounding or
+	// repeated spaces (LDAP's caseIgnoreMatch, Active Directory): the
+	// limits count the account, not one spelling of it.
+	username = strings.Join(strings.Fields(strings.ToLower(username)), " ")
 	if len(username) > maxLimitKey {
 		username = username[:maxLimitKey]
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,7 +115,11 @@ func (s *Server) checkPassword(r *http.Request, provider string, pa providers.Pa
 			"limit", a.limit, "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}
-	res, err := pa.Authenticate(r.Context(), username, password)
+	// Not canceled with the request: once the password went to the
+	// directory, the attempt counts whether or not the client waits for
+	// the answer (a client that hangs up would otherwise get it refunded).
+	// The provider bounds the check with its own timeouts.
+	res, err := pa.Authenticate(context.WithoutCancel(r.Context()), username, password)
 	switch {
 	case err == nil:
 		s.local.limits.succeeded(a)

@@ -233,6 +233,7 @@ func (p *ldapProvider) searchGroups(c *ldapConn, filter string) ([]*ldap.Entry, 
 	g := p.set.Groups
 	req := ldap.NewSearchRequest(g.BaseDN, ldapScope(g.Scope), ldap.NeverDerefAliases, maxLDAPGroups, p.timeLimit(), false,
 		filter, []string{g.NameAttribute}, nil)
+	req.EnforceSizeLimit = true // the client stops at the limit, whatever the server does
 	res, err := c.search(req)
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return res.Entries, true, nil

@@ -206,7 +206,7 @@ func entraEmailVerified(claims map[string]any, emailPath, email string) bool {
 	if v, _ := claimPath(claims, emailPath); email == "" || scalar(v) != email {
 		return false
 	}
-	if isTrue(claims["xms_edov"]) {
+	if isTrue(claims["xms_edov"]) && emailPath == "email" { // it vouches for the email claim, not a remapped one
 		return true
 	}
 	for _, k := range []string{"verified_primary_email", "verified_secondary_email"} {

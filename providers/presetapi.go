@@ -82,7 +82,12 @@ func (r apiRequest) call(ctx context.Context, hc *http.Client, v any) (http.Head
 	if r.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := hc.Do(req)
+	// No redirect is followed: net/http keeps Authorization on a redirect
+	// to the same host name on another port or scheme, and the token must
+	// go to this API only. A 3xx is an error like any other status.
+	once := *hc
+	once.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := once.Do(req)
 	if err != nil {
 		return nil, &apiError{path: path, err: reasonError(err)}
 	}
