@@ -27,7 +27,7 @@ import functools
 from typing import Any, Callable, Optional, Union
 from urllib.parse import quote
 
-from flask import Flask, Response, current_app, g, has_request_context, json, redirect, request
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, json, redirect, request
 from werkzeug.local import LocalProxy
 
 from .identity import AnonymousUser, InvalidIdentity, User, from_claims, from_headers
@@ -90,6 +90,10 @@ class BrokerAuth:
         self.header = setting("HEADER", DEFAULT_HEADER)
         self.broker_url = str(setting("URL", "")).rstrip("/")
         app.extensions["oidc_broker"] = self
+        # The page script (session.js) at /static/oidc_broker/session.js: under
+        # /static/, which the broker's routes usually make public.
+        app.register_blueprint(Blueprint("oidc_broker", __name__, static_folder="static",
+                                         static_url_path="/static/oidc_broker"))
         app.before_request(self._load_user)
         app.context_processor(lambda: {"current_user": _current()})
         app.jinja_env.globals.update(login_url=login_url, logout_url=logout_url,

@@ -182,3 +182,11 @@ def test_urls_behind_proxyfix_and_another_broker():
 def test_current_user_outside_a_request():
     assert not current_user.is_authenticated
     assert json.dumps(current_user.groups) == "[]"
+
+
+def test_session_script_is_served(headers_app):
+    r = headers_app.get("/static/oidc_broker/session.js")
+    assert r.status_code == 200 and b"sign_in_url" in r.data
+    with headers_app.application.test_request_context("/"):
+        from flask import url_for
+        assert url_for("oidc_broker.static", filename="session.js") == "/static/oidc_broker/session.js"
