@@ -56,3 +56,18 @@ def test_invalid_rules_are_refused(args, kwargs, error):
 def test_check_type_must_be_known():
     with pytest.raises(ValueError):
         GroupRule.check_type(["a"], "any_of")
+
+
+def test_shared_vectors():
+    """The cases the broker's rules and Go's assertion.Rule check too."""
+    import json
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "assertion", "testdata", "group-rules.json")
+    with open(path) as f:
+        cases = json.load(f)["cases"]
+    assert len(cases) >= 20
+    for c in cases:
+        r = c["rule"]
+        rule = GroupRule.of(*[list(e) for e in r.get("each", [])], one_of=r.get("one_of"), all_of=r.get("all_of"),
+                            none_of=r.get("none_of"))
+        assert rule.allows(c["groups"], c.get("incomplete", False)) is c["allowed"], c
