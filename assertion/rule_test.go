@@ -101,3 +101,16 @@ func TestFromHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestSignInURLs(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{SignInURL("", "/reports?q=a b"), "/oauth2/sign_in?rd=%2Freports%3Fq%3Da+b"},
+		{SignInURL("https://auth.example.com/", "https://dash.example.com/x"), "https://auth.example.com/oauth2/sign_in?rd=https%3A%2F%2Fdash.example.com%2Fx"},
+		{SignOutURL("", ""), "/oauth2/sign_out"},
+		{SignOutURL("https://auth.example.com", "/"), "https://auth.example.com/oauth2/sign_out?rd=%2F"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
+		}
+	}
+}
