@@ -190,3 +190,17 @@ def test_session_script_is_served(headers_app):
     with headers_app.application.test_request_context("/"):
         from flask import url_for
         assert url_for("oidc_broker.static", filename="session.js") == "/static/oidc_broker/session.js"
+
+
+def test_jinja_globals():
+    app = Flask(__name__)
+    BrokerAuth(app, mode="headers")
+
+    @app.route("/t")
+    def t():
+        return render_template_string(
+            "{{ current_user.username }}|{{ check_groups(['engineering']) }}|{{ check_groups(['x'], 'all_of') }}|"
+            "{{ list_groups() | join(',') if list_groups() else list_groups() }}|{{ login_url('/x') }}|{{ logout_url('/') }}")
+    assert app.test_client().get("/t", headers=BOB).text == \
+        "bob|True|False|engineering|/oauth2/sign_in?rd=%2Fx|/oauth2/sign_out?rd=%2F"
+    assert app.test_client().get("/t").text == "None|None|None|None|/oauth2/sign_in?rd=%2Fx|/oauth2/sign_out?rd=%2F"
