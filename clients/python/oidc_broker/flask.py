@@ -27,7 +27,7 @@ import functools
 from typing import Any, Callable, Optional, Union
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, Response, current_app, g, has_request_context, json, redirect, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, has_request_context, json, redirect, request
 from werkzeug.local import LocalProxy
 
 from .identity import AnonymousUser, InvalidIdentity, User, from_claims, from_headers
@@ -192,8 +192,11 @@ def sign_in_required() -> Response:
 
 
 def forbidden() -> Response:
-    return _json(403, {"error": "access denied"}) if not _wants_redirect() else Response(
-        "403 Forbidden: you are signed in, but not allowed to open this page.\n", 403, mimetype="text/plain")
+    """What a signed-in user a rule refuses gets: the app's 403 page (``abort(403)``, so an
+    ``errorhandler(403)`` renders it) for a browser, else JSON."""
+    if _wants_redirect():
+        abort(403)
+    return _json(403, {"error": "access denied"})
 
 
 def login_required(view: Callable) -> Callable:

@@ -76,10 +76,10 @@ class AssertionVerifier:
         self.timeout = timeout
         self._fetch = fetch or _fetch
         self._clock = clock
-        self._lock = threading.Lock()
-        self._keys: Dict[str, Tuple[str, jwt.PyJWK]] = {}  # kid -> (alg, key)
-        self._fetched_at: Optional[float] = None  # of the keys in use
-        self._max_age = default_max_age
+        self._fetch_lock = threading.Lock()  # one fetch at a time; lookups do not wait for it
+        # (keys by kid as (alg, key), when fetched or None, max-age): replaced whole, so a
+        # lookup reads one consistent state without a lock.
+        self._state: Tuple[Dict[str, Tuple[str, jwt.PyJWK]], Optional[float], float] = ({}, None, default_max_age)
         self._last_attempt: Optional[float] = None
 
     def verify(self, token: str) -> Dict[str, Any]:
@@ -109,25 +109,30 @@ class AssertionVerifier:
             raise InvalidAssertion(str(e)) from e
 
     def _key(self, kid: str) -> Tuple[str, jwt.PyJWK]:
-        with self._lock:
+        keys, fetched_at, max_age = self._state
+        if kid in keys and fetched_at is not None and self._clock() - fetched_at < max_age:
+            return keys[kid]
+        with self._fetch_lock:
+            keys, fetched_at, max_age = self._state  # another thread may have fetched meanwhile
             now = self._clock()
-            stale = self._fetched_at is None or now - self._fetched_at >= self._max_age
-            if (kid not in self._keys or stale) and self._may_fetch(now):
-                self._refresh(now)
-            if self._fetched_at is None:
-                raise KeySetUnavailable(f"the key set at {self.jwks_url} has not been fetched yet")
-            key = self._keys.get(kid)
+            stale = fetched_at is None or now - fetched_at >= max_age
+            if (kid not in keys or stale) and self._may_fetch(now, fetched_at):
+                self._refresh(now, fetched_at)
+            keys, fetched_at, _ = self._state
+        if fetched_at is None:
+            raise KeySetUnavailable(f"the key set at {self.jwks_url} has not been fetched yet")
+        key = keys.get(kid)
         if key is None:
             raise InvalidAssertion(f"no key {kid!r} in the broker's key set")
         return key
 
-    def _may_fetch(self, now: float) -> bool:
+    def _may_fetch(self, now: float, fetched_at: Optional[float]) -> bool:
         # Until a first fetch succeeded (the app started before the broker),
         # once a second; then once per min_refresh_interval.
-        wait = 1.0 if self._fetched_at is None else self.min_refresh_interval
+        wait = 1.0 if fetched_at is None else self.min_refresh_interval
         return self._last_attempt is None or now - self._last_attempt >= wait
 
-    def _refresh(self, now: float) -> None:
+    def _refresh(self, now: float, fetched_at: Optional[float]) -> None:
         self._last_attempt = now
         try:
             data, max_age = self._fetch(self.jwks_url, self.timeout)
@@ -136,8 +141,7 @@ class AssertionVerifier:
                 if isinstance(jwk, dict) and jwk.get("kid") and jwk.get("alg") in ALGORITHMS:
                     keys[jwk["kid"]] = (jwk["alg"], jwt.PyJWK(jwk, jwk["alg"]))
         except Exception as e:  # noqa: BLE001 - the cached keys keep working; the next fetch may succeed
-            if self._fetched_at is None:
+            if fetched_at is None:
                 raise KeySetUnavailable(f"the key set at {self.jwks_url} could not be fetched: {e}") from e
             return
-        self._keys, self._fetched_at = keys, now
-        self._max_age = max_age if max_age is not None else self.default_max_age
+        self._state = (keys, now, float(max_age) if max_age is not None else self.default_max_age)

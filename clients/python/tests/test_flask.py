@@ -204,3 +204,10 @@ def test_jinja_globals():
     assert app.test_client().get("/t", headers=BOB).text == \
         "bob|True|False|engineering|/oauth2/sign_in?rd=%2Fx|/oauth2/sign_out?rd=%2F"
     assert app.test_client().get("/t").text == "None|None|None|None|/oauth2/sign_in?rd=%2Fx|/oauth2/sign_out?rd=%2F"
+
+
+def test_refused_browser_gets_the_apps_403_page():
+    app = make_app(mode="headers")
+    app.register_error_handler(403, lambda e: ("<h1>Not for you</h1>", 403))
+    r = app.test_client().get("/admin", headers=BOB)
+    assert r.status_code == 403 and r.text == "<h1>Not for you</h1>"

@@ -132,3 +132,37 @@ def test_config_fails_closed():
         AssertionVerifier(ISSUER, "")
     with pytest.raises(ValueError):
         AssertionVerifier(ISSUER, AUDIENCE, leeway=120)
+
+
+def test_known_keys_do_not_wait_for_a_fetch(broker, clock):
+    """A refetch for an unknown kid (a forged token, say) runs while requests with known keys
+    are verified without waiting for it."""
+    import threading
+    v = verifier(broker, clock)
+    token = broker.sign()
+    v.verify(token)
+    started, release = threading.Event(), threading.Event()
+    fetch = v._fetch
+
+    def slow_fetch(url, timeout):
+        started.set()
+        release.wait(10)
+        return fetch(url, timeout)
+    v._fetch = slow_fetch
+    clock.now += 30
+    broker.add_key("stranger", publish=False)
+    forged = broker.sign("stranger")
+    t = threading.Thread(target=lambda: pytest.raises(InvalidAssertion, v.verify, forged))
+    t.start()
+    assert started.wait(10)
+    verified = threading.Event()
+    reader = threading.Thread(target=lambda: v.verify(token) and verified.set())
+    reader.start()
+    try:
+        # While the fetch is held, a token of a known key is verified (with one lock for
+        # both, it would wait for the fetch and this would fail).
+        assert verified.wait(10)
+    finally:
+        release.set()
+        t.join(10)
+        reader.join(10)
