@@ -180,9 +180,6 @@ func (s *Server) basicRouteFor(p string) (basicRoute, bool) {
 	return basicRoute{}, false
 }
 
-// basicChallenge is the WWW-Authenticate challenge of the Basic paths.
-const basicChallenge = `Basic realm="oidc-broker", charset="UTF-8"`
-
 func basicRefusal(w http.ResponseWriter, status int, msg string, wait time.Duration) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -191,7 +188,7 @@ func basicRefusal(w http.ResponseWriter, status int, msg string, wait time.Durat
 		h.Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
 	}
 	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", basicChallenge)
+		h.Set("WWW-Authenticate", `Basic realm="oidc-broker", charset="UTF-8"`)
 	}
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintf(w, `{"error":%q}`+"\n", msg)

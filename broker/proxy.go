@@ -57,9 +57,6 @@ func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
 		return
 	}
-	if _, basic := s.basicRouteFor(r.URL.Path); basic {
-		w.Header().Add("WWW-Authenticate", basicChallenge) // basic.go: this path takes Basic too
-	}
 	signInRequired(w, o.URL("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd))
 }
 
@@ -67,7 +64,9 @@ func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 // RFC 9110 section 11.6.1 wants a challenge in every 401; "Bearer" would
 // advertise tokens the broker does not accept, so the challenge names the
 // scheme the broker does use, a cookie session obtained by signing in
-// (the "Cookie" scheme of draft-broyer-http-cookie-auth).
+// (the "Cookie" scheme of draft-broyer-http-cookie-auth). Not Basic, even
+// on a Basic path: a browser would answer a page's fetch with a password
+// dialog instead of letting the page send the user to sign in.
 const sessionChallenge = `Cookie realm="oidc-broker"`
 
 // signInRequired writes the 401 an API client gets when nobody is signed
@@ -78,7 +77,7 @@ func signInRequired(w http.ResponseWriter, signIn string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Add("WWW-Authenticate", sessionChallenge)
+	h.Set("WWW-Authenticate", sessionChallenge)
 	w.WriteHeader(http.StatusUnauthorized)
 	_ = json.NewEncoder(w).Encode(struct {
 		Error     string `json:"error"`
