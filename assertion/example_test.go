@@ -56,3 +56,51 @@ func ExampleVerifier_Verify() {
 	}
 	_ = check
 }
+
+// An app with public pages: Optional lets requests without an assertion
+// through anonymously, and Require guards the pages that need a user in
+// some groups, here Flask-User's roles_required("starving", ["artist",
+// "programmer"]): starving AND (artist OR programmer).
+func ExampleRequire() {
+	v, err := assertion.NewVerifier(context.Background(), assertion.Config{
+		JWKSURL:  "https://auth.example.com/oauth2/jwks",
+		Issuer:   "https://auth.example.com",
+		Audience: "https://studio.example.com",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := assertion.FromContext(r.Context()); ok {
+			fmt.Fprintf(w, "Hello, %s\n", id.Name)
+			return
+		}
+		fmt.Fprintln(w, "Hello, guest")
+	})
+	studio := assertion.Require(assertion.Rule{Each: [][]string{{"starving"}, {"artist", "programmer"}}})
+	mux.Handle("/studio/", studio(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "the studio")
+	})))
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", v.Optional(assertion.DefaultHeader)(mux)))
+}
+
+// Behind the broker only (nothing else can reach the app), the plain
+// identity headers serve as well: FromHeaders reads them, and refuses
+// malformed ones.
+func ExampleFromHeaders() {
+	trustHeaders := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := assertion.FromHeaders(r.Header)
+			switch {
+			case err != nil:
+				http.Error(w, "invalid identity", http.StatusUnauthorized)
+			case c != nil:
+				next.ServeHTTP(w, r.WithContext(assertion.NewContext(r.Context(), c)))
+			default:
+				next.ServeHTTP(w, r) // anonymous: a public page
+			}
+		})
+	}
+	_ = trustHeaders
+}

@@ -191,12 +191,41 @@ func (v *Verifier) Middleware(header string) func(http.Handler) http.Handler {
 				http.Error(w, "401 Unauthorized: this app must be reached through its sign-in service", http.StatusUnauthorized)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), c)))
+		})
+	}
+}
+
+// Optional returns middleware like Middleware for apps with public pages:
+// a request without the header reaches next anonymously (FromContext
+// reports no identity), one with an assertion that is not valid gets 401.
+// Nobody can pass for a user without a valid assertion, and public pages
+// need none.
+func (v *Verifier) Optional(header string) func(http.Handler) http.Handler {
+	if header == "" {
+		header = DefaultHeader
+	}
+	strict := v.Middleware(header)
+	return func(next http.Handler) http.Handler {
+		checked := strict(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, present := r.Header[http.CanonicalHeaderKey(header)]; !present {
+				next.ServeHTTP(w, r)
+				return
+			}
+			checked.ServeHTTP(w, r)
 		})
 	}
 }
 
 type claimsKey struct{}
+
+// NewContext returns ctx carrying c, for FromContext and Require: what
+// Middleware does with the claims it verified, and what an app that reads
+// FromHeaders does with the claims it read.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
 
 // FromContext returns the claims Middleware verified for this request.
 func FromContext(ctx context.Context) (*Claims, bool) {

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -492,5 +493,46 @@ func TestClaimsJSON(t *testing.T) {
 	}
 	if c.Email != "" || len(c.Audience) != 2 || !c.GroupsIncomplete || !c.Expiry.IsZero() {
 		t.Errorf("unmarshal: %+v (an email without email_verified must be dropped)", c)
+	}
+}
+
+// TestOptional: public pages need no assertion, so a request without one
+// reaches the app anonymously; a bad one is still refused, and a valid one
+// carries its identity.
+func TestOptional(t *testing.T) {
+	k := newKey(t, jose.ES256)
+	s := newJWKSServer(t, k)
+	v, err := assertion.NewVerifier(t.Context(), assertion.Config{JWKSURL: s.URL, Issuer: issuer, Audience: audience, HTTPClient: s.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Optional("")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := assertion.FromContext(r.Context()); ok {
+			fmt.Fprint(w, c.User)
+			return
+		}
+		fmt.Fprint(w, "anonymous")
+	}))
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		want   int
+		body   string
+	}{
+		{"none: anonymous", http.Header{}, http.StatusOK, "anonymous"},
+		{"valid", http.Header{assertion.DefaultHeader: {k.sign(t, identity(time.Now()))}}, http.StatusOK, "kc:248289761001"},
+		{"forged", http.Header{assertion.DefaultHeader: {"forged"}}, http.StatusUnauthorized, ""},
+		{"empty", http.Header{assertion.DefaultHeader: {""}}, http.StatusUnauthorized, ""},
+		{"expired", http.Header{assertion.DefaultHeader: {k.sign(t, identity(time.Now().Add(-time.Hour)))}}, http.StatusUnauthorized, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header = c.header
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != c.want || (c.body != "" && w.Body.String() != c.body) {
+				t.Errorf("status %d body %q, want %d %q", w.Code, w.Body.String(), c.want, c.body)
+			}
+		})
 	}
 }

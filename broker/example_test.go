@@ -43,7 +43,8 @@ func Example() {
 }
 
 // Require protects one handler with one rule, the same rules as the
-// configuration's routes. An API client that is not signed in gets 401.
+// configuration's routes. An API client that is not signed in gets 401,
+// with JSON that names the sign-in page.
 func ExampleServer_Require() {
 	srv, err := broker.New(broker.Config{Providers: []providers.Config{{
 		ID: "corp", Issuer: "https://sso.example.com", ClientID: "app", ClientSecret: "s3cret"}}}, broker.Options{})
@@ -62,7 +63,10 @@ func ExampleServer_Require() {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	fmt.Println(rec.Code, rec.Header().Get("WWW-Authenticate"))
-	// Output: 401 Bearer realm="oidc-broker"
+	fmt.Print(rec.Body.String())
+	// Output:
+	// 401 Cookie realm="oidc-broker"
+	// {"error":"not signed in","sign_in_url":"http://example.com/oauth2/sign_in?rd=%2Fadmin%2Fusers"}
 }
 
 // IdentityFrom reads the signed-in user in a handler behind Require or

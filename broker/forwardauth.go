@@ -148,7 +148,7 @@ func (s *Server) forwardAuthSignIn(w http.ResponseWriter, r *http.Request, t tar
 			return
 		}
 	}
-	w.WriteHeader(http.StatusUnauthorized)
+	signInRequired(w, loc) // proxy.go: Traefik and Caddy pass the JSON on to API clients
 }
 
 // rd is where the browser should return after signing in: the described

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -44,21 +45,44 @@ func (s *Server) serveUpstream(w http.ResponseWriter, r *http.Request) {
 }
 
 // needSignIn answers a request that needs a signed-in user: a browser goes
-// to the sign-in page (and back afterwards), an API client gets 401.
+// to the sign-in page (and back afterwards), an API client gets 401 with
+// JSON that names the sign-in page (signInRequired).
 func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
+	o := s.originOf(r)
+	rd := r.URL.RequestURI() // the path the browser asked for, prefix included
+	if info := requestInfoFrom(r.Context()); info == nil || !info.prefixKept {
+		rd = o.Path(rd)
+	}
 	if wantsRedirect(r) {
-		o := s.originOf(r)
-		rd := r.URL.RequestURI() // the path the browser asked for, prefix included
-		if info := requestInfoFrom(r.Context()); info == nil || !info.prefixKept {
-			rd = o.Path(rd)
-		}
 		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("WWW-Authenticate", `Bearer realm="oidc-broker"`)
+	signInRequired(w, o.URL("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd))
+}
+
+// sessionChallenge is the WWW-Authenticate of a 401 for want of a session.
+// RFC 9110 section 11.6.1 wants a challenge in every 401; "Bearer" would
+// advertise tokens the broker does not accept, so the challenge names the
+// scheme the broker does use, a cookie session obtained by signing in
+// (the "Cookie" scheme of draft-broyer-http-cookie-auth). Not Basic, even
+// on a Basic path: a browser would answer a page's fetch with a password
+// dialog instead of letting the page send the user to sign in.
+const sessionChallenge = `Cookie realm="oidc-broker"`
+
+// signInRequired writes the 401 an API client gets when nobody is signed
+// in: JSON that names the sign-in page (signIn, an absolute URL on the
+// broker's own origin, with rd), so that a page whose session ended can
+// send the browser there (docs/flask.md has the script).
+func signInRequired(w http.ResponseWriter, signIn string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("WWW-Authenticate", sessionChallenge)
 	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write([]byte(`{"error":"not signed in"}` + "\n"))
+	_ = json.NewEncoder(w).Encode(struct {
+		Error     string `json:"error"`
+		SignInURL string `json:"sign_in_url"`
+	}{"not signed in", signIn})
 }
 
 // wantsRedirect tells a browser navigation from an API call: only a GET or

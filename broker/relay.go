@@ -15,6 +15,11 @@ const (
 	HeaderPreferredUsername = "X-Auth-Request-Preferred-Username"
 	HeaderGroups            = "X-Auth-Request-Groups"
 	HeaderProvider          = "X-Auth-Request-Provider"
+	HeaderName              = "X-Auth-Request-Name"
+	// HeaderGroupsIncomplete is "true" when the IdP said the groups did not
+	// fit in its token (Entra ID's groups overage): X-Auth-Request-Groups
+	// is then not the user's full list. Absent otherwise.
+	HeaderGroupsIncomplete = "X-Auth-Request-Groups-Incomplete"
 )
 
 // stripIdentityHeaders removes from a request's headers h every
@@ -173,16 +178,21 @@ func setIdentityHeaders(h http.Header, id providers.Identity) {
 
 // relayHeaders are the identity headers' values for one identity, in the
 // order of relayHeaderNames; a nil entry is a header not sent.
-type relayHeaders [5][]string
+type relayHeaders [7][]string
 
-var relayHeaderNames = [5]string{HeaderUser, HeaderProvider, HeaderEmail, HeaderPreferredUsername, HeaderGroups}
+var relayHeaderNames = [7]string{HeaderUser, HeaderProvider, HeaderEmail, HeaderPreferredUsername, HeaderGroups,
+	HeaderName, HeaderGroupsIncomplete}
+
+// trueValue is the value of HeaderGroupsIncomplete, shared: capacity 1, so
+// an Add copies it.
+var trueValue = []string{"true"}
 
 // relayHeadersOf makes id's header values, with one array for all of them:
 // each is sliced to its own capacity, so that an Add on a header never
 // writes into another, nor into a value that other requests share (a
 // peeked session's, sessionView).
 func relayHeadersOf(id providers.Identity) relayHeaders {
-	v := make([]string, 5)
+	v := make([]string, 6)
 	var rh relayHeaders
 	v[0], v[1] = headerValue(id.User()), headerValue(id.Provider)
 	rh[0], rh[1] = v[0:1:1], v[1:2:2]
@@ -197,6 +207,13 @@ func relayHeadersOf(id providers.Identity) relayHeaders {
 	if len(id.Groups) > 0 {
 		v[4] = groupsValue(id.Groups)
 		rh[4] = v[4:5:5]
+	}
+	if id.Name != "" {
+		v[5] = headerValue(id.Name)
+		rh[5] = v[5:6:6]
+	}
+	if id.GroupsIncomplete {
+		rh[6] = trueValue[:1:1]
 	}
 	return rh
 }

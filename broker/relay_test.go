@@ -101,3 +101,50 @@ func TestClaimHeaderListFolded(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayNameAndGroupsIncomplete: the display name is relayed, encoded
+// like every value (CR/LF and UTF-8 percent-encoded), and the groups
+// header says when the IdP's list is incomplete; neither is sent when
+// there is nothing to say.
+func TestRelayNameAndGroupsIncomplete(t *testing.T) {
+	h := http.Header{}
+	setIdentityHeaders(h, providers.Identity{Provider: "entra", Subject: "1", Name: "Zoë Müller\r\nX-Injected: 1",
+		Groups: []string{"staff"}, GroupsIncomplete: true})
+	if got := h.Get(HeaderName); got != "Zo%C3%AB M%C3%BCller%0D%0AX-Injected: 1" {
+		t.Errorf("%s = %q", HeaderName, got)
+	}
+	if back, _ := url.PathUnescape(h.Get(HeaderName)); back != "Zoë Müller\r\nX-Injected: 1" {
+		t.Errorf("name does not round-trip: %q", back)
+	}
+	if got := h.Values(HeaderGroupsIncomplete); len(got) != 1 || got[0] != "true" {
+		t.Errorf("%s = %q, want [true]", HeaderGroupsIncomplete, got)
+	}
+	// An Add on the shared value must not change what other requests relay.
+	h.Add(HeaderGroupsIncomplete, "x")
+	other := http.Header{}
+	setIdentityHeaders(other, providers.Identity{Provider: "entra", Subject: "2", GroupsIncomplete: true})
+	if got := other.Values(HeaderGroupsIncomplete); len(got) != 1 || got[0] != "true" {
+		t.Errorf("shared value changed by an Add: %q", got)
+	}
+	plain := http.Header{}
+	setIdentityHeaders(plain, providers.Identity{Provider: "kc", Subject: "1", Groups: []string{"a"}})
+	for _, name := range []string{HeaderName, HeaderGroupsIncomplete} {
+		if _, ok := plain[name]; ok {
+			t.Errorf("%s sent without a value: %q", name, plain[name])
+		}
+	}
+}
+
+// TestStripNewIdentityHeaders: a client's X-Auth-Request-Name and
+// -Groups-Incomplete, in any spelling, never reach an app.
+func TestStripNewIdentityHeaders(t *testing.T) {
+	h := http.Header{}
+	for _, name := range []string{"X-Auth-Request-Name", "x-auth-request-name", "X_Auth_Request_Name",
+		"X-Auth-Request-Groups-Incomplete", "x_auth_request_groups_incomplete", "X-AUTH-REQUEST-GROUPS_INCOMPLETE"} {
+		h[name] = []string{"forged"}
+	}
+	stripIdentityHeaders(h)
+	if len(h) != 0 {
+		t.Errorf("survived: %v", h)
+	}
+}

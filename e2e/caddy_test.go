@@ -58,7 +58,7 @@ func TestForwardAuthCaddy(t *testing.T) {
 	client := &http.Client{Transport: tr, Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	testForwardAuth(t, client, origin, idp, app, forwardAuthSetup{via: "caddy",
-		copied: []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups"}})
+		copied: []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Name"}})
 }
 
 // findCaddy returns the path of caddy, or fails the test: the end-to-end suite needs the

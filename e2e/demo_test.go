@@ -42,6 +42,7 @@ func TestDemoSignInThroughBothIdPs(t *testing.T) {
 			"X-Auth-Request-Email":              "alice@acme.example",
 			"X-Auth-Request-Preferred-Username": "alice",
 			"X-Auth-Request-Groups":             "admins,engineering",
+			"X-Auth-Request-Name":               "Alice Anderson",
 		}},
 		{"globex", "bob", map[string]string{
 			"X-Auth-Request-User":               "globex:globex-bob",
@@ -49,6 +50,7 @@ func TestDemoSignInThroughBothIdPs(t *testing.T) {
 			"X-Auth-Request-Email":              "bob@globex.example",
 			"X-Auth-Request-Preferred-Username": "bob",
 			"X-Auth-Request-Groups":             "engineering",
+			"X-Auth-Request-Name":               "Bob Brown",
 		}},
 	} {
 		// One browser for both rounds: the second sign-in starts from the first one's
@@ -79,6 +81,7 @@ func TestDemoUnverifiedEmailNotRelayed(t *testing.T) {
 		"X-Auth-Request-User":               "acme:acme-carol",
 		"X-Auth-Request-Provider":           "acme",
 		"X-Auth-Request-Preferred-Username": "carol",
+		"X-Auth-Request-Name":               "Carol Clark",
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("the app received\n%s\nwant\n%s (no X-Auth-Request-Email: carol's email is not verified; no groups)",

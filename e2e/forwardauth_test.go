@@ -70,7 +70,7 @@ func TestForwardAuthNginx(t *testing.T) {
 	})
 	testForwardAuth(t, newProxyClient(t, cert), origin, idp, app, forwardAuthSetup{via: "nginx",
 		copied: []string{"X-Auth-Request-User", "X-Auth-Request-Provider", "X-Auth-Request-Email",
-			"X-Auth-Request-Preferred-Username", "X-Auth-Request-Groups"}, assertion: true, keepsOthers: true})
+			"X-Auth-Request-Preferred-Username", "X-Auth-Request-Groups", "X-Auth-Request-Name"}, assertion: true, keepsOthers: true})
 }
 
 // testForwardAuth checks one proxy with forward-auth to the broker at origin: an anonymous
@@ -106,7 +106,7 @@ func testForwardAuth(t *testing.T, client *http.Client, origin string, idp *reco
 	want := map[string]string{
 		"X-Auth-Request-User": "acme:acme-alice", "X-Auth-Request-Provider": "acme",
 		"X-Auth-Request-Email": "alice@acme.example", "X-Auth-Request-Preferred-Username": "alice",
-		"X-Auth-Request-Groups": "admins,engineering",
+		"X-Auth-Request-Groups": "admins,engineering", "X-Auth-Request-Name": "Alice Anderson",
 	}
 	checkAppIdentity(t, client, origin+rd, app, setup, want)
 
@@ -117,6 +117,7 @@ func testForwardAuth(t *testing.T, client *http.Client, origin string, idp *reco
 	signInThrough(t, carol, origin, idp, "carol", "/")
 	checkAppIdentity(t, carol, origin+"/app", app, setup, map[string]string{
 		"X-Auth-Request-User": "acme:acme-carol", "X-Auth-Request-Provider": "acme", "X-Auth-Request-Preferred-Username": "carol",
+		"X-Auth-Request-Name": "Carol Clark",
 	})
 }
 

@@ -73,6 +73,7 @@ var interopIdPs = []interopIdP{
 			"X-Auth-Request-Email":              "alice@contoso.example",
 			"X-Auth-Request-Preferred-Username": "alice",
 			"X-Auth-Request-Groups":             "staff,ops",
+			"X-Auth-Request-Name":               "Alice Anders",
 		},
 		wantUserinfo: map[string]any{
 			"user": "contoso:alice", "provider": "contoso", "sub": "alice",
@@ -100,6 +101,7 @@ var interopIdPs = []interopIdP{
 			"X-Auth-Request-Provider":           "initech",
 			"X-Auth-Request-Preferred-Username": "p%C3%A9ter",
 			"X-Auth-Request-Groups":             "tps-reports,printers",
+			"X-Auth-Request-Name":               "P%C3%A9ter Gibbons",
 		},
 		wantUserinfo: map[string]any{
 			"user": "initech:initech|65f1c2d3e4b5a697", "provider": "initech", "sub": "initech|65f1c2d3e4b5a697",
