@@ -223,7 +223,8 @@ func TestReadyzRequiresAnIdP(t *testing.T) {
 	if resp := e.get(e.broker.URL + "/healthz"); resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz: %d", resp.StatusCode)
 	}
-	if logs := e.logs.String(); !strings.Contains(logs, "readiness: no identity provider is reachable") || !strings.Contains(logs, "providers: alpha: discovery:") {
+	e.logs.settled("readiness: no identity provider is reachable") // logged as the look ends, maybe after the answer
+	if logs := e.logs.settled("providers: alpha: discovery:"); !strings.Contains(logs, "readiness: no identity provider is reachable") || !strings.Contains(logs, "providers: alpha: discovery:") {
 		t.Errorf("logs:\n%s", logs)
 	}
 }
