@@ -97,7 +97,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			return
 		}
 
-		if !hostAllowed(s.cfg.AllowedHosts, facts.Host) { // 4
+		if !hostAllowed(s.allowedHosts, facts.Host) { // 4
 			s.log.DebugContext(ctx, "host not allowed", "host", facts.Host)
 			http.Error(rw, "Bad Request: unknown host", http.StatusBadRequest)
 			return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
@@ -52,25 +53,26 @@ type Server struct {
 	handler  http.Handler // this generation's middleware chain (Handler)
 	app      http.Handler // everything outside /oauth2/: access rules, then upstreams
 
-	cfg       Config
-	opts      Options
-	log       *slog.Logger
-	public    *origin
-	registry  *providers.Registry
-	sessions  *sessions
-	selection *selection.Page
-	catalog   *selection.Catalog
-	fix       *proxyfix.Fix
-	upstreams []*upstream // most specific first; empty: forward-auth only
-	store     backend
-	rules     *policy          // routes and default (rules.go)
-	redirects *redirectHosts   // redirect_hosts
-	assertion *assertionSigner // nil unless assertion.enabled
-	local     *localLogins     // password sign-ins: rate limits, Basic paths
-	pending   *pendingSeal     // seals pending-login cookies (pending.go)
-	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
-	idps      *idpReadiness    // /readyz's look at the IdPs (readiness.go); nil unless required
-	tunnels   *tunnels         // WebSockets of signed-in sessions, closed when they end (tunnels.go)
+	cfg          Config
+	opts         Options
+	log          *slog.Logger
+	public       *origin
+	registry     *providers.Registry
+	sessions     *sessions
+	selection    *selection.Page
+	catalog      *selection.Catalog
+	fix          *proxyfix.Fix
+	upstreams    []*upstream // most specific first; empty: forward-auth only
+	store        backend
+	rules        *access.Policy       // routes and default
+	allowedHosts []access.HostPattern // allowed_hosts
+	redirects    *redirectHosts       // redirect_hosts
+	assertion    *assertionSigner     // nil unless assertion.enabled
+	local        *localLogins         // password sign-ins: rate limits, Basic paths
+	pending      *pendingSeal         // seals pending-login cookies (pending.go)
+	logouts      *logoutLimiter       // back-channel logout refusals (backchannel.go)
+	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
+	tunnels      *tunnels             // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
 	auditBudget *lineBudget
@@ -170,7 +172,8 @@ func (s *Server) configure(prev *Server) error {
 		return err
 	}
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
-	s.rules = compilePolicy(cfg.Routes, cfg.Default)
+	s.rules = access.Compile(cfg.Routes, cfg.Default)
+	s.allowedHosts = compileHosts(cfg.AllowedHosts)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
 	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
@@ -216,7 +219,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
 	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	s.app = s.withBasicAuth(s.guard(s.rules.decide, http.HandlerFunc(s.serveUpstream)), false)
+	s.app = s.withBasicAuth(s.guard(s.rules.Decide, http.HandlerFunc(s.serveUpstream)), false)
 	mux.Handle("/", s.app)
 	// Forward-auth is asked on every request to the apps behind a proxy:
 	// its one path skips the mux's pattern matching.
