@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -43,8 +43,7 @@ const (
 // initLogout sets up what logouts need: the limiter of the back-channel
 // endpoint, and the guard that keeps ended sessions ended.
 func (s *Server) initLogout() {
-	s.logouts = &logoutLimiter{now: s.opts.Now,
-		table: bucketTable{burst: logoutFailures, span: logoutFailureSpan, max: maxLimited}}
+	s.logouts = ratelimit.NewFailures(logoutFailures, logoutFailureSpan, s.opts.Now)
 	s.sessions.sm.Store = &revocationGuard{CtxStore: ctxStore(s.sessions.sm.Store), s: s}
 }
 
@@ -59,19 +58,19 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
 	provider := r.PathValue("provider")
-	limitKey := provider + "\x00" + addrKey(clientAddr(r))
+	limitKey := provider + "\x00" + ratelimit.AddrKey(clientAddr(r))
 	refuse := func(status int, reason string, err error) {
 		s.audit(ctx, auditEntry{event: evBackchannelRefused, provider: provider, reason: reason, err: err})
 		code := "invalid_request"
 		switch status {
 		case http.StatusBadRequest:
-			s.logouts.failed(limitKey)
+			s.logouts.Failed(limitKey)
 		case http.StatusServiceUnavailable:
 			code = "temporarily_unavailable"
 		}
 		jsonError(w, status, code)
 	}
-	if wait := s.logouts.wait(limitKey); wait > 0 {
+	if wait := s.logouts.Wait(limitKey); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
 		refuse(http.StatusTooManyRequests, "too many refused logout tokens", nil)
 		return
@@ -288,26 +287,6 @@ func (p plainStore) CommitCtx(_ context.Context, token string, b []byte, expiry 
 }
 
 func (p plainStore) DeleteCtx(_ context.Context, token string) error { return p.Delete(token) }
-
-// logoutLimiter counts refused logout tokens per provider and client.
-type logoutLimiter struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	table bucketTable
-}
-
-// wait is how long key must wait before its next attempt (0: go ahead).
-func (l *logoutLimiter) wait(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.table.wait(key, l.now())
-}
-
-func (l *logoutLimiter) failed(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.table.add(key, l.now())
-}
 
 // jsonError answers an API client with {"error": code}.
 func jsonError(w http.ResponseWriter, status int, code string) {

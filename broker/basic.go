@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) requestIdentity(r *http.Request) (providers.Identity, bool, err
 // requestIdentityHeaders is requestIdentity with, when the identity is that
 // of the session entry read for forward-auth, its header values as made
 // when the session was decoded (relay); nil otherwise.
-func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *relayHeaders, bool, error) {
+func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *relay.Headers, bool, error) {
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
 		return id, nil, true, nil
 	}

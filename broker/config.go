@@ -179,7 +179,7 @@ func (c Config) validate(needProviders bool) error {
 	errs = append(errs, c.metricsProblems()...)         // metrics.go
 	errs = append(errs, c.selectionProblems()...)
 	errs = append(errs, c.accessProblems()...)
-	errs = append(errs, c.Assertion.problems()...)
+	errs = append(errs, c.Assertion.Problems()...)
 	errs = append(errs, c.Readiness.problems()...)
 	if needProviders && len(c.Providers) == 0 {
 		add("providers", "at least one provider is required")

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 )
 
 // entry wraps next in what every request passes, in an order that is the
@@ -42,7 +44,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		prefix = s.public.Prefix
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stripIdentityHeaders(r.Header, s.cfg.Assertion.Header) // 1
+		relay.StripIdentityHeaders(r.Header, s.cfg.Assertion.Header) // 1
 		if requestInfoFrom(r.Context()) != nil {
 			// Entered already (Handler behind Protect, which is not how
 			// it is meant to be mounted): one ID, one session; the

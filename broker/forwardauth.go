@@ -29,7 +29,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	switch d {
 	case access.Public, access.Allowed:
 		if signedIn {
-			s.relay(w.Header(), r, id, pre, "")
+			s.relayWith(w.Header(), r, id, pre, "")
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case access.Forbidden:

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -30,7 +31,7 @@ const maxLocalForm = 16 << 10
 // the form and HTTP Basic (kept across reloads), and the paths where Basic
 // is accepted (from the configuration).
 type localLogins struct {
-	limits *loginLimiter
+	limits *ratelimit.Logins
 	basic  []basicRoute
 }
 
@@ -108,18 +109,18 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 // checkPassword runs one rate-limited password check. When a limit is
 // reached it checks nothing and returns how long to wait.
 func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
-	a, wait := s.local.limits.begin(userKey(provider, username), addrKey(clientAddr(r)))
+	a, wait := s.local.limits.Begin(ratelimit.UserKey(provider, username), ratelimit.AddrKey(clientAddr(r)))
 	if wait > 0 {
 		s.logAnonymous(r.Context(), slog.LevelWarn, "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r),
-			"limit", a.limit, "retry_after", wait.Round(time.Second))
+			"limit", a.Limit, "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}
 	res, err := pa.Authenticate(r.Context(), username, password)
 	switch {
 	case err == nil:
-		s.local.limits.succeeded(a)
+		s.local.limits.Succeeded(a)
 	case !errors.Is(err, providers.ErrInvalidCredentials):
-		s.local.limits.refund(a) // not the user's failure
+		s.local.limits.Refund(a) // not the user's failure
 	}
 	return res, 0, err
 }

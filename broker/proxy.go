@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 )
 
 // serveUpstream proxies a request the access rules let through (guard) to
@@ -199,7 +201,7 @@ var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Ho
 // dropForwardingHeaders removes every forwardingHeaders header from h.
 func dropForwardingHeaders(h http.Header) {
 	for name := range h {
-		if matchesAnyHeader(name, forwardingHeaders) {
+		if relay.MatchesAnyHeader(name, forwardingHeaders) {
 			delete(h, name) // the key as sent
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -208,7 +209,7 @@ func (c Config) requestIDHeaderProblems() []error {
 	case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Host", "Forwarded", "X-Forwarded-For":
 		return bad("is not a request ID header")
 	}
-	if isIdentityHeader(name) || (c.Assertion.Header != "" && strings.EqualFold(name, c.Assertion.Header)) {
+	if relay.IsIdentityHeader(name) || (c.Assertion.Header != "" && strings.EqualFold(name, c.Assertion.Header)) {
 		return bad("is a header the broker sets for the apps")
 	}
 	return nil

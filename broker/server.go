@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
@@ -67,10 +69,10 @@ type Server struct {
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
 	redirects    *redirectHosts       // redirect_hosts
-	assertion    *assertionSigner     // nil unless assertion.enabled
+	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	pending      *pendingSeal         // seals pending-login cookies (pending.go)
-	logouts      *logoutLimiter       // back-channel logout refusals (backchannel.go)
+	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
 	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
 	tunnels      *tunnels             // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
@@ -99,7 +101,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs: &errorLog{interval: 10 * time.Second},
-		local:     &localLogins{limits: newLoginLimiter(opts.Now)}, pending: &pendingSeal{},
+		local:     &localLogins{limits: ratelimit.NewLogins(opts.Now)}, pending: &pendingSeal{},
 		auditBudget: &lineBudget{}}
 	var err error
 	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
@@ -111,7 +113,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 			s.metrics.unregister()
 		}
 	}()
-	if s.assertion, err = newAssertionSigner(cfg, opts.Now, opts.Logger); err != nil {
+	if s.assertion, err = relay.NewSigner(cfg.Assertion, cfg.Upstream, opts.Now, opts.Logger); err != nil {
 		return nil, err
 	}
 	sessionStore, store, closeStore, err := openStore(cfg.Session, opts.Now, opts.Logger)

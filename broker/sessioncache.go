@@ -13,6 +13,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -66,19 +67,19 @@ type decodedSession struct {
 
 // sessionView is the part of a signed-in session that forward-auth reads:
 // the identity, its tokens (to tell whether they are due for refresh), and
-// the identity's header values (relayHeadersOf), made once per decoding
+// the identity's header values (relay.HeadersOf), made once per decoding
 // rather than once per request.
 type sessionView struct {
 	id      providers.Identity
 	tokens  sessionTokens
-	headers relayHeaders
+	headers relay.Headers
 }
 
 func newDecodedSession(deadline time.Time, values map[string]any) *decodedSession {
 	d := &decodedSession{deadline: deadline, values: values}
 	if id, ok := values[keyIdentity].(providers.Identity); ok && id.Subject != "" {
 		t, _ := values[keyTokens].(sessionTokens)
-		d.view = &sessionView{id: id, tokens: t, headers: relayHeadersOf(id)}
+		d.view = &sessionView{id: id, tokens: t, headers: relay.HeadersOf(id)}
 	}
 	return d
 }

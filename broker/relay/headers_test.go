@@ -1,4 +1,4 @@
-package broker
+package relay
 
 import (
 	"net/http"
@@ -19,9 +19,9 @@ func TestHeaderValue(t *testing.T) {
 		{"", ""},
 	}
 	for _, c := range cases {
-		got := headerValue(c.in)
+		got := HeaderValue(c.in)
 		if got != c.want {
-			t.Errorf("headerValue(%q) = %q, want %q", c.in, got, c.want)
+			t.Errorf("HeaderValue(%q) = %q, want %q", c.in, got, c.want)
 		}
 		if back, err := url.PathUnescape(got); err != nil || back != c.in {
 			t.Errorf("PathUnescape(%q) = %q, %v; want the original %q", got, back, err, c.in)
@@ -31,7 +31,7 @@ func TestHeaderValue(t *testing.T) {
 
 func TestSetIdentityHeaders(t *testing.T) {
 	h := http.Header{}
-	setIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "123", Email: "e@x", EmailVerified: false,
+	SetIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "123", Email: "e@x", EmailVerified: false,
 		PreferredUsername: "ünï", Groups: []string{"a,b", "c%", "d"}})
 	if h.Get(HeaderUser) != "kc:123" || h.Get(HeaderProvider) != "kc" {
 		t.Errorf("user/provider: %v", h)
@@ -53,7 +53,7 @@ func TestSetIdentityHeaders(t *testing.T) {
 	if h.Get(HeaderPreferredUsername) != "%C3%BCn%C3%AF" {
 		t.Errorf("username %q", h.Get(HeaderPreferredUsername))
 	}
-	setIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "1", Email: "v@x", EmailVerified: true})
+	SetIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "1", Email: "v@x", EmailVerified: true})
 	if h.Get(HeaderEmail) != "v@x" {
 		t.Errorf("verified email %q", h.Get(HeaderEmail))
 	}
@@ -76,9 +76,9 @@ func TestStripIdentityHeaders(t *testing.T) {
 	for _, k := range kept { // read by proxyfix, forward-auth, the request log, the rules; or not a claim
 		seen.Set(k, "kept")
 	}
-	stripIdentityHeaders(seen)
+	StripIdentityHeaders(seen)
 	for k := range seen {
-		if isIdentityHeader(k) || isClaimHeader(k) {
+		if IsIdentityHeader(k) || isClaimHeader(k) {
 			t.Errorf("%s survived", k)
 		}
 	}
@@ -99,5 +99,18 @@ func TestClaimHeaderListFolded(t *testing.T) {
 		if name != strings.ToUpper(strings.ReplaceAll(name, "_", "-")) || len(name) > maxClaimHeader || !isClaimHeader(strings.ToLower(name)) {
 			t.Errorf("claimHeaders: %q", name)
 		}
+	}
+}
+
+func TestStripConfiguredHeader(t *testing.T) {
+	seen := http.Header{}
+	for _, k := range []string{"X-App-Jwt", "x-app-jwt", "X_APP_JWT", "x_App-jwt"} {
+		seen[k] = []string{"forged"}
+	}
+	seen["X-App-Jwt-Other"] = []string{"kept"}
+	seen["X-App-Jw"] = []string{"kept"}
+	StripIdentityHeaders(seen, "X-App-Jwt", "")
+	if len(seen) != 2 || seen.Get("X-App-Jwt-Other") != "kept" || seen.Get("X-App-Jw") != "kept" {
+		t.Errorf("after stripping: %v", seen)
 	}
 }
