@@ -104,7 +104,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	}
 	// Replay (§2.6 step 7), before anything ends: a replayed sub-only token
 	// would otherwise end the sessions the user started since.
-	fresh, err := s.store.once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
+	fresh, err := s.store.Once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
 	switch {
 	case err != nil:
 		refuse(http.StatusServiceUnavailable, "session store unavailable", err)
@@ -135,7 +135,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 	var tokens, emptied []string
 	if c.SID != "" {
 		key := sidKey(provider, c.SID)
-		t, err := s.store.indexTokens(ctx, key)
+		t, err := s.store.IndexTokens(ctx, key)
 		if err != nil {
 			return 0, err
 		}
@@ -143,7 +143,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 	}
 	if c.Subject != "" {
 		key := subKey(provider, c.Subject)
-		t, err := s.store.indexTokens(ctx, key)
+		t, err := s.store.IndexTokens(ctx, key)
 		if err != nil {
 			return 0, err
 		}
@@ -173,7 +173,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 		}
 	}
 	for _, key := range emptied {
-		if err := s.store.indexRemove(ctx, key); err != nil {
+		if err := s.store.IndexRemove(ctx, key); err != nil {
 			return n, err
 		}
 	}
@@ -217,7 +217,7 @@ func (s *Server) revoke(ctx context.Context, token string) error {
 	}
 	s.endTunnels(token) // tunnels.go: its WebSockets close now
 	lifetime := max(s.sessions.sm.Lifetime, s.sessions.persistentMax)
-	err := s.store.indexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
+	err := s.store.IndexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
 	if err != nil {
 		s.log.ErrorContext(ctx, "session could not be marked ended", "error", err)
 	}
@@ -226,7 +226,7 @@ func (s *Server) revoke(ctx context.Context, token string) error {
 
 // revoked reports whether token's session was ended (revoke).
 func (s *Server) revoked(ctx context.Context, token string) (bool, error) {
-	toks, err := s.store.indexTokens(ctx, revokedKey(token))
+	toks, err := s.store.IndexTokens(ctx, revokedKey(token))
 	return len(toks) > 0, err
 }
 

@@ -154,7 +154,7 @@ func TestBackchannelLogout(t *testing.T) {
 		t.Fatalf("after logout by sub: alice2 %v bob %v alice at beta %v", e.signedIn(alice2), e.signedIn(bob), e.signedIn(aliceAtBeta))
 	}
 	// The index no longer lists them.
-	if toks, _ := e.server.store.indexTokens(context.Background(), subKey("alpha", "alpha-alice")); len(toks) != 0 {
+	if toks, _ := e.server.store.IndexTokens(context.Background(), subKey("alpha", "alpha-alice")); len(toks) != 0 {
 		t.Errorf("index still lists %v", toks)
 	}
 }

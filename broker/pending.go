@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 )
 
 // A pending login is what the broker needs between /oauth2/start and the
@@ -121,19 +123,19 @@ type pendingSeal struct {
 }
 
 // cipher returns the AEAD, asking store for the secret on first use.
-func (p *pendingSeal) cipher(ctx context.Context, store backend) (cipher.AEAD, error) {
+func (p *pendingSeal) cipher(ctx context.Context, st store.Backend) (cipher.AEAD, error) {
 	p.mu.Lock()
 	aead := p.aead
 	p.mu.Unlock()
 	if aead != nil {
 		return aead, nil
 	}
-	return p.load(ctx, store, time.Now())
+	return p.load(ctx, st, time.Now())
 }
 
 // load reads the secret and makes the AEAD.
-func (p *pendingSeal) load(ctx context.Context, store backend, now time.Time) (cipher.AEAD, error) {
-	key, err := store.secret(ctx, pendingSecretName)
+func (p *pendingSeal) load(ctx context.Context, st store.Backend, now time.Time) (cipher.AEAD, error) {
+	key, err := st.Secret(ctx, pendingSecretName)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +155,7 @@ func (p *pendingSeal) load(ctx context.Context, store backend, now time.Time) (c
 
 // stale returns a fresh AEAD when the secret may have changed since it was
 // last read (at most once per secretRecheck), or nil.
-func (p *pendingSeal) stale(ctx context.Context, store backend) cipher.AEAD {
+func (p *pendingSeal) stale(ctx context.Context, st store.Backend) cipher.AEAD {
 	now := time.Now()
 	p.mu.Lock()
 	due := now.Sub(p.checked) >= secretRecheck
@@ -164,7 +166,7 @@ func (p *pendingSeal) stale(ctx context.Context, store backend) cipher.AEAD {
 	if !due {
 		return nil
 	}
-	aead, err := p.load(ctx, store, now)
+	aead, err := p.load(ctx, st, now)
 	if err != nil {
 		return nil
 	}
@@ -322,7 +324,7 @@ func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendin
 // the IdP and before a session is made: a state completes one login, even
 // when its cookie was copied or a request raced this one.
 func (s *Server) spendPending(ctx context.Context, pl pendingLogin) (bool, error) {
-	return s.store.once(ctx, "state:"+pl.State, pendingTTL)
+	return s.store.Once(ctx, "state:"+pl.State, pendingTTL)
 }
 
 // expirePending tells the browser to drop the cookie name.

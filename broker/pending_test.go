@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
 	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
 )
@@ -34,17 +35,13 @@ func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 	if p, ok := st.(plainStore); ok {
 		st = p.Store
 	}
-	ms, ok := st.(*memorySessions)
-	mb, ok2 := unobserved(s.store).(*memoryBackend)
+	ms, ok := st.(*store.MemorySessions)
+	mb, ok2 := unobserved(s.store).(*store.MemoryBackend)
 	if !ok || !ok2 {
 		t.Fatalf("not the memory store: %T %T", s.sessions.sm.Store, s.store)
 	}
-	ms.mu.RLock()
-	sessions = len(ms.items)
-	ms.mu.RUnlock()
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return sessions, len(mb.index), len(mb.marks)
+	index, marks = mb.Sizes()
+	return ms.Len(), index, marks
 }
 
 func heapInUse() uint64 {

@@ -72,7 +72,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return providers.Identity{}, false
 	}
 	token := s.sessions.sm.Token(ctx)
-	release, ok, err := s.store.lock(ctx, "refresh:"+token, refreshLockTTL)
+	release, ok, err := s.store.Lock(ctx, "refresh:"+token, refreshLockTTL)
 	if err != nil {
 		s.logStoreError(ctx, "refresh: session store unavailable", err)
 		return id, true
@@ -135,7 +135,7 @@ func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sess
 	s.sessions.sm.Put(ctx, keyIdentity, id)
 	s.sessions.sm.Put(ctx, keyTokens, nt)
 	if nt.SID != "" && nt.SID != t.SID {
-		if err := s.store.indexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
 			s.logStoreError(ctx, "refresh: the session could not be indexed", err)
 		}
 	}

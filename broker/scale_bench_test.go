@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -108,7 +109,7 @@ const scaleSessions = 100_000
 // Reported, after a GC: the Go heap in use and the process's RSS (VmRSS)
 // in total, what the 1,000 providers take, and the heap and RSS added per
 // session; index-heap-B/session is the index's part of it (measured on a
-// backend of its own afterwards); also the encoded size of one session and
+// store.Backend of its own afterwards); also the encoded size of one session and
 // the time to create one (the stores' periodic sweeps of expired entries
 // included). RSS counts the test binary too, and memory the runtime keeps
 // after a GC; the heap figures are the precise ones.
@@ -172,7 +173,7 @@ func scaleSession(b *testing.B, srv *Server, i int) int {
 		b.Fatal(err)
 	}
 	keys := []string{subKey(provider, sub), sidKey(provider, sid)}
-	if err := srv.store.indexAdd(ctx, keys, token, time.Now().Add(DefaultLifetime)); err != nil {
+	if err := srv.store.IndexAdd(ctx, keys, token, time.Now().Add(DefaultLifetime)); err != nil {
 		b.Fatal(err)
 	}
 	return len(idToken)
@@ -180,14 +181,14 @@ func scaleSession(b *testing.B, srv *Server, i int) int {
 
 // scaleIndexSize is the heap that the back-channel logout index of the
 // memory store takes for scaleSessions sessions (two keys each, as
-// scaleSession adds them), measured on a backend of its own.
+// scaleSession adds them), measured on a store.Backend of its own.
 func scaleIndexSize(b *testing.B) int64 {
 	heap0, _ := memoryNow(b)
-	m := newMemoryBackend(time.Now)
+	m := store.NewMemoryBackend(time.Now)
 	until := time.Now().Add(DefaultLifetime)
 	for i := range scaleSessions {
 		provider := fmt.Sprintf("realm-%04d", i%1000)
-		if err := m.indexAdd(b.Context(), []string{subKey(provider, uuid()), sidKey(provider, uuid())}, randomToken(), until); err != nil {
+		if err := m.IndexAdd(b.Context(), []string{subKey(provider, uuid()), sidKey(provider, uuid())}, randomToken(), until); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
@@ -65,7 +66,7 @@ type Server struct {
 	catalog      *selection.Catalog
 	fix          *proxyfix.Fix
 	upstreams    []*upstream // most specific first; empty: forward-auth only
-	store        backend
+	store        store.Backend
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
 	redirects    *redirectHosts       // redirect_hosts
@@ -82,7 +83,7 @@ type Server struct {
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
 	closeStore func() error
-	storeErrs  *errorLog
+	storeErrs  *store.ErrorLog
 	metrics    *metrics // Prometheus collectors, for the whole process (metrics.go)
 }
 
@@ -100,7 +101,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
-		storeErrs: &errorLog{interval: 10 * time.Second},
+		storeErrs: &store.ErrorLog{Interval: 10 * time.Second},
 		local:     &localLogins{limits: ratelimit.NewLogins(opts.Now)}, pending: &pendingSeal{},
 		auditBudget: &lineBudget{}}
 	var err error
@@ -116,11 +117,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.assertion, err = relay.NewSigner(cfg.Assertion, cfg.Upstream, opts.Now, opts.Logger); err != nil {
 		return nil, err
 	}
-	sessionStore, store, closeStore, err := openStore(cfg.Session, opts.Now, opts.Logger)
+	sessionStore, backend, closeStore, err := openStore(cfg.Session, opts.Now, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), store, closeStore
+	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), backend, closeStore
 	// Store operations timed and their failures counted (storemetrics.go),
 	// when there is a network between: the memory store's are map accesses
 	// that take nanoseconds and cannot fail, and timing them would cost
@@ -249,7 +250,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.store.ping(ctx); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		s.logStoreError(ctx, "readiness: session store unavailable", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("session store unavailable\n"))

@@ -2,16 +2,18 @@ package broker
 
 import (
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -29,7 +31,7 @@ const (
 // not, path prefix), which one scs.SessionManager cannot vary.
 //
 // The same code serves every store (memory or Redis): the store is scs's
-// Store plus the broker's backend (store.go).
+// Store plus the broker's store.Backend (store.go).
 type sessions struct {
 	sm       *scs.SessionManager
 	baseName string
@@ -44,6 +46,22 @@ type sessions struct {
 	// (withCachedRead).
 	cachedReads bool
 }
+
+// The Redis settings (package store).
+type (
+	// RedisConfig configures the Redis session store (store.RedisConfig).
+	RedisConfig = store.RedisConfig
+	// RedisTLS configures TLS to Redis (store.RedisTLS).
+	RedisTLS = store.RedisTLS
+)
+
+// Defaults of RedisConfig.
+const (
+	DefaultRedisTimeout       = store.DefaultRedisTimeout
+	DefaultRedisPoolMaxIdle   = store.DefaultRedisPoolMaxIdle
+	DefaultRedisPoolMaxActive = store.DefaultRedisPoolMaxActive
+	DefaultRedisKeyPrefix     = store.DefaultRedisKeyPrefix
+)
 
 // DefaultCacheTTL is session.cache_ttl's default. Revocations reach every
 // replica through Redis within milliseconds; the time to live only bounds
@@ -62,10 +80,10 @@ func (c SessionConfig) cacheTTL() time.Duration {
 	return *c.CacheTTL
 }
 
-func newSessions(cfg SessionConfig, store scs.Store) *sessions {
+func newSessions(cfg SessionConfig, st scs.Store) *sessions {
 	sm := scs.New()
-	sm.Store = store
-	sm.Codec = &sessionCodec{cache: newDecodeCache(sessionCacheBytes)}
+	sm.Store = st
+	sm.Codec = &sessionCodec{cache: newDecodeCache(store.CacheBytes)}
 	sm.Lifetime = cfg.Lifetime
 	if sm.Lifetime == 0 {
 		sm.Lifetime = DefaultLifetime
@@ -75,10 +93,10 @@ func newSessions(cfg SessionConfig, store scs.Store) *sessions {
 	if name == "" {
 		name = DefaultCookieName
 	}
-	rs, _ := store.(*redisStore)
+	rs, _ := st.(*store.Redis)
 	return &sessions{sm: sm, baseName: name, hostName: "__Host-" + name, secureName: "__Secure-" + name,
 		domain: cfg.CookieDomain, persistentMax: cfg.PersistentMax,
-		cachedReads: rs != nil && rs.cache != nil && cfg.IdleTimeout == 0}
+		cachedReads: rs != nil && rs.Caches() && cfg.IdleTimeout == 0}
 }
 
 // problems checks the session settings; each message starts with its
@@ -108,7 +126,7 @@ func (c SessionConfig) problems() []error {
 	if c.CacheTTL != nil && *c.CacheTTL < 0 {
 		add("cache_ttl", "must not be negative (0 turns the cache off)")
 	}
-	return append(errs, c.Redis.problems(c.Store == "redis")...)
+	return append(errs, c.Redis.Problems(c.Store == "redis")...)
 }
 
 // warnings lists valid session settings that are probably not what was
@@ -116,7 +134,7 @@ func (c SessionConfig) problems() []error {
 func (c SessionConfig) warnings() []string {
 	var w []string
 	if c.Store == "redis" {
-		w = append(w, c.Redis.warnings()...)
+		w = append(w, c.Redis.Warnings()...)
 	} else if c.Redis != (RedisConfig{}) {
 		w = append(w, "session.redis: is set but session.store is not redis: it is ignored")
 	}
@@ -206,7 +224,7 @@ func (s *sessions) load(ctx context.Context, token, path string) (context.Contex
 // it unless path (prefix removed) is a route that writes the session.
 func (s *sessions) reading(ctx context.Context, token, path string) context.Context {
 	if s.cachedReads && token != "" && !needsSession(path) {
-		return withCachedRead(ctx, token)
+		return store.WithCachedRead(ctx, token)
 	}
 	return ctx
 }
@@ -405,30 +423,39 @@ func needsSession(path string) bool {
 // logStoreError logs a failure of the session store, throttled, with the
 // request ID of ctx when it is a request's.
 func (s *Server) logStoreError(ctx context.Context, msg string, err error) {
-	if ok, skipped := s.storeErrs.allow(time.Now()); ok {
+	if ok, skipped := s.storeErrs.Allow(time.Now()); ok {
 		s.log.ErrorContext(ctx, msg, "error", err, "similar_errors_not_logged", skipped)
 	}
 }
 
-// errorLog logs a recurring error at most once per interval, with the
-// number of occurrences in between, so that an outage of the store under
-// load does not flood the log.
-type errorLog struct {
-	interval time.Duration
-	mu       sync.Mutex
-	last     time.Time
-	skipped  int
+// openStore builds the configured session store: scs's Store for the
+// session data, the broker's store.Backend next to it, and a function that
+// releases them. It makes no network call.
+func openStore(cfg SessionConfig, now func() time.Time, logger *slog.Logger) (scs.Store, store.Backend, func() error, error) {
+	if cfg.Store == "redis" {
+		r, err := store.NewRedis(cfg.Redis, cfg.cacheTTL(), now, logger)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return r, r, r.Close, nil
+	}
+	return store.NewMemorySessions(), store.NewMemoryBackend(now), func() error { return nil }, nil
 }
 
-// allow reports whether to log now, and how many were skipped before.
-func (l *errorLog) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.last.IsZero() && now.Sub(l.last) < l.interval {
-		l.skipped++
-		return false, 0
-	}
-	n := l.skipped
-	l.last, l.skipped = now, 0
-	return true, n
+// Index keys. The provider is part of every key: identity is (provider, sub).
+func sidKey(provider, sid string) string { return "sid:" + provider + ":" + sid }
+func subKey(provider, sub string) string { return "sub:" + provider + ":" + sub }
+
+// sessionTokens is what the broker keeps of a login besides the identity:
+// enough for RP-initiated logout (the ID token), back-channel logout (sid)
+// and refresh. Kept small: it is in every session.
+type sessionTokens struct {
+	IDToken      string
+	RefreshToken string
+	Expiry       time.Time // of the access token; zero when unknown
+	SID          string
 }
+
+const keyTokens = "tokens"
+
+func init() { gob.Register(sessionTokens{}) }
