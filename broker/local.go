@@ -27,6 +27,11 @@ import (
 // maxLocalForm bounds the body of a login form post.
 const maxLocalForm = 16 << 10
 
+// localFormPath is where the broker serves a local provider's login form:
+// localFormPath + id (routes in server.go), which a local provider's
+// AuthCodeURL sends the browser to (providers.AuthRequest.FormURL).
+const localFormPath = "/oauth2/local/"
+
 // localLogins is the state of password sign-ins: the rate limits, shared by
 // the form and HTTP Basic (kept across reloads), and the paths where Basic
 // is accepted (from the configuration).
@@ -84,7 +89,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	var unavailable *providers.UnavailableError
 	switch {
 	case wait > 0:
-		s.tooManyAttempts(w, wait, o.Path(providers.LocalFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
+		s.tooManyAttempts(w, wait, o.Path(localFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
 		return
 	case errors.As(err, &unavailable):
 		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", "provider unavailable", err)
@@ -171,7 +176,7 @@ func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, s
 func (s *Server) renderLocalForm(w http.ResponseWriter, status int, o origin, p providers.Provider, state, username, problem string) {
 	s.render(w, status, "local_login.html", localLoginPage{
 		Title: "Sign in with " + p.Name(), Provider: p.Name(),
-		Action: o.Path(providers.LocalFormPath + url.PathEscape(p.ID())), State: state,
+		Action: o.Path(localFormPath + url.PathEscape(p.ID())), State: state,
 		Username: username, Error: problem, SignInURL: o.Path("/oauth2/sign_in"),
 	})
 }

@@ -33,7 +33,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	}
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
 		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
-		LoginHint: r.URL.Query().Get("login_hint"),
+		FormURL: o.URL(localFormPath + url.PathEscape(p.ID())), LoginHint: r.URL.Query().Get("login_hint"),
 	})
 	if err != nil {
 		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: "idp unavailable", err: err})
@@ -155,7 +155,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if res.SessionID != "" {
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
-	if err := s.store.indexAdd(ctx, keys, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+	if err := s.store.IndexAdd(ctx, keys, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
