@@ -138,7 +138,7 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Identity, int, time.Duration) {
 	o := s.originOf(r)
 	if o.Scheme != "https" && !isLoopbackHost(hostname(o.Host)) {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "plain http"})
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyPlainHTTP, "plain http")})
 		return providers.Identity{}, http.StatusForbidden, 0
 	}
 	p, ok := s.registry.Get(route.provider)
@@ -149,7 +149,7 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	}
 	username, password, ok := r.BasicAuth()
 	if !ok {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "malformed credentials"})
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadRequest, "malformed credentials")})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
@@ -157,7 +157,7 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	case wait > 0:
 		return providers.Identity{}, http.StatusTooManyRequests, wait
 	case err != nil:
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "invalid credentials",
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}

@@ -33,7 +33,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case access.Forbidden:
-		s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: reason,
+		s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: auditReason{text: reason},
 			after: []any{"provider", id.Provider}, via: "forward_auth"})
 		// Traefik and Caddy show this answer to the client; nginx its own.
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",

@@ -274,7 +274,7 @@ func (s *Server) savePending(ctx context.Context, w http.ResponseWriter, r *http
 // and expires its cookie: whatever the callback decides, this login is
 // over. The reason says why none was found (for the audit log); err is a
 // failure of the store that keeps the sealing secret.
-func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, state string) (pendingLogin, string, error) {
+func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, state string) (pendingLogin, auditReason, error) {
 	pl, reason, found, err := s.findPending(r, o, state)
 	if found {
 		s.expirePending(w, o, s.pendingCookieName(o, state))
@@ -286,24 +286,24 @@ func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, s
 // and leaves it there (the local login form, which may be posted again
 // after a wrong password). It does not check the provider or the age: the
 // callers do, with their own messages.
-func (s *Server) peekPending(r *http.Request, o origin, state string) (pendingLogin, string, error) {
+func (s *Server) peekPending(r *http.Request, o origin, state string) (pendingLogin, auditReason, error) {
 	pl, reason, _, err := s.findPending(r, o, state)
 	return pl, reason, err
 }
 
 // findPending is peekPending, and whether the request carried the cookie.
-func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendingLogin, reason string, found bool, err error) {
+func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendingLogin, reason auditReason, found bool, err error) {
 	if state == "" {
-		return pendingLogin{}, "missing state", false, nil
+		return pendingLogin{}, because(whyMissingState, "missing state"), false, nil
 	}
 	name := s.pendingCookieName(o, state)
 	c, cerr := r.Cookie(name)
 	if cerr != nil {
-		return pendingLogin{}, "unknown or replayed state", false, nil
+		return pendingLogin{}, because(whyUnknownState, "unknown or replayed state"), false, nil
 	}
 	aead, err := s.pending.cipher(r.Context(), s.store)
 	if err != nil {
-		return pendingLogin{}, "", true, err
+		return pendingLogin{}, auditReason{}, true, err
 	}
 	pl, oerr := openPending(aead, name, c.Value)
 	if oerr != nil {
@@ -313,11 +313,11 @@ func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendin
 	}
 	switch {
 	case oerr != nil || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1:
-		return pendingLogin{}, "unknown or replayed state", true, nil
+		return pendingLogin{}, because(whyUnknownState, "unknown or replayed state"), true, nil
 	case !s.sameBrowser(r, o, pl):
-		return pendingLogin{}, "unknown or replayed state: started in another browser", true, nil
+		return pendingLogin{}, because(whyUnknownState, "unknown or replayed state: started in another browser"), true, nil
 	}
-	return pl, "", true, nil
+	return pl, auditReason{}, true, nil
 }
 
 // spendPending records pl's state as used, once the login succeeded at

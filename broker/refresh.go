@@ -68,7 +68,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		if s.cfg.Session.outliveTokens() {
 			return id, true
 		}
-		s.endSession(ctx, id, "tokens expired and cannot be refreshed", nil)
+		s.endSession(ctx, id, because(whyExpired, "tokens expired and cannot be refreshed"), nil)
 		return providers.Identity{}, false
 	}
 	token := s.sessions.sm.Token(ctx)
@@ -91,7 +91,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return id, true
 	case !found:
 		release()
-		s.endSession(ctx, id, "ended elsewhere", nil)
+		s.endSession(ctx, id, because(whyEndedElsewhere, "ended elsewhere"), nil)
 		return providers.Identity{}, false
 	case curTokens.RefreshToken != t.RefreshToken || s.now().Before(curTokens.Expiry.Add(-refreshSkew)):
 		release()
@@ -111,11 +111,11 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return renewed, true
 	case errors.Is(err, providers.ErrRefreshRefused):
 		release()
-		s.endSession(ctx, id, "refresh refused", err)
+		s.endSession(ctx, id, because(whyRefreshRefused, "refresh refused"), err)
 		return providers.Identity{}, false
 	case !s.cfg.Session.outliveTokens():
 		release()
-		s.endSession(ctx, id, "refresh failed and session.outlive_tokens is false", err)
+		s.endSession(ctx, id, because(whyRefreshFailed, "refresh failed and session.outlive_tokens is false"), err)
 		return providers.Identity{}, false
 	}
 	// Passing trouble: the lock stays taken until it expires, so no replica
@@ -156,16 +156,4 @@ func (s *Server) storedSession(token string) (providers.Identity, sessionTokens,
 	id, ok := s.sessions.identity(ctx)
 	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
 	return id, t, ok, nil
-}
-
-// endSession ends the request's own session because its login cannot go on:
-// deleted, its cookie cleared when the response goes out, and marked
-// revoked so that a concurrent request cannot write it back.
-func (s *Server) endSession(ctx context.Context, id providers.Identity, reason string, err error) {
-	token := s.sessions.sm.Token(ctx)
-	if derr := s.sessions.sm.Destroy(ctx); derr != nil {
-		s.logStoreError(ctx, "session could not be ended", derr)
-	}
-	_ = s.revoke(ctx, token) // logged
-	s.audit(ctx, auditEntry{event: evSessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})
 }

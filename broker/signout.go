@@ -147,19 +147,16 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	want := s.sessions.sm.GetString(ctx, keyCSRF)
 	got := form.Get("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: "csrf token mismatch"})
+		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: because(whyCSRF, "csrf token mismatch")})
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
 			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
 		return
 	}
 	tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
-	token := s.sessions.sm.Token(ctx)
-	if err := s.sessions.sm.Destroy(ctx); err != nil {
+	if err := s.endOwnSession(ctx); err != nil { // revoked even when the deletion failed
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	// A request of this browser still in flight cannot bring it back.
-	_ = s.revoke(ctx, token) // a failure is logged; the session is deleted all the same
 	state := randomToken()
 	end, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, state)
 	if atIdP {
