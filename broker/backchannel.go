@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
+
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -42,7 +44,7 @@ const (
 // endpoint, and the guard that keeps ended sessions ended.
 func (s *Server) initLogout() {
 	s.logouts = ratelimit.NewFailures(logoutFailures, logoutFailureSpan, s.opts.Now)
-	s.sessions.sm.Store = &revocationGuard{CtxStore: ctxStore(s.sessions.sm.Store), s: s}
+	s.sessions.wrapStore(func(st scs.CtxStore) scs.CtxStore { return &revocationGuard{CtxStore: st, s: s} })
 }
 
 // handleBackchannelLogout verifies a logout token (providers.
@@ -181,14 +183,10 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 // sessionWithoutSID reports whether the stored session of token is signed
 // in with tokens that carry no sid.
 func (s *Server) sessionWithoutSID(token string) (bool, error) {
-	ctx, err := s.sessions.sm.Load(context.Background(), token) // a fresh context: Load ignores one that has a session
-	if err != nil {
-		return false, err
+	_, t, ok, err := s.sessions.stored(token)
+	if err != nil || !ok {
+		return false, err // !ok: gone already
 	}
-	if _, ok := s.sessions.identity(ctx); !ok {
-		return false, nil // gone already
-	}
-	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
 	return t.SID == "", nil
 }
 

@@ -136,17 +136,10 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
-	if err := s.sessions.sm.RenewToken(ctx); err != nil {
+	t := sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	if err := s.sessions.signIn(ctx, id, t, pl.Remember); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
-	}
-	if pl.Remember {
-		s.sessions.remember(ctx)
-	}
-	s.sessions.sm.Remove(ctx, keyPending) // of an earlier version (pending.go)
-	s.sessions.sm.Put(ctx, keyIdentity, id)
-	if t := (sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}); t != (sessionTokens{}) {
-		s.sessions.sm.Put(ctx, keyTokens, t)
 	}
 	// Index the new session under the user and the IdP session, so that a
 	// back-channel logout can end it; a session that cannot be indexed is
@@ -155,7 +148,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if res.SessionID != "" {
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
-	if err := s.store.IndexAdd(ctx, keys, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+	if err := s.store.IndexAdd(ctx, keys, s.sessions.token(ctx), s.sessions.deadline(ctx)); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}

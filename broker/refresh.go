@@ -45,7 +45,7 @@ func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 	if !ok {
 		return id, false
 	}
-	t, ok := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	t, ok := s.sessions.tokens(ctx)
 	if !s.dueForRefresh(t, ok) {
 		return id, true
 	}
@@ -71,7 +71,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		s.endSession(ctx, id, because(whyExpired, "tokens expired and cannot be refreshed"), nil)
 		return providers.Identity{}, false
 	}
-	token := s.sessions.sm.Token(ctx)
+	token := s.sessions.token(ctx)
 	release, ok, err := s.store.Lock(ctx, "refresh:"+token, refreshLockTTL)
 	if err != nil {
 		s.logStoreError(ctx, "refresh: session store unavailable", err)
@@ -83,7 +83,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 	// This request read the session before it took the lock: another one
 	// may have refreshed it since (and rotated the refresh token), or ended
 	// it. The store knows.
-	cur, curTokens, found, err := s.storedSession(token)
+	cur, curTokens, found, err := s.sessions.stored(token)
 	switch {
 	case err != nil:
 		release()
@@ -95,8 +95,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return providers.Identity{}, false
 	case curTokens.RefreshToken != t.RefreshToken || s.now().Before(curTokens.Expiry.Add(-refreshSkew)):
 		release()
-		s.sessions.sm.Put(ctx, keyIdentity, cur)
-		s.sessions.sm.Put(ctx, keyTokens, curTokens)
+		s.sessions.setLogin(ctx, cur, curTokens)
 		return cur, true
 	}
 	// Detached from the request: a client that hangs up must not abandon a
@@ -132,28 +131,15 @@ func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sess
 	id := res.Identity
 	id.AuthTime = old.AuthTime // the sign-in, not the refresh
 	nt := sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
-	s.sessions.sm.Put(ctx, keyIdentity, id)
-	s.sessions.sm.Put(ctx, keyTokens, nt)
+	s.sessions.setLogin(ctx, id, nt)
 	if nt.SID != "" && nt.SID != t.SID {
-		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.token(ctx), s.sessions.deadline(ctx)); err != nil {
 			s.logStoreError(ctx, "refresh: the session could not be indexed", err)
 		}
 	}
-	if _, _, err := s.sessions.sm.Commit(ctx); err != nil {
+	if err := s.sessions.commit(ctx); err != nil {
 		s.logStoreError(ctx, "refresh: the renewed session could not be saved", err)
 	}
 	s.audit(ctx, auditEntry{event: evSessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})
 	return id
-}
-
-// storedSession reads the session of token from the store, not from the
-// request: found is false when it no longer exists.
-func (s *Server) storedSession(token string) (providers.Identity, sessionTokens, bool, error) {
-	ctx, err := s.sessions.sm.Load(context.Background(), token) // a fresh context: Load ignores one that has a session
-	if err != nil {
-		return providers.Identity{}, sessionTokens{}, false, err
-	}
-	id, ok := s.sessions.identity(ctx)
-	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
-	return id, t, ok, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
@@ -127,7 +128,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
-		s.sessions.sm.Store = s.metrics.observeStore(s.sessions.sm.Store)
+		s.sessions.wrapStore(func(st scs.CtxStore) scs.CtxStore { return ctxStore(s.metrics.observeStore(st)) })
 		s.store = s.metrics.observeBackend(s.store)
 	}
 	s.initLogout() // backchannel.go: ended sessions stay ended

@@ -33,8 +33,8 @@ func (s *Server) endSession(ctx context.Context, id providers.Identity, reason a
 // flight cannot bring it back. A failure to mark it is logged (revoke); the
 // error returned is the deletion's.
 func (s *Server) endOwnSession(ctx context.Context) error {
-	token := s.sessions.sm.Token(ctx)
-	err := s.sessions.sm.Destroy(ctx)
+	token := s.sessions.token(ctx)
+	err := s.sessions.destroy(ctx)
 	_ = s.revoke(ctx, token) // logged
 	return err
 }
@@ -47,7 +47,7 @@ func (s *Server) endStoredSession(ctx context.Context, token string) (bool, erro
 		return false, err
 	}
 	// HashTokenInStore is off: the store's key is the token itself.
-	st := ctxStore(s.sessions.sm.Store)
+	st := s.sessions.backing()
 	_, found, err := st.FindCtx(ctx, token)
 	if err != nil || !found {
 		return false, err
@@ -61,7 +61,7 @@ func (s *Server) revoke(ctx context.Context, token string) error {
 		return nil
 	}
 	s.endTunnels(token) // tunnels.go: its WebSockets close now
-	lifetime := max(s.sessions.sm.Lifetime, s.sessions.persistentMax)
+	lifetime := s.sessions.maxLifetime()
 	err := s.store.IndexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
 	if err != nil {
 		s.log.ErrorContext(ctx, "session could not be marked ended", "error", err)

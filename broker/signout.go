@@ -94,12 +94,8 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 		if data.User == "" {
 			data.User = id.User()
 		}
-		data.CSRF = s.sessions.sm.GetString(ctx, keyCSRF)
-		if data.CSRF == "" {
-			data.CSRF = randomToken()
-			s.sessions.sm.Put(ctx, keyCSRF, data.CSRF)
-		}
-		tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+		data.CSRF = s.sessions.csrf(ctx)
+		tokens, _ := s.sessions.tokens(ctx)
 		if _, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, ""); atIdP {
 			p, _ := s.registry.Get(id.Provider)
 			data.IdP = p.Name()
@@ -144,7 +140,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, cmp.Or(rd, o.Path("/oauth2/sign_out")), http.StatusSeeOther)
 		return
 	}
-	want := s.sessions.sm.GetString(ctx, keyCSRF)
+	want := s.sessions.csrfHeld(ctx)
 	got := form.Get("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: because(whyCSRF, "csrf token mismatch")})
@@ -152,7 +148,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
 		return
 	}
-	tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	tokens, _ := s.sessions.tokens(ctx)
 	if err := s.endOwnSession(ctx); err != nil { // revoked even when the deletion failed
 		s.sessionUnavailable(w, r, err)
 		return
@@ -160,7 +156,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	state := randomToken()
 	end, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, state)
 	if atIdP {
-		s.sessions.sm.Put(ctx, keySignOut, signOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
+		s.sessions.startSignOutAtIdP(ctx, signOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
 	}
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, r, err)
@@ -189,7 +185,7 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider := r.PathValue("provider")
 	dest := o.Path("/oauth2/sign_out")
-	ret, pending := s.sessions.sm.Pop(ctx, keySignOut).(signOutReturn)
+	ret, pending, empty := s.sessions.takeSignOutAtIdP(ctx)
 	state := r.URL.Query().Get("state")
 	switch {
 	case !pending:
@@ -203,9 +199,9 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 			dest = ret.RD
 		}
 	}
-	if pending && len(s.sessions.sm.Keys(ctx)) == 0 {
+	if pending && empty {
 		// Nothing left in the session the sign-out made: drop it.
-		if err := s.sessions.sm.Destroy(ctx); err != nil {
+		if err := s.sessions.destroy(ctx); err != nil {
 			s.sessionUnavailable(w, r, err)
 			return
 		}

@@ -98,7 +98,7 @@ func (s *Server) initTunnels() {
 		interval = DefaultCacheTTL
 	}
 	s.tunnels = newTunnels(interval, func(ctx context.Context, token string) (bool, error) {
-		_, found, err := ctxStore(s.sessions.sm.Store).FindCtx(ctx, token) // never the token cache: a plain context
+		_, found, err := s.sessions.backing().FindCtx(ctx, token) // never the token cache: a plain context
 		return found, err
 	})
 	s.tunnels.ended = func(n int, why string) {
@@ -126,7 +126,7 @@ func (s *Server) trackTunnel(w http.ResponseWriter, r *http.Request) (_ *http.Re
 	if !signedIn || basic { // anonymous, or HTTP Basic: no session to end
 		return r, func() {}, true
 	}
-	token := s.sessions.sm.Token(ctx) // signed in by the session: it is loaded
+	token := s.sessions.token(ctx) // signed in by the session: it is loaded
 	if token == "" {
 		return r, func() {}, true
 	}
