@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 )
 
 // reopen rebuilds e's broker with its configuration and options, edited;

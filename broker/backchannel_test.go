@@ -19,8 +19,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 

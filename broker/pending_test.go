@@ -15,8 +15,8 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // anonymousStarts is how many cookie-less starts the tests below make:

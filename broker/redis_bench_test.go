@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // BenchmarkForwardAuthRedis is BenchmarkForwardAuth with the session in a

@@ -24,7 +24,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 

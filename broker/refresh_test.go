@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 )
 
 // The demo IdP's access tokens last five minutes; moving the broker's clock

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
-	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/demologin"
 )
 
 func TestSessionCookieAttributes(t *testing.T) {
@@ -49,24 +49,10 @@ func loginVia(e *env, startURL, user string) *http.Response {
 	if resp.StatusCode != http.StatusFound {
 		e.t.Fatalf("start: %d %s", resp.StatusCode, body(resp))
 	}
-	loc := resp.Header.Get("Location")
-	for range 10 {
-		u, _ := url.Parse(loc)
-		if strings.HasPrefix(loc, e.broker.URL+"/oauth2/callback/") {
-			return e.get(loc)
-		}
-		if u.Path == "/login" {
-			resp = e.do(e.client, http.MethodPost, u.Scheme+"://"+u.Host+"/login", url.Values{
-				"id": {u.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}})
-		} else {
-			resp = e.get(loc)
-		}
-		if loc = resp.Header.Get("Location"); loc != "" && loc[0] == '/' {
-			loc = u.Scheme + "://" + u.Host + loc
-		}
-	}
-	e.t.Fatal("login: too many redirects")
-	return nil
+	at, _ := url.Parse(resp.Header.Get("Location"))
+	cb := demologin.Walk(e.t, at, user, func(method, u string, form url.Values) *http.Response { return e.do(e.client, method, u, form) },
+		func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.broker.URL+"/oauth2/callback/") })
+	return e.get(cb.String())
 }
 
 // sessionCookie is the broker's Set-Cookie of resp.

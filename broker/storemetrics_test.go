@@ -12,7 +12,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 

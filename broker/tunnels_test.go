@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // withWebSockets puts a real WebSocket echo server at /ws/ behind the

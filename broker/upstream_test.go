@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // TestUpstreamChoice checks the order in which upstreams are tried: exact

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 func upCache(ttl time.Duration, clock *fakeClock) *tokenCache {

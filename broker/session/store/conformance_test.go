@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // TestConformance runs one suite, the Backend contract, against every

@@ -9,7 +9,7 @@ import (
 	"github.com/alexedwards/scs/redisstore"
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // TestRedisStoreMatchesRedisstore: sessions are stored as scs/redisstore
