@@ -79,7 +79,8 @@ func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *r
 		if info.peeked == nil {
 			return providers.Identity{}, nil, false, nil
 		}
-		return info.peeked.id, &info.peeked.headers, true, nil
+		h, _ := info.peeked.derived.(*relay.Headers) // made by relayHeadersOf; nil: made anew
+		return info.peeked.id, h, true, nil
 	}
 	if !s.sessions.available(r.Context()) {
 		return providers.Identity{}, nil, false, errSessionStore

@@ -59,6 +59,14 @@ func (s *Server) relayWith(h http.Header, r *http.Request, id providers.Identity
 	h.Set(s.assertion.Header(), tok)
 }
 
+// relayHeadersOf is the sessions' derive function: a decoded identity's
+// relay headers, made once per decoding and shared by every request that
+// reads the same session (relay.Headers.Set never lets them be changed).
+func relayHeadersOf(id providers.Identity) any {
+	h := relay.HeadersOf(id)
+	return &h
+}
+
 // handleJWKS serves the assertion's public keys at /oauth2/jwks and
 // /.well-known/jwks.json (relay.Signer.ServeJWKS). Without the assertion,
 // /oauth2/jwks is not found and /.well-known/jwks.json is the app's.

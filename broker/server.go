@@ -122,7 +122,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), backend, closeStore
+	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore, relayHeadersOf), backend, closeStore
 	// Store operations timed and their failures counted (storemetrics.go),
 	// when there is a network between: the memory store's are map accesses
 	// that take nanoseconds and cannot fail, and timing them would cost

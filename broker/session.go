@@ -80,10 +80,13 @@ func (c SessionConfig) cacheTTL() time.Duration {
 	return *c.CacheTTL
 }
 
-func newSessions(cfg SessionConfig, st scs.Store) *sessions {
+// newSessions makes the sessions of cfg over the store st. derive, when
+// set, makes what forward-auth needs of a decoded identity beyond the
+// identity itself (sessionView.derived), once per decoding.
+func newSessions(cfg SessionConfig, st scs.Store, derive func(providers.Identity) any) *sessions {
 	sm := scs.New()
 	sm.Store = st
-	sm.Codec = &sessionCodec{cache: newDecodeCache(store.CacheBytes)}
+	sm.Codec = &sessionCodec{cache: newDecodeCache(store.CacheBytes), derive: derive}
 	sm.Lifetime = cfg.Lifetime
 	if sm.Lifetime == 0 {
 		sm.Lifetime = DefaultLifetime
@@ -375,7 +378,8 @@ func (s *sessions) identity(ctx context.Context) (providers.Identity, bool) {
 // are cached by their encoding (decodeCache).
 type sessionCodec struct {
 	scs.GobCodec
-	cache *decodeCache
+	cache  *decodeCache
+	derive func(providers.Identity) any // sessionView.derived; may be nil
 }
 
 type undecodableError struct{ err error }
@@ -393,7 +397,7 @@ func (c *sessionCodec) decodeShared(b []byte) (*decodedSession, error) {
 	if err != nil {
 		return nil, &undecodableError{err}
 	}
-	d := newDecodedSession(deadline, values)
+	d := newDecodedSession(deadline, values, c.derive)
 	c.cache.put(b, d)
 	return d, nil
 }

@@ -30,7 +30,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := newSessions(c.cfg, store.NewMemorySessions()).cookie(c.origin)
+			got := newSessions(c.cfg, store.NewMemorySessions(), nil).cookie(c.origin)
 			if got.Name != c.want.Name || got.Path != c.want.Path || got.Secure != c.want.Secure || got.Domain != c.want.Domain {
 				t.Errorf("cookie = %+v, want %+v", got, c.want)
 			}

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -51,19 +50,24 @@ type decodedSession struct {
 
 // sessionView is the part of a signed-in session that forward-auth reads:
 // the identity, its tokens (to tell whether they are due for refresh), and
-// the identity's header values (relay.HeadersOf), made once per decoding
-// rather than once per request.
+// what the codec's derive function made of the identity (for the broker:
+// its relay headers), once per decoding rather than once per request. The
+// session code does not know what derived is; like the rest of the view it
+// is shared, and only read.
 type sessionView struct {
 	id      providers.Identity
 	tokens  sessionTokens
-	headers relay.Headers
+	derived any
 }
 
-func newDecodedSession(deadline time.Time, values map[string]any) *decodedSession {
+func newDecodedSession(deadline time.Time, values map[string]any, derive func(providers.Identity) any) *decodedSession {
 	d := &decodedSession{deadline: deadline, values: values}
 	if id, ok := values[keyIdentity].(providers.Identity); ok && id.Subject != "" {
 		t, _ := values[keyTokens].(sessionTokens)
-		d.view = &sessionView{id: id, tokens: t, headers: relay.HeadersOf(id)}
+		d.view = &sessionView{id: id, tokens: t}
+		if derive != nil {
+			d.view.derived = derive(id)
+		}
 	}
 	return d
 }

@@ -24,7 +24,7 @@ import (
 // decoded, but each has its own values: a Put, Remove or Destroy on one
 // never changes what another load sees.
 func TestDecodeCacheCopies(t *testing.T) {
-	s := newSessions(SessionConfig{}, store.NewMemorySessions())
+	s := newSessions(SessionConfig{}, store.NewMemorySessions(), relayHeadersOf)
 	sm := s.sm
 	ctx, _ := sm.Load(context.Background(), "")
 	sm.Put(ctx, keyIdentity, providers.Identity{Provider: "p", Subject: "alice", Groups: []string{"a", "b"}})
