@@ -90,7 +90,9 @@ func init() {
 	// Sessions written by versions that kept pending logins in the session
 	// still hold them: registered so that those sessions decode
 	// (finishLogin removes the entry).
-	gob.Register(map[string]pendingLogin{})
+	// The name is the one gob.Register gave it when this type lived in
+	// package broker; it must not change (TestSessionEncodingGolden).
+	gob.RegisterName("map[string]broker.pendingLogin", map[string]pendingLogin{})
 }
 
 // keyPending named the pending logins in sessions of earlier versions.

@@ -462,4 +462,10 @@ type sessionTokens struct {
 
 const keyTokens = "tokens"
 
-func init() { gob.Register(sessionTokens{}) }
+// The names under which session values are registered are part of every
+// stored session: they are written out, not taken from the package path,
+// so that moving a type keeps sessions already in Redis readable
+// (TestSessionEncodingGolden).
+func init() {
+	gob.RegisterName("github.com/oidc-broker/oidc-broker/broker.sessionTokens", sessionTokens{})
+}

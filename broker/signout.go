@@ -76,7 +76,10 @@ const (
 	maxSignOutForm = 16 << 10
 )
 
-func init() { gob.Register(signOutReturn{}) }
+// Registered under its name of today, written out (see sessionTokens).
+func init() {
+	gob.RegisterName("github.com/oidc-broker/oidc-broker/broker.signOutReturn", signOutReturn{})
+}
 
 // handleSignOutPage shows a confirmation with a CSRF-protected form: a GET
 // never signs anyone out, so a link or image on another site cannot.
