@@ -108,8 +108,8 @@ func TestConditions(t *testing.T) {
 	}{
 		{"zero rule: any signed-in user", AccessRule{}, ruleCarol, Allowed},
 		{"zero rule: nobody signed in", AccessRule{}, nil, Unauthenticated},
-		{"Public: nobody signed in", AccessRule{Public: true}, nil, Public},
-		{"Public: signed in", AccessRule{Public: true}, ruleBob, Public},
+		{"public: nobody signed in", AccessRule{Public: true}, nil, Public},
+		{"public: signed in", AccessRule{Public: true}, ruleBob, Public},
 		{"one_of met", AccessRule{Groups: GroupCondition{OneOf: []string{"ops", "admins"}}}, ruleAlice, Allowed},
 		{"one_of not met", AccessRule{Groups: GroupCondition{OneOf: []string{"ops", "admins"}}}, ruleBob, Forbidden},
 		{"one_of, no groups", AccessRule{Groups: GroupCondition{OneOf: []string{"admins"}}}, ruleCarol, Forbidden},
@@ -229,7 +229,7 @@ func TestPathNormalisationAttacks(t *testing.T) {
 			t.Errorf("%q is public to an anonymous client", path)
 		}
 		if got, _ := p.Decide(get(path), ruleBob); got != Forbidden {
-			t.Errorf("%q: bob gets %v, want Forbidden (some reading is /admin/)", path, got)
+			t.Errorf("%q: bob gets %v, want forbidden (some reading is /admin/)", path, got)
 		}
 	}
 	stillPublic := []string{
@@ -370,7 +370,7 @@ func BenchmarkAccess(b *testing.B) {
 		{"late match", get("/app/19/settings"), ruleAlice},
 		{"denied", get("/team/4/"), ruleBob},
 		{"default", get("/nothing/here/at/all"), ruleBob},
-		{"Public, anonymous", get("/static/app.css"), nil},
+		{"public, anonymous", get("/static/app.css"), nil},
 		{"encoded path", get("/team/0/..%2Fx/%C3%A9"), ruleAlice},
 	} {
 		b.Run(c.name, func(b *testing.B) {
