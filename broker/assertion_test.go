@@ -24,6 +24,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/assertion"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -314,12 +315,7 @@ func sessionServer(t *testing.T, cfg Config) (*Server, *http.Cookie) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, err := srv.sessions.sm.Load(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.sessions.sm.Put(ctx, keyIdentity, providers.Identity{Provider: "kc", Subject: "1", Email: "j@example.com", EmailVerified: true})
-	token, _, err := srv.sessions.sm.Commit(ctx)
+	token, err := srv.sessions.Create(t.Context(), providers.Identity{Provider: "kc", Subject: "1", Email: "j@example.com", EmailVerified: true}, session.Tokens{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ const (
 // endpoint, and the guard that keeps ended sessions ended.
 func (s *Server) initLogout() {
 	s.logouts = ratelimit.NewFailures(logoutFailures, logoutFailureSpan, s.opts.Now)
-	s.sessions.wrapStore(func(st scs.CtxStore) scs.CtxStore { return &revocationGuard{CtxStore: st, s: s} })
+	s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return &revocationGuard{CtxStore: st, s: s} })
 }
 
 // handleBackchannelLogout verifies a logout token (providers.
@@ -183,7 +183,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 // sessionWithoutSID reports whether the stored session of token is signed
 // in with tokens that carry no sid.
 func (s *Server) sessionWithoutSID(token string) (bool, error) {
-	_, t, ok, err := s.sessions.stored(token)
+	_, t, ok, err := s.sessions.Stored(token)
 	if err != nil || !ok {
 		return false, err // !ok: gone already
 	}

@@ -79,10 +79,10 @@ func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *r
 		if info.peeked == nil {
 			return providers.Identity{}, nil, false, nil
 		}
-		h, _ := info.peeked.derived.(*relay.Headers) // made by relayHeadersOf; nil: made anew
-		return info.peeked.id, h, true, nil
+		h, _ := info.peeked.Derived().(*relay.Headers) // made by relayHeadersOf; nil: made anew
+		return info.peeked.ID(), h, true, nil
 	}
-	if !s.sessions.available(r.Context()) {
+	if !s.sessions.Available(r.Context()) {
 		return providers.Identity{}, nil, false, errSessionStore
 	}
 	id, ok := s.sessionIdentity(r) // refresh.go: renews expired tokens

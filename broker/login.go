@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
@@ -29,7 +30,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		RedirectURI: o.URL("/oauth2/callback/" + url.PathEscape(p.ID())),
 		RD:          rd,
 		Created:     s.now(),
-		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.persistentMax > 0,
+		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.PersistentMax() > 0,
 	}
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
 		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
@@ -136,8 +137,8 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
-	t := sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
-	if err := s.sessions.signIn(ctx, id, t, pl.Remember); err != nil {
+	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	if err := s.sessions.SignIn(ctx, id, t, pl.Remember); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
@@ -148,7 +149,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if res.SessionID != "" {
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
-	if err := s.store.IndexAdd(ctx, keys, s.sessions.token(ctx), s.sessions.deadline(ctx)); err != nil {
+	if err := s.store.IndexAdd(ctx, keys, s.sessions.Token(ctx), s.sessions.Deadline(ctx)); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}

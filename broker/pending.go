@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,18 +84,6 @@ const (
 	// made anew, if Redis lost it).
 	secretRecheck = time.Minute
 )
-
-func init() {
-	// Sessions written by versions that kept pending logins in the session
-	// still hold them: registered so that those sessions decode
-	// (finishLogin removes the entry).
-	// The name is the one gob.Register gave it when this type lived in
-	// package broker; it must not change (TestSessionEncodingGolden).
-	gob.RegisterName("map[string]broker.pendingLogin", map[string]pendingLogin{})
-}
-
-// keyPending named the pending logins in sessions of earlier versions.
-const keyPending = "pending"
 
 // randomToken returns 32 bytes from crypto/rand, base64url-encoded.
 func randomToken() string {
@@ -179,7 +166,7 @@ func (p *pendingSeal) stale(ctx context.Context, st store.Backend) cipher.AEAD {
 // __Host- prefix behind https (a cookie no other host can set), HttpOnly,
 // SameSite=Lax, for the browser's session. Its value is random.
 func (s *Server) bindingCookie(o origin) http.Cookie {
-	c := http.Cookie{Name: s.sessions.baseName + bindingCookieSuffix, Path: "/", HttpOnly: true,
+	c := http.Cookie{Name: s.sessions.BaseName() + bindingCookieSuffix, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
 	if c.Secure {
 		c.Name = "__Host-" + c.Name
@@ -214,7 +201,7 @@ func bindingHash(v string) string {
 // with the __Secure- prefix behind https (not __Host-: the cookie is
 // scoped to the broker's /oauth2/ paths).
 func (s *Server) pendingCookieName(o origin, state string) string {
-	name := s.sessions.baseName + pendingCookieInfix + state[:min(len(state), pendingNameChars)]
+	name := s.sessions.BaseName() + pendingCookieInfix + state[:min(len(state), pendingNameChars)]
 	if o.Secure() {
 		name = "__Secure-" + name
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
@@ -28,17 +29,17 @@ const anonymousStarts = 20_000
 // and marks.
 func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 	t.Helper()
-	st := s.sessions.sm.Store
+	var st scs.Store = s.sessions.Backing()
 	if g, ok := st.(*revocationGuard); ok {
 		st = g.CtxStore
 	}
-	if p, ok := st.(plainStore); ok {
-		st = p.Store
+	if p, ok := st.(interface{ Unwrap() scs.Store }); ok {
+		st = p.Unwrap()
 	}
 	ms, ok := st.(*store.MemorySessions)
 	mb, ok2 := unobserved(s.store).(*store.MemoryBackend)
 	if !ok || !ok2 {
-		t.Fatalf("not the memory store: %T %T", s.sessions.sm.Store, s.store)
+		t.Fatalf("not the memory store: %T %T", st, s.store)
 	}
 	index, marks = mb.Sizes()
 	return ms.Len(), index, marks

@@ -115,7 +115,7 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 			if prefix != "" {
 				h.Set("X-Forwarded-Prefix", prefix)
 			}
-			removeCookie(pr.Out, s.sessions.baseName, s.sessions.baseName+bindingCookieSuffix)
+			removeCookie(pr.Out, s.sessions.BaseName(), s.sessions.BaseName()+bindingCookieSuffix)
 			if id := pr.In.Header[idHeader]; len(id) > 0 {
 				h[idHeader] = id
 			}

@@ -313,21 +313,20 @@ func TestRedisSessionSize(t *testing.T) {
 	for _, k := range idx {
 		index += memoryUsage(r, k)
 	}
-	ctx, err := e.server.sessions.sm.Load(context.Background(), strings.TrimPrefix(keys[0], DefaultRedisKeyPrefix+"session:"))
+	ctx, err := e.server.sessions.LoadStored(strings.TrimPrefix(keys[0], DefaultRedisKeyPrefix+"session:"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := e.server.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	tok, _ := e.server.sessions.Tokens(ctx)
 	t.Logf("demo login: %d bytes stored (ID token %d), MEMORY USAGE %d; %d index key(s): MEMORY USAGE %d", n, len(tok.IDToken), mem, len(idx), index)
 
 	// The typical session: three groups, a refresh token of 512 characters
 	// (opaque ones are shorter, JWTs as Keycloak's longer) and a sid.
-	id, _ := e.server.sessions.identity(ctx)
+	id, _ := e.server.sessions.Identity(ctx)
 	id.Groups = append(id.Groups, "staff")
 	tok.RefreshToken, tok.SID = strings.Repeat("r", 512), "5bd5a3f4-2f5e-4c5a-9a4f-0d1e2f3a4b5c"
-	e.server.sessions.sm.Put(ctx, keyIdentity, id)
-	e.server.sessions.sm.Put(ctx, keyTokens, tok)
-	if _, _, err := e.server.sessions.sm.Commit(ctx); err != nil {
+	e.server.sessions.SetLogin(ctx, id, tok)
+	if err := e.server.sessions.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	n, mem = size(keys[0])

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -41,11 +42,11 @@ func (c SessionConfig) outliveTokens() bool { return c.OutliveTokens == nil || *
 // compare their expiry with the clock.
 func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 	ctx := r.Context()
-	id, ok := s.sessions.identity(ctx)
+	id, ok := s.sessions.Identity(ctx)
 	if !ok {
 		return id, false
 	}
-	t, ok := s.sessions.tokens(ctx)
+	t, ok := s.sessions.Tokens(ctx)
 	if !s.dueForRefresh(t, ok) {
 		return id, true
 	}
@@ -54,14 +55,14 @@ func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 
 // dueForRefresh reports whether the tokens of a session (ok: it has some)
 // expired, or are about to.
-func (s *Server) dueForRefresh(t sessionTokens, ok bool) bool {
+func (s *Server) dueForRefresh(t session.Tokens, ok bool) bool {
 	return ok && !t.Expiry.IsZero() && !s.now().Before(t.Expiry.Add(-refreshSkew))
 }
 
 // renew refreshes the expired login of the request's session (see
 // sessionIdentity). Only the request that takes the session's lock
 // refreshes; others go on with the identity they have meanwhile.
-func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionTokens) (providers.Identity, bool) {
+func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tokens) (providers.Identity, bool) {
 	p, _ := s.registry.Get(id.Provider)
 	ref, canRefresh := p.(providers.Refresher)
 	if t.RefreshToken == "" || !canRefresh {
@@ -71,7 +72,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		s.endSession(ctx, id, because(whyExpired, "tokens expired and cannot be refreshed"), nil)
 		return providers.Identity{}, false
 	}
-	token := s.sessions.token(ctx)
+	token := s.sessions.Token(ctx)
 	release, ok, err := s.store.Lock(ctx, "refresh:"+token, refreshLockTTL)
 	if err != nil {
 		s.logStoreError(ctx, "refresh: session store unavailable", err)
@@ -83,7 +84,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 	// This request read the session before it took the lock: another one
 	// may have refreshed it since (and rotated the refresh token), or ended
 	// it. The store knows.
-	cur, curTokens, found, err := s.sessions.stored(token)
+	cur, curTokens, found, err := s.sessions.Stored(token)
 	switch {
 	case err != nil:
 		release()
@@ -95,7 +96,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return providers.Identity{}, false
 	case curTokens.RefreshToken != t.RefreshToken || s.now().Before(curTokens.Expiry.Add(-refreshSkew)):
 		release()
-		s.sessions.setLogin(ctx, cur, curTokens)
+		s.sessions.SetLogin(ctx, cur, curTokens)
 		return cur, true
 	}
 	// Detached from the request: a client that hangs up must not abandon a
@@ -127,17 +128,17 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 // it to the store at once, before the lock is released: the next request to
 // refresh must find the new (possibly rotated) refresh token, not wait for
 // this request's response.
-func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sessionTokens, res *providers.Result) providers.Identity {
+func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t session.Tokens, res *providers.Result) providers.Identity {
 	id := res.Identity
 	id.AuthTime = old.AuthTime // the sign-in, not the refresh
-	nt := sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
-	s.sessions.setLogin(ctx, id, nt)
+	nt := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	s.sessions.SetLogin(ctx, id, nt)
 	if nt.SID != "" && nt.SID != t.SID {
-		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.token(ctx), s.sessions.deadline(ctx)); err != nil {
+		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.Token(ctx), s.sessions.Deadline(ctx)); err != nil {
 			s.logStoreError(ctx, "refresh: the session could not be indexed", err)
 		}
 	}
-	if err := s.sessions.commit(ctx); err != nil {
+	if err := s.sessions.Commit(ctx); err != nil {
 		s.logStoreError(ctx, "refresh: the renewed session could not be saved", err)
 	}
 	s.audit(ctx, auditEntry{event: evSessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})

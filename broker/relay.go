@@ -40,7 +40,7 @@ func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Iden
 }
 
 // relayWith is relayIdentity with id's header values made before (pre: a
-// peeked session's, sessionView), or nil to make them.
+// peeked session's, session.View), or nil to make them.
 func (s *Server) relayWith(h http.Header, r *http.Request, id providers.Identity, pre *relay.Headers, audience string) {
 	if pre != nil {
 		pre.Set(h)

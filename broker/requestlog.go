@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -58,7 +59,7 @@ type requestInfo struct {
 	// (sessions.peek: forward-auth), and peeked is its identity, nil when
 	// the request is not signed in. There is no scs session to read.
 	readOnly bool
-	peeked   *sessionView
+	peeked   *session.View
 }
 
 // ID is the request's ID.

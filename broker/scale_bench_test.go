@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -154,10 +155,7 @@ func BenchmarkMemory100kSessions(b *testing.B) {
 // scaleSession creates the i-th signed-in session and returns the size of
 // its ID token.
 func scaleSession(b *testing.B, srv *Server, i int) int {
-	ctx, err := srv.sessions.sm.Load(b.Context(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ctx := b.Context()
 	provider := fmt.Sprintf("realm-%04d", i%1000)
 	sub, sid := uuid(), uuid()
 	user := "user" + strconv.Itoa(i)
@@ -165,10 +163,8 @@ func scaleSession(b *testing.B, srv *Server, i int) int {
 		Name: "User " + strconv.Itoa(i), PreferredUsername: user,
 		Groups: []string{"staff", "engineering", "realm-" + provider + "-users", "vpn"}, AuthTime: time.Now()}
 	idToken := scaleIDToken(provider, sub, sid, id)
-	srv.sessions.sm.Put(ctx, keyIdentity, id)
-	srv.sessions.sm.Put(ctx, keyTokens, sessionTokens{IDToken: idToken, RefreshToken: randomText(150), // 200 bytes
+	token, err := srv.sessions.Create(ctx, id, session.Tokens{IDToken: idToken, RefreshToken: randomText(150), // 200 bytes
 		Expiry: time.Now().Add(5 * time.Minute), SID: sid})
-	token, _, err := srv.sessions.sm.Commit(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -222,11 +218,8 @@ func scaleEncodedSize(b *testing.B, srv *Server) int {
 	id := providers.Identity{Provider: "realm-0042", Subject: uuid(), Email: "user42@realm-0042.example", EmailVerified: true,
 		Name: "User 42", PreferredUsername: "user42", Groups: []string{"staff", "engineering", "realm-realm-0042-users", "vpn"}, AuthTime: time.Now()}
 	sid := uuid()
-	data, err := srv.sessions.sm.Codec.Encode(time.Now().Add(DefaultLifetime), map[string]any{
-		keyIdentity: id,
-		keyTokens: sessionTokens{IDToken: scaleIDToken("realm-0042", id.Subject, sid, id), RefreshToken: randomText(150),
-			Expiry: time.Now().Add(5 * time.Minute), SID: sid},
-	})
+	data, err := session.Encode(time.Now().Add(DefaultLifetime), id, session.Tokens{IDToken: scaleIDToken("realm-0042", id.Subject, sid, id),
+		RefreshToken: randomText(150), Expiry: time.Now().Add(5 * time.Minute), SID: sid})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -62,7 +63,7 @@ type Server struct {
 	log          *slog.Logger
 	public       *origin
 	registry     *providers.Registry
-	sessions     *sessions
+	sessions     *session.Manager
 	selection    *selection.Page
 	catalog      *selection.Catalog
 	fix          *proxyfix.Fix
@@ -128,7 +129,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
-		s.sessions.wrapStore(func(st scs.CtxStore) scs.CtxStore { return ctxStore(s.metrics.observeStore(st)) })
+		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.observeStore(st)) })
 		s.store = s.metrics.observeBackend(s.store)
 	}
 	s.initLogout() // backchannel.go: ended sessions stay ended

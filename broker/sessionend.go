@@ -33,8 +33,8 @@ func (s *Server) endSession(ctx context.Context, id providers.Identity, reason a
 // flight cannot bring it back. A failure to mark it is logged (revoke); the
 // error returned is the deletion's.
 func (s *Server) endOwnSession(ctx context.Context) error {
-	token := s.sessions.token(ctx)
-	err := s.sessions.destroy(ctx)
+	token := s.sessions.Token(ctx)
+	err := s.sessions.Destroy(ctx)
 	_ = s.revoke(ctx, token) // logged
 	return err
 }
@@ -47,7 +47,7 @@ func (s *Server) endStoredSession(ctx context.Context, token string) (bool, erro
 		return false, err
 	}
 	// HashTokenInStore is off: the store's key is the token itself.
-	st := s.sessions.backing()
+	st := s.sessions.Backing()
 	_, found, err := st.FindCtx(ctx, token)
 	if err != nil || !found {
 		return false, err
@@ -61,7 +61,7 @@ func (s *Server) revoke(ctx context.Context, token string) error {
 		return nil
 	}
 	s.endTunnels(token) // tunnels.go: its WebSockets close now
-	lifetime := s.sessions.maxLifetime()
+	lifetime := s.sessions.MaxLifetime()
 	err := s.store.IndexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
 	if err != nil {
 		s.log.ErrorContext(ctx, "session could not be marked ended", "error", err)
@@ -110,25 +110,3 @@ func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte,
 func (g *revocationGuard) Commit(token string, b []byte, expiry time.Time) error {
 	return g.CommitCtx(context.Background(), token, b, expiry)
 }
-
-// ctxStore is st with context support.
-func ctxStore(st scs.Store) scs.CtxStore {
-	if cs, ok := st.(scs.CtxStore); ok {
-		return cs
-	}
-	return plainStore{st}
-}
-
-// plainStore gives a store without context support (the memory store) the
-// context methods, which ignore the context.
-type plainStore struct{ scs.Store }
-
-func (p plainStore) FindCtx(_ context.Context, token string) ([]byte, bool, error) {
-	return p.Find(token)
-}
-
-func (p plainStore) CommitCtx(_ context.Context, token string, b []byte, expiry time.Time) error {
-	return p.Commit(token, b, expiry)
-}
-
-func (p plainStore) DeleteCtx(_ context.Context, token string) error { return p.Delete(token) }

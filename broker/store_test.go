@@ -13,7 +13,7 @@ func TestLoginIsIndexed(t *testing.T) {
 		t.Fatalf("index: %v %v", toks, err)
 	}
 	// The indexed token is the live session: deleting it signs the user out.
-	if err := e.server.sessions.sm.Store.Delete(toks[0]); err != nil {
+	if err := e.server.sessions.Backing().DeleteCtx(context.Background(), toks[0]); err != nil {
 		t.Fatal(err)
 	}
 	if e.signedIn(e.client) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 )
 
@@ -20,7 +21,7 @@ import (
 // (scs.CtxStore; plain methods ignore the context). Neither of the broker's
 // stores iterates, and the broker never asks scs to.
 func (m *metrics) observeStore(st scs.Store) scs.Store {
-	return &observedStore{inner: ctxStore(st), m: m}
+	return &observedStore{inner: session.ContextStore(st), m: m}
 }
 
 // observeBackend wraps the broker's backend. Methods this file does not

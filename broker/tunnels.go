@@ -24,7 +24,7 @@ import (
 //   - revoke, which every sign-out, back-channel logout and refused
 //     refresh on this replica goes through: at once;
 //   - on another replica (Redis): the store's invalidation of the token
-//     (sessioncache.go), which makes the session's tunnels be checked at
+//     (package store), which makes the session's tunnels be checked at
 //     once;
 //   - expiry, a new sign-in that replaced the token, and an invalidation
 //     that was missed: one loop checks every session with tunnels against
@@ -98,7 +98,7 @@ func (s *Server) initTunnels() {
 		interval = DefaultCacheTTL
 	}
 	s.tunnels = newTunnels(interval, func(ctx context.Context, token string) (bool, error) {
-		_, found, err := s.sessions.backing().FindCtx(ctx, token) // never the token cache: a plain context
+		_, found, err := s.sessions.Backing().FindCtx(ctx, token) // never the token cache: a plain context
 		return found, err
 	})
 	s.tunnels.ended = func(n int, why string) {
@@ -126,7 +126,7 @@ func (s *Server) trackTunnel(w http.ResponseWriter, r *http.Request) (_ *http.Re
 	if !signedIn || basic { // anonymous, or HTTP Basic: no session to end
 		return r, func() {}, true
 	}
-	token := s.sessions.token(ctx) // signed in by the session: it is loaded
+	token := s.sessions.Token(ctx) // signed in by the session: it is loaded
 	if token == "" {
 		return r, func() {}, true
 	}

@@ -1,9 +1,11 @@
-package broker
+package session
 
 import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/alexedwards/scs/v2"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -26,7 +28,7 @@ import (
 //
 // Values read from a session are shared with the cache and with every other
 // request that loaded the same bytes: code that changes one must Put a new
-// value (pending.go copies its map), never modify it in place.
+// value, never modify it in place.
 
 // decodeCache maps encoded sessions to their decoded form. The maps it
 // holds are never modified; get returns a copy, which scs may change.
@@ -45,26 +47,35 @@ type decodedSession struct {
 	values   map[string]any
 	// view is what forward-auth reads of the session (sessions.peek),
 	// made with the decoding; nil when the session has no identity.
-	view *sessionView
+	view *View
 }
 
-// sessionView is the part of a signed-in session that forward-auth reads:
+// View is the part of a signed-in session that forward-auth reads:
 // the identity, its tokens (to tell whether they are due for refresh), and
 // what the codec's derive function made of the identity (for the broker:
 // its relay headers), once per decoding rather than once per request. The
 // session code does not know what derived is; like the rest of the view it
 // is shared, and only read.
-type sessionView struct {
+type View struct {
 	id      providers.Identity
-	tokens  sessionTokens
+	tokens  Tokens
 	derived any
 }
+
+// ID is the session's identity.
+func (v *View) ID() providers.Identity { return v.id }
+
+// Tokens are the login's tokens (zero when the session has none).
+func (v *View) Tokens() Tokens { return v.tokens }
+
+// Derived is what the derive function given to New made of the identity.
+func (v *View) Derived() any { return v.derived }
 
 func newDecodedSession(deadline time.Time, values map[string]any, derive func(providers.Identity) any) *decodedSession {
 	d := &decodedSession{deadline: deadline, values: values}
 	if id, ok := values[keyIdentity].(providers.Identity); ok && id.Subject != "" {
-		t, _ := values[keyTokens].(sessionTokens)
-		d.view = &sessionView{id: id, tokens: t}
+		t, _ := values[keyTokens].(Tokens)
+		d.view = &View{id: id, tokens: t}
 		if derive != nil {
 			d.view.derived = derive(id)
 		}
@@ -115,4 +126,42 @@ func copyValues(v map[string]any) map[string]any {
 		return map[string]any{}
 	}
 	return maps.Clone(v)
+}
+
+// sessionCodec is scs's gob codec, with decoding failures told apart from
+// store failures: a session that cannot be decoded (written by a version
+// that stored other types) is no session, not an outage. Decoded sessions
+// are cached by their encoding (decodeCache).
+type sessionCodec struct {
+	scs.GobCodec
+	cache  *decodeCache
+	derive func(providers.Identity) any // View.derived; may be nil
+}
+
+type undecodableError struct{ err error }
+
+func (e *undecodableError) Error() string { return "broker: undecodable session: " + e.err.Error() }
+func (e *undecodableError) Unwrap() error { return e.err }
+
+// decodeShared is Decode for a reader that never changes the values: they
+// may be the cache's own.
+func (c *sessionCodec) decodeShared(b []byte) (*decodedSession, error) {
+	if d, ok := c.cache.shared(b); ok {
+		return d, nil
+	}
+	deadline, values, err := c.GobCodec.Decode(b)
+	if err != nil {
+		return nil, &undecodableError{err}
+	}
+	d := newDecodedSession(deadline, values, c.derive)
+	c.cache.put(b, d)
+	return d, nil
+}
+
+func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
+	d, err := c.decodeShared(b)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	return d.deadline, copyValues(d.values), nil // scs changes its session's map
 }

@@ -1,4 +1,4 @@
-package broker
+package session
 
 import (
 	"bytes"
@@ -25,12 +25,12 @@ func goldenSessionValues() map[string]any {
 		keyIdentity: providers.Identity{Provider: "google", Subject: "1234", Email: "a@example.com",
 			EmailVerified: true, Name: "A B", PreferredUsername: "ab", Groups: []string{"g:admins", "staff"},
 			GroupsIncomplete: true, AuthTime: at},
-		keyTokens:   sessionTokens{IDToken: "eyJ.id.token", RefreshToken: "rt", Expiry: at.Add(time.Hour), SID: "sid-1"},
+		keyTokens:   Tokens{IDToken: "eyJ.id.token", RefreshToken: "rt", Expiry: at.Add(time.Hour), SID: "sid-1"},
 		keyCSRF:     "csrf-token",
 		keyRemember: true,
-		keySignOut:  signOutReturn{Provider: "google", State: "st", RD: "/after", Created: at},
+		keySignOut:  SignOutReturn{Provider: "google", State: "st", RD: "/after", Created: at},
 		// Earlier versions kept pending logins in the session.
-		keyPending: map[string]pendingLogin{"st": {State: "st", Provider: "google", Nonce: "n", Verifier: "v",
+		keyPending: map[string]legacyPending{"st": {State: "st", Provider: "google", Nonce: "n", Verifier: "v",
 			RedirectURI: "https://a.example/oauth2/callback/google", RD: "/", Created: at, Remember: true, Browser: "b"}},
 	}
 }
@@ -93,8 +93,14 @@ func TestSessionEncodingGolden(t *testing.T) {
 			if !bytes.Contains(golden, []byte(name)) || !bytes.Contains(got, []byte(name)) {
 				t.Errorf("the value of %q is not registered as %q:\n got %q\nwant %q", key, name, got, golden)
 			}
-			if len(got) != len(golden) {
-				t.Errorf("encoding changed:\n got %q\nwant %q", got, golden)
+			// The new bytes read back as the old ones do. They differ from
+			// the golden ones only in gob's type ids and in the Go name of
+			// a struct in its wire type ("sessionTokens" is "Tokens" since
+			// the type moved to this package), which gob does not compare:
+			// it matches fields by name, as the golden files, written with
+			// the old name, decoding above show.
+			if _, values, err := codec.Decode(got); err != nil || !reflect.DeepEqual(values, map[string]any{key: value}) {
+				t.Errorf("the current encoding decodes to %#v, %v", values, err)
 			}
 		})
 	}
