@@ -204,8 +204,12 @@ func TestLocalLoginRefusals(t *testing.T) {
 }
 
 func TestLocalRateLimits(t *testing.T) {
+	// The clock stands still but for offset: the Retry-After values below
+	// are exact, and a slow run (bcrypt under -race on a loaded machine)
+	// must not take a second off them.
 	var offset atomic.Int64
-	clock := withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	base := time.Now()
+	clock := withClock(func() time.Time { return base.Add(time.Duration(offset.Load())) })
 	fromAddr := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
 	trustXFor := withConfig(func(c *Config) { c.TrustedProxies = proxyfix.Config{XFor: 1} })
 
