@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkForwardAuthWithAssertion(b *testing.B) {
 func BenchmarkAssertionSign(b *testing.B) {
 	for _, alg := range []string{"ES256", "EdDSA", "RS256"} {
 		b.Run(alg, func(b *testing.B) {
-			a, err := newAssertionSigner(Config{Assertion: AssertionConfig{Enabled: true, Algorithm: alg}}, time.Now,
+			a, err := relay.NewSigner(AssertionConfig{Enabled: true, Algorithm: alg}, "", time.Now,
 				slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
 				b.Fatal(err)
@@ -34,7 +35,7 @@ func BenchmarkAssertionSign(b *testing.B) {
 				Name: "Jane Doe", PreferredUsername: "jane", Groups: []string{"staff", "ops", "admins"}}
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if _, err := a.token("https://auth.example.com", strconv.Itoa(i), id); err != nil { // a new audience: a miss
+				if _, err := a.Token("https://auth.example.com", strconv.Itoa(i), id); err != nil { // a new audience: a miss
 					b.Fatal(err)
 				}
 			}
@@ -53,7 +54,7 @@ func BenchmarkAssertionCacheHit(b *testing.B) {
 	srv.relayIdentity(h, r, id, "")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := srv.assertion.token(srv.originOf(r).String(), "", id); err != nil {
+		if _, err := srv.assertion.Token(srv.originOf(r).String(), "", id); err != nil {
 			b.Fatal(err)
 		}
 	}

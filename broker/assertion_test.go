@@ -17,13 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
+	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -211,7 +212,7 @@ func TestAssertionKeyRotation(t *testing.T) {
 		mu.Lock()
 		current = s
 		mu.Unlock()
-		tok, err := s.assertion.token(front.URL, "app", alice)
+		tok, err := s.assertion.Token(front.URL, "app", alice)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,6 +243,9 @@ func TestAssertionKeyRotation(t *testing.T) {
 	verify("a (fresh) token of the removed key", signWith(t, oldKey, front.URL, clk), false)
 }
 
+// jwksMaxAge is the key set's max-age (relay), which key rotation waits for.
+const jwksMaxAge = 5 * time.Minute
+
 // signWith signs a fresh assertion with the key file path, as a broker
 // that still had it would.
 func signWith(t *testing.T, path, iss string, clk *testClock) string {
@@ -251,7 +255,7 @@ func signWith(t *testing.T, path, iss string, clk *testClock) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.assertion.token(iss, "app", providers.Identity{Provider: "kc", Subject: "alice"})
+	tok, err := s.assertion.Token(iss, "app", providers.Identity{Provider: "kc", Subject: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,55 +272,6 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-func TestAssertionCache(t *testing.T) {
-	clk := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	a, err := newAssertionSigner(Config{Assertion: AssertionConfig{Enabled: true}}, clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := providers.Identity{Provider: "kc", Subject: "1", Name: "Jane", Groups: []string{"a"}}
-	tok := func(aud string, id providers.Identity) string {
-		t.Helper()
-		s, err := a.token("https://auth.example", aud, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	first := tok("", id)
-	clk.Add(3 * time.Minute) // 2 minutes left: more than a third
-	if tok("", id) != first {
-		t.Error("re-signed with two thirds of the lifetime left")
-	}
-	if tok(DefaultAssertionAudience, id) != first {
-		t.Error("the default audience named explicitly is another entry")
-	}
-	if tok("other-app", id) == first {
-		t.Error("one token for two audiences")
-	}
-	changed := id
-	changed.Groups = []string{"a", "b"}
-	if tok("", changed) == first {
-		t.Error("the groups changed, the token did not")
-	}
-	clk.Add(21 * time.Second) // less than a third left
-	renewed := tok("", changed)
-	if renewed == first || tok("", changed) != renewed {
-		t.Error("not renewed near expiry, or renewed twice")
-	}
-
-	// The cache is bounded.
-	for i := range maxCachedAssertions + 10 {
-		_ = tok("", providers.Identity{Provider: "kc", Subject: strconv.Itoa(i)})
-	}
-	a.mu.RLock()
-	n := len(a.cache)
-	a.mu.RUnlock()
-	if n > maxCachedAssertions {
-		t.Errorf("%d cached assertions, more than %d", n, maxCachedAssertions)
-	}
 }
 
 func TestAssertionHeaderStripped(t *testing.T) {
@@ -340,26 +295,13 @@ func TestAssertionHeaderStripped(t *testing.T) {
 	h := <-seen
 	var got []string
 	for k, vs := range h {
-		if matchesAnyHeader(k, []string{"X-App-Identity"}) || isIdentityHeader(k) && k != HeaderUser && k != HeaderProvider &&
+		if relay.MatchesAnyHeader(k, []string{"X-App-Identity"}) || relay.IsIdentityHeader(k) && k != HeaderUser && k != HeaderProvider &&
 			k != HeaderEmail && k != HeaderPreferredUsername && k != HeaderGroups {
 			got = append(got, k+": "+strings.Join(vs, ","))
 		}
 	}
 	if len(got) != 1 || !strings.HasPrefix(got[0], "X-App-Identity: ey") || strings.Contains(got[0], "forged") {
 		t.Errorf("the app received %q; want only the broker's X-App-Identity", got)
-	}
-}
-
-func TestStripConfiguredHeader(t *testing.T) {
-	seen := http.Header{}
-	for _, k := range []string{"X-App-Jwt", "x-app-jwt", "X_APP_JWT", "x_App-jwt"} {
-		seen[k] = []string{"forged"}
-	}
-	seen["X-App-Jwt-Other"] = []string{"kept"}
-	seen["X-App-Jw"] = []string{"kept"}
-	stripIdentityHeaders(seen, "X-App-Jwt", "")
-	if len(seen) != 2 || seen.Get("X-App-Jwt-Other") != "kept" || seen.Get("X-App-Jw") != "kept" {
-		t.Errorf("after stripping: %v", seen)
 	}
 }
 
@@ -373,12 +315,7 @@ func sessionServer(t *testing.T, cfg Config) (*Server, *http.Cookie) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, err := srv.sessions.sm.Load(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.sessions.sm.Put(ctx, keyIdentity, providers.Identity{Provider: "kc", Subject: "1", Email: "j@example.com", EmailVerified: true})
-	token, _, err := srv.sessions.sm.Commit(ctx)
+	token, err := srv.sessions.Create(t.Context(), providers.Identity{Provider: "kc", Subject: "1", Email: "j@example.com", EmailVerified: true}, session.Tokens{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 )
@@ -57,9 +56,9 @@ type auditEntry struct {
 	provider string // the provider id, as the request or the session names it
 	sub      string // the subject at the provider
 	user     string // default provider:sub when sub is set
-	// reason says why, for people; the metrics' reason label is its class
-	// (reasonCode).
-	reason        string
+	// reason says why: its text for people, its class for the metrics'
+	// reason label.
+	reason        auditReason
 	err           error
 	before, after []any // event-specific key-value pairs
 	// via is where an access refusal happened: "proxy" or "forward_auth".
@@ -69,11 +68,10 @@ type auditEntry struct {
 // audit writes e's line and counts it. ctx is the request's: it carries
 // the client address and the request ID (entry).
 func (s *Server) audit(ctx context.Context, e auditEntry) {
-	code := reasonCode(e.reason)
+	code := e.reason.label()
 	s.countAudit(ctx, e, code)
 	level := slog.LevelInfo
-	switch code {
-	case "client_rejected", "idp_unavailable", "store_unavailable": // trouble for the operator, not a user's mistake
+	if e.reason.why.warns() {
 		level = slog.LevelWarn
 	}
 	if !s.log.Enabled(ctx, level) {
@@ -94,8 +92,8 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 	if user != "" {
 		args = append(args, "user", user)
 	}
-	if e.reason != "" {
-		args = append(args, "reason", e.reason)
+	if e.reason.text != "" {
+		args = append(args, "reason", e.reason.text)
 	}
 	if e.err != nil {
 		args = append(args, "error", e.err)
@@ -210,49 +208,64 @@ func (s *Server) countAudit(ctx context.Context, e auditEntry, code string) {
 	}
 }
 
-// reasonCodes classify the reasons audit entries give (the texts of
-// login.go, local.go, basic.go, signout.go, backchannel.go and refresh.go)
-// into the fixed values of the metrics' reason label: the first prefix that
-// matches wins, and a text none matches is "other".
-var reasonCodes = []struct{ prefix, code string }{
-	{"unknown provider", "unknown_provider"},
-	{"not a password provider", "unknown_provider"},
-	{"no such provider", "unknown_provider"},
-	{"missing state", "missing_state"},
-	{"unknown or replayed state", "unknown_state"},
-	{"state belongs to provider", "wrong_provider"},
-	{"state expired", "state_expired"},
-	{"token endpoint refused the client", "client_rejected"},
-	{"token endpoint error", "token_error"},
-	{"idp error access_denied", "access_denied"},
-	{"idp error", "idp_error"},
-	{"idp unavailable", "idp_unavailable"},
-	{"provider unavailable", "idp_unavailable"},
-	{"session store unavailable", "store_unavailable"},
-	{"verification failed", "verification_failed"},
-	{"invalid credentials", "invalid_credentials"},
-	{"malformed credentials", "bad_request"},
-	{"unreadable", "bad_request"},
-	{"no logout_token", "bad_request"},
-	{"plain http", "plain_http"},
-	{"csrf", "csrf"},
-	{"jti replayed", "replayed"},
-	{"too many", "rate_limited"},
-	{"tokens expired", "expired"},
-	{"ended elsewhere", "ended_elsewhere"},
-	{"refresh refused", "refresh_refused"},
-	{"refresh failed", "refresh_failed"},
+// why is the class of an audit reason: the value of the metrics' reason
+// label, chosen where the reason is given, never read back from its text.
+type why string
+
+// The reason classes. A refusal of a client's own making is logged at
+// info, trouble for the operator (whyWarns) at warn.
+const (
+	whyUnknownProvider  why = "unknown_provider"
+	whyMissingState     why = "missing_state"
+	whyUnknownState     why = "unknown_state"
+	whyWrongProvider    why = "wrong_provider"
+	whyStateExpired     why = "state_expired"
+	whyClientRejected   why = "client_rejected"
+	whyTokenError       why = "token_error"
+	whyAccessDenied     why = "access_denied"
+	whyNotAllowed       why = "not_allowed" // the IdP signed the user in, the provider's admission refused it (presets)
+	whyIdPError         why = "idp_error"
+	whyIdPUnavailable   why = "idp_unavailable"
+	whyStoreUnavailable why = "store_unavailable"
+	whyVerification     why = "verification_failed"
+	whyBadCredentials   why = "invalid_credentials"
+	whyBadRequest       why = "bad_request"
+	whyPlainHTTP        why = "plain_http"
+	whyCSRF             why = "csrf"
+	whyReplayed         why = "replayed"
+	whyRateLimited      why = "rate_limited"
+	whyExpired          why = "expired"
+	whyEndedElsewhere   why = "ended_elsewhere"
+	whyRefreshRefused   why = "refresh_refused"
+	whyRefreshFailed    why = "refresh_failed"
+	// whyOther is the label of a reason given without a class (an access
+	// rule's refusal, whose counter has no reason label).
+	whyOther why = "other"
+)
+
+// whyWarns: trouble for the operator, not a user's mistake.
+func (w why) warns() bool {
+	return w == whyClientRejected || w == whyIdPUnavailable || w == whyStoreUnavailable
 }
 
-// reasonCode is reason's class (reasonCodes); "" for no reason.
-func reasonCode(reason string) string {
-	if reason == "" {
-		return ""
+// auditReason is why something was refused: its class and its text, for
+// people.
+type auditReason struct {
+	why  why
+	text string
+}
+
+// because is the reason of class w that text tells.
+func because(w why, text string) auditReason { return auditReason{why: w, text: text} }
+
+// label is the reason's value of the metrics' reason label: its class,
+// "other" when it has none, "" for no reason.
+func (r auditReason) label() string {
+	switch {
+	case r.why != "":
+		return string(r.why)
+	case r.text != "":
+		return string(whyOther)
 	}
-	for _, c := range reasonCodes {
-		if strings.HasPrefix(reason, c.prefix) {
-			return c.code
-		}
-	}
-	return "other"
+	return ""
 }

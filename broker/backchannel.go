@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -26,7 +26,7 @@ import (
 // deleted would otherwise write it back when it commits (scs saves the whole
 // session). So every session that ends (here, by sign-out, or by a refused
 // refresh) is marked revoked for as long as a session can live, and the
-// session store refuses to write a revoked session (revocationGuard).
+// session store refuses to write a revoked session (sessionend.go).
 
 // Bounds of the back-channel endpoint.
 const (
@@ -43,9 +43,8 @@ const (
 // initLogout sets up what logouts need: the limiter of the back-channel
 // endpoint, and the guard that keeps ended sessions ended.
 func (s *Server) initLogout() {
-	s.logouts = &logoutLimiter{now: s.opts.Now,
-		table: bucketTable{burst: logoutFailures, span: logoutFailureSpan, max: maxLimited}}
-	s.sessions.sm.Store = &revocationGuard{CtxStore: ctxStore(s.sessions.sm.Store), s: s}
+	s.logouts = ratelimit.NewFailures(logoutFailures, logoutFailureSpan, s.opts.Now)
+	s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return &revocationGuard{CtxStore: st, s: s} })
 }
 
 // handleBackchannelLogout verifies a logout token (providers.
@@ -59,64 +58,64 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
 	provider := r.PathValue("provider")
-	limitKey := provider + "\x00" + addrKey(clientAddr(r))
-	refuse := func(status int, reason string, err error) {
+	limitKey := provider + "\x00" + ratelimit.AddrKey(clientAddr(r))
+	refuse := func(status int, reason auditReason, err error) {
 		s.audit(ctx, auditEntry{event: evBackchannelRefused, provider: provider, reason: reason, err: err})
 		code := "invalid_request"
 		switch status {
 		case http.StatusBadRequest:
-			s.logouts.failed(limitKey)
+			s.logouts.Failed(limitKey)
 		case http.StatusServiceUnavailable:
 			code = "temporarily_unavailable"
 		}
 		jsonError(w, status, code)
 	}
-	if wait := s.logouts.wait(limitKey); wait > 0 {
+	if wait := s.logouts.Wait(limitKey); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
-		refuse(http.StatusTooManyRequests, "too many refused logout tokens", nil)
+		refuse(http.StatusTooManyRequests, because(whyRateLimited, "too many refused logout tokens"), nil)
 		return
 	}
 	p, _ := s.registry.Get(provider)
 	v, ok := p.(providers.LogoutTokenVerifier)
 	if !ok {
-		refuse(http.StatusBadRequest, "no such provider, or it has no back-channel logout", nil)
+		refuse(http.StatusBadRequest, because(whyUnknownProvider, "no such provider, or it has no back-channel logout"), nil)
 		return
 	}
 	// §2.8: any failure is a 400, whatever formbody.Status would say.
 	form, err := formbody.Read(w, r, maxLogoutRequest)
 	if err != nil {
-		refuse(http.StatusBadRequest, "unreadable request body", err)
+		refuse(http.StatusBadRequest, because(whyBadRequest, "unreadable request body"), err)
 		return
 	}
 	raw := form.Get("logout_token")
 	if raw == "" {
-		refuse(http.StatusBadRequest, "no logout_token", nil)
+		refuse(http.StatusBadRequest, because(whyBadRequest, "no logout_token"), nil)
 		return
 	}
 	claims, err := v.VerifyLogoutToken(ctx, raw)
 	var unavailable *providers.UnavailableError
 	switch {
 	case errors.As(err, &unavailable):
-		refuse(http.StatusServiceUnavailable, "provider unavailable", err)
+		refuse(http.StatusServiceUnavailable, because(whyIdPUnavailable, "provider unavailable"), err)
 		return
 	case err != nil:
-		refuse(http.StatusBadRequest, "verification failed", err)
+		refuse(http.StatusBadRequest, because(whyVerification, "verification failed"), err)
 		return
 	}
 	// Replay (§2.6 step 7), before anything ends: a replayed sub-only token
 	// would otherwise end the sessions the user started since.
-	fresh, err := s.store.once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
+	fresh, err := s.store.Once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
 	switch {
 	case err != nil:
-		refuse(http.StatusServiceUnavailable, "session store unavailable", err)
+		refuse(http.StatusServiceUnavailable, because(whyStoreUnavailable, "session store unavailable"), err)
 		return
 	case !fresh:
-		refuse(http.StatusBadRequest, "jti replayed", nil)
+		refuse(http.StatusBadRequest, because(whyReplayed, "jti replayed"), nil)
 		return
 	}
 	n, err := s.endSessionsOf(ctx, provider, claims)
 	if err != nil {
-		refuse(http.StatusServiceUnavailable, "session store unavailable", err)
+		refuse(http.StatusServiceUnavailable, because(whyStoreUnavailable, "session store unavailable"), err)
 		return
 	}
 	by := "sid"
@@ -136,7 +135,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 	var tokens, emptied []string
 	if c.SID != "" {
 		key := sidKey(provider, c.SID)
-		t, err := s.store.indexTokens(ctx, key)
+		t, err := s.store.IndexTokens(ctx, key)
 		if err != nil {
 			return 0, err
 		}
@@ -144,7 +143,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 	}
 	if c.Subject != "" {
 		key := subKey(provider, c.Subject)
-		t, err := s.store.indexTokens(ctx, key)
+		t, err := s.store.IndexTokens(ctx, key)
 		if err != nil {
 			return 0, err
 		}
@@ -174,7 +173,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 		}
 	}
 	for _, key := range emptied {
-		if err := s.store.indexRemove(ctx, key); err != nil {
+		if err := s.store.IndexRemove(ctx, key); err != nil {
 			return n, err
 		}
 	}
@@ -184,129 +183,11 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 // sessionWithoutSID reports whether the stored session of token is signed
 // in with tokens that carry no sid.
 func (s *Server) sessionWithoutSID(token string) (bool, error) {
-	ctx, err := s.sessions.sm.Load(context.Background(), token) // a fresh context: Load ignores one that has a session
-	if err != nil {
-		return false, err
+	_, t, ok, err := s.sessions.Stored(token)
+	if err != nil || !ok {
+		return false, err // !ok: gone already
 	}
-	if _, ok := s.sessions.identity(ctx); !ok {
-		return false, nil // gone already
-	}
-	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
 	return t.SID == "", nil
-}
-
-// endStoredSession ends the session of token, which is not the request's
-// own: marked revoked first (so that no request still holding it can write
-// it back), then deleted. It reports whether the session still existed.
-func (s *Server) endStoredSession(ctx context.Context, token string) (bool, error) {
-	if err := s.revoke(ctx, token); err != nil {
-		return false, err
-	}
-	// HashTokenInStore is off: the store's key is the token itself.
-	st := ctxStore(s.sessions.sm.Store)
-	_, found, err := st.FindCtx(ctx, token)
-	if err != nil || !found {
-		return false, err
-	}
-	return true, st.DeleteCtx(ctx, token)
-}
-
-// revoke marks a session token ended, for as long as a session can live.
-func (s *Server) revoke(ctx context.Context, token string) error {
-	if token == "" {
-		return nil
-	}
-	s.endTunnels(token) // tunnels.go: its WebSockets close now
-	lifetime := max(s.sessions.sm.Lifetime, s.sessions.persistentMax)
-	err := s.store.indexAdd(ctx, []string{revokedKey(token)}, token, s.now().Add(lifetime))
-	if err != nil {
-		s.log.ErrorContext(ctx, "session could not be marked ended", "error", err)
-	}
-	return err
-}
-
-// revoked reports whether token's session was ended (revoke).
-func (s *Server) revoked(ctx context.Context, token string) (bool, error) {
-	toks, err := s.store.indexTokens(ctx, revokedKey(token))
-	return len(toks) > 0, err
-}
-
-func revokedKey(token string) string { return "revoked:" + token }
-
-// revocationGuard is the session store as scs sees it: the configured store,
-// except that a session marked revoked is never written again. scs commits
-// a request's whole session when the request modified it, so without this
-// an in-flight request that loaded a session before it was ended (by
-// another replica, say) would bring it back. The check runs at commit, not
-// at load: a session nobody writes stays deleted, and reads cost nothing
-// extra. (A commit that checked just before the mark and writes just after
-// the deletion still wins; that window is one store round trip.)
-type revocationGuard struct {
-	scs.CtxStore // the configured store
-	s            *Server
-}
-
-var _ scs.CtxStore = (*revocationGuard)(nil)
-
-// CommitCtx writes the session unless it was revoked; a revoked one is
-// silently dropped (the request that held it is answered as it was going
-// to be; the next one finds no session).
-func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	revoked, err := g.s.revoked(ctx, token)
-	if err != nil {
-		return err
-	}
-	if revoked {
-		g.s.log.InfoContext(ctx, "ended session not written back", "reason", "revoked while a request held it")
-		return nil
-	}
-	return g.CtxStore.CommitCtx(ctx, token, b, expiry)
-}
-
-func (g *revocationGuard) Commit(token string, b []byte, expiry time.Time) error {
-	return g.CommitCtx(context.Background(), token, b, expiry)
-}
-
-// ctxStore is st with context support.
-func ctxStore(st scs.Store) scs.CtxStore {
-	if cs, ok := st.(scs.CtxStore); ok {
-		return cs
-	}
-	return plainStore{st}
-}
-
-// plainStore gives a store without context support (the memory store) the
-// context methods, which ignore the context.
-type plainStore struct{ scs.Store }
-
-func (p plainStore) FindCtx(_ context.Context, token string) ([]byte, bool, error) {
-	return p.Find(token)
-}
-
-func (p plainStore) CommitCtx(_ context.Context, token string, b []byte, expiry time.Time) error {
-	return p.Commit(token, b, expiry)
-}
-
-func (p plainStore) DeleteCtx(_ context.Context, token string) error { return p.Delete(token) }
-
-// logoutLimiter counts refused logout tokens per provider and client.
-type logoutLimiter struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	table bucketTable
-}
-
-// wait is how long key must wait before its next attempt (0: go ahead).
-func (l *logoutLimiter) wait(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.table.wait(key, l.now())
-}
-
-func (l *logoutLimiter) failed(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.table.add(key, l.now())
 }
 
 // jsonError answers an API client with {"error": code}.

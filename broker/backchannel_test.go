@@ -19,8 +19,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -154,7 +154,7 @@ func TestBackchannelLogout(t *testing.T) {
 		t.Fatalf("after logout by sub: alice2 %v bob %v alice at beta %v", e.signedIn(alice2), e.signedIn(bob), e.signedIn(aliceAtBeta))
 	}
 	// The index no longer lists them.
-	if toks, _ := e.server.store.indexTokens(context.Background(), subKey("alpha", "alpha-alice")); len(toks) != 0 {
+	if toks, _ := e.server.store.IndexTokens(context.Background(), subKey("alpha", "alpha-alice")); len(toks) != 0 {
 		t.Errorf("index still lists %v", toks)
 	}
 }
@@ -304,17 +304,17 @@ func (e *env) sessionToken(c *http.Client) string {
 func TestEndedSessionIsNotWrittenBack(t *testing.T) {
 	e := newEnv(t)
 	li := newLogoutIssuer(e, "alpha")
-	sm := e.server.sessions.sm
+	sessions := e.server.sessions
 	alice := e.loginAs("alpha", "alice", "")
-	inflight, err := sm.Load(context.Background(), e.sessionToken(alice))
+	inflight, err := sessions.LoadStored(e.sessionToken(alice))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp := e.postLogout("alpha", url.Values{"logout_token": {li.sign(t, li.claims("alpha-alice", ""), nil)}}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	sm.Put(inflight, keyCSRF, "written by the request in flight")
-	if _, _, err := sm.Commit(inflight); err != nil {
+	sessions.CSRF(inflight) // the request in flight writes to the session
+	if err := sessions.Commit(inflight); err != nil {
 		t.Fatal(err)
 	}
 	if e.signedIn(alice) {
@@ -324,12 +324,12 @@ func TestEndedSessionIsNotWrittenBack(t *testing.T) {
 	// Control: without the mark the same commit would bring it back, which
 	// is what the guard is for.
 	bob := e.loginAs("alpha", "bob", "")
-	inflight, _ = sm.Load(context.Background(), e.sessionToken(bob))
-	if err := sm.Store.Delete(e.sessionToken(bob)); err != nil {
+	inflight, _ = sessions.LoadStored(e.sessionToken(bob))
+	if err := sessions.Backing().DeleteCtx(context.Background(), e.sessionToken(bob)); err != nil {
 		t.Fatal(err)
 	}
-	sm.Put(inflight, keyCSRF, "x")
-	if _, _, err := sm.Commit(inflight); err != nil {
+	sessions.CSRF(inflight)
+	if err := sessions.Commit(inflight); err != nil {
 		t.Fatal(err)
 	}
 	if !e.signedIn(bob) {
@@ -343,15 +343,15 @@ func TestEndedSessionIsNotWrittenBack(t *testing.T) {
 func TestSignOutIsNotUndoneByAConcurrentRequest(t *testing.T) {
 	e := newEnv(t, withConfig(func(c *Config) { c.Logout.IdP = new(false) }))
 	e.login("alpha", "alice", "/")
-	inflight, _ := e.server.sessions.sm.Load(context.Background(), e.sessionToken(e.client))
+	inflight, _ := e.server.sessions.LoadStored(e.sessionToken(e.client))
 	e.signOut(e.client, "/")
-	e.server.sessions.sm.Put(inflight, keyCSRF, "x")
-	if _, _, err := e.server.sessions.sm.Commit(inflight); err != nil {
+	e.server.sessions.CSRF(inflight)
+	if err := e.server.sessions.Commit(inflight); err != nil {
 		t.Fatal(err)
 	}
 	old := newBrowser()
 	u, _ := url.Parse(e.broker.URL)
-	old.Jar.SetCookies(u, []*http.Cookie{{Name: DefaultCookieName, Value: e.server.sessions.sm.Token(inflight), Path: "/"}})
+	old.Jar.SetCookies(u, []*http.Cookie{{Name: DefaultCookieName, Value: e.server.sessions.Token(inflight), Path: "/"}})
 	if e.signedIn(old) {
 		t.Error("the signed-out session came back")
 	}

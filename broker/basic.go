@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -71,7 +72,7 @@ func (s *Server) requestIdentity(r *http.Request) (providers.Identity, bool, err
 // requestIdentityHeaders is requestIdentity with, when the identity is that
 // of the session entry read for forward-auth, its header values as made
 // when the session was decoded (relay); nil otherwise.
-func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *relayHeaders, bool, error) {
+func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *relay.Headers, bool, error) {
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
 		return id, nil, true, nil
 	}
@@ -79,9 +80,10 @@ func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *r
 		if info.peeked == nil {
 			return providers.Identity{}, nil, false, nil
 		}
-		return info.peeked.id, &info.peeked.headers, true, nil
+		h, _ := info.peeked.Derived().(*relay.Headers) // made by relayHeadersOf; nil: made anew
+		return info.peeked.ID(), h, true, nil
 	}
-	if !s.sessions.available(r.Context()) {
+	if !s.sessions.Available(r.Context()) {
 		return providers.Identity{}, nil, false, errSessionStore
 	}
 	id, ok := s.sessionIdentity(r) // refresh.go: renews expired tokens
@@ -141,7 +143,7 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Identity, int, time.Duration) {
 	o := s.originOf(r)
 	if o.Scheme != "https" && !isLoopbackHost(hostname(o.Host)) {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "plain http"})
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyPlainHTTP, "plain http")})
 		return providers.Identity{}, http.StatusForbidden, 0
 	}
 	p, ok := s.registry.Get(route.provider)
@@ -152,7 +154,7 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	}
 	username, password, ok := r.BasicAuth()
 	if !ok {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "malformed credentials"})
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadRequest, "malformed credentials")})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
@@ -161,10 +163,10 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	case wait > 0:
 		return providers.Identity{}, http.StatusTooManyRequests, wait
 	case errors.As(err, &unavailable): // the directory is down: not the client's fault
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "provider unavailable", err: err})
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyIdPUnavailable, "provider unavailable"), err: err})
 		return providers.Identity{}, http.StatusServiceUnavailable, max(0, unavailable.RetryAfter.Sub(s.now()))
 	case err != nil:
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: "invalid credentials",
+		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -59,13 +60,8 @@ func benchServer(b testing.TB, configure ...func(*Config)) (*Server, *http.Cooki
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, err := srv.sessions.sm.Load(b.Context(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.sessions.sm.Put(ctx, keyIdentity, providers.Identity{Provider: "kc", Subject: "248289761001", Email: "jane@example.com",
-		EmailVerified: true, Name: "Jane Doe", PreferredUsername: "jane", Groups: []string{"staff", "ops", "admins"}, AuthTime: time.Now()})
-	token, _, err := srv.sessions.sm.Commit(ctx)
+	token, err := srv.sessions.Create(b.Context(), providers.Identity{Provider: "kc", Subject: "248289761001", Email: "jane@example.com",
+		EmailVerified: true, Name: "Jane Doe", PreferredUsername: "jane", Groups: []string{"staff", "ops", "admins"}, AuthTime: time.Now()}, session.Tokens{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostilebody"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostilebody"
 )
 
 // bodyEndpoints are the routes that read a request body, each with a path

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
@@ -158,8 +159,8 @@ func (c Config) validate(needProviders bool) error {
 	errs = append(errs, c.Server.problems()...) // httpserver.go
 	errs = append(errs, c.upstreamProblems()...)
 	for i, h := range c.AllowedHosts {
-		if h == "" || strings.ContainsAny(h, "/:@ *") {
-			add(fmt.Sprintf("allowed_hosts[%d]", i), "%q must be a host name or .domain", h)
+		if _, err := access.ParseHostPattern(h); err != nil {
+			add(fmt.Sprintf("allowed_hosts[%d]", i), "%q %v", h, err)
 		}
 	}
 	errs = append(errs, prefixed("trusted_proxies.", c.TrustedProxies.Validate())...)
@@ -178,7 +179,7 @@ func (c Config) validate(needProviders bool) error {
 	errs = append(errs, c.metricsProblems()...)         // metrics.go
 	errs = append(errs, c.selectionProblems()...)
 	errs = append(errs, c.accessProblems()...)
-	errs = append(errs, c.Assertion.problems()...)
+	errs = append(errs, c.Assertion.Problems()...)
 	errs = append(errs, c.Readiness.problems()...)
 	if needProviders && len(c.Providers) == 0 {
 		add("providers", "at least one provider is required")

@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 )
 
 // entry wraps next in what every request passes, in an order that is the
@@ -42,7 +45,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		prefix = s.public.Prefix
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stripIdentityHeaders(r.Header, s.cfg.Assertion.Header) // 1
+		relay.StripIdentityHeaders(r.Header, s.cfg.Assertion.Header) // 1
 		if requestInfoFrom(r.Context()) != nil {
 			// Entered already (Handler behind Protect, which is not how
 			// it is meant to be mounted): one ID, one session; the
@@ -97,7 +100,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			return
 		}
 
-		if !hostAllowed(s.cfg.AllowedHosts, facts.Host) { // 4
+		if !hostAllowed(s.allowedHosts, facts.Host) { // 4
 			s.log.DebugContext(ctx, "host not allowed", "host", facts.Host)
 			http.Error(rw, "Bad Request: unknown host", http.StatusBadRequest)
 			return
@@ -105,22 +108,22 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 
 		varyCookie(w.Header()) // 5
 		o := s.originFrom(facts)
-		token, _ := cookieValue(r, s.sessions.cookieName(o))
+		token, _ := session.CookieValue(r, s.sessions.CookieName(o.Secure(), o.Prefix))
 		var err error
 		if forwardAuth {
 			// A session whose tokens need no refresh, or none, is read
 			// without scs (requestInfo.readOnly).
-			v, known, perr := s.sessions.peek(ctx, token, u.Path)
+			v, known, perr := s.sessions.Peek(ctx, token, !needsSession(u.Path))
 			switch {
 			case perr != nil:
-				ctx, err = s.sessions.unavailable(ctx, perr)
-			case known && (v == nil || !s.dueForRefresh(v.tokens, true)):
+				ctx, err = s.sessions.Unavailable(ctx, perr)
+			case known && (v == nil || !s.dueForRefresh(v.Tokens(), true)):
 				info.peeked, info.readOnly = v, true
 			default:
-				ctx, err = s.sessions.load(ctx, token, u.Path)
+				ctx, err = s.sessions.Load(ctx, token, !needsSession(u.Path))
 			}
 		} else {
-			ctx, err = s.sessions.load(ctx, token, u.Path)
+			ctx, err = s.sessions.Load(ctx, token, !needsSession(u.Path))
 		}
 		r = r.WithContext(ctx) // the one copy
 		r.URL = u
@@ -194,7 +197,7 @@ type responseWriter struct {
 	http.ResponseWriter
 
 	// The session (set once it is loaded).
-	sessions *sessions
+	sessions *session.Manager
 	r        *http.Request
 	o        origin
 	log      *slog.Logger
@@ -220,7 +223,7 @@ func (w *responseWriter) saveNow() error {
 		return nil
 	}
 	w.saved = true
-	return w.sessions.save(w.ResponseWriter, w.r, w.o)
+	return w.sessions.Save(w.ResponseWriter, w.r, w.o.Secure(), w.o.Prefix)
 }
 
 // saveSession commits the session of the response w now, so that a handler

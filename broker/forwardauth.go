@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -19,20 +20,20 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Cache-Control"] = noStoreValue[:1:1]
 	id, pre, signedIn, err := s.requestIdentityHeaders(r)
 	t := s.describedTarget(r)
-	d, reason := s.access(t.request(r.Header), identityPtr(id, signedIn))
+	d, reason := s.rules.Decide(t.request(r.Header), identityPtr(id, signedIn))
 	s.countForwardAuth(d, err) // metrics.go
-	if err != nil && d != public {
+	if err != nil && d != access.Public {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
 	switch d {
-	case public, allowed:
+	case access.Public, access.Allowed:
 		if signedIn {
-			s.relay(w.Header(), r, id, pre, "")
+			s.relayWith(w.Header(), r, id, pre, "")
 		}
 		w.WriteHeader(http.StatusAccepted)
-	case forbidden:
-		s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: reason,
+	case access.Forbidden:
+		s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: auditReason{text: reason},
 			after: []any{"provider", id.Provider}, via: "forward_auth"})
 		// Traefik and Caddy show this answer to the client; nginx its own.
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
@@ -69,18 +70,18 @@ type target struct {
 // describedRequest is the request a forward-auth call asks about, for the
 // access rules (see describedTarget). Path is the escaped path, without
 // query; "" when unknown.
-func (s *Server) describedRequest(r *http.Request) accessRequest {
+func (s *Server) describedRequest(r *http.Request) access.Request {
 	return s.describedTarget(r).request(r.Header)
 }
 
 // request is t for the access rules; h are the request's headers (method
 // overrides).
-func (t target) request(h http.Header) accessRequest {
+func (t target) request(h http.Header) access.Request {
 	p := t.uri
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		p = p[:i]
 	}
-	return accessRequest{Method: t.method, Host: hostname(t.host), Path: p, MethodOverride: methodOverride(h)}
+	return access.Request{Method: t.method, Host: access.Hostname(t.host), Path: p, MethodOverride: access.MethodOverride(h)}
 }
 
 // describedTarget reads the request-describing headers, only when the

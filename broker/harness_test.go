@@ -22,7 +22,8 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/demo"
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/demologin"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -293,28 +294,9 @@ func (e *env) startLogin(c *http.Client, provider, user, rd string) *url.URL {
 	if resp.StatusCode != http.StatusFound {
 		e.t.Fatalf("start: status %d: %s", resp.StatusCode, body(resp))
 	}
-	loc := resp.Header.Get("Location")
-	for range 10 {
-		u, _ := url.Parse(loc)
-		if strings.HasPrefix(loc, e.broker.URL+"/oauth2/callback/") {
-			return u
-		}
-		if u.Path == "/login" {
-			resp = e.do(c, http.MethodPost, u.Scheme+"://"+u.Host+"/login", url.Values{
-				"id": {u.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}})
-		} else {
-			resp = e.do(c, http.MethodGet, loc, nil)
-		}
-		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			e.t.Fatalf("login at %s: status %d: %s", u, resp.StatusCode, body(resp))
-		}
-		loc = resp.Header.Get("Location")
-		if loc != "" && loc[0] == '/' {
-			loc = u.Scheme + "://" + u.Host + loc
-		}
-	}
-	e.t.Fatal("login: too many redirects")
-	return nil
+	at, _ := url.Parse(resp.Header.Get("Location"))
+	return demologin.Walk(e.t, at, user, func(method, u string, form url.Values) *http.Response { return e.do(c, method, u, form) },
+		func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.broker.URL+"/oauth2/callback/") })
 }
 
 // login signs the env's browser in and returns the callback's response.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 )
 
 // TestIdPErrorPagesNeverLogged: an IdP that answers discovery, the token

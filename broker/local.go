@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -27,11 +28,16 @@ import (
 // maxLocalForm bounds the body of a login form post.
 const maxLocalForm = 16 << 10
 
+// localFormPath is where the broker serves a local provider's login form:
+// localFormPath + id (routes in server.go), which a local provider's
+// AuthCodeURL sends the browser to (providers.AuthRequest.FormURL).
+const localFormPath = "/oauth2/local/"
+
 // localLogins is the state of password sign-ins: the rate limits, shared by
 // the form and HTTP Basic (kept across reloads), and the paths where Basic
 // is accepted (from the configuration).
 type localLogins struct {
-	limits *loginLimiter
+	limits *ratelimit.Logins
 	basic  []basicRoute
 }
 
@@ -71,7 +77,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := formbody.Read(w, r, maxLocalForm)
 	if err != nil {
-		s.refuseLocal(w, r, o, formbody.Status(err), "Sign-in failed", "The sign-in form could not be read. Please sign in again.", "unreadable form", err)
+		s.refuseLocal(w, r, o, formbody.Status(err), "Sign-in failed", "The sign-in form could not be read. Please sign in again.", because(whyBadRequest, "unreadable form"), err)
 		return
 	}
 	state := form.Get("state")
@@ -84,20 +90,20 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	var unavailable *providers.UnavailableError
 	switch {
 	case wait > 0:
-		s.tooManyAttempts(w, wait, o.Path(providers.LocalFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
+		s.tooManyAttempts(w, wait, o.Path(localFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
 		return
 	case errors.As(err, &unavailable):
-		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", "provider unavailable", err)
+		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", because(whyIdPUnavailable, "provider unavailable"), err)
 		return
 	case err != nil:
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "local login failed", provider: p.ID(), reason: "invalid credentials",
+		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "local login failed", provider: p.ID(), reason: because(whyBadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
 		s.renderLocalForm(w, http.StatusUnauthorized, o, p, state, username, "The username or password is incorrect.")
 		return
 	}
 	// The password was right: this login is over, whatever comes next.
 	s.expirePending(w, o, s.pendingCookieName(o, state))
-	if !s.spend(w, r, pl, func(status int, title, msg, reason string, err error) {
+	if !s.spend(w, r, pl, func(status int, title, msg string, reason auditReason, err error) {
 		// Another request completed this login in the meantime.
 		s.refuseLocal(w, r, o, status, title, msg, reason, err)
 	}) {
@@ -109,10 +115,10 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 // checkPassword runs one rate-limited password check. When a limit is
 // reached it checks nothing and returns how long to wait.
 func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
-	a, wait := s.local.limits.begin(userKey(provider, username), addrKey(clientAddr(r)))
+	a, wait := s.local.limits.Begin(ratelimit.UserKey(provider, username), ratelimit.AddrKey(clientAddr(r)))
 	if wait > 0 {
 		s.logAnonymous(r.Context(), slog.LevelWarn, "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r),
-			"limit", a.limit, "retry_after", wait.Round(time.Second))
+			"limit", a.Limit, "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}
 	// Not canceled with the request: once the password went to the
@@ -122,9 +128,9 @@ func (s *Server) checkPassword(r *http.Request, provider string, pa providers.Pa
 	res, err := pa.Authenticate(context.WithoutCancel(r.Context()), username, password)
 	switch {
 	case err == nil:
-		s.local.limits.succeeded(a)
+		s.local.limits.Succeeded(a)
 	case !errors.Is(err, providers.ErrInvalidCredentials):
-		s.local.limits.refund(a) // not the user's failure
+		s.local.limits.Refund(a) // not the user's failure
 	}
 	return res, 0, err
 }
@@ -138,7 +144,7 @@ func (s *Server) passwordProvider(w http.ResponseWriter, r *http.Request, o orig
 		pa, ok = p.(providers.PasswordAuthenticator)
 	}
 	if !ok {
-		s.refuseLocal(w, r, o, http.StatusNotFound, "Unknown sign-in option", "That sign-in option is not configured here.", "not a password provider", nil)
+		s.refuseLocal(w, r, o, http.StatusNotFound, "Unknown sign-in option", "That sign-in option is not configured here.", because(whyUnknownProvider, "not a password provider"), nil)
 	}
 	return p, pa, ok
 }
@@ -152,11 +158,11 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 		return pendingLogin{}, false
-	case reason != "":
+	case reason != (auditReason{}):
 	case pl.Provider != p.ID():
-		reason = "state belongs to provider " + pl.Provider
+		reason = because(whyWrongProvider, "state belongs to provider "+pl.Provider)
 	case s.now().Sub(pl.Created) > pendingTTL:
-		reason = "state expired"
+		reason = because(whyStateExpired, "state expired")
 	default:
 		return pl, true
 	}
@@ -167,7 +173,7 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 
 // refuseLocal logs a refused login and shows a friendly page that offers a
 // fresh start.
-func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg, reason string, err error) {
+func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg string, reason auditReason, err error) {
 	s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 	s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: o.Path("/oauth2/sign_in")})
 }
@@ -175,7 +181,7 @@ func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, s
 func (s *Server) renderLocalForm(w http.ResponseWriter, status int, o origin, p providers.Provider, state, username, problem string) {
 	s.render(w, status, "local_login.html", localLoginPage{
 		Title: "Sign in with " + p.Name(), Provider: p.Name(),
-		Action: o.Path(providers.LocalFormPath + url.PathEscape(p.ID())), State: state,
+		Action: o.Path(localFormPath + url.PathEscape(p.ID())), State: state,
 		Username: username, Error: problem, SignInURL: o.Path("/oauth2/sign_in"),
 	})
 }

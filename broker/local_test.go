@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
@@ -203,8 +204,12 @@ func TestLocalLoginRefusals(t *testing.T) {
 }
 
 func TestLocalRateLimits(t *testing.T) {
+	// The clock stands still but for offset: the Retry-After values below
+	// are exact, and a slow run (bcrypt under -race on a loaded machine)
+	// must not take a second off them.
 	var offset atomic.Int64
-	clock := withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	base := time.Now()
+	clock := withClock(func() time.Time { return base.Add(time.Duration(offset.Load())) })
 	fromAddr := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
 	trustXFor := withConfig(func(c *Config) { c.TrustedProxies = proxyfix.Config{XFor: 1} })
 
@@ -215,7 +220,7 @@ func TestLocalRateLimits(t *testing.T) {
 		attacker := fromAddr("192.0.2.66")
 		for i := range 50 {
 			want := http.StatusUnauthorized
-			if i >= pairFailures {
+			if i >= ratelimit.PairFailures {
 				want = http.StatusTooManyRequests
 			}
 			if resp := e.postLocalFrom(attacker, creds(state, "alice", "guess")); resp.StatusCode != want {
@@ -237,7 +242,7 @@ func TestLocalRateLimits(t *testing.T) {
 			t.Fatalf("alice from another address: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
 		}
 		// The attacker's address gets an attempt back after an interval.
-		offset.Store(int64(failureSpan / pairFailures))
+		offset.Store(int64(ratelimit.FailureSpan / ratelimit.PairFailures))
 		if resp := e.postLocalFrom(attacker, creds(e.localForm(e.client, "/"), "alice", "guess")); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("the attacker's address after the wait: %d", resp.StatusCode)
 		}
@@ -255,7 +260,7 @@ func TestLocalRateLimits(t *testing.T) {
 				}
 			}
 		}
-		botnet(1, spreadAddrs)
+		botnet(1, ratelimit.SpreadAddrs)
 		// Alice, from a fresh address, is slowed down, not locked out...
 		alice := fromAddr("198.51.100.7")
 		resp := e.postLocalFrom(alice, creds(state, "alice", "alice-pw"))
@@ -265,10 +270,10 @@ func TestLocalRateLimits(t *testing.T) {
 		}
 		// ...while the attack goes on, from the same addresses and new ones
 		// (which wait as she does)...
-		botnet(1, 3*spreadAddrs)
+		botnet(1, 3*ratelimit.SpreadAddrs)
 		// ...and signs in once her wait is over.
-		offset.Store(int64(slowDelay))
-		botnet(1, 3*spreadAddrs)
+		offset.Store(int64(ratelimit.SlowDelay))
+		botnet(1, 3*ratelimit.SpreadAddrs)
 		if resp := e.postLocalFrom(alice, creds(state, "alice", "alice-pw")); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("alice after her wait: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
 		}
@@ -283,7 +288,7 @@ func TestLocalRateLimits(t *testing.T) {
 		offset.Store(0)
 		state := e.localForm(e.client, "/")
 		// Trying many usernames from one address (an IPv6 /64 counts as one).
-		for i := range addrFailures {
+		for i := range ratelimit.AddrFailures {
 			resp := e.postLocalFrom(fromAddr("2001:db8::"+strconv.Itoa(i+1)), creds(state, "user"+strconv.Itoa(i), "guess"))
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("attempt %d: %d", i+1, resp.StatusCode)
@@ -301,14 +306,14 @@ func TestLocalRateLimits(t *testing.T) {
 	t.Run("success resets the user", func(t *testing.T) {
 		e := newEnv(t, withLocal(t), clock)
 		offset.Store(0)
-		for range pairFailures - 1 {
+		for range ratelimit.PairFailures - 1 {
 			e.postLocal(e.client, creds(e.localForm(e.client, "/"), "alice", "guess"))
 		}
 		if resp := e.postLocal(e.client, creds(e.localForm(e.client, "/"), "alice", "alice-pw")); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("login: %d", resp.StatusCode)
 		}
 		state := e.localForm(e.client, "/")
-		for i := range pairFailures {
+		for i := range ratelimit.PairFailures {
 			if resp := e.postLocal(e.client, creds(state, "alice", "guess")); resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("attempt %d after a success: %d", i+1, resp.StatusCode)
 			}
@@ -382,7 +387,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Errorf("session on a Basic path: %d %v", status, v.Headers)
 	}
 	// The form's rate limits apply: bob has used one failure.
-	for range pairFailures - 1 {
+	for range ratelimit.PairFailures - 1 {
 		e.appView(api, "/api/items", basic("bob", "wrong"))
 	}
 	req, _ = http.NewRequest(http.MethodGet, e.broker.URL+"/api/items", nil)
@@ -416,7 +421,7 @@ func TestBasicAuthLockoutPerAddress(t *testing.T) {
 	}
 	for i := range 50 {
 		want := http.StatusUnauthorized
-		if i >= pairFailures {
+		if i >= ratelimit.PairFailures {
 			want = http.StatusTooManyRequests
 		}
 		if resp := basicFrom("192.0.2.66", "bob", "wrong"); resp.StatusCode != want {
@@ -501,7 +506,7 @@ func TestBasicAuthOnForwardAuth(t *testing.T) {
 	}
 	// A rate limit is a 401 with Retry-After: nginx's auth_request knows
 	// no 429.
-	for range pairFailures {
+	for range ratelimit.PairFailures {
 		auth("/api/items", "bob", "wrong")
 	}
 	if resp := auth("/api/items", "bob", "bob-pw"); resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Retry-After") == "" {

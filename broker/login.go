@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
@@ -29,14 +30,14 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		RedirectURI: o.URL("/oauth2/callback/" + url.PathEscape(p.ID())),
 		RD:          rd,
 		Created:     s.now(),
-		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.persistentMax > 0,
+		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.PersistentMax() > 0,
 	}
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
 		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
-		LoginHint: r.URL.Query().Get("login_hint"),
+		FormURL: o.URL(localFormPath + url.PathEscape(p.ID())), LoginHint: r.URL.Query().Get("login_hint"),
 	})
 	if err != nil {
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: "idp unavailable", err: err})
+		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: because(whyIdPUnavailable, "idp unavailable"), err: err})
 		s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: p.Name() + " is unavailable",
 			Message:  "The identity provider could not be reached. Please try again in a moment, or choose another way to sign in.",
 			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
@@ -58,13 +59,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	defer s.timeCallback(r)() // metrics.go
 	o := s.originOf(r)
 	retry := o.Path("/oauth2/sign_in")
-	refuse := func(status int, title, msg, reason string, err error) {
+	refuse := func(status int, title, msg string, reason auditReason, err error) {
 		s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 		s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: retry})
 	}
 	p, ok := s.registry.Get(r.PathValue("provider"))
 	if !ok {
-		refuse(http.StatusNotFound, "Unknown sign-in option", "That identity provider is not configured here.", "unknown provider", nil)
+		refuse(http.StatusNotFound, "Unknown sign-in option", "That identity provider is not configured here.", because(whyUnknownProvider, "unknown provider"), nil)
 		return
 	}
 	q := r.URL.Query()
@@ -73,20 +74,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 		return
-	case reason == "missing state":
+	case reason.why == whyMissingState:
 		refuse(http.StatusBadRequest, "Sign-in failed", "The identity provider's answer was incomplete. Please sign in again.", reason, nil)
 		return
-	case reason != "":
+	case reason != (auditReason{}):
 		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
 		return
 	}
 	if pl.Provider != p.ID() {
-		refuse(http.StatusBadRequest, "Sign-in failed", "The answer came back to the wrong identity provider. Please sign in again.", "state belongs to provider "+pl.Provider, nil)
+		refuse(http.StatusBadRequest, "Sign-in failed", "The answer came back to the wrong identity provider. Please sign in again.", because(whyWrongProvider, "state belongs to provider "+pl.Provider), nil)
 		return
 	}
 	retry += "?rd=" + url.QueryEscape(pl.RD)
 	if s.now().Sub(pl.Created) > pendingTTL {
-		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", "state expired", nil)
+		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", because(whyStateExpired, "state expired"), nil)
 		return
 	}
 	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI})
@@ -97,19 +98,19 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		var notAllowed *providers.NotAllowedError
 		switch {
 		case errors.As(err, &notAllowed):
-			refuse(http.StatusForbidden, "Not allowed", "Your "+p.Name()+" account may not sign in here. You can sign in with another account.", "not allowed: "+notAllowed.Reason, err)
+			refuse(http.StatusForbidden, "Not allowed", "Your "+p.Name()+" account may not sign in here. You can sign in with another account.", because(whyNotAllowed, "not allowed: "+notAllowed.Reason), err)
 		case errors.As(err, &tokenErr) && tokenErr.Misconfigured():
-			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", "token endpoint refused the client: "+tokenErr.Code, err)
+			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", because(whyClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
 		case errors.As(err, &tokenErr):
-			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" did not accept the sign-in. Please sign in again.", "token endpoint error "+tokenErr.Code, err)
+			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" did not accept the sign-in. Please sign in again.", because(whyTokenError, "token endpoint error "+tokenErr.Code), err)
 		case errors.As(err, &authErr) && authErr.Code == "access_denied":
-			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", "idp error "+authErr.Code, err)
+			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", because(whyAccessDenied, "idp error "+authErr.Code), err)
 		case errors.As(err, &authErr):
-			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" could not sign you in ("+authErr.Code+").", "idp error "+authErr.Code, err)
+			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" could not sign you in ("+authErr.Code+").", because(whyIdPError, "idp error "+authErr.Code), err)
 		case errors.As(err, &unavailable):
-			refuse(http.StatusBadGateway, p.Name()+" is unavailable", "The identity provider could not be reached. Please try again in a moment.", "idp unavailable", err)
+			refuse(http.StatusBadGateway, p.Name()+" is unavailable", "The identity provider could not be reached. Please try again in a moment.", because(whyIdPUnavailable, "idp unavailable"), err)
 		default:
-			refuse(http.StatusUnauthorized, "Sign-in failed", "The answer from "+p.Name()+" could not be verified, so you were not signed in.", "verification failed", err)
+			refuse(http.StatusUnauthorized, "Sign-in failed", "The answer from "+p.Name()+" could not be verified, so you were not signed in.", because(whyVerification, "verification failed"), err)
 		}
 		return
 	}
@@ -122,13 +123,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 // spend marks pl's state used (spendPending), or refuses the login when it
 // was used already or the store cannot say.
 func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
-	refuse func(status int, title, msg, reason string, err error)) bool {
+	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
 	fresh, err := s.spendPending(r.Context(), pl)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 	case !fresh:
-		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", "unknown or replayed state", nil)
+		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", because(whyUnknownState, "unknown or replayed state"), nil)
 	}
 	return err == nil && fresh
 }
@@ -139,17 +140,10 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
-	if err := s.sessions.sm.RenewToken(ctx); err != nil {
+	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	if err := s.sessions.SignIn(ctx, id, t, pl.Remember); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
-	}
-	if pl.Remember {
-		s.sessions.remember(ctx)
-	}
-	s.sessions.sm.Remove(ctx, keyPending) // of an earlier version (pending.go)
-	s.sessions.sm.Put(ctx, keyIdentity, id)
-	if t := (sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}); t != (sessionTokens{}) {
-		s.sessions.sm.Put(ctx, keyTokens, t)
 	}
 	// Index the new session under the user and the IdP session, so that a
 	// back-channel logout can end it; a session that cannot be indexed is
@@ -158,7 +152,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if res.SessionID != "" {
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
-	if err := s.store.indexAdd(ctx, keys, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+	if err := s.store.IndexAdd(ctx, keys, s.sessions.Token(ctx), s.sessions.Deadline(ctx)); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}

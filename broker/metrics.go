@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -221,14 +222,14 @@ func (m *metrics) observeIdP(c providers.IdPCall) {
 
 // countForwardAuth counts a forward-auth answer: the access decision, or
 // unavailable when the session store failed and the route is not public.
-func (s *Server) countForwardAuth(d decision, err error) {
+func (s *Server) countForwardAuth(d access.Decision, err error) {
 	v := decisionUnauthenticated
 	switch {
-	case err != nil && d != public:
+	case err != nil && d != access.Public:
 		v = decisionUnavailable
-	case d == public || d == allowed:
+	case d == access.Public || d == access.Allowed:
 		v = decisionAllowed
-	case d == forbidden:
+	case d == access.Forbidden:
 		v = decisionDenied
 	}
 	s.metrics.decisions[v].Inc()

@@ -159,7 +159,17 @@ func TestAllowedHosts(t *testing.T) {
 	if _, resp := e.startRedirectURI("", map[string]string{"X-Forwarded-Host": "evil.example"}); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("forwarded evil.example: %d, want 400", resp.StatusCode)
 	}
-	if hostAllowed([]string{".example.com"}, "badexample.com") {
+	// A trailing dot names the same host, for allowed_hosts as for the
+	// access rules and upstreams.
+	for _, h := range []string{"a.example.com.", "A.EXAMPLE.com.:8080", "127.0.0.1"} {
+		if !hostAllowed(compileHosts([]string{"127.0.0.1", ".example.com"}), h) {
+			t.Errorf("%q not allowed", h)
+		}
+	}
+	if !hostAllowed(compileHosts([]string{"app.example.com."}), "app.example.com") {
+		t.Error("allowed_hosts app.example.com. refused app.example.com")
+	}
+	if hostAllowed(compileHosts([]string{".example.com"}), "badexample.com") {
 		t.Error(".example.com matched badexample.com")
 	}
 }

@@ -7,22 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
-
-// TestLimitKeyIgnoresSpelling: directories match usernames ignoring case
-// and spaces, so the limits count the account, not one spelling of it.
-func TestLimitKeyIgnoresSpelling(t *testing.T) {
-	want := userKey("corp", "alice")
-	for _, spelling := range []string{"ALICE", " alice", "alice  ", "Alice"} {
-		if got := userKey("corp", spelling); got != want {
-			t.Errorf("userKey(%q) = %q, want %q", spelling, got, want)
-		}
-	}
-	if userKey("corp", "al ice") == want || userKey("other", "alice") == want {
-		t.Error("different accounts share a key")
-	}
-}
 
 // slowDirectory judges every password wrong after a delay, or reports
 // itself unavailable when the context ends first (as a directory
@@ -49,12 +36,12 @@ func TestPasswordAttemptCountsWhenTheClientHangsUp(t *testing.T) {
 		_, wait, _ := e.server.checkPassword(r, "corp", slowDirectory{}, "alice", "guess")
 		return wait
 	}
-	for i := range pairFailures {
+	for i := range ratelimit.PairFailures {
 		if wait := try(); wait > 0 {
 			t.Fatalf("attempt %d limited already", i+1)
 		}
 	}
 	if wait := try(); wait == 0 {
-		t.Errorf("after %d attempts whose clients hung up, another attempt is not limited: they were refunded", pairFailures)
+		t.Errorf("after %d attempts whose clients hung up, another attempt is not limited: they were refunded", ratelimit.PairFailures)
 	}
 }

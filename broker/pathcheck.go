@@ -97,3 +97,15 @@ func decodedByte(p string, i int) (c byte, n int, ok bool) {
 	}
 	return unhex(p[i+1])<<4 | unhex(p[i+2]), 3, true
 }
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 )
 
 // A pending login is what the broker needs between /oauth2/start and the
@@ -84,16 +85,6 @@ const (
 	secretRecheck = time.Minute
 )
 
-func init() {
-	// Sessions written by versions that kept pending logins in the session
-	// still hold them: registered so that those sessions decode
-	// (finishLogin removes the entry).
-	gob.Register(map[string]pendingLogin{})
-}
-
-// keyPending named the pending logins in sessions of earlier versions.
-const keyPending = "pending"
-
 // randomToken returns 32 bytes from crypto/rand, base64url-encoded.
 func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(randomBytes(32))
@@ -121,19 +112,19 @@ type pendingSeal struct {
 }
 
 // cipher returns the AEAD, asking store for the secret on first use.
-func (p *pendingSeal) cipher(ctx context.Context, store backend) (cipher.AEAD, error) {
+func (p *pendingSeal) cipher(ctx context.Context, st store.Backend) (cipher.AEAD, error) {
 	p.mu.Lock()
 	aead := p.aead
 	p.mu.Unlock()
 	if aead != nil {
 		return aead, nil
 	}
-	return p.load(ctx, store, time.Now())
+	return p.load(ctx, st, time.Now())
 }
 
 // load reads the secret and makes the AEAD.
-func (p *pendingSeal) load(ctx context.Context, store backend, now time.Time) (cipher.AEAD, error) {
-	key, err := store.secret(ctx, pendingSecretName)
+func (p *pendingSeal) load(ctx context.Context, st store.Backend, now time.Time) (cipher.AEAD, error) {
+	key, err := st.Secret(ctx, pendingSecretName)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +144,7 @@ func (p *pendingSeal) load(ctx context.Context, store backend, now time.Time) (c
 
 // stale returns a fresh AEAD when the secret may have changed since it was
 // last read (at most once per secretRecheck), or nil.
-func (p *pendingSeal) stale(ctx context.Context, store backend) cipher.AEAD {
+func (p *pendingSeal) stale(ctx context.Context, st store.Backend) cipher.AEAD {
 	now := time.Now()
 	p.mu.Lock()
 	due := now.Sub(p.checked) >= secretRecheck
@@ -164,7 +155,7 @@ func (p *pendingSeal) stale(ctx context.Context, store backend) cipher.AEAD {
 	if !due {
 		return nil
 	}
-	aead, err := p.load(ctx, store, now)
+	aead, err := p.load(ctx, st, now)
 	if err != nil {
 		return nil
 	}
@@ -175,7 +166,7 @@ func (p *pendingSeal) stale(ctx context.Context, store backend) cipher.AEAD {
 // __Host- prefix behind https (a cookie no other host can set), HttpOnly,
 // SameSite=Lax, for the browser's session. Its value is random.
 func (s *Server) bindingCookie(o origin) http.Cookie {
-	c := http.Cookie{Name: s.sessions.baseName + bindingCookieSuffix, Path: "/", HttpOnly: true,
+	c := http.Cookie{Name: s.sessions.BaseName() + bindingCookieSuffix, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
 	if c.Secure {
 		c.Name = "__Host-" + c.Name
@@ -210,7 +201,7 @@ func bindingHash(v string) string {
 // with the __Secure- prefix behind https (not __Host-: the cookie is
 // scoped to the broker's /oauth2/ paths).
 func (s *Server) pendingCookieName(o origin, state string) string {
-	name := s.sessions.baseName + pendingCookieInfix + state[:min(len(state), pendingNameChars)]
+	name := s.sessions.BaseName() + pendingCookieInfix + state[:min(len(state), pendingNameChars)]
 	if o.Secure() {
 		name = "__Secure-" + name
 	}
@@ -272,7 +263,7 @@ func (s *Server) savePending(ctx context.Context, w http.ResponseWriter, r *http
 // and expires its cookie: whatever the callback decides, this login is
 // over. The reason says why none was found (for the audit log); err is a
 // failure of the store that keeps the sealing secret.
-func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, state string) (pendingLogin, string, error) {
+func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, state string) (pendingLogin, auditReason, error) {
 	pl, reason, found, err := s.findPending(r, o, state)
 	if found {
 		s.expirePending(w, o, s.pendingCookieName(o, state))
@@ -284,24 +275,24 @@ func (s *Server) takePending(w http.ResponseWriter, r *http.Request, o origin, s
 // and leaves it there (the local login form, which may be posted again
 // after a wrong password). It does not check the provider or the age: the
 // callers do, with their own messages.
-func (s *Server) peekPending(r *http.Request, o origin, state string) (pendingLogin, string, error) {
+func (s *Server) peekPending(r *http.Request, o origin, state string) (pendingLogin, auditReason, error) {
 	pl, reason, _, err := s.findPending(r, o, state)
 	return pl, reason, err
 }
 
 // findPending is peekPending, and whether the request carried the cookie.
-func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendingLogin, reason string, found bool, err error) {
+func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendingLogin, reason auditReason, found bool, err error) {
 	if state == "" {
-		return pendingLogin{}, "missing state", false, nil
+		return pendingLogin{}, because(whyMissingState, "missing state"), false, nil
 	}
 	name := s.pendingCookieName(o, state)
 	c, cerr := r.Cookie(name)
 	if cerr != nil {
-		return pendingLogin{}, "unknown or replayed state", false, nil
+		return pendingLogin{}, because(whyUnknownState, "unknown or replayed state"), false, nil
 	}
 	aead, err := s.pending.cipher(r.Context(), s.store)
 	if err != nil {
-		return pendingLogin{}, "", true, err
+		return pendingLogin{}, auditReason{}, true, err
 	}
 	pl, oerr := openPending(aead, name, c.Value)
 	if oerr != nil {
@@ -311,18 +302,18 @@ func (s *Server) findPending(r *http.Request, o origin, state string) (pl pendin
 	}
 	switch {
 	case oerr != nil || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1:
-		return pendingLogin{}, "unknown or replayed state", true, nil
+		return pendingLogin{}, because(whyUnknownState, "unknown or replayed state"), true, nil
 	case !s.sameBrowser(r, o, pl):
-		return pendingLogin{}, "unknown or replayed state: started in another browser", true, nil
+		return pendingLogin{}, because(whyUnknownState, "unknown or replayed state: started in another browser"), true, nil
 	}
-	return pl, "", true, nil
+	return pl, auditReason{}, true, nil
 }
 
 // spendPending records pl's state as used, once the login succeeded at
 // the IdP and before a session is made: a state completes one login, even
 // when its cookie was copied or a request raced this one.
 func (s *Server) spendPending(ctx context.Context, pl pendingLogin) (bool, error) {
-	return s.store.once(ctx, "state:"+pl.State, pendingTTL)
+	return s.store.Once(ctx, "state:"+pl.State, pendingTTL)
 }
 
 // expirePending tells the browser to drop the cookie name.

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // anonymousStarts is how many cookie-less starts the tests below make:
@@ -27,24 +29,20 @@ const anonymousStarts = 20_000
 // and marks.
 func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 	t.Helper()
-	st := s.sessions.sm.Store
+	var st scs.Store = s.sessions.Backing()
 	if g, ok := st.(*revocationGuard); ok {
 		st = g.CtxStore
 	}
-	if p, ok := st.(plainStore); ok {
-		st = p.Store
+	if p, ok := st.(interface{ Unwrap() scs.Store }); ok {
+		st = p.Unwrap()
 	}
-	ms, ok := st.(*memorySessions)
-	mb, ok2 := unobserved(s.store).(*memoryBackend)
+	ms, ok := st.(*store.MemorySessions)
+	mb, ok2 := unobserved(s.store).(*store.MemoryBackend)
 	if !ok || !ok2 {
-		t.Fatalf("not the memory store: %T %T", s.sessions.sm.Store, s.store)
+		t.Fatalf("not the memory store: %T %T", st, s.store)
 	}
-	ms.mu.RLock()
-	sessions = len(ms.items)
-	ms.mu.RUnlock()
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return sessions, len(mb.index), len(mb.marks)
+	index, marks = mb.Sizes()
+	return ms.Len(), index, marks
 }
 
 func heapInUse() uint64 {

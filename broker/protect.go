@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -40,11 +41,11 @@ func IdentityFrom(ctx context.Context) (id providers.Identity, ok bool) {
 // the program, not input.
 func (s *Server) Require(rule AccessRule) func(http.Handler) http.Handler {
 	g := s.live.Load()
-	if errs := ruleProblems("", rule, providerIDs(g.cfg.Providers)); len(errs) > 0 {
+	if errs := rule.Problems("", providerIDs(g.cfg.Providers)); len(errs) > 0 {
 		panic("broker: Require: " + errors.Join(errs...).Error())
 	}
-	p := &policy{dflt: compileRule("required rule", rule)}
-	return func(next http.Handler) http.Handler { return s.protected(p.decide, next) }
+	p := access.Required(rule)
+	return func(next http.Handler) http.Handler { return s.protected(p.Decide, next) }
 }
 
 // Protect serves h behind the configured access rules (routes and
@@ -54,7 +55,7 @@ func (s *Server) Protect(h http.Handler) http.Handler { return s.protected(nil, 
 
 // decider is an access decision: a compiled rule, or the configured
 // routes and default.
-type decider func(accessRequest, *providers.Identity) (decision, string)
+type decider func(access.Request, *providers.Identity) (access.Decision, string)
 
 // protected serves next behind decide (nil: the configured rules) with the
 // middleware of the newest generation; each generation's chain is built
@@ -71,7 +72,7 @@ func (s *Server) protected(decide decider, next http.Handler) http.Handler {
 		if c == nil || c.gen != g {
 			d := decide
 			if d == nil {
-				d = g.rules.decide
+				d = g.rules.Decide
 			}
 			c = &chain{gen: g, h: g.entry(g.withBasicAuth(g.guard(d, next), false), false)}
 			built.Store(c)
@@ -86,16 +87,16 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, signedIn, err := s.requestIdentity(r)
 		d, reason := decide(s.ruleRequest(r), identityPtr(id, signedIn))
-		if err != nil && d != public {
+		if err != nil && d != access.Public {
 			s.sessionUnavailable(w, r, err)
 			return
 		}
 		switch d {
-		case unauthenticated:
+		case access.Unauthenticated:
 			s.needSignIn(w, r)
 			return
-		case forbidden:
-			s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: reason,
+		case access.Forbidden:
+			s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: auditReason{text: reason},
 				after: []any{"provider", id.Provider}, via: "proxy"})
 			s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
 				Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})
@@ -112,8 +113,8 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 // after the external prefix: an embedding program's handler sees the
 // prefix (public_url's path) still in its path, the broker's own routes
 // do not.
-func (s *Server) ruleRequest(r *http.Request) accessRequest {
-	req := requestOf(r)
+func (s *Server) ruleRequest(r *http.Request) access.Request {
+	req := access.RequestOf(r)
 	if info := requestInfoFrom(r.Context()); info != nil && info.prefixKept {
 		req.Path = withoutPrefix(req.Path, s.public.Prefix)
 	}
@@ -130,6 +131,13 @@ func withoutPrefix(path, prefix string) string {
 		return "/"
 	}
 	return rest
+}
+
+func identityPtr(id providers.Identity, ok bool) *providers.Identity {
+	if !ok {
+		return nil
+	}
+	return &id
 }
 
 // providerIDs is the set of configured provider ids (nil without any, as

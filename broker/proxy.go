@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 )
 
 // serveUpstream proxies a request the access rules let through (guard) to
@@ -137,7 +139,7 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 			if prefix != "" {
 				h.Set("X-Forwarded-Prefix", prefix)
 			}
-			removeCookie(pr.Out, s.sessions.baseName, s.sessions.baseName+bindingCookieSuffix)
+			removeCookie(pr.Out, s.sessions.BaseName(), s.sessions.BaseName()+bindingCookieSuffix)
 			if id := pr.In.Header[idHeader]; len(id) > 0 {
 				h[idHeader] = id
 			}
@@ -223,7 +225,7 @@ var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Ho
 // dropForwardingHeaders removes every forwardingHeaders header from h.
 func dropForwardingHeaders(h http.Header) {
 	for name := range h {
-		if matchesAnyHeader(name, forwardingHeaders) {
+		if relay.MatchesAnyHeader(name, forwardingHeaders) {
 			delete(h, name) // the key as sent
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/broker/access"
 )
 
 const maxRedirectLength = 2048
@@ -116,7 +118,7 @@ func (o origin) absoluteRedirectAllowed(rd string) bool {
 // (or IPv4 address) with non-empty labels; the port 1-65535 in plain digits.
 func splitRedirectHost(authority, scheme string) (name, port string, ok bool) {
 	name, port, hasPort := strings.Cut(authority, ":")
-	if !validDomainPattern(name) || name[0] == '.' || hasPort && !validPort(port) {
+	if !access.ValidHostname(name) || hasPort && !validPort(port) {
 		return "", "", false
 	}
 	if port == defaultPort(scheme) {
@@ -141,15 +143,16 @@ func defaultPort(scheme string) string {
 type redirectHosts []redirectHost
 
 type redirectHost struct {
-	name string // lower case; ".example.com" for the domain and its subdomains
+	name access.HostPattern
 	port string // "" for the scheme's default port
 }
 
 func compileRedirectHosts(list []string) *redirectHosts {
 	var out redirectHosts
 	for _, h := range list {
-		name, port, _ := strings.Cut(strings.ToLower(h), ":")
-		out = append(out, redirectHost{name: name, port: port})
+		name, port, _ := strings.Cut(h, ":")
+		p, _ := access.ParseHostPattern(name) // validated
+		out = append(out, redirectHost{name: p, port: port})
 	}
 	return &out
 }
@@ -165,7 +168,7 @@ func (l *redirectHosts) allow(scheme, name, port string) bool {
 		if p == defaultPort(scheme) {
 			p = ""
 		}
-		if p == port && hostMatches(h.name, name) {
+		if p == port && h.name.Match(name) {
 			return true
 		}
 	}
@@ -178,7 +181,7 @@ func (c Config) redirectHostProblems() []error {
 	var errs []error
 	for i, h := range c.RedirectHosts {
 		name, port, hasPort := strings.Cut(h, ":")
-		if !validDomainPattern(name) || hasPort && !validPort(port) {
+		if _, err := access.ParseHostPattern(name); err != nil || hasPort && !validPort(port) {
 			errs = append(errs, fmt.Errorf("redirect_hosts[%d]: %q must be a host name or .domain, optionally with :port", i, h))
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // BenchmarkForwardAuthRedis is BenchmarkForwardAuth with the session in a
@@ -49,7 +49,7 @@ func warmSessionCache(b *testing.B, srv *Server, cookie *http.Cookie) {
 		req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
 		req.AddCookie(cookie)
 		srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
-		if _, ok := rs.cache.find(cookie.Value); ok {
+		if rs.Cached(cookie.Value) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -17,17 +17,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/redisstore"
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -56,138 +53,6 @@ func newRedisEnv(t *testing.T, r *redisserver.Server, opts ...envOption) *env {
 // shortTimeouts make a hung Redis fail requests quickly.
 func shortTimeouts(c *RedisConfig) {
 	c.DialTimeout, c.ReadTimeout, c.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
-}
-
-func testRedisStore(t *testing.T, r *redisserver.Server, now func() time.Time) *redisStore {
-	t.Helper()
-	s, err := newRedisStore(RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, 0, now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.close() })
-	return s
-}
-
-func TestRedisBackend(t *testing.T) {
-	r := redisserver.Start(t)
-	var offset atomic.Int64
-	base := time.Now()
-	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
-	s := testRedisStore(t, r, now)
-	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(s.indexAdd(ctx, []string{"sub:p:1", "sid:p:s"}, "tokA", now().Add(time.Hour)))
-	must(s.indexAdd(ctx, []string{"sub:p:1"}, "tokB", now().Add(time.Minute)))
-	got, err := s.indexTokens(ctx, "sub:p:1")
-	must(err)
-	slices.Sort(got)
-	if !slices.Equal(got, []string{"tokA", "tokB"}) {
-		t.Errorf("tokens %v", got)
-	}
-	// The set lives as long as its latest session, and only grows.
-	ttl := func(key string) time.Duration {
-		ms, _ := redis.Int64(r.Do("PTTL", "t:index:"+key), nil)
-		return time.Duration(ms) * time.Millisecond
-	}
-	if d := ttl("sub:p:1"); d < 59*time.Minute || d > time.Hour {
-		t.Errorf("index TTL %v, want about an hour", d)
-	}
-	must(s.indexAdd(ctx, []string{"sub:p:1"}, "tokC", now().Add(2*time.Minute)))
-	if d := ttl("sub:p:1"); d < 59*time.Minute {
-		t.Errorf("index TTL shrank to %v", d)
-	}
-	offset.Store(int64(3 * time.Minute)) // tokB's and tokC's sessions have expired
-	if got, _ := s.indexTokens(ctx, "sub:p:1"); !slices.Equal(got, []string{"tokA"}) {
-		t.Errorf("after expiry %v", got)
-	}
-	must(s.indexAdd(ctx, []string{"sub:p:1"}, "tokD", now().Add(time.Hour))) // drops the expired
-	if n, _ := redis.Int(r.Do("ZCARD", "t:index:sub:p:1"), nil); n != 2 {
-		t.Errorf("%d members after a later add, want 2 (expired ones dropped)", n)
-	}
-	must(s.indexRemove(ctx, "sid:p:s"))
-	if got, _ := s.indexTokens(ctx, "sid:p:s"); len(got) != 0 {
-		t.Errorf("after remove %v", got)
-	}
-
-	if fresh, err := s.once(ctx, "jti:x", 200*time.Millisecond); !fresh || err != nil {
-		t.Errorf("first once: %v %v", fresh, err)
-	}
-	if fresh, _ := s.once(ctx, "jti:x", time.Minute); fresh {
-		t.Error("second once is fresh")
-	}
-	time.Sleep(300 * time.Millisecond)
-	if fresh, _ := s.once(ctx, "jti:x", time.Minute); !fresh {
-		t.Error("once after its ttl is not fresh")
-	}
-
-	release, ok, err := s.lock(ctx, "refresh:tok", time.Minute)
-	if !ok || err != nil {
-		t.Fatalf("lock not taken: %v", err)
-	}
-	if _, ok, _ := s.lock(ctx, "refresh:tok", time.Minute); ok {
-		t.Error("lock taken twice")
-	}
-	release()
-	if _, ok, _ := s.lock(ctx, "refresh:tok", time.Minute); !ok {
-		t.Error("lock not free after release")
-	}
-	// A holder whose lock expired and went to another does not release it.
-	stale, ok, _ := s.lock(ctx, "k2", 100*time.Millisecond)
-	if !ok {
-		t.Fatal("lock k2 not taken")
-	}
-	time.Sleep(200 * time.Millisecond)
-	if _, ok, _ := s.lock(ctx, "k2", time.Minute); !ok {
-		t.Fatal("expired lock not taken over")
-	}
-	stale()
-	if _, ok, _ := s.lock(ctx, "k2", time.Minute); ok {
-		t.Error("a stale holder released another's lock")
-	}
-	must(s.ping(ctx))
-
-	// Every key is under the prefix.
-	keys, _ := redis.Strings(r.Do("KEYS", "*"), nil)
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "t:") {
-			t.Errorf("key %q is outside the prefix", k)
-		}
-	}
-}
-
-// TestRedisStoreMatchesRedisstore: sessions are stored as scs/redisstore
-// stores them, so each reads the other's.
-func TestRedisStoreMatchesRedisstore(t *testing.T) {
-	r := redisserver.Start(t)
-	s := testRedisStore(t, r, time.Now)
-	rs := redisstore.NewWithPrefix(s.pool, "t:session:")
-	exp := time.Now().Add(time.Hour)
-	if err := s.Commit("ours", []byte("data-1"), exp); err != nil {
-		t.Fatal(err)
-	}
-	if b, found, err := rs.Find("ours"); err != nil || !found || string(b) != "data-1" {
-		t.Errorf("redisstore reads %q %v %v", b, found, err)
-	}
-	if err := rs.Commit("theirs", []byte("data-2"), exp); err != nil {
-		t.Fatal(err)
-	}
-	if b, found, err := s.FindCtx(context.Background(), "theirs"); err != nil || !found || string(b) != "data-2" {
-		t.Errorf("we read %q %v %v", b, found, err)
-	}
-	if ms, _ := redis.Int64(r.Do("PEXPIRETIME", "t:session:ours"), nil); ms != exp.UnixMilli() {
-		t.Errorf("expiry %d, want %d", ms, exp.UnixMilli())
-	}
-	if err := s.Delete("theirs"); err != nil {
-		t.Fatal(err)
-	}
-	if _, found, _ := rs.Find("theirs"); found {
-		t.Error("deleted session found")
-	}
 }
 
 // TestRedisReplicas: a login started on one broker completes on another
@@ -262,7 +127,7 @@ func TestRedisDown(t *testing.T) {
 	// The session cache's subscription breaks with the connection; until
 	// the broker notices (at once, on a closed connection), a cached
 	// session would still be served.
-	waitFor(t, 2*time.Second, "the session cache off", func() bool { return !redisStoreOf(t, e.server).cache.isUp() })
+	waitFor(t, 2*time.Second, "the session cache off", func() bool { return !redisStoreOf(t, e.server).Subscribed() })
 	checkStoreDown(t, e)
 	r.Restart()
 	checkStoreBack(t, e)
@@ -448,21 +313,20 @@ func TestRedisSessionSize(t *testing.T) {
 	for _, k := range idx {
 		index += memoryUsage(r, k)
 	}
-	ctx, err := e.server.sessions.sm.Load(context.Background(), strings.TrimPrefix(keys[0], DefaultRedisKeyPrefix+"session:"))
+	ctx, err := e.server.sessions.LoadStored(strings.TrimPrefix(keys[0], DefaultRedisKeyPrefix+"session:"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := e.server.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	tok, _ := e.server.sessions.Tokens(ctx)
 	t.Logf("demo login: %d bytes stored (ID token %d), MEMORY USAGE %d; %d index key(s): MEMORY USAGE %d", n, len(tok.IDToken), mem, len(idx), index)
 
 	// The typical session: three groups, a refresh token of 512 characters
 	// (opaque ones are shorter, JWTs as Keycloak's longer) and a sid.
-	id, _ := e.server.sessions.identity(ctx)
+	id, _ := e.server.sessions.Identity(ctx)
 	id.Groups = append(id.Groups, "staff")
 	tok.RefreshToken, tok.SID = strings.Repeat("r", 512), "5bd5a3f4-2f5e-4c5a-9a4f-0d1e2f3a4b5c"
-	e.server.sessions.sm.Put(ctx, keyIdentity, id)
-	e.server.sessions.sm.Put(ctx, keyTokens, tok)
-	if _, _, err := e.server.sessions.sm.Commit(ctx); err != nil {
+	e.server.sessions.SetLogin(ctx, id, tok)
+	if err := e.server.sessions.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	n, mem = size(keys[0])
@@ -621,15 +485,15 @@ func TestRedisTLS(t *testing.T) {
 			}
 			// The session cache's subscription connects the same way.
 			rs := redisStoreOf(t, s)
-			rs.feed.start()
+			rs.Subscribe()
 			if !c.ready {
 				time.Sleep(300 * time.Millisecond)
-				if rs.cache.isUp() {
+				if rs.Subscribed() {
 					t.Error("the session cache subscribed where the store cannot connect")
 				}
 				return
 			}
-			waitFor(t, 5*time.Second, "the session cache subscribed", rs.cache.isUp)
+			waitFor(t, 5*time.Second, "the session cache subscribed", rs.Subscribed)
 			// A session makes the round trip.
 			w := fetch(h, "/oauth2/start/alpha?rd=/")
 			if w.Code != http.StatusFound {

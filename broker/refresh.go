@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -41,11 +42,11 @@ func (c SessionConfig) outliveTokens() bool { return c.OutliveTokens == nil || *
 // compare their expiry with the clock.
 func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 	ctx := r.Context()
-	id, ok := s.sessions.identity(ctx)
+	id, ok := s.sessions.Identity(ctx)
 	if !ok {
 		return id, false
 	}
-	t, ok := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+	t, ok := s.sessions.Tokens(ctx)
 	if !s.dueForRefresh(t, ok) {
 		return id, true
 	}
@@ -54,25 +55,25 @@ func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 
 // dueForRefresh reports whether the tokens of a session (ok: it has some)
 // expired, or are about to.
-func (s *Server) dueForRefresh(t sessionTokens, ok bool) bool {
+func (s *Server) dueForRefresh(t session.Tokens, ok bool) bool {
 	return ok && !t.Expiry.IsZero() && !s.now().Before(t.Expiry.Add(-refreshSkew))
 }
 
 // renew refreshes the expired login of the request's session (see
 // sessionIdentity). Only the request that takes the session's lock
 // refreshes; others go on with the identity they have meanwhile.
-func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionTokens) (providers.Identity, bool) {
+func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tokens) (providers.Identity, bool) {
 	p, _ := s.registry.Get(id.Provider)
 	ref, canRefresh := p.(providers.Refresher)
 	if t.RefreshToken == "" || !canRefresh {
 		if s.cfg.Session.outliveTokens() {
 			return id, true
 		}
-		s.endSession(ctx, id, "tokens expired and cannot be refreshed", nil)
+		s.endSession(ctx, id, because(whyExpired, "tokens expired and cannot be refreshed"), nil)
 		return providers.Identity{}, false
 	}
-	token := s.sessions.sm.Token(ctx)
-	release, ok, err := s.store.lock(ctx, "refresh:"+token, refreshLockTTL)
+	token := s.sessions.Token(ctx)
+	release, ok, err := s.store.Lock(ctx, "refresh:"+token, refreshLockTTL)
 	if err != nil {
 		s.logStoreError(ctx, "refresh: session store unavailable", err)
 		return id, true
@@ -83,7 +84,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 	// This request read the session before it took the lock: another one
 	// may have refreshed it since (and rotated the refresh token), or ended
 	// it. The store knows.
-	cur, curTokens, found, err := s.storedSession(token)
+	cur, curTokens, found, err := s.sessions.Stored(token)
 	switch {
 	case err != nil:
 		release()
@@ -91,12 +92,11 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return id, true
 	case !found:
 		release()
-		s.endSession(ctx, id, "ended elsewhere", nil)
+		s.endSession(ctx, id, because(whyEndedElsewhere, "ended elsewhere"), nil)
 		return providers.Identity{}, false
 	case curTokens.RefreshToken != t.RefreshToken || s.now().Before(curTokens.Expiry.Add(-refreshSkew)):
 		release()
-		s.sessions.sm.Put(ctx, keyIdentity, cur)
-		s.sessions.sm.Put(ctx, keyTokens, curTokens)
+		s.sessions.SetLogin(ctx, cur, curTokens)
 		return cur, true
 	}
 	// Detached from the request: a client that hangs up must not abandon a
@@ -111,11 +111,11 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 		return renewed, true
 	case errors.Is(err, providers.ErrRefreshRefused):
 		release()
-		s.endSession(ctx, id, "refresh refused", err)
+		s.endSession(ctx, id, because(whyRefreshRefused, "refresh refused"), err)
 		return providers.Identity{}, false
 	case !s.cfg.Session.outliveTokens():
 		release()
-		s.endSession(ctx, id, "refresh failed and session.outlive_tokens is false", err)
+		s.endSession(ctx, id, because(whyRefreshFailed, "refresh failed and session.outlive_tokens is false"), err)
 		return providers.Identity{}, false
 	}
 	// Passing trouble: the lock stays taken until it expires, so no replica
@@ -128,44 +128,19 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t sessionToke
 // it to the store at once, before the lock is released: the next request to
 // refresh must find the new (possibly rotated) refresh token, not wait for
 // this request's response.
-func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sessionTokens, res *providers.Result) providers.Identity {
+func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t session.Tokens, res *providers.Result) providers.Identity {
 	id := res.Identity
 	id.AuthTime = old.AuthTime // the sign-in, not the refresh
-	nt := sessionTokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
-	s.sessions.sm.Put(ctx, keyIdentity, id)
-	s.sessions.sm.Put(ctx, keyTokens, nt)
+	nt := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	s.sessions.SetLogin(ctx, id, nt)
 	if nt.SID != "" && nt.SID != t.SID {
-		if err := s.store.indexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.sm.Token(ctx), s.sessions.sm.Deadline(ctx)); err != nil {
+		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.Token(ctx), s.sessions.Deadline(ctx)); err != nil {
 			s.logStoreError(ctx, "refresh: the session could not be indexed", err)
 		}
 	}
-	if _, _, err := s.sessions.sm.Commit(ctx); err != nil {
+	if err := s.sessions.Commit(ctx); err != nil {
 		s.logStoreError(ctx, "refresh: the renewed session could not be saved", err)
 	}
 	s.audit(ctx, auditEntry{event: evSessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})
 	return id
-}
-
-// storedSession reads the session of token from the store, not from the
-// request: found is false when it no longer exists.
-func (s *Server) storedSession(token string) (providers.Identity, sessionTokens, bool, error) {
-	ctx, err := s.sessions.sm.Load(context.Background(), token) // a fresh context: Load ignores one that has a session
-	if err != nil {
-		return providers.Identity{}, sessionTokens{}, false, err
-	}
-	id, ok := s.sessions.identity(ctx)
-	t, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
-	return id, t, ok, nil
-}
-
-// endSession ends the request's own session because its login cannot go on:
-// deleted, its cookie cleared when the response goes out, and marked
-// revoked so that a concurrent request cannot write it back.
-func (s *Server) endSession(ctx context.Context, id providers.Identity, reason string, err error) {
-	token := s.sessions.sm.Token(ctx)
-	if derr := s.sessions.sm.Destroy(ctx); derr != nil {
-		s.logStoreError(ctx, "session could not be ended", derr)
-	}
-	_ = s.revoke(ctx, token) // logged
-	s.audit(ctx, auditEntry{event: evSessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -13,7 +12,8 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
+	"github.com/oidc-broker/oidc-broker/broker/session"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 )
 
 // The demo IdP's access tokens last five minutes; moving the broker's clock
@@ -37,13 +37,12 @@ func groupsAtIdP(tp *hostileidp.IdP, groups ...string) {
 }
 
 // storedTokens reads the tokens kept in the session of browser c.
-func (e *env) storedTokens(c *http.Client) sessionTokens {
+func (e *env) storedTokens(c *http.Client) session.Tokens {
 	e.t.Helper()
-	ctx, err := e.server.sessions.sm.Load(context.Background(), e.sessionToken(c))
+	_, t, _, err := e.server.sessions.Stored(e.sessionToken(c))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	t, _ := e.server.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
 	return t
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -57,7 +59,7 @@ type requestInfo struct {
 	// (sessions.peek: forward-auth), and peeked is its identity, nil when
 	// the request is not signed in. There is no scs session to read.
 	readOnly bool
-	peeked   *sessionView
+	peeked   *session.View
 }
 
 // ID is the request's ID.
@@ -208,7 +210,7 @@ func (c Config) requestIDHeaderProblems() []error {
 	case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Host", "Forwarded", "X-Forwarded-For":
 		return bad("is not a request ID header")
 	}
-	if isIdentityHeader(name) || (c.Assertion.Header != "" && strings.EqualFold(name, c.Assertion.Header)) {
+	if relay.IsIdentityHeader(name) || (c.Assertion.Header != "" && strings.EqualFold(name, c.Assertion.Header)) {
 		return bad("is a header the broker sets for the apps")
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 

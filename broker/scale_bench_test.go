@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -108,7 +110,7 @@ const scaleSessions = 100_000
 // Reported, after a GC: the Go heap in use and the process's RSS (VmRSS)
 // in total, what the 1,000 providers take, and the heap and RSS added per
 // session; index-heap-B/session is the index's part of it (measured on a
-// backend of its own afterwards); also the encoded size of one session and
+// store.Backend of its own afterwards); also the encoded size of one session and
 // the time to create one (the stores' periodic sweeps of expired entries
 // included). RSS counts the test binary too, and memory the runtime keeps
 // after a GC; the heap figures are the precise ones.
@@ -153,10 +155,7 @@ func BenchmarkMemory100kSessions(b *testing.B) {
 // scaleSession creates the i-th signed-in session and returns the size of
 // its ID token.
 func scaleSession(b *testing.B, srv *Server, i int) int {
-	ctx, err := srv.sessions.sm.Load(b.Context(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ctx := b.Context()
 	provider := fmt.Sprintf("realm-%04d", i%1000)
 	sub, sid := uuid(), uuid()
 	user := "user" + strconv.Itoa(i)
@@ -164,15 +163,13 @@ func scaleSession(b *testing.B, srv *Server, i int) int {
 		Name: "User " + strconv.Itoa(i), PreferredUsername: user,
 		Groups: []string{"staff", "engineering", "realm-" + provider + "-users", "vpn"}, AuthTime: time.Now()}
 	idToken := scaleIDToken(provider, sub, sid, id)
-	srv.sessions.sm.Put(ctx, keyIdentity, id)
-	srv.sessions.sm.Put(ctx, keyTokens, sessionTokens{IDToken: idToken, RefreshToken: randomText(150), // 200 bytes
+	token, err := srv.sessions.Create(ctx, id, session.Tokens{IDToken: idToken, RefreshToken: randomText(150), // 200 bytes
 		Expiry: time.Now().Add(5 * time.Minute), SID: sid})
-	token, _, err := srv.sessions.sm.Commit(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	keys := []string{subKey(provider, sub), sidKey(provider, sid)}
-	if err := srv.store.indexAdd(ctx, keys, token, time.Now().Add(DefaultLifetime)); err != nil {
+	if err := srv.store.IndexAdd(ctx, keys, token, time.Now().Add(DefaultLifetime)); err != nil {
 		b.Fatal(err)
 	}
 	return len(idToken)
@@ -180,14 +177,14 @@ func scaleSession(b *testing.B, srv *Server, i int) int {
 
 // scaleIndexSize is the heap that the back-channel logout index of the
 // memory store takes for scaleSessions sessions (two keys each, as
-// scaleSession adds them), measured on a backend of its own.
+// scaleSession adds them), measured on a store.Backend of its own.
 func scaleIndexSize(b *testing.B) int64 {
 	heap0, _ := memoryNow(b)
-	m := newMemoryBackend(time.Now)
+	m := store.NewMemoryBackend(time.Now)
 	until := time.Now().Add(DefaultLifetime)
 	for i := range scaleSessions {
 		provider := fmt.Sprintf("realm-%04d", i%1000)
-		if err := m.indexAdd(b.Context(), []string{subKey(provider, uuid()), sidKey(provider, uuid())}, randomToken(), until); err != nil {
+		if err := m.IndexAdd(b.Context(), []string{subKey(provider, uuid()), sidKey(provider, uuid())}, randomToken(), until); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -221,11 +218,8 @@ func scaleEncodedSize(b *testing.B, srv *Server) int {
 	id := providers.Identity{Provider: "realm-0042", Subject: uuid(), Email: "user42@realm-0042.example", EmailVerified: true,
 		Name: "User 42", PreferredUsername: "user42", Groups: []string{"staff", "engineering", "realm-realm-0042-users", "vpn"}, AuthTime: time.Now()}
 	sid := uuid()
-	data, err := srv.sessions.sm.Codec.Encode(time.Now().Add(DefaultLifetime), map[string]any{
-		keyIdentity: id,
-		keyTokens: sessionTokens{IDToken: scaleIDToken("realm-0042", id.Subject, sid, id), RefreshToken: randomText(150),
-			Expiry: time.Now().Add(5 * time.Minute), SID: sid},
-	})
+	data, err := session.Encode(time.Now().Add(DefaultLifetime), id, session.Tokens{IDToken: scaleIDToken("realm-0042", id.Subject, sid, id),
+		RefreshToken: randomText(150), Expiry: time.Now().Add(5 * time.Minute), SID: sid})
 	if err != nil {
 		b.Fatal(err)
 	}

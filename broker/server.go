@@ -12,8 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
+	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
@@ -52,25 +58,26 @@ type Server struct {
 	handler  http.Handler // this generation's middleware chain (Handler)
 	app      http.Handler // everything outside /oauth2/: access rules, then upstreams
 
-	cfg       Config
-	opts      Options
-	log       *slog.Logger
-	public    *origin
-	registry  *providers.Registry
-	sessions  *sessions
-	selection *selection.Page
-	catalog   *selection.Catalog
-	fix       *proxyfix.Fix
-	upstreams []*upstream // most specific first; empty: forward-auth only
-	store     backend
-	rules     *policy          // routes and default (rules.go)
-	redirects *redirectHosts   // redirect_hosts
-	assertion *assertionSigner // nil unless assertion.enabled
-	local     *localLogins     // password sign-ins: rate limits, Basic paths
-	pending   *pendingSeal     // seals pending-login cookies (pending.go)
-	logouts   *logoutLimiter   // back-channel logout refusals (backchannel.go)
-	idps      *idpReadiness    // /readyz's look at the IdPs (readiness.go); nil unless required
-	tunnels   *tunnels         // WebSockets of signed-in sessions, closed when they end (tunnels.go)
+	cfg          Config
+	opts         Options
+	log          *slog.Logger
+	public       *origin
+	registry     *providers.Registry
+	sessions     *session.Manager
+	selection    *selection.Page
+	catalog      *selection.Catalog
+	fix          *proxyfix.Fix
+	upstreams    []*upstream // most specific first; empty: forward-auth only
+	store        store.Backend
+	rules        *access.Policy       // routes and default
+	allowedHosts []access.HostPattern // allowed_hosts
+	redirects    *redirectHosts       // redirect_hosts
+	assertion    *relay.Signer        // nil unless assertion.enabled
+	local        *localLogins         // password sign-ins: rate limits, Basic paths
+	pending      *pendingSeal         // seals pending-login cookies (pending.go)
+	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
+	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
+	tunnels      *tunnels             // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
 	auditBudget *lineBudget
@@ -78,7 +85,7 @@ type Server struct {
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
 	closeStore func() error
-	storeErrs  *errorLog
+	storeErrs  *store.ErrorLog
 	metrics    *metrics // Prometheus collectors, for the whole process (metrics.go)
 }
 
@@ -96,8 +103,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
-		storeErrs: &errorLog{interval: 10 * time.Second},
-		local:     &localLogins{limits: newLoginLimiter(opts.Now)}, pending: &pendingSeal{},
+		storeErrs: &store.ErrorLog{Interval: 10 * time.Second},
+		local:     &localLogins{limits: ratelimit.NewLogins(opts.Now)}, pending: &pendingSeal{},
 		auditBudget: &lineBudget{}}
 	var err error
 	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
@@ -109,20 +116,20 @@ func New(cfg Config, opts Options) (*Server, error) {
 			s.metrics.unregister()
 		}
 	}()
-	if s.assertion, err = newAssertionSigner(cfg, opts.Now, opts.Logger); err != nil {
+	if s.assertion, err = relay.NewSigner(cfg.Assertion, cfg.Upstream, opts.Now, opts.Logger); err != nil {
 		return nil, err
 	}
-	sessionStore, store, closeStore, err := openStore(cfg.Session, opts.Now, opts.Logger)
+	sessionStore, backend, closeStore, err := openStore(cfg.Session, opts.Now, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore), store, closeStore
+	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore, relayHeadersOf), backend, closeStore
 	// Store operations timed and their failures counted (storemetrics.go),
 	// when there is a network between: the memory store's are map accesses
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
-		s.sessions.sm.Store = s.metrics.observeStore(s.sessions.sm.Store)
+		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.observeStore(st)) })
 		s.store = s.metrics.observeBackend(s.store)
 	}
 	s.initLogout() // backchannel.go: ended sessions stay ended
@@ -170,7 +177,8 @@ func (s *Server) configure(prev *Server) error {
 		return err
 	}
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
-	s.rules = compilePolicy(cfg.Routes, cfg.Default)
+	s.rules = access.Compile(cfg.Routes, cfg.Default)
+	s.allowedHosts = compileHosts(cfg.AllowedHosts)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
 	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
@@ -216,7 +224,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
 	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	s.app = s.withBasicAuth(s.guard(s.rules.decide, http.HandlerFunc(s.serveUpstream)), false)
+	s.app = s.withBasicAuth(s.guard(s.rules.Decide, http.HandlerFunc(s.serveUpstream)), false)
 	mux.Handle("/", s.app)
 	// Forward-auth is asked on every request to the apps behind a proxy:
 	// its one path skips the mux's pattern matching.
@@ -244,7 +252,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.store.ping(ctx); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		s.logStoreError(ctx, "readiness: session store unavailable", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("session store unavailable\n"))

@@ -1,14 +1,14 @@
 package broker
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/demologin"
 )
 
 func TestSessionCookieAttributes(t *testing.T) {
@@ -29,7 +29,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := newSessions(c.cfg, newMemorySessions()).cookie(c.origin)
+			got := newSessions(c.cfg, store.NewMemorySessions(), nil).Cookie(c.origin.Secure(), c.origin.Prefix)
 			if got.Name != c.want.Name || got.Path != c.want.Path || got.Secure != c.want.Secure || got.Domain != c.want.Domain {
 				t.Errorf("cookie = %+v, want %+v", got, c.want)
 			}
@@ -48,24 +48,10 @@ func loginVia(e *env, startURL, user string) *http.Response {
 	if resp.StatusCode != http.StatusFound {
 		e.t.Fatalf("start: %d %s", resp.StatusCode, body(resp))
 	}
-	loc := resp.Header.Get("Location")
-	for range 10 {
-		u, _ := url.Parse(loc)
-		if strings.HasPrefix(loc, e.broker.URL+"/oauth2/callback/") {
-			return e.get(loc)
-		}
-		if u.Path == "/login" {
-			resp = e.do(e.client, http.MethodPost, u.Scheme+"://"+u.Host+"/login", url.Values{
-				"id": {u.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}})
-		} else {
-			resp = e.get(loc)
-		}
-		if loc = resp.Header.Get("Location"); loc != "" && loc[0] == '/' {
-			loc = u.Scheme + "://" + u.Host + loc
-		}
-	}
-	e.t.Fatal("login: too many redirects")
-	return nil
+	at, _ := url.Parse(resp.Header.Get("Location"))
+	cb := demologin.Walk(e.t, at, user, func(method, u string, form url.Values) *http.Response { return e.do(e.client, method, u, form) },
+		func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.broker.URL+"/oauth2/callback/") })
+	return e.get(cb.String())
 }
 
 // sessionCookie is the broker's Set-Cookie of resp.
@@ -99,11 +85,11 @@ func TestRememberMe(t *testing.T) {
 	if c.Expires.IsZero() {
 		t.Error("remembered cookie without Expires")
 	}
-	ctx, err := e.server.sessions.sm.Load(context.Background(), c.Value)
+	ctx, err := e.server.sessions.LoadStored(c.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if left := time.Until(e.server.sessions.sm.Deadline(ctx)); left < max-time.Minute {
+	if left := time.Until(e.server.sessions.Deadline(ctx)); left < max-time.Minute {
 		t.Errorf("remembered session ends in %v, want %v", left, max)
 	}
 	if !e.signedIn(e.client) {
@@ -145,50 +131,4 @@ func TestSignInOffersRememberMe(t *testing.T) {
 	if loc := w.Header().Get("Location"); loc != "/oauth2/start/corp?rd=%2Fapp&remember=1&login_hint=alice%40corp.example" {
 		t.Errorf("home-realm redirect %q", loc)
 	}
-}
-
-// TestCookieValue: the session cookie is found as r.Cookie finds it, in the
-// cases that matter: several lines, quotes, spaces, invalid values skipped,
-// the first valid one wins, and many cookies.
-func TestCookieValue(t *testing.T) {
-	many := strings.Repeat("x=1; ", maxFastCookies) + "oidc_broker=late"
-	for _, lines := range [][]string{
-		nil,
-		{""},
-		{"oidc_broker=tok"},
-		{"a=1; oidc_broker=tok; b=2"},
-		{"a=1", "  oidc_broker = tok  "},
-		{`oidc_broker="tok"`},
-		{`oidc_broker="`},
-		{"oidc_broker=bad\\value; oidc_broker=good"},
-		{"oidc_broker_x=no; x_oidc_broker=no"},
-		{"oidc_broker"},
-		{"oidc_broker=; oidc_broker=second"},
-		{";;oidc_broker=tok;;"},
-		{many},
-		{strings.Repeat("x=1;", 3001) + "oidc_broker=beyond-the-limit"},
-	} {
-		r := &http.Request{Header: http.Header{"Cookie": lines}}
-		got, ok := cookieValue(r, "oidc_broker")
-		want, err := r.Cookie("oidc_broker")
-		if ok != (err == nil) || ok && got != want.Value {
-			t.Errorf("%q: %q %v, r.Cookie: %v %v", lines, got, ok, want, err)
-		}
-	}
-}
-
-// FuzzCookieValue: cookieValue agrees with r.Cookie on any Cookie header.
-func FuzzCookieValue(f *testing.F) {
-	for _, s := range []string{"oidc_broker=tok", `a=1; oidc_broker="q"; b`, " ; oidc_broker = v ;", "oidc_broker=a\x7fb; oidc_broker=c"} {
-		f.Add(s, "")
-	}
-	f.Add("a=1", "oidc_broker=x")
-	f.Fuzz(func(t *testing.T, line1, line2 string) {
-		r := &http.Request{Header: http.Header{"Cookie": {line1, line2}}}
-		got, ok := cookieValue(r, "oidc_broker")
-		want, err := r.Cookie("oidc_broker")
-		if ok != (err == nil) || ok && got != want.Value {
-			t.Errorf("%q: %q %v, r.Cookie: %v %v", r.Header["Cookie"], got, ok, want, err)
-		}
-	})
 }

@@ -41,7 +41,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	startBase, rdQuery := o.Path("/oauth2/start/"), "?rd="+url.QueryEscape(rd)
 	// "Keep me signed in" (session.persistent_max): the page's checkbox
 	// reloads it with remember=1, and every way to a provider carries it.
-	remember := s.sessions.persistentMax > 0 && q.Get("remember") == "1"
+	remember := s.sessions.PersistentMax() > 0 && q.Get("remember") == "1"
 	if remember {
 		rdQuery += "&remember=1"
 	}
@@ -98,7 +98,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		Login:          q.Get("login"),
 		Notice:         notice,
 		LastUsed:       s.lastUsedProvider(r, o),
-		OfferRemember:  s.sessions.persistentMax > 0,
+		OfferRemember:  s.sessions.PersistentMax() > 0,
 		Remember:       remember,
 	}
 	var buf bytes.Buffer
@@ -229,7 +229,7 @@ func (s *Server) lastUsedSignature(id string) string {
 // to the broker's /oauth2/ paths (so it never reaches the upstream app),
 // HttpOnly, SameSite=Lax, and Secure with the __Secure- prefix behind https.
 func (s *Server) lastUsedCookie(o origin) http.Cookie {
-	c := http.Cookie{Name: s.sessions.baseName + lastUsedSuffix, Path: o.Path("/oauth2/"),
+	c := http.Cookie{Name: s.sessions.BaseName() + lastUsedSuffix, Path: o.Path("/oauth2/"),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
 	if c.Secure {
 		c.Name = "__Secure-" + c.Name

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/subtle"
-	"encoding/gob"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -55,17 +55,9 @@ func (c Config) logoutProblems() []error {
 	return errs
 }
 
-// signOutReturn is kept in a fresh session while the browser is at the IdP:
-// the state sent there, and where to go once back.
-type signOutReturn struct {
-	Provider string
-	State    string
-	RD       string // validated at the sign-out, and again on return
-	Created  time.Time
-}
-
+// Bounds of the sign-out. (While the browser is at the IdP, a fresh
+// session keeps a session.SignOutReturn.)
 const (
-	keySignOut = "signout"
 	// signOutTTL bounds the time spent at the IdP's sign-out page.
 	signOutTTL = 10 * time.Minute
 	// endSessionTimeout bounds waiting for the IdP's metadata at sign-out;
@@ -76,14 +68,12 @@ const (
 	maxSignOutForm = 16 << 10
 )
 
-func init() { gob.Register(signOutReturn{}) }
-
 // handleSignOutPage shows a confirmation with a CSRF-protected form: a GET
 // never signs anyone out, so a link or image on another site cannot.
 func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	ctx := r.Context()
-	id, signedIn := s.sessions.identity(ctx)
+	id, signedIn := s.sessions.Identity(ctx)
 	data := signOutData{Title: "Sign out", SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"), SignInURL: o.Path("/oauth2/sign_in")}
 	// Without a (safe) rd the sign-out ends on the signed-out page, not at /.
 	if rd := r.URL.Query().Get("rd"); o.redirectAllowed(rd) {
@@ -94,12 +84,8 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 		if data.User == "" {
 			data.User = id.User()
 		}
-		data.CSRF = s.sessions.sm.GetString(ctx, keyCSRF)
-		if data.CSRF == "" {
-			data.CSRF = randomToken()
-			s.sessions.sm.Put(ctx, keyCSRF, data.CSRF)
-		}
-		tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
+		data.CSRF = s.sessions.CSRF(ctx)
+		tokens, _ := s.sessions.Tokens(ctx)
 		if _, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, ""); atIdP {
 			p, _ := s.registry.Get(id.Provider)
 			data.IdP = p.Name()
@@ -139,31 +125,28 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	if !o.redirectAllowed(rd) {
 		rd = ""
 	}
-	id, signedIn := s.sessions.identity(ctx)
+	id, signedIn := s.sessions.Identity(ctx)
 	if !signedIn {
 		http.Redirect(w, r, cmp.Or(rd, o.Path("/oauth2/sign_out")), http.StatusSeeOther)
 		return
 	}
-	want := s.sessions.sm.GetString(ctx, keyCSRF)
+	want := s.sessions.CSRFHeld(ctx)
 	got := form.Get("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: "csrf token mismatch"})
+		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: because(whyCSRF, "csrf token mismatch")})
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
 			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
 		return
 	}
-	tokens, _ := s.sessions.sm.Get(ctx, keyTokens).(sessionTokens)
-	token := s.sessions.sm.Token(ctx)
-	if err := s.sessions.sm.Destroy(ctx); err != nil {
+	tokens, _ := s.sessions.Tokens(ctx)
+	if err := s.endOwnSession(ctx); err != nil { // revoked even when the deletion failed
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	// A request of this browser still in flight cannot bring it back.
-	_ = s.revoke(ctx, token) // a failure is logged; the session is deleted all the same
 	state := randomToken()
 	end, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, state)
 	if atIdP {
-		s.sessions.sm.Put(ctx, keySignOut, signOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
+		s.sessions.StartSignOutAtIdP(ctx, session.SignOutReturn{Provider: id.Provider, State: state, RD: rd, Created: s.now()})
 	}
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, r, err)
@@ -192,7 +175,7 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider := r.PathValue("provider")
 	dest := o.Path("/oauth2/sign_out")
-	ret, pending := s.sessions.sm.Pop(ctx, keySignOut).(signOutReturn)
+	ret, pending, empty := s.sessions.TakeSignOutAtIdP(ctx)
 	state := r.URL.Query().Get("state")
 	switch {
 	case !pending:
@@ -206,9 +189,9 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 			dest = ret.RD
 		}
 	}
-	if pending && len(s.sessions.sm.Keys(ctx)) == 0 {
+	if pending && empty {
 		// Nothing left in the session the sign-out made: drop it.
-		if err := s.sessions.sm.Destroy(ctx); err != nil {
+		if err := s.sessions.Destroy(ctx); err != nil {
 			s.sessionUnavailable(w, r, err)
 			return
 		}

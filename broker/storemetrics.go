@@ -5,10 +5,13 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/oidc-broker/oidc-broker/broker/session"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 )
 
 // The session store, measured: every operation of scs's store (New wraps
-// it) and, through observeBackend, of the broker's backend is timed
+// it) and, through observeBackend, of the broker's store.Backend is timed
 // (oidc_broker_session_store_duration_seconds) and its failures counted
 // (oidc_broker_session_store_errors_total), by operation. The wrappers
 // change nothing else: the same calls reach the same store, and the
@@ -18,18 +21,20 @@ import (
 // (scs.CtxStore; plain methods ignore the context). Neither of the broker's
 // stores iterates, and the broker never asks scs to.
 func (m *metrics) observeStore(st scs.Store) scs.Store {
-	return &observedStore{inner: ctxStore(st), m: m}
+	return &observedStore{inner: session.ContextStore(st), m: m}
 }
 
 // observeBackend wraps the broker's backend. Methods this file does not
-// know (added to backend later) pass through unmeasured.
-func (m *metrics) observeBackend(b backend) backend { return &observedBackend{backend: b, m: m} }
+// know (added to store.Backend later) pass through unmeasured.
+func (m *metrics) observeBackend(b store.Backend) store.Backend {
+	return &observedBackend{Backend: b, m: m}
+}
 
-// unobserved is the backend b wraps, or b (for code that reaches into a
+// unobserved is the store.Backend b wraps, or b (for code that reaches into a
 // particular store).
-func unobserved(b backend) backend {
+func unobserved(b store.Backend) store.Backend {
 	if o, ok := b.(*observedBackend); ok {
-		return o.backend
+		return o.Backend
 	}
 	return b
 }
@@ -52,8 +57,8 @@ type observedStore struct {
 }
 
 var (
-	_ scs.CtxStore = (*observedStore)(nil)
-	_ backend      = (*observedBackend)(nil)
+	_ scs.CtxStore  = (*observedStore)(nil)
+	_ store.Backend = (*observedBackend)(nil)
 )
 
 func (o *observedStore) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
@@ -82,35 +87,35 @@ func (o *observedStore) Commit(token string, b []byte, expiry time.Time) error {
 func (o *observedStore) Delete(token string) error { return o.DeleteCtx(context.Background(), token) }
 
 type observedBackend struct {
-	backend
+	store.Backend
 	m *metrics
 }
 
-func (o *observedBackend) indexAdd(ctx context.Context, keys []string, token string, until time.Time) (err error) {
+func (o *observedBackend) IndexAdd(ctx context.Context, keys []string, token string, until time.Time) (err error) {
 	defer func(start time.Time) { o.m.observe("index_add", start, err) }(time.Now())
-	return o.backend.indexAdd(ctx, keys, token, until)
+	return o.Backend.IndexAdd(ctx, keys, token, until)
 }
 
-func (o *observedBackend) indexTokens(ctx context.Context, key string) (tokens []string, err error) {
+func (o *observedBackend) IndexTokens(ctx context.Context, key string) (tokens []string, err error) {
 	defer func(start time.Time) { o.m.observe("index_tokens", start, err) }(time.Now())
-	return o.backend.indexTokens(ctx, key)
+	return o.Backend.IndexTokens(ctx, key)
 }
 
-func (o *observedBackend) indexRemove(ctx context.Context, key string) (err error) {
+func (o *observedBackend) IndexRemove(ctx context.Context, key string) (err error) {
 	defer func(start time.Time) { o.m.observe("index_remove", start, err) }(time.Now())
-	return o.backend.indexRemove(ctx, key)
+	return o.Backend.IndexRemove(ctx, key)
 }
 
-func (o *observedBackend) once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
+func (o *observedBackend) Once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
 	defer func(start time.Time) { o.m.observe("once", start, err) }(time.Now())
-	return o.backend.once(ctx, key, ttl)
+	return o.Backend.Once(ctx, key, ttl)
 }
 
 // lock times taking the lock; release, which reports no error, is timed as
 // "unlock".
-func (o *observedBackend) lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error) {
+func (o *observedBackend) Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error) {
 	defer func(start time.Time) { o.m.observe("lock", start, err) }(time.Now())
-	release, ok, err = o.backend.lock(ctx, key, ttl)
+	release, ok, err = o.Backend.Lock(ctx, key, ttl)
 	if release != nil {
 		inner := release
 		release = func() {
@@ -121,7 +126,7 @@ func (o *observedBackend) lock(ctx context.Context, key string, ttl time.Duratio
 	return release, ok, err
 }
 
-func (o *observedBackend) ping(ctx context.Context) (err error) {
+func (o *observedBackend) Ping(ctx context.Context) (err error) {
 	defer func(start time.Time) { o.m.observe("ping", start, err) }(time.Now())
-	return o.backend.ping(ctx)
+	return o.Backend.Ping(ctx)
 }

@@ -11,7 +11,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -91,7 +92,7 @@ func TestObservedStoreInterfaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := m.observeStore(newMemorySessions())
+	st := m.observeStore(store.NewMemorySessions())
 	cs, ok := st.(scs.CtxStore)
 	if !ok {
 		t.Fatal("memory: no context methods")
@@ -102,23 +103,23 @@ func TestObservedStoreInterfaces(t *testing.T) {
 	if b, found, err := st.Find("t1"); err != nil || !found || string(b) != "x" {
 		t.Errorf("Find = %q %v %v", b, found, err)
 	}
-	if _, ok := m.observeStore(&redisStore{}).(scs.CtxStore); !ok {
+	if _, ok := m.observeStore(&store.Redis{}).(scs.CtxStore); !ok {
 		t.Error("redis: no context methods")
 	}
 }
 
 // failingBackend fails once and lock; the other methods are not called.
-type failingBackend struct{ backend }
+type failingBackend struct{ store.Backend }
 
 var errDown = errors.New("store down")
 
-func (failingBackend) once(context.Context, string, time.Duration) (bool, error) {
+func (failingBackend) Once(context.Context, string, time.Duration) (bool, error) {
 	return false, errDown
 }
-func (failingBackend) lock(context.Context, string, time.Duration) (func(), bool, error) {
+func (failingBackend) Lock(context.Context, string, time.Duration) (func(), bool, error) {
 	return nil, false, errDown
 }
-func (failingBackend) indexTokens(context.Context, string) ([]string, error) {
+func (failingBackend) IndexTokens(context.Context, string) ([]string, error) {
 	return []string{"a"}, nil
 }
 
@@ -129,13 +130,13 @@ func TestObservedBackend(t *testing.T) {
 	}
 	b := m.observeBackend(failingBackend{})
 	ctx := context.Background()
-	if _, err := b.once(ctx, "k", time.Second); !errors.Is(err, errDown) {
+	if _, err := b.Once(ctx, "k", time.Second); !errors.Is(err, errDown) {
 		t.Errorf("once: %v", err)
 	}
-	if release, ok, err := b.lock(ctx, "k", time.Second); release != nil || ok || !errors.Is(err, errDown) {
+	if release, ok, err := b.Lock(ctx, "k", time.Second); release != nil || ok || !errors.Is(err, errDown) {
 		t.Errorf("lock: %v %v", ok, err)
 	}
-	if toks, err := b.indexTokens(ctx, "k"); err != nil || len(toks) != 1 {
+	if toks, err := b.IndexTokens(ctx, "k"); err != nil || len(toks) != 1 {
 		t.Errorf("indexTokens: %v %v", toks, err)
 	}
 	s := &Server{metrics: m}
@@ -149,17 +150,17 @@ func TestObservedBackend(t *testing.T) {
 	}
 
 	// A lock that was taken is timed when released.
-	raw := newMemoryBackend(time.Now)
+	raw := store.NewMemoryBackend(time.Now)
 	mem := m.observeBackend(raw)
-	if unobserved(mem) != backend(raw) || unobserved(raw) != backend(raw) {
+	if unobserved(mem) != store.Backend(raw) || unobserved(raw) != store.Backend(raw) {
 		t.Error("unobserved does not find the store")
 	}
-	release, ok, err := mem.lock(ctx, "k", time.Minute)
+	release, ok, err := mem.Lock(ctx, "k", time.Minute)
 	if !ok || err != nil {
 		t.Fatalf("lock: %v %v", ok, err)
 	}
 	release()
-	if _, ok2, _ := mem.lock(ctx, "k", time.Minute); !ok2 {
+	if _, ok2, _ := mem.Lock(ctx, "k", time.Minute); !ok2 {
 		t.Error("the wrapped release did not release")
 	}
 	expect(t, scrape(t, s), map[string]float64{`oidc_broker_session_store_duration_seconds_count{op="unlock"}`: 1})

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -23,7 +24,7 @@ import (
 //   - revoke, which every sign-out, back-channel logout and refused
 //     refresh on this replica goes through: at once;
 //   - on another replica (Redis): the store's invalidation of the token
-//     (sessioncache.go), which makes the session's tunnels be checked at
+//     (package store), which makes the session's tunnels be checked at
 //     once;
 //   - expiry, a new sign-in that replaced the token, and an invalidation
 //     that was missed: one loop checks every session with tunnels against
@@ -67,8 +68,8 @@ type tunnels struct {
 
 	mu       sync.Mutex
 	sessions map[string]*sessionTunnels
-	byHash   map[tokenHash]string // for invalidations, which name tokens by hash
-	due      map[string]struct{}  // to check at once (invalidated)
+	byHash   map[store.TokenHash]string // for invalidations, which name tokens by hash
+	due      map[string]struct{}        // to check at once (invalidated)
 	nextID   uint64
 	running  bool          // the check loop runs
 	wake     chan struct{} // due has entries (capacity 1)
@@ -78,13 +79,13 @@ type tunnels struct {
 
 // sessionTunnels are one session's open tunnels, by id.
 type sessionTunnels struct {
-	hash tokenHash
+	hash store.TokenHash
 	open map[uint64]context.CancelFunc
 }
 
 func newTunnels(interval time.Duration, alive func(context.Context, string) (bool, error)) *tunnels {
 	return &tunnels{interval: interval, alive: alive, ended: func(int, string) {}, failed: func(error) {},
-		sessions: map[string]*sessionTunnels{}, byHash: map[tokenHash]string{}, due: map[string]struct{}{},
+		sessions: map[string]*sessionTunnels{}, byHash: map[store.TokenHash]string{}, due: map[string]struct{}{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
@@ -97,15 +98,15 @@ func (s *Server) initTunnels() {
 		interval = DefaultCacheTTL
 	}
 	s.tunnels = newTunnels(interval, func(ctx context.Context, token string) (bool, error) {
-		_, found, err := ctxStore(s.sessions.sm.Store).FindCtx(ctx, token) // never the token cache: a plain context
+		_, found, err := s.sessions.Backing().FindCtx(ctx, token) // never the token cache: a plain context
 		return found, err
 	})
 	s.tunnels.ended = func(n int, why string) {
 		s.log.Info("tunnels closed: their session ended", "tunnels", n, "how", why)
 	}
 	s.tunnels.failed = func(err error) { s.logStoreError(context.Background(), "tunnels: session store unavailable", err) }
-	if rs, ok := unobserved(s.store).(*redisStore); ok && rs.feed != nil {
-		rs.feed.notify, s.tunnels.subscribe = s.tunnels.invalidated, rs.feed.start
+	if rs, ok := unobserved(s.store).(*store.Redis); ok {
+		s.tunnels.subscribe = rs.Invalidations(s.tunnels.invalidated)
 	}
 }
 
@@ -125,7 +126,7 @@ func (s *Server) trackTunnel(w http.ResponseWriter, r *http.Request) (_ *http.Re
 	if !signedIn || basic { // anonymous, or HTTP Basic: no session to end
 		return r, func() {}, true
 	}
-	token := s.sessions.sm.Token(ctx) // signed in by the session: it is loaded
+	token := s.sessions.Token(ctx) // signed in by the session: it is loaded
 	if token == "" {
 		return r, func() {}, true
 	}
@@ -164,7 +165,7 @@ func (t *tunnels) open(ctx context.Context, token string) (context.Context, func
 		return nil, nil, errTooManyTunnels
 	}
 	if st == nil {
-		st = &sessionTunnels{hash: hashOf(token), open: map[uint64]context.CancelFunc{}}
+		st = &sessionTunnels{hash: store.HashOf(token), open: map[uint64]context.CancelFunc{}}
 		t.sessions[token] = st
 		t.byHash[st.hash] = token
 	}
@@ -219,7 +220,7 @@ func (t *tunnels) forgetLocked(token string, st *sessionTunnels) {
 // invalidated is told of every invalidation of the Redis store: the
 // session of the token with hash h was written or deleted, on this replica
 // or another. When it has tunnels here, it is checked at once.
-func (t *tunnels) invalidated(h tokenHash) {
+func (t *tunnels) invalidated(h store.TokenHash) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	token, ok := t.byHash[h]

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostileidp"
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // withWebSockets puts a real WebSocket echo server at /ws/ behind the
@@ -186,7 +187,7 @@ func TestTunnelsEndAcrossReplicas(t *testing.T) {
 		if s, n := p.b.tunnels.size(); s != 1 || n != 1 {
 			t.Fatalf("B's registry: %d sessions, %d tunnels; want 1, 1", s, n)
 		}
-		waitFor(t, 5*time.Second, "B subscribed to the invalidations", p.bCache.isUp)
+		waitFor(t, 5*time.Second, "B subscribed to the invalidations", p.bStore.Subscribed)
 		return ws
 	}
 	for _, rv := range revocations {
@@ -202,7 +203,7 @@ func TestTunnelsEndAcrossReplicas(t *testing.T) {
 			p := newCachePair(t, r, ttl, withWebSockets(t))
 			c := rv.login(p)
 			ws := open(t, p, c)
-			p.bFeed.lose.Store(true)
+			p.bStore.LoseInvalidations(true)
 			rv.revoke(t, p, c)
 			ws.closedWithin(t, ttl+1500*time.Millisecond, rv.name+" on A")
 		})
@@ -214,7 +215,7 @@ func TestTunnelsEndAcrossReplicas(t *testing.T) {
 		p := newCachePair(t, r, time.Minute, withWebSockets(t))
 		c := p.a.loginAs("alpha", "alice", "")
 		ws := open(t, p, c)
-		p.bFeed.lose.Store(true)
+		p.bStore.LoseInvalidations(true)
 		if resp := p.a.signOut(c, "/"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("sign-out on A: %d", resp.StatusCode)
 		}
@@ -270,7 +271,7 @@ func TestTunnelRegistry(t *testing.T) {
 	dones[0]()
 	// An invalidation of a session that is gone closes its tunnels at once
 	// (the period is an hour); of one that still exists, nothing.
-	reg.invalidated(hashOf("b"))
+	reg.invalidated(store.HashOf("b"))
 	time.Sleep(50 * time.Millisecond)
 	if bCtx.Err() != nil {
 		t.Fatal("an invalidation closed the tunnel of a session that exists")
@@ -278,7 +279,7 @@ func TestTunnelRegistry(t *testing.T) {
 	mu.Lock()
 	gone["b"] = true
 	mu.Unlock()
-	reg.invalidated(hashOf("b"))
+	reg.invalidated(store.HashOf("b"))
 	select {
 	case <-bCtx.Done():
 	case <-time.After(2 * time.Second):

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/access"
 )
 
 // UpstreamConfig is one app behind the broker's reverse proxy. A request
@@ -48,8 +50,8 @@ const (
 
 // upstream is a validated UpstreamConfig with its reverse proxy.
 type upstream struct {
-	host     string // "" (any), a name, or ".domain"; lower case
-	path     string // "/" or a clean path without a trailing slash
+	host     access.HostPattern // zero: any host
+	path     string             // "/" or a clean path without a trailing slash
 	audience string
 	strip    bool
 	proxy    *httputil.ReverseProxy
@@ -81,14 +83,15 @@ func (c Config) upstreamProblems() []error {
 		if !validUpstreamPath(u.Path) {
 			add(field+"path", "%q must be a clean absolute path such as /api/ (no //, . or .. segments, ?, #, %%, \\ or spaces)", u.Path)
 		}
-		if u.Host != "" && (u.Host == "." || strings.ContainsAny(u.Host, "/:@ *\\?#%")) {
-			add(field+"host", "%q must be a host name or .domain", u.Host)
+		host, err := access.ParseHostPattern(u.Host)
+		if u.Host != "" && err != nil {
+			add(field+"host", "%q %v", u.Host, err)
 		}
 		if t, err := url.Parse(u.URL); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" ||
 			t.User != nil || t.RawQuery != "" || t.Fragment != "" {
 			add(field+"url", "%q must be an absolute http(s) URL without userinfo, query or fragment", u.URL)
 		}
-		key := [2]string{strings.ToLower(u.Host), cleanUpstreamPath(u.Path)}
+		key := [2]string{host.String(), cleanUpstreamPath(u.Path)}
 		if j, dup := seen[key]; dup {
 			add(field+"path", "upstreams[%d] already serves this host and path", j)
 		}
@@ -124,8 +127,9 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) []*upstream {
 	tr := newUpstreamTransport()
 	ups := make([]*upstream, 0, len(cfgs))
 	for _, c := range cfgs {
-		target, _ := url.Parse(c.URL) // validated
-		up := &upstream{host: strings.ToLower(c.Host), path: cleanUpstreamPath(c.Path), audience: c.Audience, strip: c.StripPrefix}
+		target, _ := url.Parse(c.URL)              // validated
+		host, _ := access.ParseHostPattern(c.Host) // validated; "" is the zero pattern
+		up := &upstream{host: host, path: cleanUpstreamPath(c.Path), audience: c.Audience, strip: c.StripPrefix}
 		if up.audience == "" {
 			up.audience = c.URL
 		}
@@ -133,7 +137,7 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) []*upstream {
 		ups = append(ups, up)
 	}
 	slices.SortStableFunc(ups, func(a, b *upstream) int {
-		return cmp.Or(cmp.Compare(a.hostRank(), b.hostRank()), cmp.Compare(len(b.host), len(a.host)), cmp.Compare(len(b.path), len(a.path)))
+		return cmp.Or(cmp.Compare(a.hostRank(), b.hostRank()), cmp.Compare(len(b.host.String()), len(a.host.String())), cmp.Compare(len(b.path), len(a.path)))
 	})
 	return ups
 }
@@ -160,24 +164,18 @@ func newUpstreamTransport() *http.Transport {
 // hostRank orders host-specific upstreams before host-less ones.
 func (u *upstream) hostRank() int {
 	switch {
-	case u.host == "":
+	case u.host == access.HostPattern{}:
 		return 2
-	case strings.HasPrefix(u.host, "."):
+	case u.host.IsDomain():
 		return 1
 	}
 	return 0
 }
 
-// matches reports whether the upstream serves a request for host (a
-// lower-case name without port) and the path p.
+// matches reports whether the upstream serves a request for host (a name
+// without port, access.Hostname) and the path p.
 func (u *upstream) matches(host, p string) bool {
-	switch {
-	case u.host == "":
-	case strings.HasPrefix(u.host, "."):
-		if host != u.host[1:] && !strings.HasSuffix(host, u.host) {
-			return false
-		}
-	case host != u.host:
+	if u.host != (access.HostPattern{}) && !u.host.Match(host) {
 		return false
 	}
 	return u.path == "/" || p == u.path || strings.HasPrefix(p, u.path+"/")
@@ -185,7 +183,7 @@ func (u *upstream) matches(host, p string) bool {
 
 // matchUpstream returns the upstream for r, or nil.
 func (s *Server) matchUpstream(r *http.Request) *upstream {
-	host := strings.ToLower(hostname(r.Host))
+	host := access.Hostname(r.Host)
 	for _, u := range s.upstreams {
 		if u.matches(host, r.URL.Path) {
 			return u

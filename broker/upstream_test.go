@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // TestUpstreamChoice checks the order in which upstreams are tried: exact
@@ -44,6 +44,12 @@ func TestUpstreamChoice(t *testing.T) {
 		{"example.com", "/", "http://domain"},
 		{"a.eu.example.com", "/", "http://eu"},
 		{"notexample.com", "/", "http://root"},
+		// A trailing dot names the same host: the access rules decide
+		// "app.example.com." as app.example.com, so it goes to that host's
+		// upstream, not to the one for any host.
+		{"app.example.com.", "/x", "http://app"},
+		{"app.example.com.:8443", "/api/v2", "http://app-api"},
+		{"a.eu.example.com.", "/", "http://eu"},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(http.MethodGet, "http://"+c.host+c.path, nil)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -79,20 +80,19 @@ func parsePublicURL(raw string) *origin {
 }
 
 // hostAllowed reports whether host (possibly with a port) matches the
-// allowed_hosts list: exact names, or ".example.com" for the domain and its
-// subdomains. An empty list allows every host.
-func hostAllowed(list []string, host string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	name := strings.ToLower(hostname(host))
+// allowed_hosts list. An empty list allows every host.
+func hostAllowed(list []access.HostPattern, host string) bool {
+	return len(list) == 0 || access.AnyHost(list, access.Hostname(host))
+}
+
+// compileHosts parses a validated host list.
+func compileHosts(list []string) []access.HostPattern {
+	var out []access.HostPattern
 	for _, h := range list {
-		h = strings.ToLower(h)
-		if name == h || strings.HasPrefix(h, ".") && (name == h[1:] || strings.HasSuffix(name, h)) {
-			return true
-		}
+		p, _ := access.ParseHostPattern(h)
+		out = append(out, p)
 	}
-	return false
+	return out
 }
 
 // hostname strips a port from host[:port], keeping IPv6 brackets off.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/hostilebody"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostilebody"
 )
 
 // TestRequestBodiesBounded posts hostile bodies (hostilebody.Cases) to

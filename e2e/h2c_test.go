@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // h2cUpgrade is what a client sends to switch a connection to HTTP/2 in cleartext (RFC 7540

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/demo"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/demologin"
 )
 
 // nginxSetup is one of the nginx configurations under proxyfix/testdata/nginx, which
@@ -352,33 +353,20 @@ func (idp *recordingIdP) redirectURIs() []string {
 // package's documentation) and returns the URL the IdP sends the browser back to, unvisited.
 func loginAtIdP(t *testing.T, client *http.Client, authURL *url.URL, user, callback string) *url.URL {
 	t.Helper()
-	loc := authURL
-	for range 10 {
+	do := func(method, u string, form url.Values) *http.Response {
+		resp, body := fetch(t, client, method, u, form, nil)
+		resp.Body = io.NopCloser(strings.NewReader(body))
+		return resp
+	}
+	return demologin.Walk(t, authURL, user, do, func(loc *url.URL) bool {
 		if strings.HasPrefix(loc.String(), callback+"?") {
-			return loc
+			return true
 		}
 		if loc.Host != authURL.Host {
 			t.Fatalf("the login at the IdP went to %s, want %s", loc, callback)
 		}
-		var resp *http.Response
-		var body string
-		if loc.Path == "/login" {
-			resp, body = fetch(t, client, http.MethodPost, authURL.Scheme+"://"+authURL.Host+"/login", url.Values{
-				"id": {loc.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}}, nil)
-		} else {
-			resp, body = fetch(t, client, http.MethodGet, loc.String(), nil, nil)
-		}
-		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("login at %s: status %d\n%s", loc, resp.StatusCode, body)
-		}
-		next, err := loc.Parse(resp.Header.Get("Location"))
-		if err != nil {
-			t.Fatalf("login at %s: Location: %v", loc, err)
-		}
-		loc = next
-	}
-	t.Fatalf("login at the IdP: too many redirects")
-	return nil
+		return false
+	})
 }
 
 // echoed is what the echo app answers: the path and headers it received.

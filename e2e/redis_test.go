@@ -21,7 +21,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/oidc-broker/oidc-broker/e2e/redisserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 // redisPasswordVar names the environment variable the brokers read the

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // The server section of TestServerTimeouts: every timeout at its minimum,

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/demo"
-	"github.com/oidc-broker/oidc-broker/e2e/wsecho"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
 )
 
 // TestWebSocketThroughBroker opens a real WebSocket through "oidc-broker serve" in

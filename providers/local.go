@@ -33,10 +33,6 @@ var ErrInvalidCredentials = errors.New("providers: invalid username or password"
 // redirect flow.
 var errNoCallback = errors.New("providers: a password provider has no callback; its users sign in on the broker's form")
 
-// LocalFormPath is where the broker serves a local provider's login form:
-// LocalFormPath + id, on the broker's origin.
-const LocalFormPath = "/oauth2/local/"
-
 // localProvider authenticates static users from a bcrypt htpasswd file, with
 // groups from an Apache group file or the configuration. The files are read
 // when it is opened; changes need a restart.
@@ -93,10 +89,9 @@ func (p *localProvider) Status() Status {
 	return Status{Available: true}
 }
 
-// AuthCodeURL returns the broker's login form for this provider, on the
-// origin of req.RedirectURI (which the broker builds as
-// <origin>/oauth2/callback/<id>): <origin>/oauth2/local/<id>?state=...,
-// with the login hint as the username to fill in.
+// AuthCodeURL returns the broker's login form for this provider
+// (req.FormURL) with the state, and the login hint as the username to
+// fill in.
 func (p *localProvider) AuthCodeURL(_ context.Context, req AuthRequest) (string, error) {
 	if p.loadErr != nil {
 		return "", &UnavailableError{Provider: p.cfg.ID, Err: p.loadErr}
@@ -104,19 +99,17 @@ func (p *localProvider) AuthCodeURL(_ context.Context, req AuthRequest) (string,
 	return formURL(p.cfg.ID, req)
 }
 
-// formURL is the broker's login form of the password provider id, for the
-// pending login req.
+// formURL is the broker's login form of the password provider id
+// (req.FormURL, which the broker hands over), for the pending login req.
 func formURL(providerID string, req AuthRequest) (string, error) {
-	id := url.PathEscape(providerID)
-	base, ok := strings.CutSuffix(req.RedirectURI, "/oauth2/callback/"+id)
-	if !ok {
-		return "", fmt.Errorf("providers: %s: redirect URI %q is not the broker's callback URL", providerID, req.RedirectURI)
+	if req.FormURL == "" {
+		return "", fmt.Errorf("providers: %s: no login form URL: the broker serves a password provider's form", providerID)
 	}
 	q := url.Values{"state": {req.State}}
 	if req.LoginHint != "" {
 		q.Set("username", req.LoginHint)
 	}
-	return base + LocalFormPath + id + "?" + q.Encode(), nil
+	return req.FormURL + "?" + q.Encode(), nil
 }
 
 // Exchange always fails: a local provider has no callback.

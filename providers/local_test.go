@@ -233,12 +233,13 @@ func TestLocalAuthCodeURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "st+/=", RedirectURI: "https://example.com/auth/oauth2/callback/local", LoginHint: "alice"})
-	if want := "https://example.com/auth/oauth2/local/local?state=st%2B%2F%3D&username=alice"; err != nil || got != want {
+	got, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "st+/=", RedirectURI: "https://example.com/auth/oauth2/callback/local",
+		FormURL: "https://example.com/auth/login-form", LoginHint: "alice"})
+	if want := "https://example.com/auth/login-form?state=st%2B%2F%3D&username=alice"; err != nil || got != want {
 		t.Errorf("AuthCodeURL = %q, %v; want %q", got, err, want)
 	}
-	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s", RedirectURI: "https://example.com/elsewhere"}); err == nil {
-		t.Error("a redirect URI that is not the callback was accepted")
+	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s", RedirectURI: "https://example.com/oauth2/callback/local"}); err == nil {
+		t.Error("a request without the form's URL was accepted")
 	}
 }
 
@@ -252,7 +253,7 @@ func TestLocalFilesBrokenAfterValidation(t *testing.T) {
 	if st := p.Status(); st.Available {
 		t.Error("available with a broken user file")
 	}
-	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{RedirectURI: "https://x/oauth2/callback/local"}); !errors.As(err, &unavailable) {
+	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{RedirectURI: "https://x/oauth2/callback/local", FormURL: "https://x/form"}); !errors.As(err, &unavailable) {
 		t.Errorf("AuthCodeURL: %v", err)
 	}
 	if _, err := p.(PasswordAuthenticator).Authenticate(context.Background(), "alice", "plain"); !errors.As(err, &unavailable) {

@@ -43,6 +43,11 @@ type AuthRequest struct {
 	Verifier    string // PKCE code_verifier (RFC 7636); only its S256 challenge is sent
 	RedirectURI string // this provider's callback URL
 	LoginHint   string // optional login_hint
+	// FormURL is the absolute URL of the broker's own login form for this
+	// provider, for providers whose credentials the broker collects
+	// (local): AuthCodeURL sends the browser there. The broker chooses
+	// the route; providers know none.
+	FormURL string
 }
 
 // Callback is what the IdP sent back plus what the broker kept.

@@ -4,7 +4,7 @@
 #
 # HTTP: answers 200 with JSON {"http_version", "path", "headers": {name: [values]}}: the
 # request as the app received it ("2" after an h2c upgrade).
-# WebSocket: accepts, sends first the same kind of hello as e2e/wsecho ({"path",
+# WebSocket: accepts, sends first the same kind of hello as internal/testsupport/wsecho ({"path",
 # "header": {Name: [values]}}), then echoes every text message.
 #
 # Run: hypercorn --bind 127.0.0.1:PORT /path/to/asgi_echo.py:app

@@ -1,4 +1,4 @@
-package broker
+package relay
 
 import (
 	"net/http"
@@ -19,9 +19,9 @@ func TestHeaderValue(t *testing.T) {
 		{"", ""},
 	}
 	for _, c := range cases {
-		got := headerValue(c.in)
+		got := HeaderValue(c.in)
 		if got != c.want {
-			t.Errorf("headerValue(%q) = %q, want %q", c.in, got, c.want)
+			t.Errorf("HeaderValue(%q) = %q, want %q", c.in, got, c.want)
 		}
 		if back, err := url.PathUnescape(got); err != nil || back != c.in {
 			t.Errorf("PathUnescape(%q) = %q, %v; want the original %q", got, back, err, c.in)
@@ -31,7 +31,7 @@ func TestHeaderValue(t *testing.T) {
 
 func TestSetIdentityHeaders(t *testing.T) {
 	h := http.Header{}
-	setIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "123", Email: "e@x", EmailVerified: false,
+	SetIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "123", Email: "e@x", EmailVerified: false,
 		PreferredUsername: "ünï", Groups: []string{"a,b", "c%", "d"}})
 	if h.Get(HeaderUser) != "kc:123" || h.Get(HeaderProvider) != "kc" {
 		t.Errorf("user/provider: %v", h)
@@ -53,7 +53,7 @@ func TestSetIdentityHeaders(t *testing.T) {
 	if h.Get(HeaderPreferredUsername) != "%C3%BCn%C3%AF" {
 		t.Errorf("username %q", h.Get(HeaderPreferredUsername))
 	}
-	setIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "1", Email: "v@x", EmailVerified: true})
+	SetIdentityHeaders(h, providers.Identity{Provider: "kc", Subject: "1", Email: "v@x", EmailVerified: true})
 	if h.Get(HeaderEmail) != "v@x" {
 		t.Errorf("verified email %q", h.Get(HeaderEmail))
 	}
@@ -76,9 +76,9 @@ func TestStripIdentityHeaders(t *testing.T) {
 	for _, k := range kept { // read by proxyfix, forward-auth, the request log, the rules; or not a claim
 		seen.Set(k, "kept")
 	}
-	stripIdentityHeaders(seen)
+	StripIdentityHeaders(seen)
 	for k := range seen {
-		if isIdentityHeader(k) || isClaimHeader(k) {
+		if IsIdentityHeader(k) || isClaimHeader(k) {
 			t.Errorf("%s survived", k)
 		}
 	}
@@ -108,7 +108,7 @@ func TestClaimHeaderListFolded(t *testing.T) {
 // there is nothing to say.
 func TestRelayNameAndGroupsIncomplete(t *testing.T) {
 	h := http.Header{}
-	setIdentityHeaders(h, providers.Identity{Provider: "entra", Subject: "1", Name: "Zoë Müller\r\nX-Injected: 1",
+	SetIdentityHeaders(h, providers.Identity{Provider: "entra", Subject: "1", Name: "Zoë Müller\r\nX-Injected: 1",
 		Groups: []string{"staff"}, GroupsIncomplete: true})
 	if got := h.Get(HeaderName); got != "Zo%C3%AB M%C3%BCller%0D%0AX-Injected: 1" {
 		t.Errorf("%s = %q", HeaderName, got)
@@ -122,12 +122,12 @@ func TestRelayNameAndGroupsIncomplete(t *testing.T) {
 	// An Add on the shared value must not change what other requests relay.
 	h.Add(HeaderGroupsIncomplete, "x")
 	other := http.Header{}
-	setIdentityHeaders(other, providers.Identity{Provider: "entra", Subject: "2", GroupsIncomplete: true})
+	SetIdentityHeaders(other, providers.Identity{Provider: "entra", Subject: "2", GroupsIncomplete: true})
 	if got := other.Values(HeaderGroupsIncomplete); len(got) != 1 || got[0] != "true" {
 		t.Errorf("shared value changed by an Add: %q", got)
 	}
 	plain := http.Header{}
-	setIdentityHeaders(plain, providers.Identity{Provider: "kc", Subject: "1", Groups: []string{"a"}})
+	SetIdentityHeaders(plain, providers.Identity{Provider: "kc", Subject: "1", Groups: []string{"a"}})
 	for _, name := range []string{HeaderName, HeaderGroupsIncomplete} {
 		if _, ok := plain[name]; ok {
 			t.Errorf("%s sent without a value: %q", name, plain[name])
@@ -143,8 +143,21 @@ func TestStripNewIdentityHeaders(t *testing.T) {
 		"X-Auth-Request-Groups-Incomplete", "x_auth_request_groups_incomplete", "X-AUTH-REQUEST-GROUPS_INCOMPLETE"} {
 		h[name] = []string{"forged"}
 	}
-	stripIdentityHeaders(h)
+	StripIdentityHeaders(h)
 	if len(h) != 0 {
 		t.Errorf("survived: %v", h)
+	}
+}
+
+func TestStripConfiguredHeader(t *testing.T) {
+	seen := http.Header{}
+	for _, k := range []string{"X-App-Jwt", "x-app-jwt", "X_APP_JWT", "x_App-jwt"} {
+		seen[k] = []string{"forged"}
+	}
+	seen["X-App-Jwt-Other"] = []string{"kept"}
+	seen["X-App-Jw"] = []string{"kept"}
+	StripIdentityHeaders(seen, "X-App-Jwt", "")
+	if len(seen) != 2 || seen.Get("X-App-Jwt-Other") != "kept" || seen.Get("X-App-Jw") != "kept" {
+		t.Errorf("after stripping: %v", seen)
 	}
 }

@@ -1,4 +1,4 @@
-package broker
+package relay
 
 import (
 	"crypto"

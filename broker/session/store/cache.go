@@ -1,140 +1,35 @@
-package broker
+package store
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
-	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-
-	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-// The forward-auth hot path (cookie, session, identity, rules, headers)
-// runs on every request a proxy checks. Two caches keep it off gob and off
-// the network; docs/sessions.md#the-session-cache states their guarantees.
-//
-//   - decodeCache, in sessionCodec: encoded session → decoded session, for
-//     every store. It is keyed by the encoded bytes themselves, so it is
-//     never stale: a changed session has other bytes.
-//   - tokenCache, in front of the Redis store's reads: token → encoded
-//     session, for at most session.cache_ttl (and never past the key's own
-//     expiry), and only while the subscription to the store's invalidation
-//     channel is up. Every write and deletion of a session, on any replica,
-//     publishes the SHA-256 of its token there (never the token), and every
-//     replica drops that entry; the replica that wrote drops its own at
-//     once. While the subscription is down the cache is empty and unused.
-//
-// Values read from a session are shared with the cache and with every other
-// request that loaded the same bytes: code that changes one must Put a new
-// value (pending.go copies its map), never modify it in place.
+// CacheBytes bounds each session cache (this package's token cache, the
+// broker's decode cache) by the encoded size of the sessions it holds (the
+// decoded ones take about as much again): about 4,000 sessions of 2 KB.
+const CacheBytes = 8 << 20
 
-// sessionCacheBytes bounds each cache by the encoded size of the sessions
-// it holds (the decoded ones take about as much again): about 4,000
-// sessions of 2 KB.
-const sessionCacheBytes = 8 << 20
-
-// maxCachedSession: larger sessions are not cached (one would push out
+// MaxCachedSession: larger sessions are not cached (one would push out
 // dozens of others).
-const maxCachedSession = 64 << 10
+const MaxCachedSession = 64 << 10
 
-// decodeCache maps encoded sessions to their decoded form. The maps it
-// holds are never modified; get returns a copy, which scs may change.
-type decodeCache struct {
-	max int // bytes of keys
-
-	mu   sync.RWMutex
-	m    map[string]*decodedSession
-	size int
-}
-
-// decodedSession is one decoded session, shared by every request that
-// read the same bytes: nothing in it is ever modified.
-type decodedSession struct {
-	deadline time.Time
-	values   map[string]any
-	// view is what forward-auth reads of the session (sessions.peek),
-	// made with the decoding; nil when the session has no identity.
-	view *sessionView
-}
-
-// sessionView is the part of a signed-in session that forward-auth reads:
-// the identity, its tokens (to tell whether they are due for refresh), and
-// the identity's header values (relayHeadersOf), made once per decoding
-// rather than once per request.
-type sessionView struct {
-	id      providers.Identity
-	tokens  sessionTokens
-	headers relayHeaders
-}
-
-func newDecodedSession(deadline time.Time, values map[string]any) *decodedSession {
-	d := &decodedSession{deadline: deadline, values: values}
-	if id, ok := values[keyIdentity].(providers.Identity); ok && id.Subject != "" {
-		t, _ := values[keyTokens].(sessionTokens)
-		d.view = &sessionView{id: id, tokens: t, headers: relayHeadersOf(id)}
-	}
-	return d
-}
-
-func newDecodeCache(maxBytes int) *decodeCache {
-	return &decodeCache{max: maxBytes, m: map[string]*decodedSession{}}
-}
-
-// shared returns the decoding of b when it is cached. It is the cache's
-// own and must only be read (Decode copies the values for scs).
-func (c *decodeCache) shared(b []byte) (*decodedSession, bool) {
-	c.mu.RLock()
-	d, ok := c.m[string(b)]
-	c.mu.RUnlock()
-	return d, ok
-}
-
-// put remembers d, the decoding of b; d must not change afterwards. When
-// the cache is full, entries picked at random (map order) make room.
-func (c *decodeCache) put(b []byte, d *decodedSession) {
-	if len(b) > min(maxCachedSession, c.max) {
-		return
-	}
-	key := string(b)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[key]; ok {
-		return
-	}
-	for k := range c.m {
-		if c.size+len(key) <= c.max {
-			break
-		}
-		delete(c.m, k)
-		c.size -= len(k)
-	}
-	c.m[key] = d
-	c.size += len(key)
-}
-
-// copyValues is a shallow copy of a session's values, never nil (scs puts
-// into it).
-func copyValues(v map[string]any) map[string]any {
-	if v == nil {
-		return map[string]any{}
-	}
-	return maps.Clone(v)
-}
-
-// tokenHash names a session token on the invalidation channel: the first
+// TokenHash names a session token on the invalidation channel: the first
 // 16 bytes of its SHA-256, so that the channel never carries tokens.
-type tokenHash [16]byte
+type TokenHash [16]byte
 
-func hashOf(token string) tokenHash {
+// HashOf is the hash of token.
+func HashOf(token string) TokenHash {
 	sum := sha256.Sum256([]byte(token))
-	return tokenHash(sum[:16])
+	return TokenHash(sum[:16])
 }
 
 // cacheStripes: invalidations of unrelated tokens do not spoil each other's
@@ -158,7 +53,7 @@ type tokenCache struct {
 	mu      sync.RWMutex
 	up      bool // the subscription is up: the cache may be used
 	entries map[string]cachedSession
-	byHash  map[tokenHash]string
+	byHash  map[TokenHash]string
 	size    int
 	flushes uint64
 	epochs  [cacheStripes]uint64
@@ -167,12 +62,12 @@ type tokenCache struct {
 type cachedSession struct {
 	b       []byte
 	expires time.Time
-	hash    tokenHash
+	hash    TokenHash
 }
 
 func newTokenCache(ttl time.Duration, maxBytes int, now func() time.Time) *tokenCache {
 	return &tokenCache{ttl: ttl, max: maxBytes, now: now,
-		entries: map[string]cachedSession{}, byHash: map[tokenHash]string{}}
+		entries: map[string]cachedSession{}, byHash: map[TokenHash]string{}}
 }
 
 // find returns the cached session of token. The bytes are shared: callers
@@ -191,14 +86,14 @@ func (c *tokenCache) find(token string) ([]byte, bool) {
 type reservation struct {
 	ok      bool // false: store nothing
 	token   string
-	hash    tokenHash
+	hash    TokenHash
 	flushes uint64
 	epoch   uint64
 }
 
 // reserve must be called before the read whose result fill stores.
 func (c *tokenCache) reserve(token string) reservation {
-	h := hashOf(token)
+	h := HashOf(token)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.up {
@@ -211,7 +106,7 @@ func (c *tokenCache) reserve(token string) reservation {
 // remaining life left, whichever is shorter; nothing when the subscription
 // went down or the token was invalidated since r.
 func (c *tokenCache) fill(r reservation, b []byte, left time.Duration) {
-	if !r.ok || left <= 0 || len(b) > min(maxCachedSession, c.max) {
+	if !r.ok || left <= 0 || len(b) > min(MaxCachedSession, c.max) {
 		return
 	}
 	e := cachedSession{b: b, expires: c.now().Add(min(c.ttl, left)), hash: r.hash}
@@ -234,7 +129,7 @@ func (c *tokenCache) fill(r reservation, b []byte, left time.Duration) {
 
 // invalidate drops the session of the token with hash h, and spoils the
 // reservations of reads in flight that it may concern.
-func (c *tokenCache) invalidate(h tokenHash) {
+func (c *tokenCache) invalidate(h TokenHash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epochs[h[0]%cacheStripes]++
@@ -258,7 +153,7 @@ func (c *tokenCache) setUp(up bool) {
 	defer c.mu.Unlock()
 	c.up = up
 	c.flushes++
-	c.entries, c.byHash, c.size = map[string]cachedSession{}, map[tokenHash]string{}, 0
+	c.entries, c.byHash, c.size = map[string]cachedSession{}, map[TokenHash]string{}, 0
 }
 
 func (c *tokenCache) isUp() bool {
@@ -276,7 +171,7 @@ func (c *tokenCache) isUp() bool {
 // back-channel logout looking sessions up.
 type cachedReadKey struct{}
 
-func withCachedRead(ctx context.Context, token string) context.Context {
+func WithCachedRead(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, cachedReadKey{}, token)
 }
 
@@ -310,13 +205,13 @@ type invalidations struct {
 	read time.Duration // the configured read timeout
 	ping time.Duration
 	log  *slog.Logger
-	errs errorLog
+	errs ErrorLog
 	// lose drops every message that arrives (tests: invalidations lost
 	// while the subscription stays up, so that only the TTL bounds).
 	lose atomic.Bool
-	// notify, when set, is told of every token invalidated (tunnels.go);
+	// notify, when set, is told of every token invalidated (Invalidations);
 	// set before the subscription starts.
-	notify func(tokenHash)
+	notify func(TokenHash)
 
 	once   sync.Once
 	ctx    context.Context // canceled by stop
@@ -328,7 +223,7 @@ func newInvalidations(cache *tokenCache, channel string, read time.Duration, log
 	dial func(ctx context.Context) (redis.Conn, net.Conn, error)) *invalidations {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &invalidations{cache: cache, channel: channel, dial: dial, read: read, ping: subscriptionPing, log: log,
-		errs: errorLog{interval: time.Minute}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		errs: ErrorLog{Interval: time.Minute}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // start runs the subscription in the background, once, unless stopped.
@@ -368,7 +263,7 @@ func (v *invalidations) run() {
 		if subscribed {
 			backoff = subscriptionBackoffMin
 			v.log.Warn("session cache off: the subscription to the store's invalidations was lost", "error", err)
-		} else if ok, skipped := v.errs.allow(time.Now()); ok {
+		} else if ok, skipped := v.errs.Allow(time.Now()); ok {
 			v.log.Warn("session cache off: cannot subscribe to the store's invalidations", "error", err,
 				"retry_in", backoff, "similar_errors_not_logged", skipped)
 		}
@@ -441,7 +336,7 @@ func (v *invalidations) subscribe() (bool, error) {
 // deliver hands one message to the cache. One that is not a token's hash
 // (someone else's) empties the cache: dropping everything is always safe.
 func (v *invalidations) deliver(data []byte) {
-	var h tokenHash
+	var h TokenHash
 	if len(data) != hex.EncodedLen(len(h)) {
 		v.cache.setUp(true)
 		return
@@ -457,4 +352,4 @@ func (v *invalidations) deliver(data []byte) {
 }
 
 // String is the hash as published: lower-case hex.
-func (h tokenHash) String() string { return hex.EncodeToString(h[:]) }
+func (h TokenHash) String() string { return hex.EncodeToString(h[:]) }

@@ -1,4 +1,4 @@
-package broker
+package ratelimit
 
 import (
 	"math/rand/v2"
@@ -10,18 +10,18 @@ import (
 
 func TestLoginLimiter(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newLoginLimiter(func() time.Time { return now })
+	l := NewLogins(func() time.Time { return now })
 	begin := func(user, addr string) time.Duration {
 		t.Helper()
-		_, w := l.begin(user, addr)
+		_, w := l.Begin(user, addr)
 		return w
 	}
-	for i := range pairFailures {
+	for i := range PairFailures {
 		if w := begin("u", "a"); w != 0 {
 			t.Fatalf("attempt %d limited for %v", i+1, w)
 		}
 	}
-	interval := failureSpan / pairFailures
+	interval := FailureSpan / PairFailures
 	if w := begin("u", "a"); w != interval {
 		t.Fatalf("wait %v, want %v", w, interval)
 	}
@@ -34,19 +34,19 @@ func TestLoginLimiter(t *testing.T) {
 		t.Fatalf("wait %v, want 1s", w)
 	}
 	now = now.Add(time.Second)
-	a, w := l.begin("u", "a")
+	a, w := l.Begin("u", "a")
 	if w != 0 {
 		t.Fatalf("after the interval: wait %v", w)
 	}
 	// A success clears the user at that address and refunds the address's
 	// attempt.
-	l.succeeded(a)
+	l.Succeeded(a)
 	if _, ok := l.pairs.tat[a.pair]; ok {
 		t.Error("user at the address not reset")
 	}
 	before := l.addrs.tat["a"]
-	v, _ := l.begin("v", "a")
-	l.refund(v)
+	v, _ := l.Begin("v", "a")
+	l.Refund(v)
 	if l.addrs.tat["a"] != before {
 		t.Error("refund did not undo begin")
 	}
@@ -54,60 +54,60 @@ func TestLoginLimiter(t *testing.T) {
 		t.Error("refund did not undo the spread's count")
 	}
 	// Once every bucket has refilled, the entries can go.
-	now = now.Add(failureSpan)
+	now = now.Add(FailureSpan)
 	if w := begin("u", "a"); w != 0 {
 		t.Errorf("after the span: %v", w)
 	}
 }
 
 // TestLoginLimiterSpread: failures from many addresses slow a user down
-// everywhere, by slowDelay for an address's first attempt, and no more;
+// everywhere, by SlowDelay for an address's first attempt, and no more;
 // the slow-down ends about a span after the attack.
 func TestLoginLimiterSpread(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newLoginLimiter(func() time.Time { return now })
+	l := NewLogins(func() time.Time { return now })
 	addr := func(i int) string { return "192.0.2." + strconv.Itoa(i) }
-	for i := range spreadAddrs - 1 {
-		if _, w := l.begin("u", addr(i)); w != 0 {
+	for i := range SpreadAddrs - 1 {
+		if _, w := l.Begin("u", addr(i)); w != 0 {
 			t.Fatalf("address %d: %v", i, w)
 		}
 	}
-	if _, w := l.begin("u", "fresh-1"); w != 0 {
+	if _, w := l.Begin("u", "fresh-1"); w != 0 {
 		t.Fatalf("below the spread: %v", w)
 	}
-	// One address more than spreadAddrs-1 has now failed: slowed down.
-	a, w := l.begin("u", "fresh-2")
-	if w != slowDelay || a.limit != "user failing from many addresses" {
-		t.Fatalf("slowed: %v %q", w, a.limit)
+	// One address more than SpreadAddrs-1 has now failed: slowed down.
+	a, w := l.Begin("u", "fresh-2")
+	if w != SlowDelay || a.Limit != "user failing from many addresses" {
+		t.Fatalf("slowed: %v %q", w, a.Limit)
 	}
-	if _, w := l.begin("u", "fresh-2"); w != slowDelay {
+	if _, w := l.Begin("u", "fresh-2"); w != SlowDelay {
 		t.Fatalf("asking again does not push the wait: %v", w)
 	}
 	// Addresses that failed already keep their own buckets.
-	if _, w := l.begin("u", addr(0)); w != 0 {
+	if _, w := l.Begin("u", addr(0)); w != 0 {
 		t.Fatalf("an address that failed once: %v", w)
 	}
 	// Another user is not slowed down.
-	if _, w := l.begin("other", "fresh-2"); w != 0 {
+	if _, w := l.Begin("other", "fresh-2"); w != 0 {
 		t.Fatalf("another user: %v", w)
 	}
-	now = now.Add(slowDelay)
-	a, w = l.begin("u", "fresh-2")
+	now = now.Add(SlowDelay)
+	a, w = l.Begin("u", "fresh-2")
 	if w != 0 {
-		t.Fatalf("after slowDelay: %v", w)
+		t.Fatalf("after SlowDelay: %v", w)
 	}
-	l.succeeded(a)
+	l.Succeeded(a)
 	// A long attack keeps the user slowed, up to the ceiling, which then
 	// drains in about a span.
-	for i := range 10 * spreadAddrs {
-		l.begin("u", "bot-"+strconv.Itoa(i))
+	for i := range 10 * SpreadAddrs {
+		l.Begin("u", "bot-"+strconv.Itoa(i))
 	}
-	now = now.Add(failureSpan)
+	now = now.Add(FailureSpan)
 	if l.spread.wait("u", now) == 0 {
 		t.Fatal("a span after a long attack: not slowed down any more")
 	}
-	now = now.Add(2 * failureSpan / spreadAddrs)
-	if _, w := l.begin("u", "fresh-4"); w != 0 {
+	now = now.Add(2 * FailureSpan / SpreadAddrs)
+	if _, w := l.Begin("u", "fresh-4"); w != 0 {
 		t.Fatalf("a span and an interval after the attack: %v", w)
 	}
 }
@@ -136,7 +136,7 @@ func TestLoginLimiterIsBounded(t *testing.T) {
 // table).
 func TestLoginLimiterFlood(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newLoginLimiter(func() time.Time { return now })
+	l := NewLogins(func() time.Time { return now })
 	const limit, n = 500, 20_000
 	l.pairs.max, l.addrs.max, l.spread.max = limit, limit, limit
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -149,9 +149,9 @@ func TestLoginLimiterFlood(t *testing.T) {
 		if i%10 == 0 {
 			user = "victim"
 		}
-		a, w := l.begin(userKey("local", user), addrKey(netip.AddrFrom4(a4).String()))
+		a, w := l.Begin(UserKey("local", user), AddrKey(netip.AddrFrom4(a4).String()))
 		if w == 0 && i%3 == 0 {
-			l.refund(a)
+			l.Refund(a)
 		}
 		if i%100 == 0 {
 			now = now.Add(time.Second)
@@ -179,8 +179,8 @@ func TestAddrKey(t *testing.T) {
 		"":                 "",
 	}
 	for in, want := range cases {
-		if got := addrKey(in); got != want {
-			t.Errorf("addrKey(%q) = %q, want %q", in, got, want)
+		if got := AddrKey(in); got != want {
+			t.Errorf("AddrKey(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

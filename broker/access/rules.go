@@ -1,4 +1,4 @@
-package broker
+package access
 
 import (
 	"fmt"
@@ -9,10 +9,17 @@ import (
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-// Access rules: `routes:` (the first route that matches a request decides)
-// and `default:` (for requests no route matches). The same rules decide the
-// proxied requests and the forward-auth endpoint. docs/access.md has the
-// user's guide; the path readings are in rulepaths.go.
+// Package access is the broker's access-rule language and its decision:
+// `routes:` (the first route that matches a request decides) and
+// `default:` (for requests no route matches), their checks (check.go), and
+// the compiled Policy that decides a Request for an identity. The same
+// rules decide the proxied requests, the forward-auth endpoint and the
+// handlers of a program that embeds the broker. It also holds the one host
+// matcher of the configuration's host lists (HostPattern, hosts.go).
+// docs/access.md has the user's guide; the path readings are in paths.go.
+//
+// The package knows no HTTP route, session or header of the broker: it
+// reads a Request and a *providers.Identity and returns a Decision.
 
 // Route is an access rule for the requests it matches: path, and optionally
 // methods and host.
@@ -32,10 +39,15 @@ type Route struct {
 	AccessRule `yaml:",inline"`
 }
 
-// AccessRule says who may make a request: anyone (Public), or a signed-in
+// AccessRule is Rule under the name Route embeds it by (and
+// broker.AccessRule), so that Route{AccessRule: ...} reads as it always
+// has.
+type AccessRule = Rule
+
+// Rule says who may make a request: anyone (Public), or a signed-in
 // user who meets every condition that is set. The zero value allows every
 // signed-in user.
-type AccessRule struct {
+type Rule struct {
 	// Public lets anyone through, signed in or not. It cannot be combined
 	// with conditions.
 	Public bool `yaml:"public"`
@@ -65,10 +77,10 @@ type GroupCondition struct {
 	NoneOf []string `yaml:"none_of"`
 }
 
-// accessRequest describes the request an access decision is about: the
+// Request describes the request an access Decision is about: the
 // request itself in proxy mode, or the one a trusted proxy describes on the
 // forward-auth endpoint. An empty field is unknown.
-type accessRequest struct {
+type Request struct {
 	Method string // as sent (any case)
 	Host   string // host without port
 	Path   string // the escaped path, as on the wire (no query)
@@ -78,56 +90,45 @@ type accessRequest struct {
 	MethodOverride string
 }
 
-// decision is the outcome of the access rules.
-type decision int
+// Decision is the outcome of the access rules.
+type Decision int
 
 const (
-	unauthenticated decision = iota // sign in first (401 / redirect)
-	allowed                         // signed in and allowed
-	public                          // no sign-in needed
-	forbidden                       // signed in, not allowed (403)
+	Unauthenticated Decision = iota // sign in first (401 / redirect)
+	Allowed                         // signed in and allowed
+	Public                          // no sign-in needed
+	Forbidden                       // signed in, not allowed (403)
 )
 
 // severity orders decisions from the most to the least permissive. For one
-// identity only three occur: public, then allowed, then unauthenticated
-// (nobody signed in) or forbidden.
-func severity(d decision) int {
+// identity only three occur: Public, then Allowed, then Unauthenticated
+// (nobody signed in) or Forbidden.
+func severity(d Decision) int {
 	switch d {
-	case public:
+	case Public:
 		return 0
-	case allowed:
+	case Allowed:
 		return 1
-	case unauthenticated:
+	case Unauthenticated:
 		return 2
 	default:
 		return 3
 	}
 }
 
-// access decides a request for id (nil when nobody is signed in) and, when
-// it is not granted, says why (for logs only: it names what was missing).
-func (s *Server) access(req accessRequest, id *providers.Identity) (decision, string) {
-	return s.rules.decide(req, id)
-}
-
-func identityPtr(id providers.Identity, ok bool) *providers.Identity {
-	if !ok {
-		return nil
-	}
-	return &id
-}
-
-// requestOf describes r itself.
-func requestOf(r *http.Request) accessRequest {
-	return accessRequest{Method: r.Method, Host: hostname(r.Host), Path: r.URL.EscapedPath(),
-		MethodOverride: methodOverride(r.Header)}
+// RequestOf describes r itself.
+func RequestOf(r *http.Request) Request {
+	return Request{Method: r.Method, Host: Hostname(r.Host), Path: r.URL.EscapedPath(),
+		MethodOverride: MethodOverride(r.Header)}
 }
 
 // methodOverrideHeaders are the headers that common frameworks (Rails,
 // Express's method-override, Symfony, ASP.NET) read as the request method.
 var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
-func methodOverride(h http.Header) string {
+// MethodOverride is the values of the method-override headers of h,
+// comma-separated, for Request.MethodOverride.
+func MethodOverride(h http.Header) string {
 	var out string
 	for _, name := range methodOverrideHeaders {
 		for _, v := range h[name] {
@@ -140,22 +141,22 @@ func methodOverride(h http.Header) string {
 	return out
 }
 
-// policy is the compiled form of routes and default. A nil policy allows
+// Policy is the compiled form of routes and default. A nil Policy allows
 // every signed-in user.
-type policy struct {
+type Policy struct {
 	routes []compiledRoute
 	dflt   compiledRule
 }
 
 type compiledRoute struct {
 	pattern pathPattern
-	methods []string // upper case; empty: any
-	host    string   // lower case; "": any; ".example.com": domain and subdomains
+	methods []string    // upper case; empty: any
+	host    HostPattern // zero: any host
 	rule    compiledRule
 }
 
 // compiledRule is an AccessRule ready to check. Every reason string is made
-// here, so that a decision allocates nothing.
+// here, so that a Decision allocates nothing.
 type compiledRule struct {
 	public bool
 	conds  []condition
@@ -176,9 +177,10 @@ const (
 )
 
 type condition struct {
-	kind   condKind
-	values []string  // groups, domains (lower case) or provider ids
-	users  []userRef // condUser
+	kind    condKind
+	values  []string      // groups or provider ids
+	domains []HostPattern // condEmailDomain
+	users   []userRef     // condUser
 	// reason is "<label>: needs ..."; [1] when the route only may apply.
 	reason [2]string
 	// incomplete is the reason for condNoneOf when the IdP's group list is
@@ -188,9 +190,9 @@ type condition struct {
 
 type userRef struct{ provider, subject string }
 
-// compilePolicy compiles validated rules (Config.validate ran first).
-func compilePolicy(routes []Route, dflt AccessRule) *policy {
-	p := &policy{dflt: compileRule("default rule", dflt)}
+// Compile compiles validated rules (Problems found none).
+func Compile(routes []Route, dflt Rule) *Policy {
+	p := &Policy{dflt: compileRule("default rule", dflt)}
 	for _, rt := range routes {
 		label := rt.Path
 		if rt.Host != "" {
@@ -202,14 +204,26 @@ func compilePolicy(routes []Route, dflt AccessRule) *policy {
 		p.routes = append(p.routes, compiledRoute{
 			pattern: compilePattern(rt.Path),
 			methods: slices.Clone(rt.Methods),
-			host:    strings.TrimSuffix(strings.ToLower(rt.Host), "."),
+			host:    mustHost(rt.Host),
 			rule:    compileRule(fmt.Sprintf("route %q", label), rt.AccessRule),
 		})
 	}
 	return p
 }
 
-func compileRule(label string, a AccessRule) compiledRule {
+// Required is the policy of one rule for every request: the embedding
+// API's Require.
+func Required(rule Rule) *Policy {
+	return &Policy{dflt: compileRule("required rule", rule)}
+}
+
+// mustHost is the pattern of a validated host ("" for any host).
+func mustHost(h string) HostPattern {
+	p, _ := ParseHostPattern(h)
+	return p
+}
+
+func compileRule(label string, a Rule) compiledRule {
 	labels := [2]string{label, label + " (may apply: the request is not fully known)"}
 	both := func(format string, args ...any) [2]string {
 		return [2]string{labels[0] + fmt.Sprintf(format, args...), labels[1] + fmt.Sprintf(format, args...)}
@@ -222,9 +236,8 @@ func compileRule(label string, a AccessRule) compiledRule {
 		c := condition{kind: kind, values: values, reason: both(": needs %s %v", what, values)}
 		switch kind {
 		case condEmailDomain:
-			c.values = make([]string, len(values))
-			for i, v := range values {
-				c.values[i] = strings.ToLower(v)
+			for _, v := range values {
+				c.domains = append(c.domains, mustHost(v))
 			}
 		case condUser:
 			for _, u := range values {
@@ -245,20 +258,20 @@ func compileRule(label string, a AccessRule) compiledRule {
 	return r
 }
 
-// decide runs the rules. A request that every server reads the same way
+// Decide runs the rules. A request that every server reads the same way
 // (the usual case) is decided once, without allocating. Otherwise it is
-// decided once for each way a server might read it (rulepaths.go), and it
+// decided once for each way a server might read it (paths.go), and it
 // is granted only as far as every reading grants it: an app that reads
 // /public/..%2Fadmin as /admin gets no public answer for it.
-func (p *policy) decide(req accessRequest, id *providers.Identity) (decision, string) {
+func (p *Policy) Decide(req Request, id *providers.Identity) (Decision, string) {
 	if p == nil {
-		p = &policy{}
+		p = &Policy{}
 	}
 	if req.MethodOverride == "" && upperToken(req.Method) && simplePath(req.Path) {
-		return p.decideOne(req.Method, normalHost(req.Host), req.Path, id)
+		return p.decideOne(req.Method, req.Host, req.Path, id)
 	}
-	worst, why := public, ""
-	host := normalHost(req.Host)
+	worst, why := Public, ""
+	host := req.Host
 	for _, m := range methodReadings(req) {
 		for _, path := range pathReadings(req.Path) {
 			if d, r := p.decideOne(m, host, path, id); severity(d) > severity(worst) {
@@ -274,8 +287,8 @@ func (p *policy) decide(req accessRequest, id *providers.Identity) (decision, st
 // unknown) is applied as well, and the search goes on: the outcome is the
 // strictest of all the rules that may apply, so not knowing the request
 // never grants more than knowing it.
-func (p *policy) decideOne(method, host, path string, id *providers.Identity) (decision, string) {
-	worst, why := public, ""
+func (p *Policy) decideOne(method, host, path string, id *providers.Identity) (Decision, string) {
+	worst, why := Public, ""
 	apply := func(r *compiledRule, m matchResult) {
 		if d, reason := r.check(id, m == matchMaybe); severity(d) > severity(worst) {
 			worst, why = d, reason
@@ -308,11 +321,11 @@ const (
 // path may match.
 func (rt *compiledRoute) match(method, host, path string) matchResult {
 	m := matchYes
-	if rt.host != "" {
+	if rt.host != (HostPattern{}) {
 		switch {
 		case host == "":
 			m = matchMaybe
-		case !hostMatches(rt.host, host):
+		case !rt.host.Match(host):
 			return matchNo
 		}
 	}
@@ -335,43 +348,29 @@ func (rt *compiledRoute) match(method, host, path string) matchResult {
 	return m
 }
 
-// hostMatches compares a lower-case pattern (a name, or ".domain" for the
-// domain and its subdomains) with a host name in any case.
-func hostMatches(pattern, host string) bool {
-	if pattern[0] == '.' {
-		return strings.EqualFold(host, pattern[1:]) ||
-			len(host) > len(pattern) && strings.EqualFold(host[len(host)-len(pattern):], pattern)
-	}
-	return strings.EqualFold(host, pattern)
-}
-
-// normalHost drops the trailing dot of a fully qualified name, which names
-// the same host ("admin.example.com." is "admin.example.com").
-func normalHost(h string) string { return strings.TrimSuffix(h, ".") }
-
 // check applies the rule to id; maybe says the route only may apply, for
 // the reason.
-func (r *compiledRule) check(id *providers.Identity, maybe bool) (decision, string) {
+func (r *compiledRule) check(id *providers.Identity, maybe bool) (Decision, string) {
 	v := 0
 	if maybe {
 		v = 1
 	}
 	if r.public {
-		return public, ""
+		return Public, ""
 	}
 	if id == nil {
-		return unauthenticated, r.unauth[v]
+		return Unauthenticated, r.unauth[v]
 	}
 	for i := range r.conds {
 		c := &r.conds[i]
 		if !c.met(id) {
 			if c.kind == condNoneOf && id.GroupsIncomplete {
-				return forbidden, c.incomplete[v]
+				return Forbidden, c.incomplete[v]
 			}
-			return forbidden, c.reason[v]
+			return Forbidden, c.reason[v]
 		}
 	}
-	return allowed, ""
+	return Allowed, ""
 }
 
 func (c *condition) met(id *providers.Identity) bool {
@@ -407,8 +406,8 @@ func (c *condition) met(id *providers.Identity) bool {
 			return false
 		}
 		domain := email[at+1:]
-		for _, d := range c.values {
-			if hostMatches(d, domain) {
+		for _, d := range c.domains {
+			if d.Match(domain) {
 				return true
 			}
 		}

@@ -1,4 +1,7 @@
-package broker
+// Package ratelimit bounds what clients can try: password attempts of
+// local accounts (Logins) and refused requests of an endpoint (Failures),
+// with token buckets in memory, per replica, of bounded size.
+package ratelimit
 
 import (
 	"net/netip"
@@ -11,31 +14,31 @@ import (
 // Basic alike). They are per replica: each keeps its counters in memory.
 // docs/local-users.md#rate-limits explains the numbers.
 const (
-	pairFailures = 5                // failed attempts per username and client address...
-	addrFailures = 20               // ...and per client address (an IPv6 /64)...
-	failureSpan  = 15 * time.Minute // ...within this span, refilled evenly
-	// spreadAddrs addresses failing at one username within failureSpan
+	PairFailures = 5                // failed attempts per username and client address...
+	AddrFailures = 20               // ...and per client address (an IPv6 /64)...
+	FailureSpan  = 15 * time.Minute // ...within this span, refilled evenly
+	// SpreadAddrs addresses failing at one username within FailureSpan
 	// slow that username down everywhere: an address's first attempt at it
-	// then waits slowDelay. Counted up to twice as many, so that the
-	// slow-down outlasts a burst by about failureSpan, no longer.
-	spreadAddrs = 10
-	slowDelay   = time.Minute
+	// then waits SlowDelay. Counted up to twice as many, so that the
+	// slow-down outlasts a burst by about FailureSpan, no longer.
+	SpreadAddrs = 10
+	SlowDelay   = time.Minute
 	maxLimited  = 10_000 // entries per table; the least limited go first
 	maxLimitKey = 256    // bytes of a username kept in a key
 )
 
-// loginLimiter rate-limits password attempts with token buckets (GCRA: one
+// Logins rate-limits password attempts with token buckets (GCRA: one
 // timestamp per key). The hard limits are per username at one client
 // address and per client address, so that nobody can lock a user out from
 // an address of their own. Across addresses a username is only slowed
 // down: once failures come from many addresses (spread), an address that
-// has not tried that username yet waits slowDelay before its first
+// has not tried that username yet waits SlowDelay before its first
 // attempt, which a legitimate user from a fresh address also waits, no
 // more. An attempt is counted before the password is checked, so
 // concurrent guesses cannot overrun a limit, and refunded when it succeeds.
 //
 // It is safe for concurrent use.
-type loginLimiter struct {
+type Logins struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	pairs  bucketTable // user and address
@@ -43,50 +46,50 @@ type loginLimiter struct {
 	spread bucketTable // user: one charge per address that failed at it
 }
 
-func newLoginLimiter(now func() time.Time) *loginLimiter {
-	return &loginLimiter{now: now,
-		pairs:  bucketTable{burst: pairFailures, span: failureSpan, max: maxLimited},
-		addrs:  bucketTable{burst: addrFailures, span: failureSpan, max: maxLimited},
-		spread: bucketTable{burst: spreadAddrs, span: failureSpan, max: maxLimited, ceiling: 2 * failureSpan}}
+func NewLogins(now func() time.Time) *Logins {
+	return &Logins{now: now,
+		pairs:  bucketTable{burst: PairFailures, span: FailureSpan, max: maxLimited},
+		addrs:  bucketTable{burst: AddrFailures, span: FailureSpan, max: maxLimited},
+		spread: bucketTable{burst: SpreadAddrs, span: FailureSpan, max: maxLimited, ceiling: 2 * FailureSpan}}
 }
 
-// attempt is one password attempt as begin counted it, for succeeded and
-// refund.
-type attempt struct {
+// Attempt is one password attempt as Begin counted it, for Succeeded and
+// Refund.
+type Attempt struct {
 	user, addr, pair string
 	spread           bool   // it counted its address towards the user's spread
-	limit            string // when refused: the limit that refused it
+	Limit            string // when refused: the limit that refused it (for logs)
 }
 
-// begin counts an attempt by user (already keyed by provider) from addr. It
+// Begin counts an attempt by user (already keyed by provider) from addr. It
 // returns 0 when the attempt may go ahead, else how long to wait; a refused
 // attempt is not counted (except the address's first one at a slowed-down
 // user, which books its wait).
-func (l *loginLimiter) begin(user, addr string) (attempt, time.Duration) {
+func (l *Logins) Begin(user, addr string) (Attempt, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := attempt{user: user, addr: addr, pair: user + "\x00" + addr}
+	a := Attempt{user: user, addr: addr, pair: user + "\x00" + addr}
 	now := l.now()
 	addrWait, pairWait := l.addrs.wait(addr, now), l.pairs.wait(a.pair, now)
 	switch {
 	case addrWait > 0 && addrWait >= pairWait:
-		a.limit = "address"
+		a.Limit = "address"
 		return a, addrWait
 	case pairWait > 0:
-		a.limit = "user at address"
+		a.Limit = "user at address"
 		return a, pairWait
 	}
 	fresh := l.pairs.full(a.pair, now)
 	if fresh && l.spread.wait(user, now) > 0 {
-		// The address waits slowDelay, then has one attempt, then one per
+		// The address waits SlowDelay, then has one attempt, then one per
 		// interval. The booking counts as an attempt of the address (no
 		// address books for many users) and towards the spread (an attack
 		// from ever new addresses keeps the slow-down on).
-		l.pairs.hold(a.pair, now, slowDelay)
+		l.pairs.hold(a.pair, now, SlowDelay)
 		l.addrs.add(addr, now)
 		l.spread.add(user, now)
-		a.limit = "user failing from many addresses"
-		return a, slowDelay
+		a.Limit = "user failing from many addresses"
+		return a, SlowDelay
 	}
 	l.pairs.add(a.pair, now)
 	l.addrs.add(addr, now)
@@ -97,11 +100,11 @@ func (l *loginLimiter) begin(user, addr string) (attempt, time.Duration) {
 	return a, 0
 }
 
-// succeeded undoes begin's count after a correct password: the user starts
+// Succeeded undoes Begin's count after a correct password: the user starts
 // afresh at this address, the address gets its attempt back. The user's
 // spread keeps the other addresses' failures: a sign-in does not lift the
 // slow-down that someone else's guessing caused.
-func (l *loginLimiter) succeeded(a attempt) {
+func (l *Logins) Succeeded(a Attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -112,9 +115,9 @@ func (l *loginLimiter) succeeded(a attempt) {
 	}
 }
 
-// refund undoes begin's count for an attempt that failed through no fault
+// Refund undoes Begin's count for an attempt that failed through no fault
 // of the user's (the provider was unavailable).
-func (l *loginLimiter) refund(a attempt) {
+func (l *Logins) Refund(a Attempt) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -216,8 +219,8 @@ func (b *bucketTable) evict(now time.Time) {
 	}
 }
 
-// userKey is the limiter's key for a username at a provider.
-func userKey(provider, username string) string {
+// UserKey is the limiter's key for a username at a provider.
+func UserKey(provider, username string) string {
 	// Directories match usernames ignoring case and surrounding or
 	// repeated spaces (LDAP's caseIgnoreMatch, Active Directory): the
 	// limits count the account, not one spelling of it.
@@ -228,9 +231,9 @@ func userKey(provider, username string) string {
 	return provider + "\x00" + username
 }
 
-// addrKey is the limiter's key for a client address: an IPv6 client is
+// AddrKey is the limiter's key for a client address: an IPv6 client is
 // counted by its /64, which one subscriber usually holds whole.
-func addrKey(client string) string {
+func AddrKey(client string) string {
 	a, err := netip.ParseAddr(client)
 	if err != nil {
 		return client
@@ -240,4 +243,32 @@ func addrKey(client string) string {
 		return p.String()
 	}
 	return a.String()
+}
+
+// Failures counts failed requests per key (an endpoint's refusals of one
+// client), so that a client that keeps failing waits. It is safe for
+// concurrent use.
+type Failures struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	table bucketTable
+}
+
+// NewFailures allows burst failures per key, then one per span/burst.
+func NewFailures(burst int, span time.Duration, now func() time.Time) *Failures {
+	return &Failures{now: now, table: bucketTable{burst: burst, span: span, max: maxLimited}}
+}
+
+// Wait is how long key must wait before its next attempt (0: go ahead).
+func (l *Failures) Wait(key string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.table.wait(key, l.now())
+}
+
+// Failed counts a failure of key.
+func (l *Failures) Failed(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.table.add(key, l.now())
 }

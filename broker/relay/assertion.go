@@ -1,4 +1,4 @@
-package broker
+package relay
 
 import (
 	"bytes"
@@ -65,10 +65,10 @@ const (
 	maxCachedAssertions = 10000
 )
 
-// problems validates the assertion block; each error starts with its YAML
+// Problems validates the assertion block; each error starts with its YAML
 // path. Signing keys are loaded here, so that `oidc-broker check` reports
 // an unreadable or mismatched key.
-func (c AssertionConfig) problems() []error {
+func (c AssertionConfig) Problems() []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("assertion.%s: %s", field, fmt.Sprintf(format, args...)))
@@ -99,7 +99,7 @@ func (c AssertionConfig) problems() []error {
 // the broker, proxies or apps.
 var reservedHeaders = []string{"Authorization", "Connection", "Content-Length", "Content-Type", "Cookie", "Forwarded",
 	"Host", "Keep-Alive", "Proxy-Authorization", "Set-Cookie", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	HeaderUser, HeaderEmail, HeaderPreferredUsername, HeaderGroups, HeaderProvider}
+	HeaderUser, HeaderEmail, HeaderPreferredUsername, HeaderGroups, HeaderProvider, HeaderName, HeaderGroupsIncomplete}
 
 // assertionHeaderProblem says what is wrong with a header name, or "".
 func assertionHeaderProblem(name string) string {
@@ -119,9 +119,9 @@ func assertionHeaderProblem(name string) string {
 	return ""
 }
 
-// assertionSigner makes the assertions: one signer, the published key set,
-// and a cache of signed tokens.
-type assertionSigner struct {
+// Signer makes the assertions: one signer, the published key set, and a
+// cache of signed tokens. It is safe for concurrent use.
+type Signer struct {
 	header   string
 	lifetime time.Duration
 	audience string // when the relay names none
@@ -147,14 +147,14 @@ type cachedAssertion struct {
 	expires time.Time
 }
 
-// newAssertionSigner loads (or generates) the keys of a validated
-// configuration. It returns nil when the assertion is off.
-func newAssertionSigner(cfg Config, now func() time.Time, log *slog.Logger) (*assertionSigner, error) {
-	ac := cfg.Assertion
+// NewSigner loads (or generates) the keys of a validated configuration.
+// upstream is the configuration's upstream URL, the default audience; ""
+// without one. It returns nil when the assertion is off.
+func NewSigner(ac AssertionConfig, upstream string, now func() time.Time, log *slog.Logger) (*Signer, error) {
 	if !ac.Enabled {
 		return nil, nil
 	}
-	a := &assertionSigner{header: ac.Header, lifetime: ac.Lifetime, audience: ac.Audience, now: now,
+	a := &Signer{header: ac.Header, lifetime: ac.Lifetime, audience: ac.Audience, now: now,
 		cache: map[assertionKey]*cachedAssertion{}}
 	if a.header == "" {
 		a.header = assertion.DefaultHeader
@@ -163,11 +163,11 @@ func newAssertionSigner(cfg Config, now func() time.Time, log *slog.Logger) (*as
 		a.lifetime = DefaultAssertionLifetime
 	}
 	if a.audience == "" {
-		a.audience = cmp.Or(cfg.Upstream, DefaultAssertionAudience)
+		a.audience = cmp.Or(upstream, DefaultAssertionAudience)
 	}
 	keys, errs := loadSigningKeys(ac.SigningKeys)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("broker: %w", errs[0])
+		return nil, fmt.Errorf("relay: %w", errs[0])
 	}
 	if len(keys) == 0 {
 		k, err := generateSigningKey(jose.SignatureAlgorithm(cmp.Or(ac.Algorithm, string(jose.ES256))))
@@ -181,7 +181,7 @@ func newAssertionSigner(cfg Config, now func() time.Time, log *slog.Logger) (*as
 	first := keys[0].jwk()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: keys[0].alg, Key: first}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
-		return nil, fmt.Errorf("broker: assertion signer: %w", err)
+		return nil, fmt.Errorf("relay: assertion signer: %w", err)
 	}
 	a.signer, a.kid = signer, keys[0].kid
 	set := jose.JSONWebKeySet{}
@@ -190,7 +190,7 @@ func newAssertionSigner(cfg Config, now func() time.Time, log *slog.Logger) (*as
 		set.Keys = append(set.Keys, jwk.Public())
 	}
 	if a.jwks, err = json.Marshal(set); err != nil {
-		return nil, fmt.Errorf("broker: assertion key set: %w", err)
+		return nil, fmt.Errorf("relay: assertion key set: %w", err)
 	}
 	sum := sha256.Sum256(a.jwks)
 	a.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
@@ -199,13 +199,13 @@ func newAssertionSigner(cfg Config, now func() time.Time, log *slog.Logger) (*as
 	return a, nil
 }
 
-// token returns the assertion of id for the issuer iss and the audience
+// Token returns the assertion of id for the issuer iss and the audience
 // aud (the configured default when empty). A token is signed once per
 // user, issuer and audience, and handed out again (to every session of
 // that user) until a third of its lifetime is left or the identity it
 // states changes. It is kept in memory, never in the session, so relaying
 // never writes the session.
-func (a *assertionSigner) token(iss, aud string, id providers.Identity) (string, error) {
+func (a *Signer) Token(iss, aud string, id providers.Identity) (string, error) {
 	if aud == "" {
 		aud = a.audience
 	}
@@ -223,7 +223,7 @@ func (a *assertionSigner) token(iss, aud string, id providers.Identity) (string,
 		GroupsIncomplete: id.GroupsIncomplete, IssuedAt: iat, Expiry: iat.Add(a.lifetime)}
 	tok, err := jwt.Signed(a.signer).Claims(c).Serialize()
 	if err != nil {
-		return "", fmt.Errorf("broker: signing the assertion: %w", err)
+		return "", fmt.Errorf("relay: signing the assertion: %w", err)
 	}
 	a.store(key, &cachedAssertion{token: tok, claims: c, renewAt: c.Expiry.Add(-a.lifetime / 3), expires: c.Expiry}, now)
 	return tok, nil
@@ -238,7 +238,7 @@ func sameIdentity(c *assertion.Claims, id providers.Identity) bool {
 
 // store caches e. Expired entries are swept once per lifetime; a full cache
 // drops arbitrary entries (they are signed again when needed).
-func (a *assertionSigner) store(key assertionKey, e *cachedAssertion, now time.Time) {
+func (a *Signer) store(key assertionKey, e *cachedAssertion, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if now.Sub(a.swept) > a.lifetime || len(a.cache) >= maxCachedAssertions {
@@ -258,24 +258,19 @@ func (a *assertionSigner) store(key assertionKey, e *cachedAssertion, now time.T
 	a.cache[key] = e
 }
 
-// handleJWKS serves the public signing keys as a JWK Set (RFC 7517 §5) at
-// /oauth2/jwks and /.well-known/jwks.json. The set changes only with the
-// configuration, so it is cacheable (max-age, ETag). Without the assertion,
-// /oauth2/jwks is not found and /.well-known/jwks.json is the app's.
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	if s.assertion == nil {
-		if strings.HasPrefix(r.URL.Path, "/oauth2/") {
-			s.handleNotFound(w, r)
-		} else {
-			s.app.ServeHTTP(w, r)
-		}
-		return
-	}
+// Header is the request header (and forward-auth response header) that
+// carries the assertion.
+func (a *Signer) Header() string { return a.header }
+
+// ServeJWKS serves the public signing keys as a JWK Set (RFC 7517 §5). The
+// set changes only with the configuration, so it is cacheable (max-age,
+// ETag).
+func (a *Signer) ServeJWKS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Del("Vary") // the keys do not depend on the session cookie
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(jwksMaxAge/time.Second)))
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", s.assertion.etag)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.assertion.jwks))
+	h.Set("ETag", a.etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.jwks))
 }

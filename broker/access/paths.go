@@ -1,4 +1,4 @@
-package broker
+package access
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 // decode twice, and a naive router matches the raw text by prefix, so
 // /admin/../public/x is under /admin/ to it. The rules must not be
 // evaluated on a path the app will read differently, or /public/..%2Fadmin
-// reaches /admin under the public route's decision. So a path that every server reads the same way (no
+// reaches /admin under the public route's Decision. So a path that every server reads the same way (no
 // '%', ';' or '\', no empty, "." or ".." segments) is matched as it is; any
 // other is matched in each reading, and the request is granted only as far
 // as every reading grants it.
@@ -302,7 +302,7 @@ func upperToken(m string) bool {
 
 // methodReadings returns the methods an app may read the request as: the
 // method as sent, in upper case, and each method-override header value.
-func methodReadings(req accessRequest) []string {
+func methodReadings(req Request) []string {
 	out := []string{req.Method}
 	if up := strings.ToUpper(req.Method); up != req.Method {
 		out = append(out, up)

@@ -1,10 +1,11 @@
-package broker
+package store
 
 import (
 	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v4"
@@ -91,9 +92,9 @@ const (
 	DefaultRedisKeyPrefix     = "oidc-broker:"
 )
 
-// redisProblems checks the Redis settings; each message starts with its
+// Problems checks the Redis settings (used: session.store is redis); each message starts with its
 // field's path.
-func (c RedisConfig) problems(used bool) []error {
+func (c RedisConfig) Problems(used bool) []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("session.redis.%s: %s", field, fmt.Sprintf(format, args...)))
@@ -135,7 +136,7 @@ func (c RedisConfig) problems(used bool) []error {
 }
 
 // warnings lists valid Redis settings that expose sessions.
-func (c RedisConfig) warnings() []string {
+func (c RedisConfig) Warnings() []string {
 	var w []string
 	if c.TLS.InsecureSkipVerify {
 		w = append(w, "session.redis.tls.insecure_skip_verify: the Redis server's certificate is not checked: anyone on the network path can read and change sessions")
@@ -156,4 +157,17 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%q holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && p[0] >= '1' && p[0] <= '9'
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

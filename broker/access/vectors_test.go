@@ -1,4 +1,4 @@
-package broker
+package access
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 // (assertion.Rule, the Python package's GroupRule). The AND-of-ORs cases
 // ("each") have no form in the broker's rules and are left out.
 func TestGroupRuleVectors(t *testing.T) {
-	b, err := os.ReadFile("../assertion/testdata/group-rules.json")
+	b, err := os.ReadFile("../../assertion/testdata/group-rules.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,10 +39,10 @@ func TestGroupRuleVectors(t *testing.T) {
 			continue
 		}
 		checked++
-		r := compileRule("vector", AccessRule{Groups: GroupCondition{OneOf: c.Rule.OneOf, AllOf: c.Rule.AllOf, NoneOf: c.Rule.NoneOf}})
+		r := compileRule("vector", Rule{Groups: GroupCondition{OneOf: c.Rule.OneOf, AllOf: c.Rule.AllOf, NoneOf: c.Rule.NoneOf}})
 		id := providers.Identity{Provider: "kc", Subject: "1", Groups: c.Groups, GroupsIncomplete: c.Incomplete}
 		d, _ := r.check(&id, false)
-		if got := d == allowed; got != c.Allowed {
+		if got := d == Allowed; got != c.Allowed {
 			t.Errorf("case %d: %+v with groups %q (incomplete %v): decision %v, want allowed=%v", i, c.Rule, c.Groups, c.Incomplete, d, c.Allowed)
 		}
 	}

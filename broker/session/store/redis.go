@@ -1,8 +1,10 @@
-package broker
+package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +17,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// redisStore keeps sessions and the broker's backend (index, single-use
+// Redis keeps sessions and the broker's backend (index, single-use
 // marks, locks) on one Redis server, for every replica.
 //
 // It is scs's session store with context support (scs.CtxStore), written
@@ -36,7 +38,7 @@ import (
 // (sessioncache.go). So every write and deletion of a session publishes the
 // token's hash on the channel <key_prefix>invalidate, whether or not this
 // replica caches: another one may.
-type redisStore struct {
+type Redis struct {
 	pool      *redis.Pool
 	prefix    string
 	opTimeout time.Duration
@@ -46,20 +48,20 @@ type redisStore struct {
 	cache   *tokenCache    // nil: session.cache_ttl is 0
 	feed    *invalidations // keeps cache subscribed; nil when cache is
 	log     *slog.Logger
-	pubErrs errorLog // failed publications, logged at most once a minute
+	pubErrs ErrorLog // failed publications, logged at most once a minute
 }
 
 var (
-	_ scs.Store    = (*redisStore)(nil)
-	_ scs.CtxStore = (*redisStore)(nil)
-	_ backend      = (*redisStore)(nil)
+	_ scs.Store    = (*Redis)(nil)
+	_ scs.CtxStore = (*Redis)(nil)
+	_ Backend      = (*Redis)(nil)
 )
 
-// newRedisStore builds the pool from validated settings, with a token cache
+// NewRedis builds the pool from validated settings, with a token cache
 // of time to live cacheTTL (0: none). It makes no network call: connections
 // are made on first use, the cache's subscription too, so the broker starts
 // while Redis is down (and /readyz says so).
-func newRedisStore(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log *slog.Logger) (*redisStore, error) {
+func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log *slog.Logger) (*Redis, error) {
 	dial, read, write := orDefault(cfg.DialTimeout, DefaultRedisTimeout), orDefault(cfg.ReadTimeout, DefaultRedisTimeout), orDefault(cfg.WriteTimeout, DefaultRedisTimeout)
 	opts := []redis.DialOption{
 		redis.DialConnectTimeout(dial), redis.DialReadTimeout(read), redis.DialWriteTimeout(write),
@@ -73,7 +75,7 @@ func newRedisStore(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time
 		if cfg.TLS.CAFile != "" {
 			roots, err := loadCAFile(cfg.TLS.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("broker: session.redis.tls.ca_file: %w", err)
+				return nil, fmt.Errorf("store: session.redis.tls.ca_file: %w", err)
 			}
 			tc.RootCAs = roots
 		}
@@ -90,8 +92,8 @@ func newRedisStore(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time
 	if maxIdle == 0 {
 		maxIdle = min(DefaultRedisPoolMaxIdle, maxActive)
 	}
-	s := &redisStore{prefix: prefix, opTimeout: dial + write + read, now: now,
-		channel: prefix + "invalidate", log: log, pubErrs: errorLog{interval: time.Minute}}
+	s := &Redis{prefix: prefix, opTimeout: dial + write + read, now: now,
+		channel: prefix + "invalidate", log: log, pubErrs: ErrorLog{Interval: time.Minute}}
 	s.pool = &redis.Pool{
 		MaxIdle: maxIdle, MaxActive: maxActive, Wait: true,
 		IdleTimeout: 4 * time.Minute, MaxConnLifetime: time.Hour,
@@ -109,7 +111,7 @@ func newRedisStore(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time
 		},
 	}
 	if cacheTTL > 0 {
-		s.cache = newTokenCache(cacheTTL, sessionCacheBytes, time.Now)
+		s.cache = newTokenCache(cacheTTL, CacheBytes, time.Now)
 		s.feed = newInvalidations(s.cache, s.channel, read, log, func(ctx context.Context) (redis.Conn, net.Conn, error) {
 			// The subscription's own connection; stop closes raw to end
 			// a receive at once.
@@ -141,18 +143,34 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // close ends the cache's subscription and releases the pool's
 // connections.
-func (s *redisStore) close() error {
+func (s *Redis) Close() error {
 	if s.feed != nil {
 		s.feed.stop()
 	}
 	return s.pool.Close()
 }
 
+// Caches reports whether the store has a token cache (session.cache_ttl is
+// not 0): reads marked WithCachedRead may then be answered from it.
+func (s *Redis) Caches() bool { return s.cache != nil }
+
+// Invalidations makes notify hear of every session invalidated on any
+// replica (by the hash of its token), and returns the function that starts
+// the subscription; nil when the store does not cache (no subscription).
+// Call it before the subscription starts (before the first request).
+func (s *Redis) Invalidations(notify func(TokenHash)) (start func()) {
+	if s.feed == nil {
+		return nil
+	}
+	s.feed.notify = notify
+	return s.feed.start
+}
+
 // errRedis prefixes every failure of the store.
-var errRedis = errors.New("broker: redis")
+var errRedis = errors.New("store: redis")
 
 // do runs f on a pooled connection, all within opTimeout.
-func (s *redisStore) do(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
+func (s *Redis) do(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 	c, err := s.pool.GetContext(ctx)
@@ -166,14 +184,14 @@ func (s *redisStore) do(ctx context.Context, f func(ctx context.Context, c redis
 	return nil
 }
 
-func (s *redisStore) sessionKey(token string) string { return s.prefix + "session:" + token }
+func (s *Redis) sessionKey(token string) string { return s.prefix + "session:" + token }
 
 // FindCtx returns the session of token; found is false when there is none
 // (or it expired). The read that loads a request's own session
-// (withCachedRead) may be answered by the token cache, and fills it: with
+// (WithCachedRead) may be answered by the token cache, and fills it: with
 // the key's remaining life (PTTL, in the same round trip), so that a
 // cached session never outlives its key. The bytes must not be modified.
-func (s *redisStore) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
+func (s *Redis) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
 	var res reservation
 	if s.cache != nil && cachedRead(ctx, token) {
 		if b, ok := s.cache.find(token); ok {
@@ -225,8 +243,8 @@ func foundBytes(reply any, err error) ([]byte, bool, error) {
 // CommitCtx writes the session and its expiry in one transaction (a
 // session is never stored without its expiry), then publishes the
 // invalidation, in the same round trip.
-func (s *redisStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	h := hashOf(token)
+func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	h := HashOf(token)
 	defer s.invalidate(h)
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		key := s.sessionKey(token)
@@ -257,8 +275,8 @@ func (s *redisStore) CommitCtx(ctx context.Context, token string, b []byte, expi
 
 // DeleteCtx removes the session of token and publishes the invalidation,
 // in one round trip.
-func (s *redisStore) DeleteCtx(ctx context.Context, token string) error {
-	h := hashOf(token)
+func (s *Redis) DeleteCtx(ctx context.Context, token string) error {
+	h := HashOf(token)
 	defer s.invalidate(h)
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		_ = c.Send("DEL", s.sessionKey(token))
@@ -281,7 +299,7 @@ func (s *redisStore) DeleteCtx(ctx context.Context, token string) error {
 // invalidate drops the local cache's entry of a session this replica just
 // wrote or deleted (or failed to: its state is unknown), and spoils the
 // reads in flight that would cache it.
-func (s *redisStore) invalidate(h tokenHash) {
+func (s *Redis) invalidate(h TokenHash) {
 	if s.cache != nil {
 		s.cache.invalidate(h)
 	}
@@ -292,12 +310,12 @@ func (s *redisStore) invalidate(h tokenHash) {
 // session.cache_ttl. It is logged (once a minute at most) where this
 // replica caches too, as replicas of one broker should all do; where the
 // cache is off, Redis may well refuse channels (an ACL without them).
-func (s *redisStore) published(reply any) {
+func (s *Redis) published(reply any) {
 	e, ok := reply.(redis.Error)
 	if !ok || s.cache == nil {
 		return
 	}
-	if ok, skipped := s.pubErrs.allow(time.Now()); ok {
+	if ok, skipped := s.pubErrs.Allow(time.Now()); ok {
 		s.log.Error("session cache: invalidation not published: other replicas may use the old session until session.cache_ttl ends",
 			"error", e, "similar_errors_not_logged", skipped)
 	}
@@ -305,15 +323,15 @@ func (s *redisStore) published(reply any) {
 
 // Find, Commit and Delete are scs.Store's methods without a context (for
 // callers that use the store directly); they are bounded all the same.
-func (s *redisStore) Find(token string) ([]byte, bool, error) {
+func (s *Redis) Find(token string) ([]byte, bool, error) {
 	return s.FindCtx(context.Background(), token)
 }
 
-func (s *redisStore) Commit(token string, b []byte, expiry time.Time) error {
+func (s *Redis) Commit(token string, b []byte, expiry time.Time) error {
 	return s.CommitCtx(context.Background(), token, b, expiry)
 }
 
-func (s *redisStore) Delete(token string) error { return s.DeleteCtx(context.Background(), token) }
+func (s *Redis) Delete(token string) error { return s.DeleteCtx(context.Background(), token) }
 
 // execError reports an aborted transaction or a failed command in it.
 func execError(replies []any, err error) error {
@@ -350,9 +368,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-func (s *redisStore) indexKey(key string) string { return s.prefix + "index:" + key }
+func (s *Redis) indexKey(key string) string { return s.prefix + "index:" + key }
 
-func (s *redisStore) indexAdd(ctx context.Context, keys []string, token string, until time.Time) error {
+func (s *Redis) IndexAdd(ctx context.Context, keys []string, token string, until time.Time) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -368,7 +386,7 @@ func (s *redisStore) indexAdd(ctx context.Context, keys []string, token string, 
 	})
 }
 
-func (s *redisStore) indexTokens(ctx context.Context, key string) (tokens []string, err error) {
+func (s *Redis) IndexTokens(ctx context.Context, key string) (tokens []string, err error) {
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		// Members whose deadline is still ahead ("(" excludes now itself).
 		tokens, err = redis.Strings(redis.DoContext(c, ctx, "ZRANGEBYSCORE", s.indexKey(key),
@@ -378,14 +396,14 @@ func (s *redisStore) indexTokens(ctx context.Context, key string) (tokens []stri
 	return tokens, err
 }
 
-func (s *redisStore) indexRemove(ctx context.Context, key string) error {
+func (s *Redis) IndexRemove(ctx context.Context, key string) error {
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		_, err := redis.DoContext(c, ctx, "DEL", s.indexKey(key))
 		return err
 	})
 }
 
-func (s *redisStore) once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
+func (s *Redis) Once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		fresh, err = setNX(ctx, c, s.prefix+"once:"+key, "1", ttl)
 		return err
@@ -393,7 +411,7 @@ func (s *redisStore) once(ctx context.Context, key string, ttl time.Duration) (f
 	return fresh, err
 }
 
-func (s *redisStore) lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+func (s *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
 	k, holder := s.prefix+"lock:"+key, randomToken()
 	var ok bool
 	err := s.do(ctx, func(ctx context.Context, c redis.Conn) (err error) {
@@ -430,7 +448,7 @@ func setNX(ctx context.Context, c redis.Conn, key, value string, ttl time.Durati
 // secret makes the secret name unless another replica did (SET NX), then
 // reads the one that won. It has no time to live: it is one key of fixed
 // size, made once per store whatever the traffic.
-func (s *redisStore) secret(ctx context.Context, name string) (b []byte, err error) {
+func (s *Redis) Secret(ctx context.Context, name string) (b []byte, err error) {
 	key := s.prefix + "secret:" + name
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		if _, err := redis.DoContext(c, ctx, "SET", key, randomBytes(32), "NX"); err != nil && !errors.Is(err, redis.ErrNil) {
@@ -445,9 +463,19 @@ func (s *redisStore) secret(ctx context.Context, name string) (b []byte, err err
 	return b, err
 }
 
-func (s *redisStore) ping(ctx context.Context) error {
+func (s *Redis) Ping(ctx context.Context) error {
 	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		_, err := redis.DoContext(c, ctx, "PING")
 		return err
 	})
 }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("store: crypto/rand failed: " + err.Error()) // never returns an error on supported platforms
+	}
+	return b
+}
+
+func randomToken() string { return base64.RawURLEncoding.EncodeToString(randomBytes(32)) }

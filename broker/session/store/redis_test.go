@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/redisstore"
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
+)
+
+// TestRedisStoreMatchesRedisstore: sessions are stored as scs/redisstore
+// stores them, so each reads the other's.
+func TestRedisStoreMatchesRedisstore(t *testing.T) {
+	r := redisserver.Start(t)
+	s := testRedisStore(t, r, time.Now)
+	rs := redisstore.NewWithPrefix(s.pool, "t:session:")
+	exp := time.Now().Add(time.Hour)
+	if err := s.Commit("ours", []byte("data-1"), exp); err != nil {
+		t.Fatal(err)
+	}
+	if b, found, err := rs.Find("ours"); err != nil || !found || string(b) != "data-1" {
+		t.Errorf("redisstore reads %q %v %v", b, found, err)
+	}
+	if err := rs.Commit("theirs", []byte("data-2"), exp); err != nil {
+		t.Fatal(err)
+	}
+	if b, found, err := s.FindCtx(context.Background(), "theirs"); err != nil || !found || string(b) != "data-2" {
+		t.Errorf("we read %q %v %v", b, found, err)
+	}
+	if ms, _ := redis.Int64(r.Do("PEXPIRETIME", "t:session:ours"), nil); ms != exp.UnixMilli() {
+		t.Errorf("expiry %d, want %d", ms, exp.UnixMilli())
+	}
+	if err := s.Delete("theirs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := rs.Find("theirs"); found {
+		t.Error("deleted session found")
+	}
+}
+
+// TestRedisBackendKeys: what the conformance suite cannot see of the
+// Redis backend: an index set lives as long as its latest session and only
+// grows so, drops expired members on a later add, and every key is under
+// the prefix.
+func TestRedisBackendKeys(t *testing.T) {
+	r := redisserver.Start(t)
+	base := time.Now()
+	var offset time.Duration
+	now := func() time.Time { return base.Add(offset) }
+	s := testRedisStore(t, r, now)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.IndexAdd(ctx, []string{"sub:p:1", "sid:p:s"}, "tokA", now().Add(time.Hour)))
+	must(s.IndexAdd(ctx, []string{"sub:p:1"}, "tokB", now().Add(time.Minute)))
+	ttl := func(key string) time.Duration {
+		ms, _ := redis.Int64(r.Do("PTTL", "t:index:"+key), nil)
+		return time.Duration(ms) * time.Millisecond
+	}
+	if d := ttl("sub:p:1"); d < 59*time.Minute || d > time.Hour {
+		t.Errorf("index TTL %v, want about an hour", d)
+	}
+	must(s.IndexAdd(ctx, []string{"sub:p:1"}, "tokC", now().Add(2*time.Minute)))
+	if d := ttl("sub:p:1"); d < 59*time.Minute {
+		t.Errorf("index TTL shrank to %v", d)
+	}
+	offset = 3 * time.Minute                                                 // tokB's and tokC's sessions have expired
+	must(s.IndexAdd(ctx, []string{"sub:p:1"}, "tokD", now().Add(time.Hour))) // drops the expired
+	if n, _ := redis.Int(r.Do("ZCARD", "t:index:sub:p:1"), nil); n != 2 {
+		t.Errorf("%d members after a later add, want 2 (expired ones dropped)", n)
+	}
+	_, _ = s.Once(ctx, "jti:x", time.Minute)
+	if release, ok, _ := s.Lock(ctx, "k", time.Minute); ok {
+		defer release()
+	}
+	_, _ = s.Secret(ctx, "pending")
+	keys, _ := redis.Strings(r.Do("KEYS", "*"), nil)
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "t:") {
+			t.Errorf("key %q is outside the prefix", k)
+		}
+	}
+}
