@@ -435,7 +435,7 @@ func TestFormatGUID(t *testing.T) {
 // TestLDAPAuthCodeURL: the broker's own form, as for a local provider.
 func TestLDAPAuthCodeURL(t *testing.T) {
 	p := openLDAPProvider(t, ldapConfig(sharedDirectory(t)), nil)
-	got, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s1", RedirectURI: "https://b.example/oauth2/callback/corp", LoginHint: "alice"})
+	got, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s1", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp", LoginHint: "alice"})
 	if want := "https://b.example/oauth2/local/corp?state=s1&username=alice"; err != nil || got != want {
 		t.Errorf("AuthCodeURL = %q, %v; want %q", got, err, want)
 	}

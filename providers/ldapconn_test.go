@@ -86,7 +86,7 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	if st := p.Status(); st.Available || !strings.Contains(st.Reason, "directory unreachable") {
 		t.Errorf("status with the directory stopped: %+v", st)
 	}
-	if _, err := p.AuthCodeURL(t.Context(), AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp"}); !errors.As(err, &unavailable) {
+	if _, err := p.AuthCodeURL(t.Context(), AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp"}); !errors.As(err, &unavailable) {
 		t.Errorf("AuthCodeURL while down: %v, want an *UnavailableError", err)
 	}
 	if k := KnownReachability(p); k != ReachFailed {
@@ -133,7 +133,7 @@ func TestLDAPFormAfterTheBackoff(t *testing.T) {
 		t.Fatalf("with the directory stopped: %v", err)
 	}
 	clock.Add(int64(time.Hour)) // far past the back-off
-	req := AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp"}
+	req := AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp"}
 	if u, err := p.AuthCodeURL(t.Context(), req); !errors.As(err, &unavailable) {
 		t.Fatalf("AuthCodeURL after the back-off, directory still down: %q, %v; want an *UnavailableError", u, err)
 	}
