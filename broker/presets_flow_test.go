@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/fakeidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // Full logins through the broker with each IdP preset, against in-process
-// fakes of the IdPs' real API shapes (e2e/fakeidp), and the refusals the
+// fakes of the IdPs' real API shapes (internal/testsupport/fakeidp), and the refusals the
 // presets add.
 
 const (

@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/oidc-broker/oidc-broker/e2e/ldapserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
 )
 
 // ldapFixture: alice in devs, which is in engineering (so engineering only

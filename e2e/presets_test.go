@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/fakeidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
 )
 
 // TestPresetsThroughTheBinary: the real binary, configured in YAML with the

@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/oidc-broker/oidc-broker/e2e/ldapserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
 )
 
 // The tests of type ldap run against a real OpenLDAP slapd (package

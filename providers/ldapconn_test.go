@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/e2e/ldapserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
 )
 
 // ownDirectory is a directory of the test's own, with alice.

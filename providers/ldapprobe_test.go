@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/ldapserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
 )
 
 // TestProbeLDAP: check --online connects to each server, binds with the

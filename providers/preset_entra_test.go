@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/fakeidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
 )
 
 // entraUser is a user of tenant tid as Entra ID describes them in a v2.0

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/fakeidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
 )
 
 // octocat is a GitHub user in three organisations and three teams, with a

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oidc-broker/oidc-broker/e2e/fakeidp"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
 )
 
 func TestGooglePreset(t *testing.T) {

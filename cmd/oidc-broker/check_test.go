@@ -18,7 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/oidc-broker/oidc-broker/e2e/ldapserver"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
 )
 
 // fakeIdP serves a discovery document (edit changes the good one) and a
