@@ -1,42 +1,18 @@
 package assertion
 
 import (
-	"encoding/json"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/rulevectors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 )
 
-// groupRuleVectors are the cases of testdata/group-rules.json, which the
-// broker's rules and the Python package check too.
-type groupRuleVectors struct {
-	Cases []struct {
-		Rule struct {
-			OneOf  []string   `json:"one_of"`
-			AllOf  []string   `json:"all_of"`
-			NoneOf []string   `json:"none_of"`
-			Each   [][]string `json:"each"`
-		} `json:"rule"`
-		Groups     []string `json:"groups"`
-		Incomplete bool     `json:"incomplete"`
-		Allowed    bool     `json:"allowed"`
-	} `json:"cases"`
-}
-
 func TestRuleVectors(t *testing.T) {
-	b, err := os.ReadFile("testdata/group-rules.json")
-	if err != nil {
-		t.Fatal(err)
+	cases := rulevectors.Load(t)
+	if len(cases) < 20 {
+		t.Fatalf("%d cases", len(cases))
 	}
-	var v groupRuleVectors
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	if len(v.Cases) < 20 {
-		t.Fatalf("%d cases", len(v.Cases))
-	}
-	for i, c := range v.Cases {
+	for i, c := range cases {
 		r := Rule{OneOf: c.Rule.OneOf, AllOf: c.Rule.AllOf, NoneOf: c.Rule.NoneOf, Each: c.Rule.Each}
 		if got := r.Allows(&Claims{Groups: c.Groups, GroupsIncomplete: c.Incomplete}); got != c.Allowed {
 			t.Errorf("case %d: %+v with groups %q (incomplete %v): allowed %v, want %v", i, r, c.Groups, c.Incomplete, got, c.Allowed)

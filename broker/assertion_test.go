@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/testclock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -201,7 +202,7 @@ func TestAssertionKeyRotation(t *testing.T) {
 		s.Handler().ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
-	clk := &testClock{now: time.Now()}
+	clk := testclock.At(time.Now())
 	step := func(keys ...string) string {
 		t.Helper()
 		s, err := New(Config{PublicURL: front.URL, Providers: noNetworkProviders, Assertion: AssertionConfig{Enabled: true, SigningKeys: keys}},
@@ -248,7 +249,7 @@ const jwksMaxAge = 5 * time.Minute
 
 // signWith signs a fresh assertion with the key file path, as a broker
 // that still had it would.
-func signWith(t *testing.T, path, iss string, clk *testClock) string {
+func signWith(t *testing.T, path, iss string, clk *testclock.Clock) string {
 	t.Helper()
 	s, err := New(Config{PublicURL: iss, Providers: noNetworkProviders, Assertion: AssertionConfig{Enabled: true, SigningKeys: []string{path}}},
 		Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now})
@@ -260,18 +261,6 @@ func signWith(t *testing.T, path, iss string, clk *testClock) string {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func TestAssertionHeaderStripped(t *testing.T) {

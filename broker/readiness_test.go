@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/testclock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,7 +76,7 @@ func newSwitchableIdP(t *testing.T) *switchableIdP {
 	return s
 }
 
-func readinessFor(t *testing.T, clk *testClock, cfgs ...providers.Config) *idpReadiness {
+func readinessFor(t *testing.T, clk *testclock.Clock, cfgs ...providers.Config) *idpReadiness {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg, err := providers.NewRegistry(cfgs, providers.Options{Logger: quiet, Now: clk.Now})
@@ -94,7 +95,7 @@ func oidcConfig(id, issuer string) providers.Config {
 // the same when it is back. One request per look.
 func TestIdPReadinessUpThenDown(t *testing.T) {
 	idp := newSwitchableIdP(t)
-	clk := &testClock{now: time.Unix(1_000_000, 0)}
+	clk := testclock.At(time.Unix(1_000_000, 0))
 	r := readinessFor(t, clk, oidcConfig("idp", idp.srv.URL))
 	ctx := context.Background()
 	for range 5 {
@@ -132,7 +133,7 @@ func TestIdPReadinessUpThenDown(t *testing.T) {
 func TestIdPReadinessNeverBlocksLong(t *testing.T) {
 	idp := newSwitchableIdP(t)
 	idp.hang.Store(true)
-	clk := &testClock{now: time.Unix(1_000_000, 0)}
+	clk := testclock.At(time.Unix(1_000_000, 0))
 	r := readinessFor(t, clk, oidcConfig("slow", idp.srv.URL))
 	r.reachTimeout = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -175,7 +176,7 @@ func TestIdPReadinessFromWhatTheRegistryKnows(t *testing.T) {
 	if err := os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clk := &testClock{now: time.Unix(1_000_000, 0)}
+	clk := testclock.At(time.Unix(1_000_000, 0))
 	r := readinessFor(t, clk, oidcConfig("idp", idp.srv.URL), providers.Config{ID: "staff", Type: providers.TypeLocal, HtpasswdFile: htpasswd})
 	if err := r.check(context.Background()); err != nil {
 		t.Errorf("with a local provider: %v", err)
@@ -201,7 +202,7 @@ func TestIdPReadinessFromWhatTheRegistryKnows(t *testing.T) {
 // TestReadyzRequiresAnIdP: the broker's /readyz with real IdPs, up then
 // down; /healthz does not care.
 func TestReadyzRequiresAnIdP(t *testing.T) {
-	clk := &testClock{now: time.Now()}
+	clk := testclock.At(time.Now())
 	e := newEnv(t, withClock(clk.Now), withConfig(func(c *Config) { c.Readiness = ReadinessConfig{RequireIdP: true} }))
 	readyz := func() (int, string) {
 		resp := e.get(e.broker.URL + "/readyz")
@@ -246,7 +247,7 @@ func TestReadyzWithProvidersFromElsewhere(t *testing.T) {
 // look is still running; without that, "not checked yet".
 func TestIdPReadinessCarriedOverAReload(t *testing.T) {
 	idp := newSwitchableIdP(t)
-	clk := &testClock{now: time.Unix(1_000_000, 0)}
+	clk := testclock.At(time.Unix(1_000_000, 0))
 	prev := readinessFor(t, clk, oidcConfig("idp", idp.srv.URL))
 	if err := prev.check(context.Background()); err != nil {
 		t.Fatalf("before the reload: %v", err)

@@ -1,8 +1,7 @@
 package access
 
 import (
-	"encoding/json"
-	"os"
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/rulevectors"
 	"testing"
 
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -13,28 +12,8 @@ import (
 // (assertion.Rule, the Python package's GroupRule). The AND-of-ORs cases
 // ("each") have no form in the broker's rules and are left out.
 func TestGroupRuleVectors(t *testing.T) {
-	b, err := os.ReadFile("../../assertion/testdata/group-rules.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v struct {
-		Cases []struct {
-			Rule struct {
-				OneOf  []string   `json:"one_of"`
-				AllOf  []string   `json:"all_of"`
-				NoneOf []string   `json:"none_of"`
-				Each   [][]string `json:"each"`
-			} `json:"rule"`
-			Groups     []string `json:"groups"`
-			Incomplete bool     `json:"incomplete"`
-			Allowed    bool     `json:"allowed"`
-		} `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
 	checked := 0
-	for i, c := range v.Cases {
+	for i, c := range rulevectors.Load(t) {
 		if c.Rule.Each != nil {
 			continue
 		}

@@ -1,30 +1,18 @@
 package relay
 
 import (
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/testclock"
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestAssertionCache(t *testing.T) {
-	clk := &testClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.At(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	a, err := NewSigner(AssertionConfig{Enabled: true}, "", clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
