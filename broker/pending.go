@@ -213,8 +213,16 @@ func (s *Server) pendingCookieName(o origin, state string) string {
 // https, sent only to the broker's /oauth2/ paths, and expiring with the
 // login.
 func (s *Server) pendingCookie(o origin, state string) http.Cookie {
-	return http.Cookie{Name: s.pendingCookieName(o, state), Path: o.Path("/oauth2/"), HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: o.Secure(), MaxAge: int(pendingTTL / time.Second)}
+	c := oauth2Cookie(o, s.pendingCookieName(o, state))
+	c.MaxAge = int(pendingTTL / time.Second)
+	return c
+}
+
+// oauth2Cookie is a cookie of the broker's own /oauth2/ paths (it never
+// reaches an app): HttpOnly, SameSite=Lax, Secure behind https. name is
+// whole, prefix included.
+func oauth2Cookie(o origin, name string) http.Cookie {
+	return http.Cookie{Name: name, Path: o.Path("/oauth2/"), HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
 }
 
 // savePending sets the cookie of pl. Beyond maxPending logins in flight
@@ -318,8 +326,8 @@ func (s *Server) spendPending(ctx context.Context, pl pendingLogin) (bool, error
 
 // expirePending tells the browser to drop the cookie name.
 func (s *Server) expirePending(w http.ResponseWriter, o origin, name string) {
-	c := http.Cookie{Name: name, Path: o.Path("/oauth2/"), HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: o.Secure(), MaxAge: -1}
+	c := oauth2Cookie(o, name)
+	c.MaxAge = -1
 	w.Header().Add("Set-Cookie", c.String())
 }
 

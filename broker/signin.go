@@ -229,12 +229,11 @@ func (s *Server) lastUsedSignature(id string) string {
 // to the broker's /oauth2/ paths (so it never reaches the upstream app),
 // HttpOnly, SameSite=Lax, and Secure with the __Secure- prefix behind https.
 func (s *Server) lastUsedCookie(o origin) http.Cookie {
-	c := http.Cookie{Name: s.sessions.BaseName() + lastUsedSuffix, Path: o.Path("/oauth2/"),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: o.Secure()}
-	if c.Secure {
-		c.Name = "__Secure-" + c.Name
+	name := s.sessions.BaseName() + lastUsedSuffix
+	if o.Secure() {
+		name = "__Secure-" + name
 	}
-	return c
+	return oauth2Cookie(o, name)
 }
 
 // selectionProblems validates the sign-in page's settings: the selection
