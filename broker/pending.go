@@ -61,7 +61,7 @@ const (
 	pendingTTL = 10 * time.Minute
 	// maxPending bounds the pending-login cookies a browser holds: a start
 	// beyond it drops the oldest, so the Cookie header stays small (about
-	// 400 bytes each).
+	// 480 bytes each with a short rd).
 	maxPending = 8
 	// maxPendingBytes bounds their names and values together (a long rd
 	// makes a cookie up to 3.5 KB): the oldest go first, so that the
