@@ -27,6 +27,7 @@ const (
 	evBackchannelRefused event = "backchannel_logout_refused" // a logout token was refused
 	evAccessDenied       event = "access_denied"              // 403 by the access rules
 	evBasicRefused       event = "basic_auth_refused"         // HTTP Basic credentials refused
+	evBearerRefused      event = "bearer_token_refused"       // an API client's access token refused
 	evSessionRefreshed   event = "session_refreshed"
 	evSessionEnded       event = "session_ended" // its login could not be renewed
 )
@@ -43,6 +44,7 @@ var auditMessages = map[event]string{
 	evBackchannelRefused: "back-channel logout refused",
 	evAccessDenied:       "access denied",
 	evBasicRefused:       "basic auth refused",
+	evBearerRefused:      "bearer token refused",
 	evSessionRefreshed:   "session refreshed",
 	evSessionEnded:       "session ended",
 }
@@ -124,6 +126,7 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 // The metrics count every event.
 var anonymousEvents = map[event]bool{
 	evLoginStarted: true, evLoginFailed: true, evLogoutRefused: true, evBackchannelRefused: true, evBasicRefused: true,
+	evBearerRefused: true,
 }
 
 // withinBudget reports whether a line anonymous clients can cause may be
@@ -196,6 +199,8 @@ func (s *Server) countAudit(ctx context.Context, e auditEntry, code string) {
 		m.refusals.WithLabelValues("backchannel_logout", code).Inc()
 	case evBasicRefused:
 		m.refusals.WithLabelValues("basic_auth", code).Inc()
+	case evBearerRefused:
+		m.refusals.WithLabelValues("bearer_token", code).Inc()
 	case evAccessDenied:
 		m.accessDenied.WithLabelValues(e.via).Inc()
 	case evSessionRefreshed:
@@ -238,6 +243,9 @@ const (
 	whyEndedElsewhere   why = "ended_elsewhere"
 	whyRefreshRefused   why = "refresh_refused"
 	whyRefreshFailed    why = "refresh_failed"
+	whyInvalidToken     why = "invalid_token"      // an API client's access token (RFC 6750)
+	whyScope            why = "insufficient_scope" // the token lacks a required scope
+	whyStepUp           why = "step_up_unmet"      // the sign-in does not meet the route's max_age or acr_values
 	// whyOther is the label of a reason given without a class (an access
 	// rule's refusal, whose counter has no reason label).
 	whyOther why = "other"

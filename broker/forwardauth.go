@@ -149,7 +149,7 @@ func (s *Server) forwardAuthSignIn(w http.ResponseWriter, r *http.Request, t tar
 			return
 		}
 	}
-	signInRequired(w, loc) // proxy.go: Traefik and Caddy pass the JSON on to API clients
+	signInRequired(w, loc, s.bearer != nil) // proxy.go: Traefik and Caddy pass the JSON on to API clients
 }
 
 // rd is where the browser should return after signing in: the described

@@ -74,7 +74,7 @@ func (s *Server) protected(decide decider, next http.Handler) http.Handler {
 			if d == nil {
 				d = g.rules.Decide
 			}
-			c = &chain{gen: g, h: g.entry(g.withBasicAuth(g.guard(d, next), false), false)}
+			c = &chain{gen: g, h: g.entry(g.withBearer(g.withBasicAuth(g.guard(d, next), false), false), false)}
 			built.Store(c)
 		}
 		c.h.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/bearer"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
@@ -74,6 +75,7 @@ type Server struct {
 	redirects    *redirectHosts       // redirect_hosts
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
+	bearer       *bearer.Verifier     // API clients' access tokens (apiclients.go); nil unless a provider accepts them
 	pending      *pendingSeal         // seals pending-login cookies (pending.go)
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
 	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
@@ -165,6 +167,7 @@ func (s *Server) configure(prev *Server) error {
 	if err != nil {
 		return err
 	}
+	s.bearer = s.newBearer()
 	if s.selection, err = selection.New(cfg.Selection); err != nil {
 		return err
 	}
@@ -214,7 +217,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/callback/{provider}", s.handleCallback)
 	mux.HandleFunc("GET /oauth2/local/{provider}", s.handleLocalForm)
 	mux.HandleFunc("POST /oauth2/local/{provider}", s.handleLocalLogin)
-	auth := s.withBasicAuth(http.HandlerFunc(s.handleAuth), true)
+	auth := s.withBearer(s.withBasicAuth(http.HandlerFunc(s.handleAuth), true), true)
 	mux.Handle("/oauth2/auth", auth)
 	mux.HandleFunc("GET /oauth2/userinfo", s.handleUserinfo)
 	mux.HandleFunc("GET /oauth2/jwks", s.handleJWKS)
@@ -224,7 +227,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
 	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	s.app = s.withBasicAuth(s.guard(s.rules.Decide, http.HandlerFunc(s.serveUpstream)), false)
+	s.app = s.withBearer(s.withBasicAuth(s.guard(s.rules.Decide, http.HandlerFunc(s.serveUpstream)), false), false)
 	mux.Handle("/", s.app)
 	// Forward-auth is asked on every request to the apps behind a proxy:
 	// its one path skips the mux's pattern matching.

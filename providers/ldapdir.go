@@ -122,6 +122,7 @@ func (p *ldapProvider) identity(c *ldapConn, e *ldap.Entry, typed string) (Ident
 		Name:              e.GetEqualFoldAttributeValue(at.Name),
 		Email:             e.GetEqualFoldAttributeValue(at.Email),
 		AuthTime:          p.opts.Now(),
+		AuthnTime:         p.opts.Now(), // the password, checked now
 	}
 	id.EmailVerified = p.set.EmailVerified && id.Email != ""
 	groups, incomplete, err := p.groups(c, e, id.PreferredUsername)

@@ -147,7 +147,8 @@ func (p *localProvider) identity(username string) Identity {
 			groups = append(groups, g)
 		}
 	}
-	return Identity{Provider: p.cfg.ID, Subject: username, PreferredUsername: username, Groups: groups, AuthTime: p.opts.Now()}
+	return Identity{Provider: p.cfg.ID, Subject: username, PreferredUsername: username, Groups: groups, AuthTime: p.opts.Now(),
+		AuthnTime: p.opts.Now()} // the password, checked now
 }
 
 // validateLocal checks a "local" provider: no setting of the redirect
