@@ -55,6 +55,10 @@ type Config struct {
 	Session SessionConfig `yaml:"session"`
 	// Assertion configures the signed identity assertion (docs/assertion.md).
 	Assertion AssertionConfig `yaml:"assertion"`
+	// ForwardAuth is what forward-auth's answer carries besides the
+	// identity: the user's tokens, for the apps that ask
+	// (tokenrelay.go).
+	ForwardAuth ForwardAuthConfig `yaml:"forward_auth"`
 	// Logout configures signing out at the identity providers
 	// (docs/logout.md).
 	Logout LogoutConfig `yaml:"logout"`
@@ -158,6 +162,7 @@ func (c Config) validate(needProviders bool) error {
 	}
 	errs = append(errs, c.Server.problems()...) // httpserver.go
 	errs = append(errs, c.upstreamProblems()...)
+	errs = append(errs, c.tokenRelayProblems()...) // tokenrelay.go
 	for i, h := range c.AllowedHosts {
 		if _, err := access.ParseHostPattern(h); err != nil {
 			add(fmt.Sprintf("allowed_hosts[%d]", i), "%q %v", h, err)

@@ -140,7 +140,7 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
-	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID, AccessToken: s.keptAccessToken(res.AccessToken)}
 	if err := s.sessions.SignIn(ctx, id, t, pl.Remember); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return

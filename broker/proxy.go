@@ -151,6 +151,9 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 			}
 			if id, signedIn := IdentityFrom(pr.In.Context()); signedIn {
 				s.relayIdentity(h, pr.In, id, up.audience)
+				if up.tokens.enabled() {
+					s.setTokens(h, pr.In, up.tokens) // tokenrelay.go
+				}
 			}
 		},
 		ModifyResponse: refuseOtherSwitch,

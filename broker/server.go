@@ -76,6 +76,8 @@ type Server struct {
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	bearer       *bearer.Verifier     // API clients' access tokens (apiclients.go); nil unless a provider accepts them
+	stripAlso    []string             // client headers stripped besides the identity's: the assertion's, the tokens' (tokenrelay.go)
+	tokenHosts   []access.HostPattern // forward_auth.hosts
 	pending      *pendingSeal         // seals pending-login cookies (pending.go)
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
 	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
@@ -168,6 +170,8 @@ func (s *Server) configure(prev *Server) error {
 		return err
 	}
 	s.bearer = s.newBearer()
+	s.stripAlso = append([]string{cfg.Assertion.Header}, cfg.tokenHeaderNames()...)
+	s.tokenHosts = compileHosts(cfg.ForwardAuth.Hosts)
 	if s.selection, err = selection.New(cfg.Selection); err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ type UpstreamConfig struct {
 	// StripPrefix removes Path from the request path before forwarding
 	// (/api/x reaches the app as /x) and adds it to X-Forwarded-Prefix.
 	StripPrefix bool `yaml:"strip_prefix"`
+	// TokenRelay: the user's access and ID tokens, when this app asks for
+	// them (tokenrelay.go).
+	TokenRelay `yaml:",inline"`
 }
 
 // Time limits of the connections to upstreams. A WebSocket, once
@@ -54,6 +57,7 @@ type upstream struct {
 	path     string             // "/" or a clean path without a trailing slash
 	audience string
 	strip    bool
+	tokens   TokenRelay
 	proxy    *httputil.ReverseProxy
 }
 
@@ -129,7 +133,7 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) []*upstream {
 	for _, c := range cfgs {
 		target, _ := url.Parse(c.URL)              // validated
 		host, _ := access.ParseHostPattern(c.Host) // validated; "" is the zero pattern
-		up := &upstream{host: host, path: cleanUpstreamPath(c.Path), audience: c.Audience, strip: c.StripPrefix}
+		up := &upstream{host: host, path: cleanUpstreamPath(c.Path), audience: c.Audience, strip: c.StripPrefix, tokens: c.TokenRelay}
 		if up.audience == "" {
 			up.audience = c.URL
 		}
