@@ -127,8 +127,8 @@ type Tokens struct {
 	// AccessToken is kept for the apps that ask for it
 	// (pass_access_token); sessions written before it was kept have none.
 	AccessToken string
-	Expiry       time.Time // of the access token; zero when unknown
-	SID          string
+	Expiry      time.Time // of the access token; zero when unknown
+	SID         string
 }
 
 const keyTokens = "tokens"
