@@ -20,7 +20,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Cache-Control"] = noStoreValue[:1:1]
 	id, pre, signedIn, err := s.requestIdentityHeaders(r)
 	t := s.describedTarget(r)
-	d, reason := s.rules.Decide(t.request(r.Header), identityPtr(id, signedIn))
+	d, reason, up := s.rules.DecideStepUp(t.request(r.Header), identityPtr(id, signedIn))
 	s.countForwardAuth(d, err) // metrics.go
 	if err != nil && d != access.Public {
 		s.sessionUnavailable(w, r, err)
@@ -41,6 +41,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		// Traefik and Caddy show this answer to the client; nginx its own.
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
 			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).URL("/oauth2/sign_out")})
+	case access.StepUpNeeded:
+		s.forwardAuthStepUp(w, r, t, id, up, reason) // stepup.go
 	default:
 		s.forwardAuthSignIn(w, r, t)
 	}

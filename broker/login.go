@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -22,6 +23,12 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := o.safeRedirect(r.URL.Query().Get("rd"))
+	up, ok := stepUpOf(r.URL.Query()) // stepup.go
+	if !ok {
+		s.renderError(w, errorPage{Status: http.StatusBadRequest, Title: "Sign-in failed",
+			Message: "The sign-in link is malformed (max_age or acr_values).", RetryURL: o.Path("/oauth2/sign_in")})
+		return
+	}
 	pl := pendingLogin{
 		State:       randomToken(),
 		Provider:    p.ID(),
@@ -31,10 +38,13 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		RD:          rd,
 		Created:     s.now(),
 		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.PersistentMax() > 0,
+		MaxAge:      int64(up.MaxAge / time.Second),
+		ACRValues:   up.ACRValues,
 	}
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
 		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
 		FormURL: o.URL(localFormPath + url.PathEscape(p.ID())), LoginHint: r.URL.Query().Get("login_hint"),
+		MaxAge: up.MaxAgePtr(), ACRValues: up.ACRValues,
 	})
 	if err != nil {
 		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: because(whyIdPUnavailable, "idp unavailable"), err: err})
@@ -90,7 +100,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", because(whyStateExpired, "state expired"), nil)
 		return
 	}
-	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI})
+	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
+		MaxAge: pl.stepUp().MaxAgePtr(), ACRValues: pl.ACRValues})
+	if err != nil && s.stepUpRefused(w, p, err, refuse) { // stepup.go
+		return
+	}
 	if err != nil {
 		var authErr *providers.AuthError
 		var unavailable *providers.UnavailableError
@@ -140,6 +154,13 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
+	if up := pl.stepUp(); !up.IsZero() && !up.MetBy(id, s.now()) { // a password provider's: no acr
+		s.audit(ctx, auditEntry{event: evLoginFailed, provider: p.ID(), reason: because(whyStepUp, "the sign-in does not meet "+up.String())})
+		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "A stronger sign-in is needed",
+			Message:  "This page needs a more recent or stronger sign-in than " + p.Name() + " provides. Sign in another way.",
+			RetryURL: o.Path("/oauth2/sign_in")})
+		return
+	}
 	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID, AccessToken: s.keptAccessToken(res.AccessToken)}
 	if err := s.sessions.SignIn(ctx, id, t, pl.Remember); err != nil {
 		s.sessionUnavailable(w, r, err)

@@ -54,6 +54,10 @@ type pendingLogin struct {
 	Remember bool `json:"m,omitempty"`
 	// Browser is the hash of the browser's binding cookie (bindingHash).
 	Browser string `json:"b"`
+	// StepUp is what the login asked of the IdP (stepup.go): max_age in
+	// seconds, acr_values. The callback verifies the ID token against it.
+	MaxAge    int64    `json:"ma,omitempty"`
+	ACRValues []string `json:"a,omitempty"`
 }
 
 // Limits on pending logins.

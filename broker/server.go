@@ -184,7 +184,7 @@ func (s *Server) configure(prev *Server) error {
 		return err
 	}
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
-	s.rules = access.Compile(cfg.Routes, cfg.Default)
+	s.rules = access.Compile(cfg.Routes, cfg.Default).WithClock(s.opts.Now)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
 	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
@@ -231,7 +231,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
 	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	s.app = s.withBearer(s.withBasicAuth(s.guard(s.rules.Decide, http.HandlerFunc(s.serveUpstream)), false), false)
+	s.app = s.withBearer(s.withBasicAuth(s.guard(s.rules.DecideStepUp, http.HandlerFunc(s.serveUpstream)), false), false)
 	mux.Handle("/", s.app)
 	// Forward-auth is asked on every request to the apps behind a proxy:
 	// its one path skips the mux's pattern matching.
