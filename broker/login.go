@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -13,7 +15,7 @@ import (
 
 // handleStart begins the authorization-code flow with PKCE, state and
 // nonce, all created here from crypto/rand and kept in a sealed cookie of
-// this browser (pending.go): a start keeps nothing on the server.
+// this browser (package pending): a start keeps nothing on the server.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	p, ok := s.registry.Get(r.PathValue("provider"))
@@ -29,7 +31,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 			Message: "The sign-in link is malformed (max_age or acr_values).", RetryURL: o.Path("/oauth2/sign_in")})
 		return
 	}
-	pl := pendingLogin{
+	pl := pending.Login{
 		State:       randomToken(),
 		Provider:    p.ID(),
 		Nonce:       randomToken(),
@@ -39,7 +41,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		Created:     s.now(),
 		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.PersistentMax() > 0,
 		MaxAge:      int64(up.MaxAge / time.Second),
-		ACRValues:   up.ACRValues,
+		ACRValues:   strings.Join(up.ACRValues, " "),
 	}
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
 		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
@@ -53,7 +55,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
 		return
 	}
-	if err := s.savePending(r.Context(), w, r, o, pl); err != nil {
+	if err := s.pending.Save(r.Context(), w, r, o.cookieScope(), pl); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
@@ -79,7 +81,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	pl, reason, err := s.takePending(w, r, o, q.Get("state"))
+	pl, err := s.pending.Take(w, r, o.cookieScope(), q.Get("state"))
+	reason, err := pendingRefusal(err)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
@@ -96,12 +99,12 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	retry += "?rd=" + url.QueryEscape(pl.RD)
-	if s.now().Sub(pl.Created) > pendingTTL {
+	if s.now().Sub(pl.Created) > pending.TTL {
 		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", because(whyStateExpired, "state expired"), nil)
 		return
 	}
 	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
-		MaxAge: pl.stepUp().MaxAgePtr(), ACRValues: pl.ACRValues})
+		MaxAge: stepUpOfLogin(pl).MaxAgePtr(), ACRValues: stepUpOfLogin(pl).ACRValues})
 	if err != nil && s.stepUpRefused(w, p, err, refuse) { // stepup.go
 		return
 	}
@@ -134,11 +137,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.finishLogin(w, r, o, p, res, pl)
 }
 
-// spend marks pl's state used (spendPending), or refuses the login when it
+// spend marks pl's state used (pending.Logins.Spend), or refuses the login when it
 // was used already or the store cannot say.
-func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
+func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
 	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
-	fresh, err := s.spendPending(r.Context(), pl)
+	fresh, err := s.pending.Spend(r.Context(), pl)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
@@ -151,10 +154,10 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 // finishLogin completes a login (the callback, or the local login form): a new session
 // token (no fixation), the identity, a persistent cookie when the user asked to stay
 // signed in, and the pending login's rd.
-func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pending.Login) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
-	if up := pl.stepUp(); !up.IsZero() && !up.MetBy(id, s.now()) { // a password provider's: no acr
+	if up := stepUpOfLogin(pl); !up.IsZero() && !up.MetBy(id, s.now()) { // a password provider's: no acr
 		s.audit(ctx, auditEntry{event: evLoginFailed, provider: p.ID(), reason: because(whyStepUp, "the sign-in does not meet "+up.String())})
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "A stronger sign-in is needed",
 			Message:  "This page needs a more recent or stronger sign-in than " + p.Name() + " provides. Sign in another way.",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -71,9 +72,9 @@ func stepUpOf(q url.Values) (up access.StepUp, ok bool) {
 	return up, true
 }
 
-// stepUp is what pl asked of the IdP.
-func (pl pendingLogin) stepUp() access.StepUp {
-	return access.StepUp{MaxAge: time.Duration(pl.MaxAge) * time.Second, ACRValues: pl.ACRValues}
+// stepUpOfLogin is what the login pl asked of the IdP.
+func stepUpOfLogin(pl pending.Login) access.StepUp {
+	return access.StepUp{MaxAge: time.Duration(pl.MaxAge) * time.Second, ACRValues: strings.Fields(pl.ACRValues)}
 }
 
 // needStepUp answers a request whose sign-in does not meet up (proxy mode
