@@ -36,6 +36,28 @@ func (s *Server) newBearer() *bearer.Verifier {
 	return bearer.New(s.registry.All(), bearer.Options{Now: s.opts.Now})
 }
 
+// apiTokensProblems: two providers of one issuer (two clients at one IdP)
+// must not accept the same audience, or one token would be both's.
+func apiTokensProblems(cfgs []providers.Config) []error {
+	var errs []error
+	seen := map[[2]string]int{}
+	for i, c := range cfgs {
+		if c.APITokens == nil {
+			continue
+		}
+		iss := c.Resolve().Issuer
+		for j, a := range c.APITokens.Audiences {
+			k := [2]string{iss, a}
+			if prev, dup := seen[k]; dup && prev != i {
+				errs = append(errs, fmt.Errorf("providers[%d].api_tokens.audiences[%d]: %q is already accepted by providers[%d], of the same issuer", i, j, a, prev))
+				continue
+			}
+			seen[k] = i
+		}
+	}
+	return errs
+}
+
 // bearerToken is the token of an Authorization: Bearer header (RFC 6750
 // §2.1, the scheme in any case), "" when there is none.
 func bearerToken(h http.Header) (string, bool) {

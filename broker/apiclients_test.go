@@ -255,3 +255,58 @@ func TestChallengeNamesBearerOnlyWhenAccepted(t *testing.T) {
 		t.Errorf("without api_tokens: Authorization %q", h.Get("Authorization"))
 	}
 }
+
+// TestBearerOpaqueTokenIntrospected: an opaque access token is accepted
+// through RFC 7662 introspection at the provider that issued it (the demo
+// IdP's own endpoint, asked with the broker's client credentials), cached
+// briefly; the other provider, which introspects too, does not know it,
+// and a provider that does not introspect never accepts it.
+func TestBearerOpaqueTokenIntrospected(t *testing.T) {
+	echo := headerEcho(t)
+	e := newEnv(t,
+		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"broker-alpha"}, Introspection: true}),
+		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"broker-beta"}, Introspection: true}),
+		withConfig(func(c *Config) {
+			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, TokenRelay: TokenRelay{PassAccessToken: "X-Access-Token"}}}
+		}))
+	e.login("alpha", "alice", "/")
+	tok := e.storedTokens(e.client).AccessToken
+	if tok == "" || strings.Count(tok, ".") == 2 {
+		t.Fatalf("the demo IdP's access token %q is not opaque", tok)
+	}
+	h := echoedHeaders(t, e.request(nil, http.MethodGet, "/data", bearerHeader(tok)))
+	if h.Get(HeaderUser) != "alpha:alpha-alice" || h.Get("X-Access-Token") != tok {
+		t.Errorf("introspected token: user %q, relayed token %v", h.Get(HeaderUser), h.Get("X-Access-Token") == tok)
+	}
+	if n := e.server.bearer.Len(); n != 1 {
+		t.Errorf("cache holds %d", n)
+	}
+	if resp := e.request(nil, http.MethodGet, "/data", bearerHeader("not-a-token-of-anyone")); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown opaque token: %d", resp.StatusCode)
+	}
+
+	only := newEnv(t,
+		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"broker-alpha"}}),
+		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"broker-beta"}, Introspection: true}),
+		withConfig(func(c *Config) {
+			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, TokenRelay: TokenRelay{PassAccessToken: "X-Access-Token"}}}
+		}))
+	only.login("alpha", "alice", "/")
+	tok = only.storedTokens(only.client).AccessToken
+	if resp := only.request(nil, http.MethodGet, "/data", bearerHeader(tok)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("alpha's token where only beta introspects: %d", resp.StatusCode)
+	}
+}
+
+// TestAPITokensSameIssuer: two providers of one issuer may not accept the
+// same audience: one token would be both's.
+func TestAPITokensSameIssuer(t *testing.T) {
+	p := func(id string) providers.Config {
+		return providers.Config{ID: id, Issuer: "https://idp.example", ClientID: id, ClientSecret: "s",
+			APITokens: &providers.APITokensConfig{Audiences: []string{"api://x"}}}
+	}
+	cfg := Config{Providers: []providers.Config{p("a"), p("b")}}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `providers[1].api_tokens.audiences[0]: "api://x" is already accepted by providers[0]`) {
+		t.Errorf("%v", err)
+	}
+}

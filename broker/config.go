@@ -199,7 +199,8 @@ func (c Config) validate(needProviders bool) error {
 		seen[p.ID] = i
 	}
 	errs = append(errs, basicAuthProblems(c.Providers)...)
-	errs = append(errs, c.logoutProblems()...) // signout.go
+	errs = append(errs, apiTokensProblems(c.Providers)...) // apiclients.go
+	errs = append(errs, c.logoutProblems()...)             // signout.go
 	return errors.Join(errs...)
 }
 
