@@ -18,8 +18,8 @@ import (
 
 // apiScriptResult is one line of testdata/api_client.py's output.
 type apiScriptResult struct {
-	URL             string `json:"url"`
-	Status          int    `json:"status"`
+	URL             string          `json:"url"`
+	Status          int             `json:"status"`
 	WWWAuthenticate string          `json:"www_authenticate"`
 	SetCookie       string          `json:"set_cookie"`
 	Body            json.RawMessage `json:"body"`
