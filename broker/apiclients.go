@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/oidc-broker/oidc-broker/broker/bearer"
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -28,12 +29,13 @@ type bearerKey struct{}
 type bearerCredential struct {
 	id    providers.Identity
 	token string
+	pre   *relay.Headers // the identity's relay headers, made when the token was first accepted
 }
 
 // newBearer builds the generation's bearer verifier from its providers;
 // nil when none accepts API tokens.
 func (s *Server) newBearer() *bearer.Verifier {
-	return bearer.New(s.registry.All(), bearer.Options{Now: s.opts.Now})
+	return bearer.New(s.registry.All(), bearer.Options{Now: s.opts.Now, Derive: relayHeadersOf})
 }
 
 // apiTokensProblems: two providers of one issuer (two clients at one IdP)
@@ -84,7 +86,7 @@ func (s *Server) withBearer(next http.Handler, forwardAuth bool) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Authorization")
-		id, err := s.bearer.Verify(r.Context(), tok)
+		a, err := s.bearer.Verify(r.Context(), tok)
 		var refused *bearer.Error
 		switch {
 		case errors.As(err, &refused):
@@ -106,8 +108,9 @@ func (s *Server) withBearer(next http.Handler, forwardAuth bool) http.Handler {
 			if !forwardAuth {
 				r.Header.Del("Authorization") // relayed again only to apps that ask (tokenrelay.go)
 			}
-			s.log.DebugContext(r.Context(), "bearer token accepted", "provider", id.Provider, "user", id.User())
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bearerKey{}, bearerCredential{id: id, token: tok})))
+			s.log.DebugContext(r.Context(), "bearer token accepted", "provider", a.Identity.Provider, "user", a.Identity.User())
+			pre, _ := a.Derived.(*relay.Headers)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bearerKey{}, &bearerCredential{id: a.Identity, token: tok, pre: pre})))
 		}
 	})
 }

@@ -26,6 +26,10 @@ import (
 // in with a bearer token gets RFC 9470's challenge instead; an HTTP Basic
 // one, 403.
 
+// StepUp is what a rule asks of the sign-in (access.StepUp): max_age,
+// acr_values.
+type StepUp = access.StepUp
+
 // stepUpParams are the query parameters of a step-up's start.
 const (
 	paramMaxAge    = "max_age"
@@ -133,7 +137,7 @@ func (s *Server) forwardAuthStepUp(w http.ResponseWriter, r *http.Request, t tar
 // Basic, 403. It reports whether it answered.
 func (s *Server) credentialStepUp(w http.ResponseWriter, r *http.Request, up access.StepUp, reason string) bool {
 	ctx := r.Context()
-	if c, ok := ctx.Value(bearerKey{}).(bearerCredential); ok {
+	if c, ok := ctx.Value(bearerKey{}).(*bearerCredential); ok {
 		s.audit(ctx, auditEntry{event: evBearerRefused, provider: c.id.Provider, sub: c.id.Subject, reason: because(whyStepUp, reason)})
 		extra := ""
 		if len(up.ACRValues) > 0 {
@@ -159,11 +163,20 @@ func (s *Server) credentialStepUp(w http.ResponseWriter, r *http.Request, up acc
 func (s *Server) stepUpRefused(w http.ResponseWriter, p providers.Provider, err error,
 	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
 	var unmet *providers.StepUpError
-	if !errors.As(err, &unmet) {
+	var authErr *providers.AuthError
+	var reason string
+	switch {
+	case errors.As(err, &unmet):
+		reason = unmet.Reason
+	case errors.As(err, &authErr) && authErr.Code == "unmet_authentication_requirements":
+		// OpenID Connect Core 1.0 errata / OpenID Connect Extended
+		// Authentication Profile: the IdP says it cannot meet acr_values.
+		reason = "the identity provider answered unmet_authentication_requirements"
+	default:
 		return false
 	}
 	refuse(http.StatusForbidden, "A stronger sign-in is needed",
 		"This page needs a more recent or stronger sign-in (for example with a second factor) than "+p.Name()+" provided. Ask the administrators to enable it there, or sign in another way.",
-		because(whyStepUp, unmet.Reason), nil)
+		because(whyStepUp, reason), nil)
 	return true
 }

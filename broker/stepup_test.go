@@ -225,3 +225,22 @@ func TestStepUpConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUpIdPRefuses: an IdP that answers the step-up with
+// unmet_authentication_requirements leads to the same 403 page.
+func TestStepUpIdPRefuses(t *testing.T) {
+	e := newEnv(t, withConfig(stepUpRoutes))
+	tp := e.idps["alpha"].tamper
+	idpSays(tp, time.Now(), "pwd")
+	e.login("alpha", "alice", "/")
+	resp := e.get(e.broker.URL + "/mfa/keys")
+	start := e.get(resp.Header.Get("Location"))
+	at, _ := url.Parse(start.Header.Get("Location"))
+	cb := e.broker.URL + "/oauth2/callback/alpha?error=unmet_authentication_requirements&state=" + url.QueryEscape(at.Query().Get("state"))
+	if r := e.get(cb); r.StatusCode != http.StatusForbidden || !strings.Contains(body(r), "stronger sign-in") {
+		t.Errorf("unmet_authentication_requirements: %d", r.StatusCode)
+	}
+	if resp := e.get(e.broker.URL + "/other"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the session was lost: %d", resp.StatusCode)
+	}
+}

@@ -165,7 +165,7 @@ func setToken(h http.Header, name, token string) {
 // access token "" once it expired (a refresh that failed).
 func (s *Server) requestTokens(r *http.Request) (accessToken, idToken string) {
 	ctx := r.Context()
-	if c, ok := ctx.Value(bearerKey{}).(bearerCredential); ok {
+	if c, ok := ctx.Value(bearerKey{}).(*bearerCredential); ok {
 		return c.token, ""
 	}
 	if ctx.Value(basicIdentityKey{}) != nil { // HTTP Basic: no tokens

@@ -77,6 +77,17 @@ type Options struct {
 	// CacheMax is the longest a JWT's check is reused (never past its
 	// exp). Default 5 minutes.
 	CacheMax time.Duration
+	// Derive, when set, makes something of each accepted identity once,
+	// kept with it in the cache (the broker: its relay headers), so that a
+	// cached token costs no more than a session.
+	Derive func(providers.Identity) any
+}
+
+// Accepted is a token that passed: its identity, and what Options.Derive
+// made of it (shared: never modified).
+type Accepted struct {
+	Identity providers.Identity
+	Derived  any
 }
 
 // Verifier checks bearer tokens against providers. It is safe for
@@ -85,6 +96,7 @@ type Verifier struct {
 	issuers []issuer
 	now     func() time.Time
 	max     time.Duration
+	derive  func(providers.Identity) any
 	cache   *cache
 	sem     chan struct{}
 }
@@ -98,7 +110,7 @@ type issuer struct {
 // New returns a Verifier for the providers whose api_tokens are set (in
 // this order), or nil when none is.
 func New(ps []providers.Provider, opts Options) *Verifier {
-	v := &Verifier{now: opts.Now, max: opts.CacheMax, sem: make(chan struct{}, maxIntrospections)}
+	v := &Verifier{now: opts.Now, max: opts.CacheMax, derive: opts.Derive, sem: make(chan struct{}, maxIntrospections)}
 	for _, p := range ps {
 		ti, ok := p.(providers.TokenIssuer)
 		if !ok || len(ti.APITokens().Audiences) == 0 {
@@ -129,14 +141,14 @@ func orDefault(n, d int) int {
 // Verify checks token and returns its identity. It fails with an *Error
 // for a token it refuses, and with a *providers.UnavailableError (or
 // another error) when the IdP could not be asked.
-func (v *Verifier) Verify(ctx context.Context, token string) (providers.Identity, error) {
+func (v *Verifier) Verify(ctx context.Context, token string) (Accepted, error) {
 	if token == "" || len(token) > MaxTokenBytes {
-		return providers.Identity{}, invalid("", "empty or longer than %d bytes", MaxTokenBytes)
+		return Accepted{}, invalid("", "empty or longer than %d bytes", MaxTokenBytes)
 	}
 	key := sha256.Sum256([]byte(token))
 	now := v.now()
-	if id, ok := v.cache.get(key, now); ok {
-		return id, nil
+	if a, ok := v.cache.get(key, now); ok {
+		return a, nil
 	}
 	var id providers.Identity
 	var until time.Time
@@ -147,10 +159,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (providers.Identity
 		id, until, err = v.introspect(ctx, token, now)
 	}
 	if err != nil {
-		return providers.Identity{}, err
+		return Accepted{}, err
 	}
-	v.cache.put(key, id, until)
-	return id, nil
+	a := Accepted{Identity: id}
+	if v.derive != nil {
+		a.Derived = v.derive(id)
+	}
+	v.cache.put(key, a, until)
+	return a, nil
 }
 
 // Len is the number of tokens the cache holds (for tests and metrics).

@@ -23,7 +23,7 @@ type cache struct {
 
 type entry struct {
 	key   [32]byte
-	id    providers.Identity
+	a     Accepted
 	until time.Time
 	size  int
 }
@@ -32,24 +32,24 @@ func newCache(maxEntries, maxBytes int) *cache {
 	return &cache{maxEntries: maxEntries, maxBytes: maxBytes, m: map[[32]byte]*list.Element{}}
 }
 
-func (c *cache) get(key [32]byte, now time.Time) (providers.Identity, bool) {
+func (c *cache) get(key [32]byte, now time.Time) (Accepted, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.m[key]
 	if !ok {
-		return providers.Identity{}, false
+		return Accepted{}, false
 	}
 	e := el.Value.(*entry)
 	if !now.Before(e.until) {
 		c.remove(el)
-		return providers.Identity{}, false
+		return Accepted{}, false
 	}
 	c.lru.MoveToFront(el)
-	return e.id, true
+	return e.a, true
 }
 
-func (c *cache) put(key [32]byte, id providers.Identity, until time.Time) {
-	e := &entry{key: key, id: id, until: until, size: sizeOf(id)}
+func (c *cache) put(key [32]byte, a Accepted, until time.Time) {
+	e := &entry{key: key, a: a, until: until, size: 2 * sizeOf(a.Identity)} // the identity, and about as much derived from it
 	if e.size > c.maxBytes {
 		return
 	}

@@ -19,7 +19,7 @@ func TestCacheBounds(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c := newCache(100, 1<<20)
 	for i := range 1000 {
-		c.put(key(i), providers.Identity{Provider: "kc", Subject: fmt.Sprint(i)}, now.Add(time.Minute))
+		c.put(key(i), Accepted{Identity: providers.Identity{Provider: "kc", Subject: fmt.Sprint(i)}}, now.Add(time.Minute))
 		if i == 10 {
 			c.get(key(0), now) // used: kept longer than its neighbours
 		}
@@ -40,13 +40,13 @@ func TestCacheBounds(t *testing.T) {
 		groups[i] = strings.Repeat("g", 50)
 	}
 	for i := range 1000 {
-		big.put(key(i), providers.Identity{Provider: "kc", Subject: fmt.Sprint(i), Groups: groups}, now.Add(time.Minute))
+		big.put(key(i), Accepted{Identity: providers.Identity{Provider: "kc", Subject: fmt.Sprint(i), Groups: groups}}, now.Add(time.Minute))
 	}
-	if big.bytes > 64<<10 || big.len() == 0 || big.len() > 20 {
+	if big.bytes > 64<<10 || big.len() == 0 || big.len() > 10 {
 		t.Errorf("byte bound: %d bytes in %d entries", big.bytes, big.len())
 	}
 
-	c.put(key(5000), providers.Identity{Provider: "kc", Subject: "x"}, now.Add(time.Second))
+	c.put(key(5000), Accepted{Identity: providers.Identity{Provider: "kc", Subject: "x"}}, now.Add(time.Second))
 	if _, ok := c.get(key(5000), now.Add(time.Second)); ok {
 		t.Error("an entry outlived its deadline")
 	}
