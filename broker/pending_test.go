@@ -15,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
@@ -39,7 +40,7 @@ func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 		st = p.Unwrap()
 	}
 	ms, ok := st.(*store.MemorySessions)
-	mb, ok2 := unobserved(s.store).(*store.MemoryBackend)
+	mb, ok2 := metrics.Unobserved(s.store).(*store.MemoryBackend)
 	if !ok || !ok2 {
 		t.Fatalf("not the memory store: %T %T", st, s.store)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
@@ -88,7 +89,7 @@ type Server struct {
 	// the log of its failures.
 	closeStore func() error
 	storeErrs  *store.ErrorLog
-	metrics    *metrics // Prometheus collectors, for the whole process (metrics.go)
+	metrics    *metrics.Collectors // Prometheus collectors, for the whole process
 }
 
 // New validates cfg and builds a Server. It makes no network call: identity
@@ -109,13 +110,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		local:       &localLogins{limits: ratelimit.NewLogins(opts.Now)},
 		auditBudget: &lineBudget{}}
 	var err error
-	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
+	if s.metrics, err = metrics.New(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
 	}
 	built := false
 	defer func() {
 		if !built { // the program's registry must not keep a failed Server's collectors
-			s.metrics.unregister()
+			s.metrics.Unregister()
 		}
 	}()
 	if s.assertion, err = relay.NewSigner(cfg.Assertion, cfg.Upstream, opts.Now, opts.Logger); err != nil {
@@ -126,13 +127,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore, relayHeadersOf), backend, closeStore
-	// Store operations timed and their failures counted (storemetrics.go),
+	// Store operations timed and their failures counted (package metrics),
 	// when there is a network between: the memory store's are map accesses
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
-		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.observeStore(st)) })
-		s.store = s.metrics.observeBackend(s.store)
+		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.ObserveStore(st)) })
+		s.store = s.metrics.ObserveBackend(s.store)
 	}
 	s.pending = pending.New(s.sessions.BaseName(), s.store)
 	s.initLogout() // backchannel.go: ended sessions stay ended
@@ -192,7 +193,7 @@ func (s *Server) configure(prev *Server) error {
 }
 
 func (s *Server) providerOptions() providers.Options {
-	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.observeIdP}
+	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.ObserveIdP}
 }
 
 // Handler returns the broker's HTTP handler: its own routes under /oauth2/,
@@ -278,7 +279,7 @@ const readyTimeout = 2 * time.Second
 // must not be used afterwards.
 func (s *Server) Close() error {
 	cur := s.live.Load()
-	cur.metrics.unregister()
+	cur.metrics.Unregister()
 	cur.tunnels.CloseAll()
 	return cur.closeStore()
 }
