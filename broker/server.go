@@ -19,6 +19,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
+	"github.com/oidc-broker/oidc-broker/broker/readiness"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
@@ -79,7 +80,7 @@ type Server struct {
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
-	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
+	idps         *readiness.IdPs      // /readyz's look at the IdPs; nil unless required
 	tunnels      *upstream.Tunnels    // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
@@ -184,9 +185,9 @@ func (s *Server) configure(prev *Server) error {
 	s.rules = access.Compile(cfg.Routes, cfg.Default)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
-	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
+	s.idps = readiness.New(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
-		s.idps.carryOver(prev.idps)
+		s.idps.CarryOver(prev.idps)
 	}
 	s.handler = s.routes()
 	return nil
@@ -250,7 +251,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 // handleReadyz reports whether the broker can serve logins: the session
 // store answers within readyTimeout (the memory store always does), and
 // with readiness.require_idp an identity provider is reachable
-// (readiness.go), both within readyTimeout.
+// (package readiness), both within readyTimeout.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -262,7 +263,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("session store unavailable\n"))
 		return
 	}
-	if err := s.idps.check(ctx); err != nil {
+	if err := s.idps.Check(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(err.Error() + "\n"))
 		return
