@@ -92,7 +92,6 @@ const (
 	checkIssParam    = "iss_parameter"
 	checkAuthMethod  = "token_endpoint_auth_method"
 	checkJWKS        = "jwks"
-	checkHtpasswd    = "htpasswd_file"
 )
 
 // probeOAuth2 reports a plain OAuth2 provider: nothing to discover, and
@@ -411,20 +410,6 @@ func (p *oauth2Provider) Reach(ctx context.Context) error {
 	// which the metrics would count as a failed token request.
 	if _, err := answers(ctx, p.opts.HTTPClient, p.cfg.TokenEndpoint); err != nil {
 		return fmt.Errorf("providers: %s: token_endpoint: %w", p.cfg.ID, err)
-	}
-	return nil
-}
-
-func (p *localProvider) Reachability() Reachability {
-	if p.loadErr != nil {
-		return ReachFailed
-	}
-	return ReachOK
-}
-
-func (p *localProvider) Reach(context.Context) error {
-	if p.loadErr != nil {
-		return fmt.Errorf("providers: %s: htpasswd_file: %w", p.cfg.ID, p.loadErr)
 	}
 	return nil
 }

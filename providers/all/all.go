@@ -8,10 +8,11 @@ package all
 import (
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/ldap"
+	"github.com/oidc-broker/oidc-broker/providers/local"
 )
 
 // Types are every provider type, in the order an error lists them: the
 // generic ones, then the presets by name.
 func Types() providers.Types {
-	return append(providers.Types{providers.OIDC, providers.OAuth2, providers.Local, ldap.Type}, providers.Presets()...)
+	return append(providers.Types{providers.OIDC, providers.OAuth2, local.Type, ldap.Type}, providers.Presets()...)
 }

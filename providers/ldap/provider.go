@@ -37,7 +37,7 @@ type provider struct {
 	opts    providers.Options
 	set     settings
 	pool    *pool
-	loadErr error // a file changed and broke between Validate and Open
+	loadErr error // a file changed and broke between Check and Open
 
 	mu       sync.Mutex
 	lastErr  error     // why the directory was last unusable; nil when it answered
@@ -68,7 +68,7 @@ func open(cfg providers.Config, opts providers.Options) providers.Provider {
 	p := &provider{cfg: cfg, opts: opts}
 	s, errs := load(*cfg.LDAP)
 	if len(errs) > 0 {
-		// Validate read the same files a moment ago: they changed since.
+		// Check read the same files a moment ago: they changed since.
 		p.loadErr = errors.Join(errs...)
 		opts.Logger.Error("ldap provider: cannot load its configuration", "provider", cfg.ID, "error", p.loadErr)
 		return p
