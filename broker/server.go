@@ -25,6 +25,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/broker/upstream"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
 )
@@ -165,7 +166,7 @@ func (s *Server) configure(prev *Server) error {
 	case prev != nil:
 		s.registry, err = prev.registry.Update(cfg.Providers, s.providerOptions())
 	default:
-		s.registry, err = providers.NewRegistry(cfg.Providers, s.providerOptions())
+		s.registry, err = providers.NewRegistry(all.Types(), cfg.Providers, s.providerOptions())
 	}
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/testclock"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 )
 
 // switchableIdP is a discovery document that can be taken down and brought
@@ -52,7 +53,7 @@ func newSwitchableIdP(t *testing.T) *switchableIdP {
 func readinessFor(t *testing.T, clk *testclock.Clock, cfgs ...providers.Config) *IdPs {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg, err := providers.NewRegistry(cfgs, providers.Options{Logger: quiet, Now: clk.Now})
+	reg, err := providers.NewRegistry(all.Types(), cfgs, providers.Options{Logger: quiet, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
