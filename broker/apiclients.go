@@ -10,6 +10,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/bearer"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/presets"
 )
 
 // API clients' access tokens (docs/api-clients.md): a request with
@@ -47,7 +48,7 @@ func apiTokensProblems(cfgs []providers.Config) []error {
 		if c.APITokens == nil {
 			continue
 		}
-		iss := c.Resolve().Issuer
+		iss := presets.Resolve(c).Issuer
 		for j, a := range c.APITokens.Audiences {
 			k := [2]string{iss, a}
 			if prev, dup := seen[k]; dup && prev != i {

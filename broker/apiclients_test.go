@@ -267,7 +267,7 @@ func TestBearerOpaqueTokenIntrospected(t *testing.T) {
 		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"broker-alpha"}, Introspection: true}),
 		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"broker-beta"}, Introspection: true}),
 		withConfig(func(c *Config) {
-			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, TokenRelay: TokenRelay{PassAccessToken: "X-Access-Token"}}}
+			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, Tokens: TokenRelay{PassAccessToken: "X-Access-Token"}}}
 		}))
 	e.login("alpha", "alice", "/")
 	tok := e.storedTokens(e.client).AccessToken
@@ -289,7 +289,7 @@ func TestBearerOpaqueTokenIntrospected(t *testing.T) {
 		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"broker-alpha"}}),
 		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"broker-beta"}, Introspection: true}),
 		withConfig(func(c *Config) {
-			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, TokenRelay: TokenRelay{PassAccessToken: "X-Access-Token"}}}
+			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, Tokens: TokenRelay{PassAccessToken: "X-Access-Token"}}}
 		}))
 	only.login("alpha", "alice", "/")
 	tok = only.storedTokens(only.client).AccessToken

@@ -8,6 +8,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
+	"github.com/oidc-broker/oidc-broker/broker/upstream"
 )
 
 // The user's tokens to the apps that ask for them (docs/headers.md#tokens):
@@ -20,19 +21,9 @@ import (
 // only the broker's.
 
 // TokenRelay is which of the user's tokens an app receives, and in which
-// header. Both are off by default.
-type TokenRelay struct {
-	// PassAccessToken is the header that carries the user's access token:
-	// "Authorization" sends `Authorization: Bearer <token>`; any other
-	// name (X-Forwarded-Access-Token, as oauth2-proxy calls it) the token
-	// alone. For an API client signed in with a bearer token, that token.
-	PassAccessToken string `yaml:"pass_access_token"`
-	// PassIDToken is the header that carries the user's ID token, the same
-	// way. Not sent for API clients (they have none).
-	PassIDToken string `yaml:"pass_id_token"`
-}
-
-func (t TokenRelay) enabled() bool { return t.PassAccessToken != "" || t.PassIDToken != "" }
+// header (upstream.Tokens): upstreams[].pass_access_token, pass_id_token,
+// and forward_auth's.
+type TokenRelay = upstream.Tokens
 
 // ForwardAuthConfig is what forward-auth answers besides the identity.
 type ForwardAuthConfig struct {
@@ -73,7 +64,7 @@ func (c Config) tokenHeaderNames() []string {
 	}
 	add(c.ForwardAuth.TokenRelay)
 	for _, u := range c.upstreamConfigs() {
-		add(u.TokenRelay)
+		add(u.Tokens)
 	}
 	return names
 }
@@ -102,7 +93,7 @@ func (c Config) tokenRelayProblems() []error {
 		}
 	}
 	for i, u := range c.Upstreams {
-		check(fmt.Sprintf("upstreams[%d].", i), u.TokenRelay)
+		check(fmt.Sprintf("upstreams[%d].", i), u.Tokens)
 	}
 	return errs
 }
@@ -120,7 +111,7 @@ func tokenHeaderProblem(name, assertionHeader string) error {
 	switch {
 	case name == "" || len(name) > 64:
 		return fmt.Errorf("must be a header name of at most 64 characters")
-	case relay.MatchesAnyHeader(name, reserved), relay.MatchesAnyHeader(name, forwardingHeaders):
+	case relay.MatchesAnyHeader(name, reserved), upstream.IsForwardingHeader(name):
 		return fmt.Errorf("is a header HTTP or the proxies give another meaning")
 	case relay.MatchesAnyHeader(name, identityHeaderNames[:]):
 		return fmt.Errorf("is one of the identity headers")
@@ -194,7 +185,7 @@ func (s *Server) requestTokens(r *http.Request) (accessToken, idToken string) {
 // forwardAuthTokens reports whether forward-auth's answer about the
 // described host carries tokens (forward_auth.hosts).
 func (s *Server) forwardAuthTokens(host string) bool {
-	if !s.cfg.ForwardAuth.enabled() {
+	if !s.cfg.ForwardAuth.Enabled() {
 		return false
 	}
 	if len(s.cfg.ForwardAuth.Hosts) == 0 {

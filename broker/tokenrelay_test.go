@@ -15,7 +15,7 @@ func TestTokenRelay(t *testing.T) {
 	api, other := headerEcho(t), headerEcho(t)
 	e, offset := clockEnv(t, withScopes("offline_access"), withConfig(func(c *Config) {
 		c.Upstreams = []UpstreamConfig{
-			{Path: "/api/", URL: api.URL, TokenRelay: TokenRelay{PassAccessToken: "Authorization", PassIDToken: "X-Id-Token"}},
+			{Path: "/api/", URL: api.URL, Tokens: TokenRelay{PassAccessToken: "Authorization", PassIDToken: "X-Id-Token"}},
 			{Path: "/", URL: other.URL},
 		}
 	}))
@@ -89,7 +89,7 @@ func TestTokenRelayConfig(t *testing.T) {
 		{TokenRelay{PassIDToken: "X-Auth-Request-User"}, `upstreams[0].pass_id_token: "X-Auth-Request-User" is one of the identity headers`},
 		{TokenRelay{PassAccessToken: "X-T", PassIDToken: "x-t"}, `upstreams[0].pass_id_token: "x-t" is already the access token's header`},
 	} {
-		cfg := Config{Upstreams: []UpstreamConfig{{Path: "/", URL: "http://127.0.0.1:1", TokenRelay: tc.relay}}}
+		cfg := Config{Upstreams: []UpstreamConfig{{Path: "/", URL: "http://127.0.0.1:1", Tokens: tc.relay}}}
 		if err := cfg.validate(false); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.relay, err, tc.want)
 		}
