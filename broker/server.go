@@ -20,6 +20,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/readiness"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
@@ -76,7 +77,7 @@ type Server struct {
 	store        store.Backend
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
-	redirects    *redirectHosts       // redirect_hosts
+	redirects    *redirect.Hosts      // redirect_hosts
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
@@ -185,7 +186,7 @@ func (s *Server) configure(prev *Server) error {
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
 	s.rules = access.Compile(cfg.Routes, cfg.Default)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
-	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
+	s.redirects = redirect.Compile(cfg.RedirectHosts)
 	s.idps = readiness.New(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
 		s.idps.CarryOver(prev.idps)
