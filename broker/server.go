@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
@@ -86,7 +87,7 @@ type Server struct {
 	tunnels      *upstream.Tunnels    // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
-	auditBudget *lineBudget
+	auditBudget *audit.Budget
 
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
@@ -111,7 +112,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs:   &store.ErrorLog{Interval: 10 * time.Second},
 		local:       &localLogins{limits: ratelimit.NewLogins(opts.Now)},
-		auditBudget: &lineBudget{}}
+		auditBudget: &audit.Budget{}}
 	var err error
 	if s.metrics, err = metrics.New(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
