@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/bearer"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -91,18 +92,18 @@ func (s *Server) withBearer(next http.Handler, forwardAuth bool) http.Handler {
 		var refused *bearer.Error
 		switch {
 		case errors.As(err, &refused):
-			w2 := why(whyInvalidToken)
+			w2 := audit.InvalidToken
 			if refused.Code == bearer.InsufficientScope {
-				w2 = whyScope
+				w2 = audit.Scope
 			}
-			s.audit(r.Context(), auditEntry{event: evBearerRefused, provider: refused.Provider, reason: because(w2, refused.Reason)})
+			s.audit(r.Context(), auditEntry{event: audit.BearerRefused, provider: refused.Provider, reason: audit.Because(w2, refused.Reason)})
 			status := http.StatusUnauthorized
 			if refused.Code == bearer.InsufficientScope {
 				status = http.StatusForbidden
 			}
 			bearerRefusal(w, status, refused.Code, "")
 		case err != nil:
-			s.audit(r.Context(), auditEntry{event: evBearerRefused, reason: because(whyIdPUnavailable, "the identity provider could not be asked"), err: err})
+			s.audit(r.Context(), auditEntry{event: audit.BearerRefused, reason: audit.Because(audit.IdPUnavailable, "the identity provider could not be asked"), err: err})
 			w.Header().Set("Retry-After", "5")
 			writeJSONError(w, http.StatusServiceUnavailable, "the identity provider could not be asked; try again")
 		default:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -138,7 +139,7 @@ func (s *Server) forwardAuthStepUp(w http.ResponseWriter, r *http.Request, t tar
 func (s *Server) credentialStepUp(w http.ResponseWriter, r *http.Request, up access.StepUp, reason string) bool {
 	ctx := r.Context()
 	if c, ok := ctx.Value(bearerKey{}).(*bearerCredential); ok {
-		s.audit(ctx, auditEntry{event: evBearerRefused, provider: c.id.Provider, sub: c.id.Subject, reason: because(whyStepUp, reason)})
+		s.audit(ctx, auditEntry{event: audit.BearerRefused, provider: c.id.Provider, sub: c.id.Subject, reason: audit.Because(audit.StepUp, reason)})
 		extra := ""
 		if len(up.ACRValues) > 0 {
 			extra += fmt.Sprintf(", acr_values=%q", strings.Join(up.ACRValues, " "))
@@ -150,7 +151,7 @@ func (s *Server) credentialStepUp(w http.ResponseWriter, r *http.Request, up acc
 		return true
 	}
 	if id, ok := ctx.Value(basicIdentityKey{}).(providers.Identity); ok {
-		s.audit(ctx, auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: because(whyStepUp, reason),
+		s.audit(ctx, auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Because(audit.StepUp, reason),
 			after: []any{"provider", id.Provider}, via: "basic_auth"})
 		basicRefusal(w, http.StatusForbidden, "this path needs a stronger sign-in than HTTP Basic", 0)
 		return true
@@ -161,7 +162,7 @@ func (s *Server) credentialStepUp(w http.ResponseWriter, r *http.Request, up acc
 // stepUpRefused answers a login that did not meet what its step-up asked:
 // 403, naming the IdP, and the reason in the log.
 func (s *Server) stepUpRefused(w http.ResponseWriter, p providers.Provider, err error,
-	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
+	refuse func(status int, title, msg string, reason audit.Reason, err error)) bool {
 	var unmet *providers.StepUpError
 	var authErr *providers.AuthError
 	var reason string
@@ -177,6 +178,6 @@ func (s *Server) stepUpRefused(w http.ResponseWriter, p providers.Provider, err 
 	}
 	refuse(http.StatusForbidden, "A stronger sign-in is needed",
 		"This page needs a more recent or stronger sign-in (for example with a second factor) than "+p.Name()+" provided. Ask the administrators to enable it there, or sign in another way.",
-		because(whyStepUp, reason), nil)
+		audit.Because(audit.StepUp, reason), nil)
 	return true
 }
