@@ -92,15 +92,11 @@ func (s *Server) withBearer(next http.Handler, forwardAuth bool) http.Handler {
 		var refused *bearer.Error
 		switch {
 		case errors.As(err, &refused):
-			w2 := audit.InvalidToken
+			class, status := audit.InvalidToken, http.StatusUnauthorized
 			if refused.Code == bearer.InsufficientScope {
-				w2 = audit.Scope
+				class, status = audit.Scope, http.StatusForbidden
 			}
-			s.audit(r.Context(), auditEntry{event: audit.BearerRefused, provider: refused.Provider, reason: audit.Because(w2, refused.Reason)})
-			status := http.StatusUnauthorized
-			if refused.Code == bearer.InsufficientScope {
-				status = http.StatusForbidden
-			}
+			s.audit(r.Context(), auditEntry{event: audit.BearerRefused, provider: refused.Provider, reason: audit.Because(class, refused.Reason)})
 			bearerRefusal(w, status, refused.Code, "")
 		case err != nil:
 			s.audit(r.Context(), auditEntry{event: audit.BearerRefused, reason: audit.Because(audit.IdPUnavailable, "the identity provider could not be asked"), err: err})
