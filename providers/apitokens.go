@@ -108,8 +108,12 @@ type TokenIssuer interface {
 	// provider's client credentials and returns the answer's claims.
 	Introspect(ctx context.Context, token string) (*oidc.IntrospectionResponse, error)
 	// IdentityOf maps the claims of an access token (or an introspection
-	// answer) to the identity, as the provider maps an ID token's.
-	IdentityOf(claims map[string]any) Identity
+	// answer) to the identity, as the provider maps an ID token's, and
+	// admits it as a login is admitted: the preset's Hooks.Complete runs
+	// on the claims (Entra ID's tenants and email_verified), with no API
+	// call made with the token (Login.APIToken). It fails with a
+	// *NotAllowedError for an identity the configuration does not admit.
+	IdentityOf(ctx context.Context, claims map[string]any) (Identity, error)
 }
 
 // TokenKeys is what checking a provider's JWT access tokens needs.
@@ -173,12 +177,21 @@ func (p *oidcProvider) Introspect(ctx context.Context, token string) (*oidc.Intr
 
 // IdentityOf implements TokenIssuer. The claims stand for both sources of
 // the mapping, so that claims.source does not hide an access token's
-// claims.
-func (p *oidcProvider) IdentityOf(claims map[string]any) Identity {
+// claims. The preset's complete step admits the identity as at a login:
+// a bearer token is no way around a preset's admission.
+func (p *oidcProvider) IdentityOf(ctx context.Context, claims map[string]any) (Identity, error) {
 	id := p.mapper.identity(claims, claims)
+	if p.hooks.Complete != nil {
+		ctx, cancel := context.WithTimeout(ctx, CompleteTimeout)
+		defer cancel()
+		hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, nil)
+		if err := p.hooks.Complete(ctx, Login{HTTPClient: hc, IDToken: claims, APIToken: true}, &id); err != nil {
+			return Identity{}, err
+		}
+	}
 	id.AuthnTime = authTimeOf(claims)
 	id.ACR, _ = claims["acr"].(string)
-	return id
+	return id, nil
 }
 
 // authTimeOf is the auth_time claim of claims, zero when absent or not a

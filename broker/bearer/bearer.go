@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -261,11 +262,30 @@ func (v *Verifier) checkJWT(ctx context.Context, is issuer, keys providers.Token
 	if missing := missingScopes(is.cfg.Scopes, c.Scope, c.Scp); len(missing) > 0 {
 		return providers.Identity{}, time.Time{}, &Error{Code: InsufficientScope, Provider: is.id, Reason: fmt.Sprintf("scopes %v not granted", missing)}
 	}
-	id := is.p.IdentityOf(all)
+	id, err := identityOf(ctx, is, all)
+	if err != nil {
+		return providers.Identity{}, time.Time{}, err
+	}
 	if id.Subject == "" || id.Provider != is.id {
 		return providers.Identity{}, time.Time{}, invalid(is.id, "no subject after the claim mapping")
 	}
 	return id, minTime(c.Expiry.Time(), now.Add(v.max)), nil
+}
+
+// identityOf is the identity of a verified token's claims, admitted as a
+// login would be (the preset's complete step: Entra ID's tenants). A
+// refusal is a refused token; an IdP that cannot be asked stays an
+// error of its own (503).
+func identityOf(ctx context.Context, is issuer, claims map[string]any) (providers.Identity, error) {
+	id, err := is.p.IdentityOf(ctx, claims)
+	var unavailable *providers.UnavailableError
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.As(err, &unavailable), ctx.Err() != nil:
+		return providers.Identity{}, err
+	}
+	return providers.Identity{}, invalid(is.id, "not admitted: %v", err)
 }
 
 // accessTokenTyp accepts the JOSE typ of an access token: RFC 9068's

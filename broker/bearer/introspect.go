@@ -43,7 +43,7 @@ func (v *Verifier) introspect(ctx context.Context, token string, now time.Time) 
 		if err != nil || json.Unmarshal(b, &claims) != nil {
 			return providers.Identity{}, time.Time{}, invalid(is.id, "introspection answer unreadable")
 		}
-		return v.checkIntrospected(is, res.Audience, claims, now)
+		return v.checkIntrospected(ctx, is, res.Audience, claims, now)
 	}
 	switch {
 	case unavailable != nil:
@@ -56,7 +56,7 @@ func (v *Verifier) introspect(ctx context.Context, token string, now time.Time) 
 
 // checkIntrospected checks an active introspection answer: exp and nbf
 // when present, aud when present, the required scopes.
-func (v *Verifier) checkIntrospected(is issuer, aud []string, claims map[string]any, now time.Time) (providers.Identity, time.Time, error) {
+func (v *Verifier) checkIntrospected(ctx context.Context, is issuer, aud []string, claims map[string]any, now time.Time) (providers.Identity, time.Time, error) {
 	until := now.Add(cmpOr(is.cfg.IntrospectionCache, providers.DefaultIntrospectionCache))
 	if exp, ok := claims["exp"].(float64); ok {
 		e := time.Unix(int64(exp), 0)
@@ -74,7 +74,10 @@ func (v *Verifier) checkIntrospected(is issuer, aud []string, claims map[string]
 	if missing := missingScopes(is.cfg.Scopes, claims["scope"], claims["scp"]); len(missing) > 0 {
 		return providers.Identity{}, time.Time{}, &Error{Code: InsufficientScope, Provider: is.id, Reason: fmt.Sprintf("scopes %v not granted", missing)}
 	}
-	id := is.p.IdentityOf(claims)
+	id, err := identityOf(ctx, is, claims)
+	if err != nil {
+		return providers.Identity{}, time.Time{}, err
+	}
 	if id.Subject == "" || id.Provider != is.id {
 		return providers.Identity{}, time.Time{}, invalid(is.id, "no sub in the introspection answer")
 	}
