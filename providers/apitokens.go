@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/client/rs"
@@ -30,11 +32,21 @@ type APITokensConfig struct {
 	// Scopes, when set, must all be granted to the token (its `scope`
 	// claim, or `scp` as Entra ID and Okta write it).
 	Scopes []string `yaml:"scopes"`
+	// RequireATJWT accepts only JWTs typed at+jwt (RFC 9068), which an ID
+	// token never is. Required to name the provider's own client_id in
+	// Audiences: an ID token's aud is the client_id.
+	RequireATJWT bool `yaml:"require_at_jwt"`
 	// Introspection accepts opaque (non-JWT) access tokens by asking the
 	// IdP's RFC 7662 introspection endpoint, authenticated with this
 	// provider's client_id and client_secret. Default false: opaque tokens
-	// are refused.
+	// are refused. At most one provider introspects: an opaque token names
+	// no issuer, and is sent to that provider's IdP only.
 	Introspection bool `yaml:"introspection"`
+	// Clients are the client_id values of the introspection answers
+	// accepted without an aud among Audiences (RFC 7662's aud is
+	// optional): tokens the IdP issued to these clients. Default none: an
+	// answer must name one of Audiences.
+	Clients []string `yaml:"clients"`
 	// IntrospectionCache is how long an active introspection answer is
 	// reused (at most until the token's exp). Default 30s.
 	IntrospectionCache time.Duration `yaml:"introspection_cache"`
@@ -66,9 +78,21 @@ func (c Config) apiTokensProblems() []error {
 		add("audiences", "is required: the aud values of the access tokens API clients present (the API's identifier at the IdP)")
 	}
 	for i, v := range a.Audiences {
-		if v == "" {
+		switch {
+		case v == "":
 			add(fmt.Sprintf("audiences[%d]", i), "must not be empty")
+		case strings.EqualFold(v, c.ClientID) && !a.RequireATJWT:
+			add(fmt.Sprintf("audiences[%d]", i), "%q is the provider's own client_id, the aud of its ID tokens, which would pass as access tokens: "+
+				"name the API's own identifier at the IdP (its own client, or an audience mapper), or set api_tokens.require_at_jwt", v)
 		}
+	}
+	for i, v := range a.Clients {
+		if v == "" {
+			add(fmt.Sprintf("clients[%d]", i), "must not be empty")
+		}
+	}
+	if len(a.Clients) > 0 && !a.Introspection {
+		add("clients", "is only used with introspection")
 	}
 	for i, v := range a.Scopes {
 		if v == "" || containsSpace(v) {
@@ -162,7 +186,7 @@ func (p *oidcProvider) Introspect(ctx context.Context, token string) (*oidc.Intr
 	if c.introspectionURL == "" {
 		return nil, ErrNoIntrospection
 	}
-	hc := c.rp.HttpClient() // bounded bodies, observed (discover)
+	hc := noRedirects(c.rp.HttpClient()) // bounded bodies, observed (discover)
 	srv, err := rs.NewResourceServerClientCredentials(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret,
 		rs.WithClient(hc), rs.WithStaticEndpoints(c.rp.OAuthConfig().Endpoint.TokenURL, c.introspectionURL))
 	if err != nil {
@@ -173,6 +197,15 @@ func (p *oidcProvider) Introspect(ctx context.Context, token string) (*oidc.Intr
 		return nil, fmt.Errorf("providers: %s: introspection: %w", p.cfg.ID, err)
 	}
 	return res, nil
+}
+
+// noRedirects is hc, not following redirects: a redirect (307, 308) would
+// send the token and the client's credentials again, where the IdP did
+// not publish its endpoint.
+func noRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 // IdentityOf implements TokenIssuer. The claims stand for both sources of

@@ -233,6 +233,9 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 
 // checkJWT checks jws as is's token with its keys.
 func (v *Verifier) checkJWT(ctx context.Context, is issuer, keys providers.TokenKeys, jws *jose.JSONWebSignature, now time.Time) (providers.Identity, time.Time, error) {
+	if typ, _ := jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType].(string); is.cfg.RequireATJWT && !atJWT(typ) {
+		return providers.Identity{}, time.Time{}, invalid(is.id, "typ %q is not at+jwt (api_tokens.require_at_jwt)", truncate(typ))
+	}
 	if alg := jws.Signatures[0].Header.Algorithm; !slices.Contains(keys.Algorithms, alg) {
 		return providers.Identity{}, time.Time{}, invalid(is.id, "alg %s is not one of %v", alg, keys.Algorithms)
 	}
@@ -294,6 +297,12 @@ func identityOf(ctx context.Context, is issuer, claims map[string]any) (provider
 func accessTokenTyp(typ string) bool {
 	t := strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/"))
 	return typ == "" || t == "at+jwt" || t == "jwt"
+}
+
+// atJWT reports whether typ is RFC 9068's at+jwt (with or without
+// application/).
+func atJWT(typ string) bool {
+	return strings.TrimPrefix(strings.ToLower(typ), "application/") == "at+jwt"
 }
 
 // missingScopes are the required scopes not among the granted ones: a
