@@ -55,11 +55,11 @@ type errorView struct {
 // page with the denied request's rd; "Go back" goes to the page the user
 // came from when it is an allowed redirect, else to the root.
 type deniedView struct {
-	User, Provider     string
-	SignOutAction      string
-	CSRF, SwitchRD     string
-	BackURL            string
-	SignOutConfirmURL  string // without a CSRF token: the confirmation page
+	User, Provider    string
+	SignOutAction     string
+	CSRF, SwitchRD    string
+	BackURL           string
+	SignOutConfirmURL string // without a CSRF token: the confirmation page
 }
 
 // errorCode is the JSON "error" of a page: its title key without _title.

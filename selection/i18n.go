@@ -43,8 +43,8 @@ func (m Messages) Format(key string, pairs ...string) string {
 // per-provider labels around their placeholder, HTML-escaped, for the fast
 // list writer.
 type language struct {
-	tag         string // for <html lang>, e.g. "de" or "pt-BR"
-	msgs        Messages
+	tag             string // for <html lang>, e.g. "de" or "pt-BR"
+	msgs            Messages
 	signInWith      [2]string // "Sign in with " and ""
 	unavailableHTML string    // "Unavailable", escaped
 }
