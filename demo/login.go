@@ -76,4 +76,3 @@ func (lp *loginPage) render(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	lp.pages.render(w, status, "login.html", d)
 }
-
