@@ -293,3 +293,53 @@ func prefersColorScheme(v string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// TestManyProvidersDownStayCompact: with 40 providers down (at least half of them known to
+// be, when the page is looked at) the sign-in page lists each on one line with the same translated word (no reason that flips between two texts), so the
+// page stays short.
+func TestManyProvidersDownStayCompact(t *testing.T) {
+	dir := t.TempDir()
+	const n = 40
+	var conf strings.Builder
+	conf.WriteString("listen: 127.0.0.1:0\nproviders:\n")
+	for i := range n {
+		fmt.Fprintf(&conf, "  - {id: p%d, name: \"Partner organisation %d\", issuer: \"http://127.0.0.1:1/p%d\", client_id: x, client_secret: y}\n", i, i, i)
+	}
+	path := filepath.Join(dir, "broker.yaml")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve, _ := startServe(t, path)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := fetch(t, http.DefaultClient, http.MethodGet, serve.URL+"/oauth2/sign_in", nil, nil)
+		// Discovery runs in the background a few providers at a time: most are known to
+		// be down after a moment, the rest count as available until tried.
+		if strings.Count(body, `aria-disabled="true"`) >= n/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d of %d providers are shown as down:\n%s", n/2, n, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b := newBrowser(t)
+	b.navigate(serve.URL + "/oauth2/sign_in")
+	for _, vp := range []struct{ width, height int64 }{{1280, 900}, {390, 844}} {
+		b.do("set the viewport", chromedp.EmulateViewport(vp.width, vp.height))
+		// A line of text is about 20 px, a row with its padding under 44.
+		tall := run(b, "measure the rows", chromedp.Evaluate[int64](
+			`Array.from(document.querySelectorAll("#providers li")).filter(li => li.getBoundingClientRect().height > 44).length`))
+		words := run(b, "read the reasons", chromedp.Evaluate[[]string](
+			`Array.from(new Set(Array.from(document.querySelectorAll("#providers .reason")).map(e => e.textContent)))`))
+		height := run(b, "measure the page", chromedp.Evaluate[int64](`document.documentElement.scrollHeight`))
+		if tall != 0 || len(words) != 1 || words[0] != "Unavailable" {
+			t.Errorf("at %d px: %d rows take more than one line; reasons %q", vp.width, tall, words)
+		}
+		if limit := int64(n*44 + 400); height > limit {
+			t.Errorf("at %d px the page is %d px tall, want at most %d", vp.width, height, limit)
+		}
+		t.Logf("at %d px, %d providers down: the page is %d px tall", vp.width, n, height)
+		saveScreenshot(b, fmt.Sprintf("%dpx", vp.width))
+	}
+}
