@@ -181,3 +181,15 @@ func TestForwardAuthForbiddenPage(t *testing.T) {
 		t.Errorf("forward-auth 403 for an API call: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// The sign-out confirmation names the user and the provider, as the 403 does.
+func TestSignOutPageNamesUserAndProvider(t *testing.T) {
+	e := newEnv(t)
+	e.login("alpha", "bob", "/")
+	page := body(e.get(e.broker.URL + "/oauth2/sign_out"))
+	for _, want := range []string{`<strong id="who-user">bob</strong>`, `id="who-provider">with Alpha</span>`, `id="sign-out">Sign out</button>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the sign-out page lacks %q:\n%s", want, page)
+		}
+	}
+}

@@ -82,10 +82,8 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 		data.RD = rd
 	}
 	if signedIn {
-		data.User = id.PreferredUsername
-		if data.User == "" {
-			data.User = id.User()
-		}
+		v := s.identityView(id)
+		data.User, data.Provider = v.user, v.provider
 		data.CSRF = s.sessions.CSRF(ctx)
 		tokens, _ := s.sessions.Tokens(ctx)
 		if _, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, ""); atIdP {
@@ -105,9 +103,10 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 type signOutData struct {
 	selection.Frame
 	Title, User, Action, CSRF, RD, SignInURL string
-	// IdP names the identity provider the sign-out continues at, if any.
-	IdP      string
-	SignedIn bool
+	// IdP names the identity provider the sign-out continues at, if any;
+	// Provider the one the user signed in with.
+	IdP, Provider string
+	SignedIn      bool
 }
 
 // handleSignOut ends the session after checking the CSRF token, then goes
