@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -39,7 +40,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		FormURL: o.URL(localFormPath + url.PathEscape(p.ID())), LoginHint: r.URL.Query().Get("login_hint"),
 	})
 	if err != nil {
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: because(whyIdPUnavailable, "idp unavailable"), err: err})
+		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "login start failed", provider: p.ID(), reason: audit.Because(audit.IdPUnavailable, "idp unavailable"), err: err})
 		s.renderError(w, r, errorPage{Status: http.StatusBadGateway, Title: "provider_unavailable_title", Provider: p.Name(),
 			Message: "provider_unreachable", RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
 		return
@@ -49,7 +50,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.rememberProvider(w, r, p.ID())
-	s.audit(r.Context(), auditEntry{event: evLoginStarted, provider: p.ID()})
+	s.audit(r.Context(), auditEntry{event: audit.LoginStarted, provider: p.ID()})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
@@ -61,13 +62,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	retry := o.Path("/oauth2/sign_in")
 	var name, code string // the provider's name and the IdP's error code, for the messages
-	refuse := func(status int, title, msg string, reason auditReason, err error) {
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
+	refuse := func(status int, title, msg string, reason audit.Reason, err error) {
+		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 		s.renderError(w, r, errorPage{Status: status, Title: title, Message: msg, Provider: name, Code: code, RetryURL: retry})
 	}
 	p, ok := s.registry.Get(r.PathValue("provider"))
 	if !ok {
-		refuse(http.StatusNotFound, "unknown_provider_title", "unknown_provider", because(whyUnknownProvider, "unknown provider"), nil)
+		refuse(http.StatusNotFound, "unknown_provider_title", "unknown_provider", audit.Because(audit.UnknownProvider, "unknown provider"), nil)
 		return
 	}
 	name = p.Name()
@@ -78,20 +79,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 		return
-	case reason.why == whyMissingState:
+	case reason.Why() == audit.MissingState:
 		refuse(http.StatusBadRequest, "signin_failed_title", "signin_incomplete", reason, nil)
 		return
-	case reason != (auditReason{}):
+	case reason != (audit.Reason{}):
 		refuse(http.StatusBadRequest, "signin_link_expired_title", "signin_link_expired", reason, nil)
 		return
 	}
 	if pl.Provider != p.ID() {
-		refuse(http.StatusBadRequest, "signin_failed_title", "signin_wrong_provider", because(whyWrongProvider, "state belongs to provider "+pl.Provider), nil)
+		refuse(http.StatusBadRequest, "signin_failed_title", "signin_wrong_provider", audit.Because(audit.WrongProvider, "state belongs to provider "+pl.Provider), nil)
 		return
 	}
 	retry += "?rd=" + url.QueryEscape(pl.RD)
 	if s.now().Sub(pl.Created) > pending.TTL {
-		refuse(http.StatusBadRequest, "signin_expired_title", "signin_expired", because(whyStateExpired, "state expired"), nil)
+		refuse(http.StatusBadRequest, "signin_expired_title", "signin_expired", audit.Because(audit.StateExpired, "state expired"), nil)
 		return
 	}
 	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI})
@@ -102,20 +103,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		var notAllowed *providers.NotAllowedError
 		switch {
 		case errors.As(err, &notAllowed):
-			refuse(http.StatusForbidden, "signin_not_allowed_title", "signin_not_allowed", because(whyNotAllowed, "not allowed: "+notAllowed.Reason), err)
+			refuse(http.StatusForbidden, "signin_not_allowed_title", "signin_not_allowed", audit.Because(audit.NotAllowed, "not allowed: "+notAllowed.Reason), err)
 		case errors.As(err, &tokenErr) && tokenErr.Misconfigured():
-			refuse(http.StatusBadGateway, "signin_failed_title", "signin_misconfigured", because(whyClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
+			refuse(http.StatusBadGateway, "signin_failed_title", "signin_misconfigured", audit.Because(audit.ClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
 		case errors.As(err, &tokenErr):
-			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_rejected", because(whyTokenError, "token endpoint error "+tokenErr.Code), err)
+			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_rejected", audit.Because(audit.TokenError, "token endpoint error "+tokenErr.Code), err)
 		case errors.As(err, &authErr) && authErr.Code == "access_denied":
-			refuse(http.StatusForbidden, "signin_cancelled_title", "signin_cancelled", because(whyAccessDenied, "idp error "+authErr.Code), err)
+			refuse(http.StatusForbidden, "signin_cancelled_title", "signin_cancelled", audit.Because(audit.DeniedAtIdP, "idp error "+authErr.Code), err)
 		case errors.As(err, &authErr):
 			code = authErr.Code
-			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_idp_error", because(whyIdPError, "idp error "+authErr.Code), err)
+			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_idp_error", audit.Because(audit.IdPError, "idp error "+authErr.Code), err)
 		case errors.As(err, &unavailable):
-			refuse(http.StatusBadGateway, "provider_unavailable_title", "provider_unreachable", because(whyIdPUnavailable, "idp unavailable"), err)
+			refuse(http.StatusBadGateway, "provider_unavailable_title", "provider_unreachable", audit.Because(audit.IdPUnavailable, "idp unavailable"), err)
 		default:
-			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_unverified", because(whyVerification, "verification failed"), err)
+			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_unverified", audit.Because(audit.Verification, "verification failed"), err)
 		}
 		return
 	}
@@ -128,13 +129,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 // spend marks pl's state used (pending.Logins.Spend), or refuses the login when it
 // was used already or the store cannot say.
 func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
-	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
+	refuse func(status int, title, msg string, reason audit.Reason, err error)) bool {
 	fresh, err := s.pending.Spend(r.Context(), pl)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 	case !fresh:
-		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", because(whyUnknownState, "unknown or replayed state"), nil)
+		refuse(http.StatusBadRequest, "signin_link_expired_title", "signin_link_expired", audit.Because(audit.UnknownState, "unknown or replayed state"), nil)
 	}
 	return err == nil && fresh
 }
@@ -165,7 +166,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	s.audit(ctx, auditEntry{event: evLoginSucceeded, provider: p.ID(), sub: id.Subject})
+	s.audit(ctx, auditEntry{event: audit.LoginSucceeded, provider: p.ID(), sub: id.Subject})
 	w.Header().Set("Cache-Control", "no-store")
 	status := http.StatusFound
 	if r.Method == http.MethodPost { // the local login form
