@@ -111,6 +111,17 @@ func writeJSONError(w http.ResponseWriter, p errorPage, msg, id string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// earlyError answers a request refused before its host is known to be
+// one of the broker's (so before any page, whose links would name that
+// host): JSON for a client that asks for it, plain text otherwise.
+func earlyError(w http.ResponseWriter, r *http.Request, status int, code, msg, id string) {
+	if wantsJSON(r) {
+		writeJSONError(w, errorPage{Status: status, Title: code}, msg, id)
+		return
+	}
+	http.Error(w, msg, status)
+}
+
 // frame is the page frame for r: its language, and the assets' base URL,
 // absolute, as a forward-auth 403 is shown on the application's origin.
 func (s *Server) frame(r *http.Request) selection.Frame {

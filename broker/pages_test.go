@@ -193,3 +193,21 @@ func TestSignOutPageNamesUserAndProvider(t *testing.T) {
 		}
 	}
 }
+
+// A request refused before its host is checked gets JSON too when it asks for it (and
+// plain text, no page, otherwise).
+func TestEarlyErrorsJSON(t *testing.T) {
+	e := newEnv(t)
+	resp := e.request(nil, http.MethodGet, "/oauth2/sign_in%00x", map[string]string{"Accept": "application/json"})
+	var b struct {
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	if resp.StatusCode != http.StatusBadRequest || json.Unmarshal([]byte(body(resp)), &b) != nil || b.Error != "bad_request" || b.RequestID != resp.Header.Get("X-Request-Id") {
+		t.Errorf("%d %s", resp.StatusCode, body(resp))
+	}
+	if resp := e.request(nil, http.MethodGet, "/oauth2/sign_in%00x", nil); resp.StatusCode != http.StatusBadRequest ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("browser: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
