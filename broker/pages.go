@@ -76,7 +76,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, p errorPage
 	f := s.frame(r)
 	msg := f.T.Format(p.Message, "provider", p.Provider, "code", p.Code, "minutes", p.Minutes)
 	if p.API || wantsJSON(r) {
-		writeJSONError(w, p, msg, id)
+		writeErrorJSON(w, p, msg, id)
 		return
 	}
 	s.render(w, r, p.Status, "error.html", errorView{Frame: f,
@@ -90,9 +90,9 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
 }
 
-// writeJSONError is an error for API clients: a stable code, the English
+// writeErrorJSON is an error for API clients: a stable code, the English
 // message, and the request ID.
-func writeJSONError(w http.ResponseWriter, p errorPage, msg, id string) {
+func writeErrorJSON(w http.ResponseWriter, p errorPage, msg, id string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -116,7 +116,7 @@ func writeJSONError(w http.ResponseWriter, p errorPage, msg, id string) {
 // host): JSON for a client that asks for it, plain text otherwise.
 func earlyError(w http.ResponseWriter, r *http.Request, status int, code, msg, id string) {
 	if wantsJSON(r) {
-		writeJSONError(w, errorPage{Status: status, Title: code}, msg, id)
+		writeErrorJSON(w, errorPage{Status: status, Title: code}, msg, id)
 		return
 	}
 	http.Error(w, msg, status)
