@@ -68,7 +68,7 @@ func TestUserinfoOnlyWhenNeeded(t *testing.T) {
 				tc.edit(&cfg)
 			}
 			var log callLog
-			p, err := Open(cfg, Options{Logger: quiet, Observe: log.observe})
+			p, err := testTypes.Open(cfg, Options{Logger: quiet, Observe: log.observe})
 			if err != nil {
 				t.Fatal(err)
 			}
