@@ -108,7 +108,8 @@ type wrkResult struct {
 //   - LOAD_CPUPROFILE names a directory: the broker under test is built
 //     with -tags cpuprofile (cmd/oidc-broker/cpuprofile.go) and writes
 //     broker-memory.pprof and broker-redis.pprof there, and the bare server
-//     bare.pprof: profiles taken under exactly the conditions measured.
+//     bare.pprof: profiles taken under exactly the conditions measured
+//     (OIDC_BROKER_MEMPROFILE, set by hand, adds an allocation profile).
 //
 // Not parallel: the parallel tests wait until it is done, so nothing else
 // takes CPU from the measurement.
