@@ -414,8 +414,10 @@ func loadReport(plan cpuPlan, targets []*loadTarget, d time.Duration, rounds int
 		rounds, loadWarmup, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintf(&b, "%s\n", plan)
 	b.WriteString("req/s, p99 and CPU: medians over the rounds; ratio: median of the per-round ratios to the bare server;\n")
-	b.WriteString("CPU: the server process's CPU time per request (user and system); redis: redis-server's\n")
-	fmt.Fprintf(&b, "%-14s %10s %14s %10s %10s %10s   %s\n", "target", "req/s", "ratio to bare", "p99", "CPU", "redis", "per round: req/s (p99, CPU)")
+	b.WriteString("CPU: the server process's CPU time per request (user and system); redis: redis-server's;\n")
+	b.WriteString("CPU ratio: median of the per-round ratios of the bare server's CPU per request to the target's\n")
+	fmt.Fprintf(&b, "%-14s %10s %14s %10s %10s %10s %10s   %s\n", "target", "req/s", "ratio to bare", "p99", "CPU", "redis", "CPU ratio",
+		"per round: req/s (p99, CPU)")
 	for _, tg := range targets {
 		rounds := make([]string, len(tg.runs))
 		for i, r := range tg.runs {
@@ -425,8 +427,9 @@ func loadReport(plan cpuPlan, targets []*loadTarget, d time.Duration, rounds int
 		if tg.redisPID != 0 {
 			redis = medianOf(tg.runs, func(r wrkResult) time.Duration { return r.redisCPU }).String()
 		}
-		fmt.Fprintf(&b, "%-14s %10.0f %14.2f %10v %10v %10s   %s\n", tg.name, medianRate(tg.runs), pairedRatio(tg.runs, targets[0].runs),
-			medianP99(tg.runs), medianOf(tg.runs, func(r wrkResult) time.Duration { return r.cpu }), redis, strings.Join(rounds, ", "))
+		fmt.Fprintf(&b, "%-14s %10.0f %14.2f %10v %10v %10s %10.2f   %s\n", tg.name, medianRate(tg.runs), pairedRatio(tg.runs, targets[0].runs),
+			medianP99(tg.runs), medianOf(tg.runs, func(r wrkResult) time.Duration { return r.cpu }), redis,
+			pairedCPURatio(tg.runs, targets[0].runs), strings.Join(rounds, ", "))
 	}
 	return b.String()
 }
@@ -437,6 +440,19 @@ func pairedRatio(runs, bare []wrkResult) float64 {
 	v := make([]float64, min(len(runs), len(bare)))
 	for i := range v {
 		v[i] = runs[i].perSecond / bare[i].perSecond
+	}
+	return median(v)
+}
+
+// pairedCPURatio is the median over the rounds of bare[i]'s CPU time per
+// request over runs[i]'s: the cost ratio, which a neighbour taking CPU
+// from the server changes less than the requests/s; NaN when unknown.
+func pairedCPURatio(runs, bare []wrkResult) float64 {
+	var v []float64
+	for i := range min(len(runs), len(bare)) {
+		if runs[i].cpu > 0 && bare[i].cpu > 0 {
+			v = append(v, float64(bare[i].cpu)/float64(runs[i].cpu))
+		}
 	}
 	return median(v)
 }
@@ -649,14 +665,29 @@ func TestLoadFigures(t *testing.T) {
 	if got := pairedRatio(broker, bare); math.Abs(got-0.9) > 1e-9 {
 		t.Errorf("paired ratio %v, want 0.9", got)
 	}
+	bare = []wrkResult{{cpu: 10}, {cpu: 30}, {cpu: 20}}
+	broker = []wrkResult{{cpu: 20}, {cpu: 25}, {cpu: 10}}
+	// Per round 0.5, 1.2 and 2; the ratio of the medians would be 1.
+	if got := pairedCPURatio(broker, bare); math.Abs(got-1.2) > 1e-9 {
+		t.Errorf("paired CPU ratio %v, want 1.2", got)
+	}
+	if got := pairedCPURatio([]wrkResult{{cpu: 0}}, []wrkResult{{cpu: 10}}); !math.IsNaN(got) {
+		t.Errorf("paired CPU ratio without CPU times %v, want NaN", got)
+	}
 	before, ok := processCPU(os.Getpid())
 	if !ok {
 		t.Fatal("no CPU time for this process")
 	}
-	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	// Work until the clock tick (10 ms of CPU) moves, for at most 5 s of
+	// wall time: on a loaded machine 50 ms of wall time may get less.
+	after := before
+	for end := time.Now().Add(5 * time.Second); after <= before && time.Now().Before(end); {
+		for spin := time.Now().Add(20 * time.Millisecond); time.Now().Before(spin); {
+		}
+		after, _ = processCPU(os.Getpid())
 	}
-	if after, _ := processCPU(os.Getpid()); after <= before {
-		t.Errorf("CPU time %v, then %v after 50 ms of work", before, after)
+	if after <= before {
+		t.Errorf("CPU time %v, then %v after 5 s of work", before, after)
 	}
 	if _, ok := processCPU(-1); ok {
 		t.Error("CPU time for a process that does not exist")
