@@ -73,6 +73,7 @@ type loginResult struct {
 	idp      time.Duration // the IdP's
 	redis    time.Duration // redis-server's
 	idpConns float64       // TCP connections to the IdP opened per login (all clients')
+	redisOps float64       // commands redis-server processed per login
 }
 
 // TestLoadLogin measures full logins through the demo IdP, 8 at a time,
@@ -131,7 +132,7 @@ func TestLoadLogin(t *testing.T) {
 	defer cancel()
 	idpPort := portOf(t, issuer)
 	for _, tg := range targets {
-		runLogins(ctx, t, tg, idpPID, idpPort, loginWarmup)
+		runLogins(ctx, t, tg, rs, idpPID, idpPort, loginWarmup)
 	}
 	for round := range rounds {
 		order := slices.Clone(targets)
@@ -139,7 +140,7 @@ func TestLoadLogin(t *testing.T) {
 			slices.Reverse(order)
 		}
 		for _, tg := range order {
-			tg.runs = append(tg.runs, runLogins(ctx, t, tg, idpPID, idpPort, count))
+			tg.runs = append(tg.runs, runLogins(ctx, t, tg, rs, idpPID, idpPort, count))
 		}
 	}
 	report := loginReport(plan, targets, count, rounds)
@@ -168,7 +169,7 @@ func writeLoginConfig(t *testing.T, path string, port int, issuer, extra string)
 }
 
 // runLogins signs in n times at tg, loginClients at once, and measures.
-func runLogins(ctx context.Context, t *testing.T, tg *loginTarget, idpPID, idpPort, n int) loginResult {
+func runLogins(ctx context.Context, t *testing.T, tg *loginTarget, rs *redisserver.Server, idpPID, idpPort, n int) loginResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, loginRoundLimit)
 	defer cancel()
@@ -177,7 +178,7 @@ func runLogins(ctx context.Context, t *testing.T, tg *loginTarget, idpPID, idpPo
 	b0, _ := processCPU(tg.pid)
 	i0, _ := processCPU(idpPID)
 	r0, _ := processCPU(tg.redisPID)
-	c0 := connectionsTo(idpPort)
+	c0, ops0 := connectionsTo(idpPort), redisCommands(t, rs)
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -203,8 +204,29 @@ func runLogins(ctx context.Context, t *testing.T, tg *loginTarget, idpPID, idpPo
 	i1, _ := processCPU(idpPID)
 	r1, _ := processCPU(tg.redisPID)
 	per := func(d time.Duration) time.Duration { return d / time.Duration(n) }
-	return loginResult{logins: n, elapsed: elapsed, broker: per(b1 - b0), idp: per(i1 - i0), redis: per(r1 - r0),
+	res := loginResult{logins: n, elapsed: elapsed, broker: per(b1 - b0), idp: per(i1 - i0), redis: per(r1 - r0),
 		idpConns: float64(connectionsTo(idpPort)-c0) / float64(n)}
+	if tg.redisPID != 0 {
+		res.redisOps = float64(redisCommands(t, rs)-ops0-1) / float64(n) // less the INFO that reads the count
+	}
+	return res
+}
+
+// redisCommands is the count of commands redis-server has processed
+// (INFO stats: total_commands_processed), this INFO included.
+func redisCommands(t *testing.T, rs *redisserver.Server) int64 {
+	t.Helper()
+	info, _ := rs.Do("INFO", "stats").([]byte)
+	for line := range strings.SplitSeq(string(info), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("redis INFO stats without total_commands_processed:\n%s", info)
+	return 0
 }
 
 // login signs in once at the broker at base, as a new browser: start, the
@@ -364,8 +386,9 @@ func loginReport(plan cpuPlan, targets []*loginTarget, count, rounds int) string
 		loginClients, count, rounds, loginWarmup)
 	fmt.Fprintf(&b, "%d CPUs, %s/%s, %s\n%s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), plan)
 	b.WriteString("CPU per login: medians over the rounds of each process's CPU time (user and system) over its logins;\n")
-	b.WriteString("IdP conns: TCP connections opened to the IdP per login (the broker's and the clients')\n")
-	fmt.Fprintf(&b, "%-14s %9s %11s %11s %11s %13s %10s\n", "target", "logins/s", "broker CPU", "+ redis", "IdP CPU", "broker+redis", "IdP conns")
+	b.WriteString("IdP conns: TCP connections opened to the IdP per login (the broker's and the clients'); redis ops: commands per login\n")
+	fmt.Fprintf(&b, "%-14s %9s %11s %11s %11s %13s %10s %10s\n", "target", "logins/s", "broker CPU", "+ redis", "IdP CPU", "broker+redis",
+		"IdP conns", "redis ops")
 	for _, tg := range targets {
 		med := func(f func(loginResult) float64) float64 {
 			v := make([]float64, len(tg.runs))
@@ -377,16 +400,17 @@ func loginReport(plan cpuPlan, targets []*loginTarget, count, rounds int) string
 		dur := func(f func(loginResult) time.Duration) time.Duration {
 			return time.Duration(med(func(r loginResult) float64 { return float64(f(r)) })).Round(time.Microsecond)
 		}
-		redis := "-"
+		redis, ops := "-", "-"
 		if tg.redisPID != 0 {
 			redis = dur(func(r loginResult) time.Duration { return r.redis }).String()
+			ops = fmt.Sprintf("%.1f", med(func(r loginResult) float64 { return r.redisOps }))
 		}
-		fmt.Fprintf(&b, "%-14s %9.0f %11v %11s %11v %13v %10.2f\n", tg.name,
+		fmt.Fprintf(&b, "%-14s %9.0f %11v %11s %11v %13v %10.2f %10s\n", tg.name,
 			med(func(r loginResult) float64 { return float64(r.logins) / r.elapsed.Seconds() }),
 			dur(func(r loginResult) time.Duration { return r.broker }), redis,
 			dur(func(r loginResult) time.Duration { return r.idp }),
 			dur(func(r loginResult) time.Duration { return r.broker + r.redis }),
-			med(func(r loginResult) float64 { return r.idpConns }))
+			med(func(r loginResult) float64 { return r.idpConns }), ops)
 	}
 	return b.String()
 }
