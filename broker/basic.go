@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -143,7 +144,7 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Identity, int, time.Duration) {
 	o := s.originOf(r)
 	if o.Scheme != "https" && !isLoopbackHost(hostname(o.Host)) {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyPlainHTTP, "plain http")})
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.PlainHTTP, "plain http")})
 		return providers.Identity{}, http.StatusForbidden, 0
 	}
 	p, ok := s.registry.Get(route.provider)
@@ -154,7 +155,7 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	}
 	username, password, ok := r.BasicAuth()
 	if !ok {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadRequest, "malformed credentials")})
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.BadRequest, "malformed credentials")})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
@@ -163,10 +164,10 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	case wait > 0:
 		return providers.Identity{}, http.StatusTooManyRequests, wait
 	case errors.As(err, &unavailable): // the directory is down: not the client's fault
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyIdPUnavailable, "provider unavailable"), err: err})
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.IdPUnavailable, "provider unavailable"), err: err})
 		return providers.Identity{}, http.StatusServiceUnavailable, max(0, unavailable.RetryAfter.Sub(s.now()))
 	case err != nil:
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadCredentials, "invalid credentials"),
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.BadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
