@@ -213,7 +213,8 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// basicAuthProblems: a path may lead to one local provider only.
+// basicAuthProblems: each path of a password provider is a clean path
+// outside the broker's own routes, and leads to one provider only.
 func basicAuthProblems(cfgs []providers.Config) []error {
 	var errs []error
 	owner := map[string]int{}
@@ -222,6 +223,9 @@ func basicAuthProblems(cfgs []providers.Config) []error {
 			continue
 		}
 		for j, p := range c.BasicAuthPaths {
+			if err := checkBasicAuthPath(p); err != nil {
+				errs = append(errs, fmt.Errorf("providers[%d].basic_auth_paths[%d]: %q %w", i, j, p, err))
+			}
 			if k, dup := owner[p]; dup && k != i {
 				errs = append(errs, fmt.Errorf("providers[%d].basic_auth_paths[%d]: %q is already a Basic path of providers[%d]", i, j, p, k))
 				continue
@@ -230,6 +234,22 @@ func basicAuthProblems(cfgs []providers.Config) []error {
 		}
 	}
 	return errs
+}
+
+// checkBasicAuthPath accepts an absolute, clean path outside the broker's
+// own /oauth2/ routes: "/api/" (the subtree) or "/metrics" (that path).
+func checkBasicAuthPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return errors.New("must start with /")
+	case strings.ContainsAny(p, "?#") || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return errors.New("must be a path without query, fragment, spaces or control characters")
+	case strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") || strings.Contains(p, "//"):
+		return errors.New("must be a clean path (no ., .. or //)")
+	case p == "/oauth2" || strings.HasPrefix(p, "/oauth2/"):
+		return errors.New("must not be under /oauth2/, the broker's own routes")
+	}
+	return nil
 }
 
 // basicAuthWarnings: Basic sends the password with every request.
