@@ -37,7 +37,9 @@ import (
 // the clients on the other.
 //
 // loginClients clients sign in at once, each login in a new cookie jar, as
-// new browsers do; the clients share one keep-alive transport, so that
+// new browsers do, each as the next of loginUsers users (so that no user
+// gathers thousands of sessions, which would measure the per-user session
+// index at a size no real user reaches); the clients share one keep-alive transport, so that
 // their own connections are not what is measured. Each target gets a few
 // logins to warm up (discovery, the IdP's keys, connections), then the
 // rounds alternate the targets as in the forward-auth test. Every login
@@ -47,6 +49,7 @@ const (
 	loginCount   = 400 // per target and round
 	loginRounds  = 3
 	loginWarmup  = 16
+	loginUsers   = 1000
 	// loginMaxCount bounds LOAD_LOGINS, and loginRoundLimit the time of
 	// one target's round, whatever the count.
 	loginMaxCount   = 5000
@@ -185,8 +188,8 @@ func runLogins(ctx context.Context, t *testing.T, tg *loginTarget, rs *redisserv
 	errs := make(chan error, loginClients)
 	for range loginClients {
 		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				if err := login(ctx, tr, tg.url); err != nil {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				if err := login(ctx, tr, tg.url, fmt.Sprintf("user%04d", loginUser.Add(1)%loginUsers)); err != nil {
 					errs <- err
 					cancel()
 					return
@@ -229,10 +232,13 @@ func redisCommands(t *testing.T, rs *redisserver.Server) int64 {
 	return 0
 }
 
-// login signs in once at the broker at base, as a new browser: start, the
-// IdP's authorization endpoint and login form, the callback; it must end
-// with a redirect to "/" and the session cookie.
-func login(ctx context.Context, tr http.RoundTripper, base string) error {
+// loginUser counts the logins of the test, for the next user's name.
+var loginUser atomic.Int64
+
+// login signs in once at the broker at base as user, as a new browser:
+// start, the IdP's authorization endpoint and login form, the callback; it
+// must end with a redirect to "/" and the session cookie.
+func login(ctx context.Context, tr http.RoundTripper, base, user string) error {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return err
@@ -246,7 +252,7 @@ func login(ctx context.Context, tr http.RoundTripper, base string) error {
 	for range 8 {
 		var req *http.Request
 		if loc.Path == "/login" {
-			form := url.Values{"id": {loc.Query().Get("authRequestID")}, "username": {"alice"}, "password": {demo.DemoPassword}}
+			form := url.Values{"id": {loc.Query().Get("authRequestID")}, "username": {user}, "password": {demo.DemoPassword}}
 			req, err = http.NewRequestWithContext(ctx, http.MethodPost, loc.Scheme+"://"+loc.Host+"/login", strings.NewReader(form.Encode()))
 			if req != nil {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -331,7 +337,8 @@ var idpLine = regexp.MustCompile(`^loadidp listening on (http://127\.0\.0\.1:\d+
 // when the test ends.
 func startLoadIdP(t *testing.T, plan cpuPlan, bin string, redirects []string) (string, int) {
 	t.Helper()
-	cmd := plan.command(plan.others, bin, "-listen", "127.0.0.1:0", "-secret", loginSecret, "-redirect", strings.Join(redirects, ","))
+	cmd := plan.command(plan.others, bin, "-listen", "127.0.0.1:0", "-secret", loginSecret, "-redirect", strings.Join(redirects, ","),
+		"-users", strconv.Itoa(loginUsers))
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -382,8 +389,8 @@ func startLoadIdP(t *testing.T, plan cpuPlan, bin string, redirects []string) (s
 func loginReport(plan cpuPlan, targets []*loginTarget, count, rounds int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "login load: full logins (start, IdP form, callback, session) through the demo IdP in its own process,\n")
-	fmt.Fprintf(&b, "%d clients at once, %d logins per target and round, %d interleaved rounds after %d warm-up logins;\n",
-		loginClients, count, rounds, loginWarmup)
+	fmt.Fprintf(&b, "%d clients at once as %d users in turn, %d logins per target and round, %d interleaved rounds after %d warm-up logins;\n",
+		loginClients, loginUsers, count, rounds, loginWarmup)
 	fmt.Fprintf(&b, "%d CPUs, %s/%s, %s\n%s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), plan)
 	b.WriteString("CPU per login: medians over the rounds of each process's CPU time (user and system) over its logins;\n")
 	b.WriteString("IdP conns: TCP connections opened to the IdP per login (the broker's and the clients'); redis ops: commands per login\n")
