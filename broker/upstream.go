@@ -90,6 +90,8 @@ func (c Config) upstreamProblems() []error {
 		if t, err := url.Parse(u.URL); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" ||
 			t.User != nil || t.RawQuery != "" || t.Fragment != "" {
 			add(field+"url", "%q must be an absolute http(s) URL without userinfo, query or fragment", u.URL)
+		} else if p := urlPortProblem(t); p != "" {
+			add(field+"url", "%q: %s", u.URL, p)
 		}
 		key := [2]string{host.String(), cleanUpstreamPath(u.Path)}
 		if j, dup := seen[key]; dup {

@@ -96,7 +96,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 	waitLog(t, b, "configuration reload refused; the running configuration stays", 1)
 	logs := b.stderr.String()
-	for _, want := range []string{`problems=4`, `line=5 problem="field bogus not found`, `line=4 problem="providers[0].type: \"saml\"`} {
+	for _, want := range []string{`problems=4`, `line=5 problem="providers[0].bogus: unknown key`, `line=4 problem="providers[0].type: \"saml\"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the refusal does not name %q:\n%s", want, logs)
 		}

@@ -47,7 +47,7 @@ providers:
 	if code := run([]string{"check", "--config", bad}, &out, &errb); code != 1 {
 		t.Fatalf("check bad: exit %d", code)
 	}
-	for _, want := range []string{"line 1: listen:", "line 7: field colour not found"} {
+	for _, want := range []string{"line 1: listen:", "line 7: providers[0].colour: unknown key"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("errors lack %q:\n%s", want, errb.String())
 		}
