@@ -124,17 +124,12 @@ func footerURLOK(raw string) bool {
 	return u.Scheme == "https" && u.Host != "" && u.User == nil
 }
 
-// Warnings lists colour choices that fail WCAG 2.2 AA contrast: text
-// against the background below 4.5:1, the primary colour (links, focus
-// ring, button border) below 4.5:1.
+// Warnings lists colour choices that fail WCAG 2.2 AA contrast
+// (ContrastProblems), each starting with its key.
 func (c Config) Warnings() []string {
 	var w []string
-	p := c.palette()
-	if r := contrast(p.text, p.background); r < 4.5 {
-		w = append(w, fmt.Sprintf("colors: text on background has a contrast of %.1f:1; WCAG AA asks for 4.5:1", r))
-	}
-	if r := contrast(p.primary, p.background); r < 4.5 {
-		w = append(w, fmt.Sprintf("colors: primary on background has a contrast of %.1f:1; WCAG AA asks for 4.5:1 (it colours links)", r))
+	for _, p := range ContrastProblems(c) {
+		w = append(w, p.String())
 	}
 	return w
 }
@@ -160,10 +155,7 @@ func (c Config) palette() palette {
 
 // css derives the page's palette. Only validated hex colours get here.
 func (p palette) css() Palette {
-	onPrimary := rgb{255, 255, 255}
-	if contrast(rgb{0, 0, 0}, p.primary) > contrast(onPrimary, p.primary) {
-		onPrimary = rgb{}
-	}
+	onPrimary := onColor(p.primary)
 	muted := p.text
 	for t := 0.6; t < 1; t += 0.05 {
 		if m := mix(p.text, p.background, t); contrast(m, p.background) >= 4.6 {
