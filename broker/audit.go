@@ -238,6 +238,7 @@ const (
 	whyEndedElsewhere   why = "ended_elsewhere"
 	whyRefreshRefused   why = "refresh_refused"
 	whyRefreshFailed    why = "refresh_failed"
+	whyProviderRemoved  why = "provider_removed"
 	// whyOther is the label of a reason given without a class (an access
 	// rule's refusal, whose counter has no reason label).
 	whyOther why = "other"
