@@ -3,12 +3,14 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 
 	"github.com/oidc-broker/oidc-broker/broker"
 	"github.com/oidc-broker/oidc-broker/demo"
@@ -49,6 +51,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	brokerLn, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(stderr, "Another program uses that port: pick another one, such as --listen 127.0.0.1:4181 (or 127.0.0.1:0 for any free port).")
+		}
 		return 1
 	}
 	base := "http://" + brokerLn.Addr().String()

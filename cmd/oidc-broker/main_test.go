@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,5 +143,20 @@ func TestBadFlagsAndArguments(t *testing.T) {
 		if code := run(args, &bytes.Buffer{}, &errb); code != 2 || !strings.Contains(errb.String(), "oidc-broker help") {
 			t.Errorf("%v: exit %d: %s", args, code, errb.String())
 		}
+	}
+}
+
+// TestDemoSaysWhenItsPortIsTaken: the demo's default port may be in use;
+// the error says what to do.
+func TestDemoSaysWhenItsPortIsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var errb bytes.Buffer
+	if code := run([]string{"demo", "--listen", ln.Addr().String()}, &bytes.Buffer{}, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "Another program uses that port") || !strings.Contains(errb.String(), "127.0.0.1:0 for any free port") {
+		t.Errorf("exit %d: %s", code, errb.String())
 	}
 }
