@@ -106,3 +106,27 @@ func TestGoldenCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestServeFailsOnWhatCheckReports: serve refuses to start on exactly the
+// problems check reports (one code path), for every invalid file in
+// testdata/check.
+func TestServeFailsOnWhatCheckReports(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "check", "*.yaml"))
+	invalid := 0
+	for _, f := range files {
+		var checkErr, serveErr bytes.Buffer
+		if run([]string{"check", "--config", f}, &bytes.Buffer{}, &checkErr) == 0 {
+			continue
+		}
+		invalid++
+		if code := run([]string{"serve", "--config", f}, &bytes.Buffer{}, &serveErr); code != 1 {
+			t.Errorf("%s: serve exit %d, want 1", f, code)
+		}
+		if want := "oidc-broker: " + checkErr.String(); serveErr.String() != want {
+			t.Errorf("%s: serve says\n%s\ncheck says\n%s", f, serveErr.String(), checkErr.String())
+		}
+	}
+	if invalid < 4 {
+		t.Errorf("only %d invalid files in testdata/check", invalid)
+	}
+}
