@@ -30,14 +30,20 @@ type nodeAt struct {
 
 // schema is the result of walking a document beside its type.
 type schema struct {
-	at       map[[2]int]nodeAt // by node position (line, column)
+	at       map[[2]int]nodeAt // values, by node position (line, column)
+	keys     map[[2]int]string // the paths of keys, by position (a mapping starts where its first key does)
 	problems []Problem         // unknown keys
 	unknown  map[[2]int]bool   // positions of the unknown keys reported
+	// tentative are the unknown keys found below a type with its own
+	// UnmarshalYAML, which may take keys its struct does not have: each
+	// is reported only when the YAML library refuses that key too.
+	tentative map[[2]int]string
+	custom    int // >0 while below such a type
 }
 
 // walkSchema walks root (a document) beside t, the type it decodes into.
 func walkSchema(root *yaml.Node, t reflect.Type) *schema {
-	s := &schema{at: map[[2]int]nodeAt{}, unknown: map[[2]int]bool{}}
+	s := &schema{at: map[[2]int]nodeAt{}, keys: map[[2]int]string{}, unknown: map[[2]int]bool{}, tentative: map[[2]int]string{}}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -46,7 +52,10 @@ func walkSchema(root *yaml.Node, t reflect.Type) *schema {
 	return s
 }
 
-var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+var (
+	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
 func (s *schema) walk(n *yaml.Node, path string, t reflect.Type) {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -63,16 +72,20 @@ func (s *schema) walk(n *yaml.Node, path string, t reflect.Type) {
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
 		return
 	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		s.custom++
+		defer func() { s.custom-- }()
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		switch {
 		case t.Kind() == reflect.Struct:
 			// A type with its own UnmarshalYAML that is given a mapping
-			// (RedisTLS) still takes its struct's keys.
+			// (RedisTLS) is walked as its struct too (see tentative).
 			s.walkStruct(n, path, t)
 		case t.Kind() == reflect.Map:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				s.walk(n.Content[i+1], joinPath(path, n.Content[i].Value), t.Elem())
+				s.walk(n.Content[i+1], s.key(n.Content[i], path), t.Elem())
 			}
 		default:
 			s.walkUntyped(n, path)
@@ -94,13 +107,20 @@ func (s *schema) walkUntyped(n *yaml.Node, path string) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			s.walk(n.Content[i+1], joinPath(path, n.Content[i].Value), nil)
+			s.walk(n.Content[i+1], s.key(n.Content[i], path), nil)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			s.walk(c, fmt.Sprintf("%s[%d]", path, i), nil)
 		}
 	}
+}
+
+// key records key node k of a mapping at path and returns its own path.
+func (s *schema) key(k *yaml.Node, path string) string {
+	p := joinPath(path, k.Value)
+	s.keys[[2]int{k.Line, k.Column}] = p
+	return p
 }
 
 // walkStruct checks a mapping's keys against struct t's fields.
@@ -112,14 +132,20 @@ func (s *schema) walkStruct(n *yaml.Node, path string, t reflect.Type) {
 			s.walk(v, path, t)
 			continue
 		}
+		kpath := s.key(k, path)
 		ft, ok := fields[k.Value]
 		if !ok {
-			s.unknown[[2]int{k.Line, k.Column}] = true
-			s.problems = append(s.problems, Problem{Line: k.Line, Message: unknownKey(joinPath(path, k.Value), k.Value, fields)})
-			s.walk(v, joinPath(path, k.Value), nil)
+			pos, msg := [2]int{k.Line, k.Column}, unknownKey(kpath, k.Value, fields)
+			if s.custom > 0 {
+				s.tentative[pos] = msg
+			} else {
+				s.unknown[pos] = true
+				s.problems = append(s.problems, Problem{Line: k.Line, Message: msg})
+			}
+			s.walk(v, kpath, nil)
 			continue
 		}
-		s.walk(v, joinPath(path, k.Value), ft)
+		s.walk(v, kpath, ft)
 	}
 }
 
@@ -203,30 +229,35 @@ func nearest(key string, fields map[string]reflect.Type) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b (bytes: keys
-// are ASCII).
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and swaps of two neighbours, each
+// counting one (bytes: keys are ASCII).
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 var (
-	notFoundRE  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	notFoundRE  = regexp.MustCompile(`^field (\S+) not found in type `)
 	constructRE = regexp.MustCompile(`^cannot construct .* into (\S+)$`)
 	goTypeRE    = regexp.MustCompile(` into \S+`)
 )
@@ -256,8 +287,13 @@ func (s *schema) explain(le *yaml.LoadError, pos [2]int) string {
 	at, known := s.at[pos]
 	msg := le.Message
 	if m := notFoundRE.FindStringSubmatch(msg); m != nil {
-		// A key the walk could not see (below a value of unknown type).
-		return joinPath(at.path, m[1]) + ": unknown key"
+		if t, ok := s.tentative[pos]; ok {
+			return t
+		}
+		if p, ok := s.keys[pos]; ok { // a key below a value whose type the walk did not know
+			return p + ": unknown key"
+		}
+		return m[1] + ": unknown key"
 	}
 	if !known {
 		return goTypeRE.ReplaceAllString(msg, "")

@@ -134,7 +134,7 @@ func TestEditDistance(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
 		d    int
-	}{{"", "", 0}, {"a", "", 1}, {"scope", "scopes", 1}, {"kitten", "sitting", 3}, {"idle_timout", "idle_timeout", 1}} {
+	}{{"", "", 0}, {"a", "", 1}, {"scope", "scopes", 1}, {"kitten", "sitting", 3}, {"idle_timout", "idle_timeout", 1}, {"prot", "port", 1}, {"ca", "abc", 3}} {
 		if got := editDistance(c.a, c.b); got != c.d {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
 		}
@@ -161,5 +161,58 @@ func TestSchemaKnowsEveryKey(t *testing.T) {
 	}
 	if len(s.at) < 100 {
 		t.Errorf("the walk saw %d nodes; the marshalled config has more", len(s.at))
+	}
+}
+
+// flexible is a config type with its own UnmarshalYAML that takes a key its
+// struct does not have ("addr" for address), as a field added later might.
+type flexible struct {
+	Address string `yaml:"address"`
+	Port    int    `yaml:"port"`
+}
+
+func (f *flexible) UnmarshalYAML(n *yaml.Node) error {
+	var m struct {
+		Address string `yaml:"address"`
+		Addr    string `yaml:"addr"`
+		Port    int    `yaml:"port"`
+	}
+	if err := n.Load(&m, yaml.WithKnownFields()); err != nil {
+		return err
+	}
+	f.Address, f.Port = m.Address+m.Addr, m.Port
+	return nil
+}
+
+// TestSchemaBelowCustomUnmarshalers: below a type with its own
+// UnmarshalYAML an unknown key is reported only when the library refuses
+// it too, then with its path and the nearest key.
+func TestSchemaBelowCustomUnmarshalers(t *testing.T) {
+	type top struct {
+		Flex flexible `yaml:"flex"`
+		Any  any      `yaml:"any"`
+	}
+	problems := func(doc string) []Problem {
+		var root yaml.Node
+		if err := yaml.Load([]byte(doc), &root); err != nil {
+			t.Fatal(err)
+		}
+		s := walkSchema(&root, reflect.TypeFor[top]())
+		out := s.problems
+		var v top
+		if err := root.Load(&v, yaml.WithKnownFields()); err != nil {
+			out = append(out, s.decodeProblems(err)...)
+		}
+		return out
+	}
+	if got := problems("flex:\n  addr: a\n  port: 1\n"); len(got) != 0 {
+		t.Errorf("a key the type takes was refused: %v", got)
+	}
+	if got, want := problems("flex: {prot: 1}\n"), []Problem{{1, `flex.prot: unknown key; did you mean "port"?`}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the mapping's first key: got %v, want %v", got, want)
+	}
+	want := []Problem{{3, `flex.prot: unknown key; did you mean "port"?`}, {4, `flex.port: "x" is not a whole number`}}
+	if got := problems("flex:\n  addr: a\n  prot: 1\n  port: x\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
