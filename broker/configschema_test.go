@@ -216,3 +216,18 @@ func TestSchemaBelowCustomUnmarshalers(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+func TestLineOf(t *testing.T) {
+	doc := []byte("listen: x\nselection:\n  colors:\n    text: '#ccc'\nproviders:\n  - id: a\n  - id: b\n    issuer: c\n")
+	for path, want := range map[string]int{
+		"listen": 1, "selection.colors.text": 4, "selection.colors.primary": 3, "providers[1].issuer": 8,
+		"providers": 5, "routes": 0, "trusted_proxies.from": 0,
+	} {
+		if got := LineOf(doc, path); got != want {
+			t.Errorf("LineOf(%q) = %d, want %d", path, got, want)
+		}
+	}
+	if got := LineOf([]byte("a: [\n"), "a"); got != 0 {
+		t.Errorf("LineOf of a broken document = %d", got)
+	}
+}

@@ -200,6 +200,52 @@ func joinPath(path, key string) string {
 
 var indexRE = regexp.MustCompile(`^([^\[]*)\[(\d+)\]$`)
 
+// LineOf finds the line of a dotted YAML path such as "providers[1].issuer"
+// (as problems and warnings start) in the YAML document data: the line of
+// the deepest key (or list item) it reaches, 0 when data has not even the
+// path's first key.
+func LineOf(data []byte, path string) int {
+	var root yaml.Node
+	if err := yaml.Load(data, &root); err != nil || len(root.Content) == 0 {
+		return 0
+	}
+	n, line := root.Content[0], 0
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if m := indexRE.FindStringSubmatch(part); m != nil {
+			key = m[1]
+			idx, _ = strconv.Atoi(m[2])
+		}
+		k, v := mapEntry(n, key)
+		if k == nil {
+			return line
+		}
+		n, line = v, k.Line
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+// mapEntry is the key and value nodes of key in mapping n (nils when
+// absent).
+func mapEntry(n *yaml.Node, key string) (k, v *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i], n.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
 // lineOf finds the line of a dotted YAML path such as "providers[1].issuer".
 // It returns the line of the deepest node it could reach.
 func lineOf(root *yaml.Node, path string) int {

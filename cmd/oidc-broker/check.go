@@ -41,6 +41,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return checkFailed(err, *path, flagSet(fs, "config"), *asJSON, stdout, stderr)
 	}
 	res := checkResult{Config: *path, OK: true, Problems: []checkProblem{}, Warnings: append([]string{}, cfg.Warnings()...)}
+	res.warningLines = warningLines(*path, res.Warnings)
 	for _, pc := range cfg.Providers {
 		if base, settings, ok := providers.PresetSettings(pc); ok {
 			res.Presets = append(res.Presets, presetDefaults{Provider: pc.ID, Type: pc.Type, Base: base, Settings: settings})
@@ -117,6 +118,25 @@ type checkResult struct {
 	Warnings  []string           `json:"warnings"`
 	Presets   []presetDefaults   `json:"presets,omitempty"`
 	Providers []providers.Report `json:"providers,omitempty"`
+
+	warningLines []int // of Warnings, in the file (0: unknown)
+}
+
+var warningPathRE = regexp.MustCompile(`^([A-Za-z0-9_]+(?:\[\d+\])*(?:\.[A-Za-z0-9_]+(?:\[\d+\])*)*)[: ]`)
+
+// warningLines finds the line of each warning's key in the file at path.
+func warningLines(path string, warnings []string) []int {
+	data, err := os.ReadFile(path)
+	lines := make([]int, len(warnings))
+	if err != nil {
+		return lines
+	}
+	for i, w := range warnings {
+		if m := warningPathRE.FindStringSubmatch(w); m != nil {
+			lines[i] = broker.LineOf(data, m[1])
+		}
+	}
+	return lines
 }
 
 // checkProblem is one configuration problem: its line (0: unknown), the
@@ -141,7 +161,11 @@ type presetDefaults struct {
 // effective settings of each preset, then with online a block per provider
 // with one marked line per finding, and a summary.
 func (res checkResult) write(w io.Writer, n int, online bool) {
-	for _, warning := range res.Warnings {
+	for i, warning := range res.Warnings {
+		if i < len(res.warningLines) && res.warningLines[i] > 0 {
+			fmt.Fprintf(w, "warning: line %d: %s\n", res.warningLines[i], warning)
+			continue
+		}
 		fmt.Fprintln(w, "warning:", warning)
 	}
 	fmt.Fprintf(w, "%s: ok (%d providers)\n", res.Config, n)

@@ -33,7 +33,7 @@ providers:
 	if code := run([]string{"check", "--config", good}, &out, &errb); code != 0 {
 		t.Fatalf("check good: exit %d: %s%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"ok (1 providers)", "warning: trusted_proxies", "warning: public_url"} {
+	for _, want := range []string{"ok (1 providers)", "warning: line 3: trusted_proxies", "warning: line 2: public_url"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
