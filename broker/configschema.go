@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,44 +190,55 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 // unknownKey says that key (at path) is not one of fields, and which
 // valid key was probably meant.
 func unknownKey(path, key string, fields map[string]reflect.Type) string {
-	if best := nearest(key, fields); best != "" {
-		return fmt.Sprintf("%s: unknown key; did you mean %q?", path, best)
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
 	}
-	if len(fields) <= 8 {
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		return fmt.Sprintf("%s: unknown key (valid here: %s)", path, strings.Join(keys, ", "))
+	if hint := didYouMean(key, names); hint != "" {
+		return path + ": unknown key;" + hint
+	}
+	if len(names) <= 8 {
+		slices.Sort(names)
+		return fmt.Sprintf("%s: unknown key (valid here: %s)", path, strings.Join(names, ", "))
 	}
 	return path + ": unknown key"
 }
 
-// nearest is the valid key closest to key by edit distance, when it is
-// close enough to be a likely typo; ties go to the first in sort order.
-// "" when none is near.
-func nearest(key string, fields map[string]reflect.Type) string {
-	best, bestD := "", 0
-	for k := range fields {
-		d := editDistance(strings.ToLower(key), k)
-		if best == "" || d < bestD || d == bestD && k < best {
-			best, bestD = k, d
+// didYouMean names the valid names nearest to key by edit distance, when
+// they are close enough to be a likely typo (all of them on a tie, as
+// "github" and "gitlab" for "gitlub"): ` did you mean "x"?`, or "" when
+// none is near.
+func didYouMean(key string, names []string) string {
+	lk := strings.ToLower(key)
+	var best []string
+	bestD := -1
+	for _, k := range names {
+		switch d := editDistance(lk, k); {
+		case bestD < 0 || d < bestD:
+			best, bestD = []string{k}, d
+		case d == bestD:
+			best = append(best, k)
 		}
 	}
-	if limit := max(1, min(3, len(key)/3)); best != "" && bestD <= limit {
-		return best
-	}
-	// Else a valid key the typed one starts with, or that starts with it
-	// ("listen_addr" for listen, "redirect" for redirect_hosts).
-	best = ""
-	for k := range fields {
-		lk := strings.ToLower(key)
-		if min(len(k), len(lk)) >= 4 && (strings.HasPrefix(lk, k) || strings.HasPrefix(k, lk)) && (best == "" || k < best) {
-			best = k
+	if bestD < 0 || bestD > max(1, min(3, len(key)/3)) {
+		// Else the valid names the typed one starts with, or that start
+		// with it ("listen_addr" for listen, "redirect" for redirect_hosts).
+		best = nil
+		for _, k := range names {
+			if min(len(k), len(lk)) >= 4 && (strings.HasPrefix(lk, k) || strings.HasPrefix(k, lk)) {
+				best = append(best, k)
+			}
 		}
 	}
-	return best
+	if len(best) == 0 || len(best) > 3 || slices.Contains(best, key) {
+		return ""
+	}
+	slices.Sort(best)
+	quoted := make([]string, len(best))
+	for i, b := range best {
+		quoted[i] = strconv.Quote(b)
+	}
+	return " did you mean " + strings.Join(quoted, " or ") + "?"
 }
 
 // editDistance is the optimal string alignment distance between a and b:
@@ -254,6 +266,21 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+var oneOfRE = regexp.MustCompile(`^(.*): "([^"]*)" is not one of ([A-Za-z0-9_, -]+)$`)
+
+// suggestValue adds the nearest valid value to a validation message of the
+// form `field: "x" is not one of a, b, c`, whichever package wrote it.
+func suggestValue(msg string) string {
+	m := oneOfRE.FindStringSubmatch(msg)
+	if m == nil || m[2] == "" {
+		return msg
+	}
+	if hint := didYouMean(m[2], strings.Split(m[3], ", ")); hint != "" {
+		return msg + ";" + hint
+	}
+	return msg
 }
 
 var (

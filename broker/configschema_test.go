@@ -75,7 +75,7 @@ func TestUnknownKeySuggestions(t *testing.T) {
 		{"Listen: x\n", `Listen: unknown key; did you mean "listen"?`},
 		{"upstreams: [{path: /, ur: 'http://a'}]\n", `upstreams[0].ur: unknown key; did you mean "url"?`},
 		{"routes: [{path: /, group: {one_of: [a]}}]\n", `routes[0].group: unknown key; did you mean "groups"?`},
-		{"routes: [{path: /, groups: {any_of: [a]}}]\n", `routes[0].groups.any_of: unknown key; did you mean "all_of"?`},
+		{"routes: [{path: /, groups: {any_of: [a]}}]\n", `routes[0].groups.any_of: unknown key; did you mean "all_of" or "one_of"?`},
 		{"zzzzzz: 1\n", "zzzzzz: unknown key\n"},
 		{"log: {colour: x}\n", "log.colour: unknown key (valid here: format, level, request_id_header)"},
 		{"session: {redis: {tls: {ca: x}}}\n", `session.redis.tls.ca: unknown key (valid here: ca_file, insecure_skip_verify, server_name)`},
@@ -229,5 +229,19 @@ func TestLineOf(t *testing.T) {
 	}
 	if got := LineOf([]byte("a: [\n"), "a"); got != 0 {
 		t.Errorf("LineOf of a broken document = %d", got)
+	}
+}
+
+// TestSuggestValue: a value not among the listed ones gets the nearest.
+func TestSuggestValue(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"providers: [{id: gh, type: gitlabb, client_id: c, client_secret: s}]\n", `providers[0].type: "gitlabb" is not one of oidc, oauth2, local, ldap, entra, github, gitlab, google, keycloak, okta; did you mean "gitlab"?`},
+		{"log: {level: wran}\n", `log.level: "wran" is not one of debug, info, warn, error; did you mean "warn"?`},
+		{"log: {level: loud}\n", `log.level: "loud" is not one of debug, info, warn, error` + "\n"},
+	} {
+		_, err := ParseConfig("b.yaml", []byte(c.yaml), lookupIn(nil))
+		if err == nil || !strings.Contains(err.Error()+"\n", c.want) {
+			t.Errorf("%q: got\n%v\nwant %q", c.yaml, err, c.want)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 	}
 	// Validate even after decoding problems, so one run reports everything.
 	for _, e := range providers.Flatten(cfg.Validate()) {
-		msg := e.Error()
+		msg := suggestValue(e.Error())
 		field, _, _ := strings.Cut(msg, ": ")
 		if !reported[field] {
 			cerr.Problems = append(cerr.Problems, Problem{Line: lineOf(&root, field), Message: msg})
