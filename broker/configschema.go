@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -292,7 +293,7 @@ var (
 // decodeProblems tells the YAML library's decoding errors in the file's
 // terms. Unknown keys the walk already reported are left out.
 func (s *schema) decodeProblems(err error) []Problem {
-	lerrs, ok := err.(*yaml.LoadErrors)
+	lerrs, ok := errors.AsType[*yaml.LoadErrors](err)
 	if !ok {
 		return yamlProblems(err)
 	}
@@ -302,8 +303,7 @@ func (s *schema) decodeProblems(err error) []Problem {
 		if s.unknown[pos] {
 			continue
 		}
-		p := Problem{Line: le.Mark.Line, Message: s.explain(le, pos)}
-		out = append(out, p)
+		out = append(out, Problem{Line: le.Mark.Line, Message: s.explain(le, pos)})
 	}
 	return out
 }
