@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -46,9 +47,9 @@ func (s *Server) timeCallback(r *http.Request) func() {
 		result := "error"
 		if info := requestInfoFrom(r.Context()); info != nil {
 			switch info.login {
-			case evLoginSucceeded:
+			case audit.LoginSucceeded:
 				result = "succeeded"
-			case evLoginFailed:
+			case audit.LoginFailed:
 				result = "failed"
 			}
 		}
