@@ -95,6 +95,7 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, b, "configuration reload refused; the running configuration stays", 1)
+	waitLog(t, b, `msg="configuration problem"`, 5) // the lines after it
 	logs := b.stderr.String()
 	for _, want := range []string{`problems=5`, `line=3 problem="session.lifetime: \"1d\" is not a duration`,
 		`line=7 problem="providers[0].bogus: unknown key`, `line=6 problem="providers[0].type: \"saml\"`} {
