@@ -355,7 +355,7 @@ func TestRedisConfigProblems(t *testing.T) {
 				"session.redis.read_timeout: must not be negative", "session.redis.pool_max_active: must not be negative"}},
 		{"idle above active", "session: {store: redis, redis: {address: 'r:6379', pool_max_idle: 9, pool_max_active: 4}}\n",
 			[]string{"session.redis.pool_max_idle: 9 is more than pool_max_active (4)"}},
-		{"unknown tls key", "session:\n  store: redis\n  redis:\n    address: 'r:6379'\n    tls:\n      ca: x\n", []string{"line 7:", `field ca not found`}},
+		{"unknown tls key", "session:\n  store: redis\n  redis:\n    address: 'r:6379'\n    tls:\n      ca: x\n", []string{"line 7:", `session.redis.tls.ca: unknown key`}},
 		{"missing ca file", "session: {store: redis, redis: {address: 'r:6379', tls: {ca_file: /nonexistent.pem}}}\n",
 			[]string{"session.redis.tls.ca_file: open /nonexistent.pem"}},
 	}
