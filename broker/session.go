@@ -84,7 +84,7 @@ func (c SessionConfig) warnings() []string {
 	var w []string
 	if c.Store == "redis" {
 		w = append(w, c.Redis.Warnings()...)
-	} else if c.Redis != (RedisConfig{}) {
+	} else if c.Redis.Set() {
 		w = append(w, "session.redis: is set but session.store is not redis: it is ignored")
 	}
 	lifetime := c.Lifetime
@@ -149,10 +149,11 @@ func needsSession(path string) bool {
 	return rest != "sign_in" && rest != "jwks" && rest != "auth" && !strings.HasPrefix(rest, "static/")
 }
 
-// logStoreError logs a failure of the session store, throttled, with the
-// request ID of ctx when it is a request's.
+// logStoreError logs a failure of the session store, throttled (the first
+// of each kind of failure and message in 10 seconds), with the request ID
+// of ctx when it is a request's.
 func (s *Server) logStoreError(ctx context.Context, msg string, err error) {
-	if ok, skipped := s.storeErrs.Allow(time.Now()); ok {
+	if ok, skipped := s.storeErrs.AllowKind(time.Now(), msg+": "+store.ErrorKind(err)); ok {
 		s.log.ErrorContext(ctx, msg, "error", err, "similar_errors_not_logged", skipped)
 	}
 }
