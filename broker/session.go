@@ -172,6 +172,15 @@ func openStore(cfg SessionConfig, now func() time.Time, logger *slog.Logger) (sc
 	return store.NewMemorySessions(), store.NewMemoryBackend(now), func() error { return nil }, nil
 }
 
+// ErrRedisCluster: session.redis names a Redis Cluster node, which the
+// store refuses (docs/sessions.md#redis-cluster).
+var ErrRedisCluster = store.ErrCluster
+
+// ProbeStore asks the session store once whether it answers: the binary
+// refuses to start on a Redis Cluster node (ErrRedisCluster), and only
+// logs any other failure (the broker starts while Redis is down).
+func (s *Server) ProbeStore(ctx context.Context) error { return s.store.Ping(ctx) }
+
 // Index keys. The provider is part of every key: identity is (provider, sub).
 func sidKey(provider, sid string) string { return "sid:" + provider + ":" + sid }
 func subKey(provider, sub string) string { return "sub:" + provider + ":" + sub }

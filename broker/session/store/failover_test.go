@@ -150,3 +150,35 @@ func TestErrorLogKinds(t *testing.T) {
 }
 
 var netOpError = net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+
+// TestRedisWaitDegraded: once replicas failed to confirm a write, the
+// writes of the next few seconds do not wait for them (each would wait
+// the whole wait.timeout while a failover left the primary alone).
+func TestRedisWaitDegraded(t *testing.T) {
+	r := redisserver.Start(t)
+	one := 1
+	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:", Wait: WaitConfig{Replicas: &one, Timeout: 100 * time.Millisecond}},
+		0, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10 {
+		if err := s.Commit("tok", []byte{byte(i)}, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats, _ := redis.String(r.Do("INFO", "commandstats"), nil)
+	if !strings.Contains(stats, "cmdstat_wait:calls=1,") {
+		t.Errorf("WAIT calls: %q; want 1 for 10 writes", grepLine(stats, "cmdstat_wait"))
+	}
+}
+
+func grepLine(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}

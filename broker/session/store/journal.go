@@ -183,23 +183,38 @@ func (j *journal) confirm(dels map[string]uint64, adds map[journalKey]jEntry) {
 	j.n.Store(int64(len(j.dels) + len(j.adds)))
 }
 
-// sendWait sends WAIT for the replicas when writes wait for them.
-func (s *Redis) sendWait(c redis.Conn) {
-	if s.waitN > 0 {
-		_ = c.Send("WAIT", s.waitN, s.waitTimeout.Milliseconds())
+// sendWait sends WAIT when this write waits for replicas, and returns the
+// number of replies it adds (0 or 1).
+func (s *Redis) sendWait(c redis.Conn) int {
+	if !s.waiting() {
+		return 0
 	}
+	_ = c.Send("WAIT", s.waitN, s.waitTimeout.Milliseconds())
+	return 1
 }
 
-// waits is the number of replies sendWait adds.
-func (s *Redis) waits() int { return min(s.waitN, 1) }
+// degradedFor: after replicas failed to confirm a write, the writes of
+// the next degradedFor do not wait for them (each would wait the whole
+// wait.timeout while, say, a failover left the primary without a
+// replica); deletions and index entries go to the journal meanwhile, whose
+// next confirmed rewrite ends the period.
+const degradedFor = 5 * time.Second
+
+// waiting reports whether writes wait for replicas now: wait.replicas is
+// set, and they did not fail to confirm lately.
+func (s *Redis) waiting() bool {
+	return s.waitN > 0 && time.Now().UnixNano() >= s.shortUntil.Load()
+}
 
 // confirmed reads WAIT's reply: whether enough replicas have the
-// connection's writes. A shortfall is logged, at most once a minute.
+// connection's writes. A shortfall is logged, at most once a minute, and
+// starts a degraded period.
 func (s *Redis) confirmed(reply any, err error) bool {
 	n, err := redis.Int(reply, err)
 	if err == nil && n >= s.waitN {
 		return true
 	}
+	s.shortUntil.Store(time.Now().Add(degradedFor).UnixNano())
 	if ok, skipped := s.waitErrs.Allow(time.Now()); ok {
 		s.log.Warn("session store: a write was not confirmed by session.redis.wait.replicas within wait.timeout; a failover now could lose it",
 			"replicas", n, "want", s.waitN, "error", err, "similar_errors_not_logged", skipped)
@@ -209,10 +224,13 @@ func (s *Redis) confirmed(reply any, err error) bool {
 
 // wait waits on c for the replicas to have its writes (after a command
 // that cannot be pipelined with WAIT); true when they do or writes do not
-// wait.
+// wait, false when they did not or (degraded) were not asked.
 func (s *Redis) wait(ctx context.Context, c redis.Conn) bool {
-	if s.waitN == 0 {
+	switch {
+	case s.waitN == 0:
 		return true
+	case !s.waiting():
+		return false
 	}
 	return s.confirmed(redis.DoContext(c, ctx, "WAIT", s.waitN, s.waitTimeout.Milliseconds()))
 }
@@ -290,6 +308,7 @@ func (s *Redis) replay(ctx context.Context) error {
 			return err
 		}
 		if n < s.waitN {
+			s.shortUntil.Store(time.Now().Add(degradedFor).UnixNano())
 			return fmt.Errorf("%w (%d of %d)", errShort, n, s.waitN)
 		}
 		return nil
@@ -298,5 +317,6 @@ func (s *Redis) replay(ctx context.Context) error {
 		return err
 	}
 	s.journal.confirm(dels, adds)
+	s.shortUntil.Store(0) // replicas confirm again
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -55,6 +56,7 @@ type Redis struct {
 	waitN       int
 	waitTimeout time.Duration
 	waitErrs    ErrorLog
+	shortUntil  atomic.Int64 // Unix ns: writes do not wait until then (degradedFor)
 	journal     *journal
 	ctx         context.Context // canceled by Close
 	cancel      context.CancelFunc
@@ -298,12 +300,12 @@ func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		_ = c.Send("PEXPIREAT", key, expiry.UnixMilli())
 		_ = c.Send("EXEC")
 		_ = c.Send("PUBLISH", s.channel, h.String())
-		s.sendWait(c)
+		w := s.sendWait(c)
 		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
 		if err != nil {
 			return err
 		}
-		if len(replies) != 5+s.waits() {
+		if len(replies) != 5+w {
 			return fmt.Errorf("MULTI, SET, PEXPIREAT, EXEC, PUBLISH, WAIT: %d replies", len(replies))
 		}
 		for _, r := range replies[:3] {
@@ -315,7 +317,7 @@ func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 			return err
 		}
 		s.published(replies[4])
-		if s.waitN > 0 {
+		if w > 0 {
 			s.confirmed(replies[5], nil) // a session lost in a failover signs its user in again: logged only
 		}
 		return nil
@@ -335,19 +337,19 @@ func (s *Redis) DeleteCtx(ctx context.Context, token string) error {
 	err := s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		_ = c.Send("DEL", s.sessionKey(token))
 		_ = c.Send("PUBLISH", s.channel, h.String())
-		s.sendWait(c)
+		w := s.sendWait(c)
 		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
 		if err != nil {
 			return err
 		}
-		if len(replies) != 2+s.waits() {
+		if len(replies) != 2+w {
 			return fmt.Errorf("DEL, PUBLISH, WAIT: %d replies", len(replies))
 		}
 		if e, ok := replies[0].(redis.Error); ok {
 			return e
 		}
 		s.published(replies[1])
-		confirmed = confirmed || s.confirmed(replies[2], nil)
+		confirmed = confirmed || (w > 0 && s.confirmed(replies[2], nil))
 		return nil
 	})
 	if !confirmed {
