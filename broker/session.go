@@ -21,6 +21,11 @@ type (
 	RedisConfig = store.RedisConfig
 	// RedisTLS configures TLS to Redis (store.RedisTLS).
 	RedisTLS = store.RedisTLS
+	// SentinelConfig finds the Redis primary through Sentinel
+	// (store.SentinelConfig).
+	SentinelConfig = store.SentinelConfig
+	// WaitConfig makes writes wait for Redis replicas (store.WaitConfig).
+	WaitConfig = store.WaitConfig
 )
 
 // Defaults of RedisConfig.

@@ -40,7 +40,10 @@ import (
 //     changes nothing.
 func TestRedisSentinelFailover(t *testing.T) {
 	for _, mode := range []string{"kill", "stall"} {
-		t.Run(mode, func(t *testing.T) { testFailover(t, mode) })
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testFailover(t, mode)
+		})
 	}
 }
 
@@ -145,6 +148,7 @@ func testFailover(t *testing.T, mode string) {
 	}
 
 	// The old primary comes back; the sentinels make it a replica.
+	backAt := time.Now()
 	if mode == "kill" {
 		primary.Restart()
 	} else {
@@ -155,6 +159,7 @@ func testFailover(t *testing.T, mode string) {
 		r, _ := redis.String(role[0], nil)
 		return r == "slave" && linkUp(primary)
 	})
+	t.Logf("%s: the old primary was a replica in sync %v after it came back", mode, time.Since(backAt).Round(time.Millisecond))
 	time.Sleep(500 * time.Millisecond)
 	pr.stop()
 	for _, n := range []string{"erin", "gina"} {
