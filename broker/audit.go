@@ -179,29 +179,29 @@ func (s *Server) countAudit(ctx context.Context, e auditEntry, code string) {
 	m := s.metrics
 	switch e.event {
 	case evLoginStarted:
-		m.loginsStarted.WithLabelValues(s.providerLabel(e.provider)).Inc()
+		m.LoginsStarted.WithLabelValues(s.providerLabel(e.provider)).Inc()
 	case evLoginSucceeded:
-		m.loginsSucceeded.WithLabelValues(s.providerLabel(e.provider)).Inc()
+		m.LoginsSucceeded.WithLabelValues(s.providerLabel(e.provider)).Inc()
 	case evLoginFailed:
-		m.loginsFailed.WithLabelValues(s.providerLabel(e.provider), code).Inc()
+		m.LoginsFailed.WithLabelValues(s.providerLabel(e.provider), code).Inc()
 	case evLogout:
-		m.logouts.WithLabelValues(s.providerLabel(e.provider), "local").Inc()
+		m.Logouts.WithLabelValues(s.providerLabel(e.provider), "local").Inc()
 	case evLogoutAtIdP:
-		m.logouts.WithLabelValues(s.providerLabel(e.provider), "idp").Inc()
+		m.Logouts.WithLabelValues(s.providerLabel(e.provider), "idp").Inc()
 	case evBackchannel:
-		m.logouts.WithLabelValues(s.providerLabel(e.provider), "backchannel").Inc()
+		m.Logouts.WithLabelValues(s.providerLabel(e.provider), "backchannel").Inc()
 	case evLogoutRefused:
-		m.refusals.WithLabelValues("logout", code).Inc()
+		m.Refusals.WithLabelValues("logout", code).Inc()
 	case evBackchannelRefused:
-		m.refusals.WithLabelValues("backchannel_logout", code).Inc()
+		m.Refusals.WithLabelValues("backchannel_logout", code).Inc()
 	case evBasicRefused:
-		m.refusals.WithLabelValues("basic_auth", code).Inc()
+		m.Refusals.WithLabelValues("basic_auth", code).Inc()
 	case evAccessDenied:
-		m.accessDenied.WithLabelValues(e.via).Inc()
+		m.AccessDenied.WithLabelValues(e.via).Inc()
 	case evSessionRefreshed:
-		m.sessionsRefreshed.WithLabelValues(s.providerLabel(e.provider)).Inc()
+		m.SessionsRefreshed.WithLabelValues(s.providerLabel(e.provider)).Inc()
 	case evSessionEnded:
-		m.sessionsEnded.WithLabelValues(s.providerLabel(e.provider), code).Inc()
+		m.SessionsEnded.WithLabelValues(s.providerLabel(e.provider), code).Inc()
 	}
 	if info := requestInfoFrom(ctx); info != nil && (e.event == evLoginSucceeded || e.event == evLoginFailed) {
 		info.login = e.event

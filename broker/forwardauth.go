@@ -21,7 +21,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	id, pre, signedIn, err := s.requestIdentityHeaders(r)
 	t := s.describedTarget(r)
 	d, reason := s.rules.Decide(t.request(r.Header), identityPtr(id, signedIn))
-	s.countForwardAuth(d, err) // metrics.go
+	s.metrics.CountForwardAuth(d, err != nil)
 	if err != nil && d != access.Public {
 		s.sessionUnavailable(w, r, err)
 		return

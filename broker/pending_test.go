@@ -15,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
@@ -31,14 +32,15 @@ const anonymousStarts = 20_000
 func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 	t.Helper()
 	var st scs.Store = s.sessions.Backing()
-	if g, ok := st.(*revocationGuard); ok {
-		st = g.CtxStore
-	}
-	if p, ok := st.(interface{ Unwrap() scs.Store }); ok {
+	for { // the revocation guard, the context adapter
+		p, ok := st.(interface{ Unwrap() scs.Store })
+		if !ok {
+			break
+		}
 		st = p.Unwrap()
 	}
 	ms, ok := st.(*store.MemorySessions)
-	mb, ok2 := unobserved(s.store).(*store.MemoryBackend)
+	mb, ok2 := metrics.Unobserved(s.store).(*store.MemoryBackend)
 	if !ok || !ok2 {
 		t.Fatalf("not the memory store: %T %T", st, s.store)
 	}

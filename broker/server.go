@@ -16,11 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
+	"github.com/oidc-broker/oidc-broker/broker/readiness"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/broker/upstream"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -69,7 +72,7 @@ type Server struct {
 	selection    *selection.Page
 	catalog      *selection.Catalog
 	fix          *proxyfix.Fix
-	upstreams    []*upstream // most specific first; empty: forward-auth only
+	upstreams    *upstream.Set // most specific first; empty: forward-auth only
 	store        store.Backend
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
@@ -78,8 +81,8 @@ type Server struct {
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
-	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
-	tunnels      *tunnels             // WebSockets of signed-in sessions, closed when they end (tunnels.go)
+	idps         *readiness.IdPs      // /readyz's look at the IdPs; nil unless required
+	tunnels      *upstream.Tunnels    // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
 	auditBudget *lineBudget
@@ -88,7 +91,7 @@ type Server struct {
 	// the log of its failures.
 	closeStore func() error
 	storeErrs  *store.ErrorLog
-	metrics    *metrics // Prometheus collectors, for the whole process (metrics.go)
+	metrics    *metrics.Collectors // Prometheus collectors, for the whole process
 }
 
 // New validates cfg and builds a Server. It makes no network call: identity
@@ -109,13 +112,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		local:       &localLogins{limits: ratelimit.NewLogins(opts.Now)},
 		auditBudget: &lineBudget{}}
 	var err error
-	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
+	if s.metrics, err = metrics.New(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
 	}
 	built := false
 	defer func() {
 		if !built { // the program's registry must not keep a failed Server's collectors
-			s.metrics.unregister()
+			s.metrics.Unregister()
 		}
 	}()
 	if s.assertion, err = relay.NewSigner(cfg.Assertion, cfg.Upstream, opts.Now, opts.Logger); err != nil {
@@ -126,13 +129,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore, relayHeadersOf), backend, closeStore
-	// Store operations timed and their failures counted (storemetrics.go),
+	// Store operations timed and their failures counted (package metrics),
 	// when there is a network between: the memory store's are map accesses
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
-		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.observeStore(st)) })
-		s.store = s.metrics.observeBackend(s.store)
+		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.ObserveStore(st)) })
+		s.store = s.metrics.ObserveBackend(s.store)
 	}
 	s.pending = pending.New(s.sessions.BaseName(), s.store)
 	s.initLogout() // backchannel.go: ended sessions stay ended
@@ -183,16 +186,16 @@ func (s *Server) configure(prev *Server) error {
 	s.rules = access.Compile(cfg.Routes, cfg.Default)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
 	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
-	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
+	s.idps = readiness.New(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
-		s.idps.carryOver(prev.idps)
+		s.idps.CarryOver(prev.idps)
 	}
 	s.handler = s.routes()
 	return nil
 }
 
 func (s *Server) providerOptions() providers.Options {
-	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.observeIdP}
+	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.ObserveIdP}
 }
 
 // Handler returns the broker's HTTP handler: its own routes under /oauth2/,
@@ -249,7 +252,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 // handleReadyz reports whether the broker can serve logins: the session
 // store answers within readyTimeout (the memory store always does), and
 // with readiness.require_idp an identity provider is reachable
-// (readiness.go), both within readyTimeout.
+// (package readiness), both within readyTimeout.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -261,7 +264,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("session store unavailable\n"))
 		return
 	}
-	if err := s.idps.check(ctx); err != nil {
+	if err := s.idps.Check(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(err.Error() + "\n"))
 		return
@@ -278,8 +281,8 @@ const readyTimeout = 2 * time.Second
 // must not be used afterwards.
 func (s *Server) Close() error {
 	cur := s.live.Load()
-	cur.metrics.unregister()
-	cur.tunnels.closeAll()
+	cur.metrics.Unregister()
+	cur.tunnels.CloseAll()
 	return cur.closeStore()
 }
 

@@ -67,6 +67,40 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Background runs fn in a goroutine of its own if one of the registry's
+// background slots is free, and reports whether it did. A provider's
+// Status starts its checks of the IdP (or directory) this way, so that a
+// sign-in page listing many providers does not start as many requests at
+// once (at most maxWarming for a registry and those Update makes from it).
+func (o Options) Background(fn func()) bool {
+	if !takeSlot(o.warmSlots) {
+		return false
+	}
+	go func() {
+		defer releaseSlot(o.warmSlots)
+		fn()
+	}()
+	return true
+}
+
+func takeSlot(slots chan struct{}) bool {
+	if slots == nil {
+		return true
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func releaseSlot(slots chan struct{}) {
+	if slots != nil {
+		<-slots
+	}
+}
+
 // Backoff bounds for failed discovery.
 const (
 	minBackoff = time.Second
@@ -81,11 +115,11 @@ const (
 	TypeLDAP   = "ldap"
 )
 
-func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, presetHooks{}, opts) }
+func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, Hooks{}, opts) }
 
-func newOIDCProvider(cfg Config, hooks presetHooks, opts Options) *oidcProvider {
+func newOIDCProvider(cfg Config, hooks Hooks, opts Options) *oidcProvider {
 	return &oidcProvider{cfg: cfg, opts: opts, hooks: hooks,
-		mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger, overageResolved: hooks.resolvesOverage}}
+		mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger, overageResolved: hooks.ResolvesOverage}}
 }
 
 // oidcProvider is a generic OpenID Connect relying party for one IdP.
@@ -93,7 +127,7 @@ type oidcProvider struct {
 	cfg    Config
 	opts   Options
 	mapper mapper
-	hooks  presetHooks // a preset's extra steps (presets.go)
+	hooks  Hooks // a preset's extra steps (hooks.go, package presets)
 
 	mu       sync.Mutex
 	client   *oidcClient   // set once discovery succeeded
@@ -115,7 +149,7 @@ type oidcClient struct {
 }
 
 func (p *oidcProvider) ID() string   { return p.cfg.ID }
-func (p *oidcProvider) Name() string { return p.cfg.displayName() }
+func (p *oidcProvider) Name() string { return p.cfg.DisplayName() }
 
 // Status never blocks. A provider not yet discovered counts as available and
 // gets a discovery attempt in the background when a slot is free, so the
@@ -129,9 +163,9 @@ func (p *oidcProvider) Status() Status {
 	case p.lastErr != nil && p.opts.Now().Before(p.retryAt):
 		return Status{Reason: "unreachable, retrying shortly"}
 	}
-	if p.attempt == nil && p.takeWarmSlot() {
+	if p.attempt == nil && takeSlot(p.opts.warmSlots) {
 		done := p.startAttemptLocked()
-		go func() { <-done; p.releaseWarmSlot() }()
+		go func() { <-done; releaseSlot(p.opts.warmSlots) }()
 	}
 	if p.lastErr != nil {
 		return Status{Reason: "unreachable, retrying now"}
@@ -234,8 +268,8 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 // zitadel's verifier, set up with the same hook): equal to the provider's,
 // or as the preset's iss hook accepts it.
 func (p *oidcProvider) issuerOK(c *oidcClient, iss string) bool {
-	if p.hooks.iss != nil {
-		return p.hooks.iss(iss) == nil
+	if p.hooks.Issuer != nil {
+		return p.hooks.Issuer(iss) == nil
 	}
 	return iss == c.rp.Issuer()
 }
@@ -291,24 +325,6 @@ func (p *oidcProvider) discovered(ctx context.Context) (*oidcClient, error) {
 	return nil, &UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
 }
 
-func (p *oidcProvider) takeWarmSlot() bool {
-	if p.opts.warmSlots == nil {
-		return true
-	}
-	select {
-	case p.opts.warmSlots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *oidcProvider) releaseWarmSlot() {
-	if p.opts.warmSlots != nil {
-		<-p.opts.warmSlots
-	}
-}
-
 // startAttemptLocked starts a discovery attempt unless one is running and
 // returns the channel closed when it ends. p.mu must be held.
 func (p *oidcProvider) startAttemptLocked() chan struct{} {
@@ -355,16 +371,16 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	hc.Transport = tr
 
 	verifierOpts := []rp.VerifierOption{rp.WithNonce(nonceFromContext)}
-	if p.hooks.iss != nil {
-		verifierOpts = append(verifierOpts, rp.WithISSVerifier(p.hooks.iss))
+	if p.hooks.Issuer != nil {
+		verifierOpts = append(verifierOpts, rp.WithISSVerifier(p.hooks.Issuer))
 	}
 	opts := []rp.Option{
 		rp.WithHTTPClient(&hc),
 		rp.WithAuthStyle(authStyle(p.cfg.authMethod())),
 		rp.WithVerifierOpts(verifierOpts...),
 	}
-	if p.hooks.discoveryURL != "" {
-		opts = append(opts, rp.WithCustomDiscoveryUrl(p.hooks.discoveryURL))
+	if p.hooks.DiscoveryURL != "" {
+		opts = append(opts, rp.WithCustomDiscoveryUrl(p.hooks.DiscoveryURL))
 	}
 	if p.cfg.authMethod() == AuthPrivateKeyJWT {
 		key, err := loadPrivateKey(p.cfg.PrivateKeyFile)
@@ -373,7 +389,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 		}
 		opts = append(opts, rp.WithJWTProfile(rp.SignerFromKeyAndKeyID(key, p.cfg.PrivateKeyID)))
 	}
-	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.scopes(), opts...)
+	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.RequestedScopes(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +408,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 // discoveryURL is where the provider's discovery document is: under its
 // issuer, unless a preset says otherwise.
 func (p *oidcProvider) discoveryURL() string {
-	return or(p.hooks.discoveryURL, discoveryURL(p.cfg.Issuer))
+	return or(p.hooks.DiscoveryURL, discoveryURL(p.cfg.Issuer))
 }
 
 // discoveryURL is where an issuer's discovery document is (OpenID Connect
