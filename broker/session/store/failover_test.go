@@ -182,3 +182,41 @@ func grepLine(s, prefix string) string {
 	}
 	return ""
 }
+
+// TestRedisConfigProblems: each wrong HA setting is reported with its
+// field's path.
+func TestRedisConfigProblems(t *testing.T) {
+	neg, one := -1, 1
+	for _, c := range []struct {
+		name string
+		cfg  RedisConfig
+		want string
+	}{
+		{"address and sentinel", RedisConfig{Address: "r:6379", Sentinel: SentinelConfig{Addresses: []string{"s:26379"}, Master: "m"}}, "session.redis.address: must not be set with sentinel"},
+		{"neither", RedisConfig{}, "session.redis.address: is required with session.store: redis (or sentinel)"},
+		{"no master", RedisConfig{Sentinel: SentinelConfig{Addresses: []string{"s:26379"}}}, "session.redis.sentinel.master: is required"},
+		{"no addresses", RedisConfig{Sentinel: SentinelConfig{Master: "m"}}, "session.redis.sentinel.addresses: is required"},
+		{"bad address", RedisConfig{Sentinel: SentinelConfig{Addresses: []string{"s:0"}, Master: "m"}}, `session.redis.sentinel.addresses[0]: "s:0" is not host:port`},
+		{"password twice", RedisConfig{Sentinel: SentinelConfig{Addresses: []string{"s:1"}, Master: "m", Password: "x", PasswordFile: "f"}}, "session.redis.sentinel.password_file: set password or password_file, not both"},
+		{"sentinel settings without sentinels", RedisConfig{Address: "r:1", Sentinel: SentinelConfig{Password: "x"}}, "session.redis.sentinel.addresses: is required when other sentinel settings are given"},
+		{"negative replicas", RedisConfig{Address: "r:1", Wait: WaitConfig{Replicas: &neg}}, "session.redis.wait.replicas: must not be negative"},
+		{"wait beyond the read timeout", RedisConfig{Address: "r:1", ReadTimeout: time.Second, Wait: WaitConfig{Replicas: &one, Timeout: time.Second}}, "session.redis.wait.timeout: 1s must be shorter than read_timeout (1s)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, e := range c.cfg.Problems(true) {
+				got = append(got, e.Error())
+			}
+			if !strings.Contains(strings.Join(got, "\n"), c.want) {
+				t.Errorf("problems %q, want %q", got, c.want)
+			}
+		})
+	}
+	ok := RedisConfig{Sentinel: SentinelConfig{Addresses: []string{"127.0.0.1:26379"}, Master: "m"}}
+	if p := ok.Problems(true); len(p) != 0 {
+		t.Errorf("a valid sentinel configuration: %v", p)
+	}
+	if n, d := ok.waitFor(); n != 1 || d != DefaultWaitTimeout {
+		t.Errorf("wait with sentinel: %d replicas, %v; want 1, %v", n, d, DefaultWaitTimeout)
+	}
+}

@@ -53,9 +53,10 @@ type primary struct {
 	gen    atomic.Uint64
 	lookup chan struct{} // held while the sentinels are asked
 
-	mu      sync.Mutex
-	current string // the primary the sentinels named; "" asks them again
-	known   string // the last primary they named, to notice a switch
+	mu       sync.Mutex
+	current  string    // the primary the sentinels named; "" asks them again
+	known    string    // the last primary they named, to notice a switch
+	lookedUp time.Time // when they were last asked
 
 	watchOnce sync.Once
 	ctx       context.Context // canceled by close
@@ -243,13 +244,29 @@ func (p *primary) address(ctx context.Context) (string, error) {
 	if a := p.currentAddr(); a != "" { // another caller asked meanwhile
 		return a, nil
 	}
+	// While the primary is down every dial fails and asks again: the
+	// sentinels' answer of the last lookupInterval stands for them all.
+	p.mu.Lock()
+	recent, known := time.Since(p.lookedUp) < lookupInterval, p.known
+	p.mu.Unlock()
+	if recent && known != "" {
+		return known, nil
+	}
 	addr, err := p.sentinel.MasterAddr()
+	p.mu.Lock()
+	p.lookedUp = time.Now()
+	p.mu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("sentinels %v, master %q: %w", p.sentAddr, p.master, err)
 	}
 	p.moveTo(addr)
 	return addr, nil
 }
+
+// lookupInterval: the sentinels are asked at most this often on the
+// requests' behalf (the +switch-master subscription brings a failover at
+// once in any case).
+const lookupInterval = 100 * time.Millisecond
 
 func (p *primary) currentAddr() string {
 	p.mu.Lock()

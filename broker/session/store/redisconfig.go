@@ -222,7 +222,7 @@ func (c SentinelConfig) problems() []error {
 		if c.Username != "" || c.Password != "" || c.PasswordFile != "" || c.TLS != (RedisTLS{}) {
 			add("addresses", "is required when other sentinel settings are given")
 		}
-		return nil
+		return errs
 	}
 	if len(c.Addresses) == 0 {
 		add("addresses", "is required with sentinel: at least one sentinel's host:port")
