@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -218,5 +220,31 @@ func TestRedisConfigProblems(t *testing.T) {
 	}
 	if n, d := ok.waitFor(); n != 1 || d != DefaultWaitTimeout {
 		t.Errorf("wait with sentinel: %d replicas, %v; want 1, %v", n, d, DefaultWaitTimeout)
+	}
+}
+
+// TestFailoverErrors: which failures make the store ask for the primary
+// again and retry once.
+func TestFailoverErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{redis.Error("READONLY You can't write against a read only replica."), true},
+		{redis.Error("ERR Error running script (call to f_x): @user_script:3: READONLY You can't write against a read only replica."), true},
+		{redis.Error("LOADING Redis is loading the dataset in memory"), true},
+		{redis.Error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), true},
+		{&netOpError, true},
+		{io.EOF, true},
+		{fmt.Errorf("127.0.0.1:1 is %w: its ROLE is \"slave\"", errNotPrimary), true},
+		{redis.Error("NOPERM this user has no permissions"), false},
+		{redis.Error("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
+		{context.DeadlineExceeded, false},
+		{redis.ErrPoolExhausted, false},
+		{fmt.Errorf("127.0.0.1:1 %w", ErrCluster), false},
+	} {
+		if got := failoverError(c.err); got != c.want {
+			t.Errorf("failoverError(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
