@@ -2,7 +2,17 @@ package store
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +160,76 @@ func TestSentinelRefusesReplica(t *testing.T) {
 	if err := s.Ping(context.Background()); err != nil { // asks the sentinels again
 		t.Errorf("ping after a refused replica: %v", err)
 	}
+}
+
+// TestSentinelTLS: the sentinels and the servers speak TLS only; the
+// store checks the sentinels' certificate with sentinel.tls and the
+// primary's with tls, each against its CA file. Without sentinel.tls
+// the sentinels cannot be asked.
+func TestSentinelTLS(t *testing.T) {
+	cert, key := writeCert(t)
+	primary := redisserver.StartWith(t, redisserver.Options{TLSCertFile: cert, TLSKeyFile: key})
+	redisserver.StartWith(t, redisserver.Options{TLSCertFile: cert, TLSKeyFile: key, ReplicaOf: primary.Addr})
+	var addrs []string
+	for range 2 {
+		s := redisserver.StartSentinel(t, redisserver.SentinelOptions{Master: testMaster, Primary: primary.Addr, Quorum: 1,
+			TLSCertFile: cert, TLSKeyFile: key})
+		addrs = append(addrs, s.Addr)
+	}
+	cfg := RedisConfig{KeyPrefix: "t:", TLS: RedisTLS{Enabled: true, CAFile: cert},
+		Sentinel: SentinelConfig{Addresses: addrs, Master: testMaster, TLS: RedisTLS{Enabled: true, CAFile: cert}}}
+	if p := cfg.Problems(true); len(p) > 0 {
+		t.Fatal(p)
+	}
+	s, err := NewRedis(cfg, 0, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Commit("tok", []byte("data"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("a write over TLS through TLS sentinels: %v", err)
+	}
+	if got := s.primary.currentAddr(); got != primary.Addr {
+		t.Errorf("primary %q, want %s", got, primary.Addr)
+	}
+	cfg.Sentinel.TLS = RedisTLS{}
+	plain, err := NewRedis(cfg, 0, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "sentinels") {
+		t.Errorf("without sentinel.tls: %v; want the sentinels unreachable", err)
+	}
+}
+
+// writeCert makes a self-signed certificate for 127.0.0.1 and returns its
+// PEM files.
+func writeCert(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redis.test"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

@@ -94,7 +94,7 @@ func (s *Server) Restart() {
 		"--dir", s.dir, "--dbfilename", "dump.rdb", "--loglevel", "warning")
 	if s.opts.TLSCertFile != "" {
 		cmd.Args = append(cmd.Args, "--port", "0", "--tls-port", port, "--tls-cert-file", s.opts.TLSCertFile,
-			"--tls-key-file", s.opts.TLSKeyFile, "--tls-auth-clients", "no")
+			"--tls-key-file", s.opts.TLSKeyFile, "--tls-auth-clients", "no", "--tls-replication", "yes", "--tls-ca-cert-file", s.opts.TLSCertFile)
 	} else {
 		cmd.Args = append(cmd.Args, "--port", port)
 	}

@@ -32,6 +32,10 @@ type SentinelOptions struct {
 	// Password, unless "", must be given by the sentinel's clients;
 	// PrimaryPassword is what it gives the servers.
 	Password, PrimaryPassword string
+	// TLSCertFile and TLSKeyFile, when set, make the sentinel speak TLS
+	// only, with this certificate, and connect to the servers and the
+	// other sentinels over TLS.
+	TLSCertFile, TLSKeyFile string
 }
 
 // StartSentinel runs a redis-sentinel for tb that monitors o.Primary, and
@@ -59,13 +63,19 @@ func StartSentinel(tb testing.TB, o SentinelOptions) *Sentinel {
 	_, port, _ := net.SplitHostPort(addr)
 	host, pport, _ := net.SplitHostPort(o.Primary)
 	dir := tb.TempDir()
-	conf := []string{
-		"port " + port, "bind 127.0.0.1", "dir " + dir, "loglevel warning",
+	conf := []string{"bind 127.0.0.1", "dir " + dir, "loglevel warning"}
+	if o.TLSCertFile != "" {
+		conf = append(conf, "port 0", "tls-port "+port, "tls-cert-file "+o.TLSCertFile, "tls-key-file "+o.TLSKeyFile,
+			"tls-auth-clients no", "tls-replication yes", "tls-ca-cert-file "+o.TLSCertFile)
+	} else {
+		conf = append(conf, "port "+port)
+	}
+	conf = append(conf,
 		fmt.Sprintf("sentinel monitor %s %s %s %d", o.Master, host, pport, o.Quorum),
 		fmt.Sprintf("sentinel down-after-milliseconds %s %d", o.Master, o.DownAfter.Milliseconds()),
 		fmt.Sprintf("sentinel failover-timeout %s %d", o.Master, o.FailoverTimeout.Milliseconds()),
 		fmt.Sprintf("sentinel parallel-syncs %s 1", o.Master),
-	}
+	)
 	if o.PrimaryPassword != "" {
 		conf = append(conf, fmt.Sprintf("sentinel auth-pass %s %s", o.Master, o.PrimaryPassword))
 	}
@@ -76,7 +86,7 @@ func StartSentinel(tb testing.TB, o SentinelOptions) *Sentinel {
 	if err := os.WriteFile(file, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Addr: addr, tb: tb, dir: dir, opts: Options{Password: o.Password}, output: newBuffer()}
+	s := &Server{Addr: addr, tb: tb, dir: dir, opts: Options{Password: o.Password, TLSCertFile: o.TLSCertFile, TLSKeyFile: o.TLSKeyFile}, output: newBuffer()}
 	tb.Cleanup(s.kill)
 	s.run(exec.Command("redis-sentinel", file))
 	return &Sentinel{Server: s}
