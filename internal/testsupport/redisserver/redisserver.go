@@ -209,6 +209,18 @@ func (s *Server) Do(cmd string, args ...any) any {
 	return v
 }
 
+// Try runs one command on a new connection and returns its error, for a
+// server that may refuse or drop connections (one being restarted, or
+// made a replica).
+func (s *Server) Try(cmd string, args ...any) (any, error) {
+	c, err := redis.Dial("tcp", s.Addr, s.dialOptions(5*time.Second)...)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Do(cmd, args...)
+}
+
 // dialOptions are the test's own connections' (TLS without verification:
 // the server is the test's).
 func (s *Server) dialOptions(read time.Duration) []redis.DialOption {
