@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -47,9 +48,9 @@ func (s *Server) timeCallback(r *http.Request) func() {
 		result := "error"
 		if info := requestInfoFrom(r.Context()); info != nil {
 			switch info.login {
-			case evLoginSucceeded:
+			case audit.LoginSucceeded:
 				result = "succeeded"
-			case evLoginFailed:
+			case audit.LoginFailed:
 				result = "failed"
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
@@ -220,7 +221,7 @@ func TestPendingLoginCookie(t *testing.T) {
 	})
 	t.Run("long rds: the cookies stay under the byte bound", func(t *testing.T) {
 		e := newEnv(t)
-		rd := "/" + strings.Repeat("x", maxRedirectLength-1)
+		rd := "/" + strings.Repeat("x", redirect.MaxLength-1)
 		var cbs []*url.URL
 		for range 4 {
 			cbs = append(cbs, e.startLogin(e.client, "alpha", "alice", rd))

@@ -16,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/readiness"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
@@ -76,7 +78,7 @@ type Server struct {
 	store        store.Backend
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
-	redirects    *redirectHosts       // redirect_hosts
+	redirects    *redirect.Hosts      // redirect_hosts
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
@@ -85,7 +87,7 @@ type Server struct {
 	tunnels      *upstream.Tunnels    // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
-	auditBudget *lineBudget
+	auditBudget *audit.Budget
 
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
@@ -110,7 +112,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs:   &store.ErrorLog{Interval: 10 * time.Second},
 		local:       &localLogins{limits: ratelimit.NewLogins(opts.Now)},
-		auditBudget: &lineBudget{}}
+		auditBudget: &audit.Budget{}}
 	var err error
 	if s.metrics, err = metrics.New(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
@@ -185,7 +187,7 @@ func (s *Server) configure(prev *Server) error {
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
 	s.rules = access.Compile(cfg.Routes, cfg.Default)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
-	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
+	s.redirects = redirect.Compile(cfg.RedirectHosts)
 	s.idps = readiness.New(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
 		s.idps.CarryOver(prev.idps)

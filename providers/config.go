@@ -137,7 +137,8 @@ type Config struct {
 	Groups map[string][]string `yaml:"groups"`
 	// BasicAuthPaths are the paths where API clients may authenticate as
 	// these users with HTTP Basic instead of a session: "/api/" (a subtree)
-	// or "/metrics" (one path). Default: none.
+	// or "/metrics" (one path). Default: none. The providers package does
+	// not use them; the broker, whose routes they are among, checks them.
 	BasicAuthPaths []string `yaml:"basic_auth_paths"`
 
 	// LDAP is the directory of a provider of type "ldap"

@@ -1,14 +1,14 @@
-// Package presets is the IdP presets: each (Types) is a provider type named after an IdP (github,
-// google, entra, gitlab, keycloak, okta) that stands for one of the generic
-// types, oidc or oauth2, with the IdP's settings filled in: its issuer or
-// endpoints from a few fields of its own (a tenant, a base URL), its scopes,
-// its claim paths, its authorization parameters. Every generic setting the
-// configuration sets wins over the preset's. Where an IdP needs more than
-// settings (GitHub's e-mail and organisation APIs, Entra ID's per-tenant
-// issuers and Microsoft Graph, Google's hosted domain), the preset adds a
-// hook (providers.Hooks) to the generic login; there is no second login
-// flow.
-// docs/providers.md describes each preset for users.
+// Package presets holds the IdP presets (Types). Each is a provider type
+// named after an IdP (github, google, entra, gitlab, keycloak, okta) that
+// stands for one of the generic types, oidc or oauth2, with the IdP's
+// settings filled in: its issuer or endpoints from a few fields of its own
+// (a tenant, a base URL), its scopes, its claim paths, its authorization
+// parameters. Every generic setting the configuration sets wins over the
+// preset's. Where an IdP needs more than settings (GitHub's e-mail and
+// organisation APIs, Entra ID's per-tenant issuers and Microsoft Graph,
+// Google's hosted domain), the preset adds a hook (providers.Hooks) to the
+// generic login; there is no second login flow. docs/providers.md
+// describes each preset for users.
 package presets
 
 import (
