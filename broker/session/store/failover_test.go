@@ -41,6 +41,7 @@ func TestRedisReconnectAfterRestart(t *testing.T) {
 			})
 		})
 	}
+	waitFor(t, 10*time.Second, "every connection taken", func() bool { return s.pool.Stats().ActiveCount == DefaultRedisPoolMaxIdle })
 	close(hold)
 	wg.Wait()
 	if idle := s.pool.Stats().IdleCount; idle != DefaultRedisPoolMaxIdle {

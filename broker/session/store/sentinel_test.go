@@ -99,7 +99,12 @@ func TestSentinelFailover(t *testing.T) {
 	waitFor(t, 10*time.Second, "subscribed", s.Subscribed)
 	readCached(t, s, "a")
 
-	h.sentinels[0].Do("SENTINEL", "FAILOVER", testMaster)
+	// A sentinel refuses (NOGOODSLAVE) until it has heard from the
+	// replica lately enough.
+	waitFor(t, 20*time.Second, "a failover started", func() bool {
+		_, err := h.sentinels[0].Try("SENTINEL", "FAILOVER", testMaster)
+		return err == nil
+	})
 	waitFor(t, 20*time.Second, "the store on the new primary", func() bool { return s.primary.currentAddr() == h.replica.Addr })
 	if s.Cached("a") {
 		t.Error("the cache kept a session across the failover")
