@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -110,12 +111,7 @@ func (c RedisConfig) waitFor() (int, time.Duration) {
 }
 
 // Set reports whether any Redis setting is given.
-func (c RedisConfig) Set() bool {
-	return c.Address != "" || c.Sentinel.Enabled() || c.Sentinel.Username != "" || c.Sentinel.Password != "" ||
-		c.Sentinel.PasswordFile != "" || c.Sentinel.TLS != (RedisTLS{}) || c.Wait != (WaitConfig{}) ||
-		c.Username != "" || c.Password != "" || c.Database != 0 || c.TLS != (RedisTLS{}) || c.DialTimeout != 0 ||
-		c.ReadTimeout != 0 || c.WriteTimeout != 0 || c.PoolMaxIdle != 0 || c.PoolMaxActive != 0 || c.KeyPrefix != ""
-}
+func (c RedisConfig) Set() bool { return !reflect.DeepEqual(c, RedisConfig{}) }
 
 // RedisTLS are the TLS settings of the Redis connection. In YAML it is
 // either a boolean (`tls: true`: TLS with the system's roots) or a mapping
