@@ -26,7 +26,7 @@ import (
 // Every connection carries the generation it was dialed in. A failover, or
 // a failure that may mean one (a dead connection, READONLY), starts a new
 // generation, and the pool drops older connections when it would hand
-// them out (Redis's TestOnBorrowContext): no request reuses a connection to
+// them out (redigo's TestOnBorrowContext): no request reuses a connection to
 // a server that restarted, died or was demoted.
 //
 // github.com/FZambia/sentinel asks the sentinels (its Dial is ours, with
