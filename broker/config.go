@@ -186,8 +186,9 @@ func (c Config) validate(needProviders bool) error {
 		add("providers", "at least one provider is required")
 	}
 	seen := map[string]int{}
+	types := all.Types()
 	for i, p := range c.Providers {
-		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), all.Types().Validate(p))...)
+		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), types.Validate(p))...)
 		if j, dup := seen[p.ID]; dup && p.ID != "" {
 			add(fmt.Sprintf("providers[%d].id", i), "%q is already used by providers[%d]", p.ID, j)
 		}
