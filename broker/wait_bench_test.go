@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,11 +38,11 @@ func BenchmarkCallbackRedisWait(b *testing.B) {
 	}
 	for _, n := range []int{0, 1} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
-			before, cpu := waitCalls(primary), cpuTime()
+			before, cpu := waitCalls(primary), reportCPU(b)
 			benchCallback(b, SessionConfig{Store: "redis", Redis: RedisConfig{Address: primary.Addr, KeyPrefix: "bench:",
 				Wait: WaitConfig{Replicas: &n}}})
 			b.ReportMetric(float64(waitCalls(primary)-before)/float64(b.N), "wait-calls/op")
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			cpu()
 		})
 	}
 }
@@ -59,13 +58,4 @@ func waitCalls(r *redisserver.Server) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
-}
-
-// cpuTime is the CPU time this process used so far, in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
