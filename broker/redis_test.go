@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -391,7 +392,7 @@ func TestRedisConfigParsed(t *testing.T) {
 	cfg := parse("session:\n  store: redis\n  redis:\n    address: 'redis.internal:6380'\n    username: broker\n    password: ${REDIS_PASSWORD}\n    database: 2\n    tls: true\n    read_timeout: 500ms\n    key_prefix: 'b1:'\n")
 	want := RedisConfig{Address: "redis.internal:6380", Username: "broker", Password: "p#ss: {x}", Database: 2,
 		TLS: RedisTLS{Enabled: true}, ReadTimeout: 500 * time.Millisecond, KeyPrefix: "b1:"}
-	if cfg.Session.Redis != want {
+	if !reflect.DeepEqual(cfg.Session.Redis, want) {
 		t.Errorf("parsed %+v\nwant %+v", cfg.Session.Redis, want)
 	}
 	if w := cfg.Warnings(); len(w) != 0 {

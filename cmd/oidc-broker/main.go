@@ -92,6 +92,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer srv.Close()
+	if err := probeStore(srv, logger); err != nil {
+		fmt.Fprintln(stderr, "oidc-broker:", err)
+		return 1
+	}
 	stopMetrics, err := startMetrics(cfg.Metrics, srv.MetricsHandler(), logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "oidc-broker:", err)
@@ -130,6 +134,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("oidc-broker listening", "addr", ln.Addr().String(), "version", versionString())
 	return serveUntilSignal(ln, cfg.Server.NewHTTPServer("", srv.Handler()), logger, *drain, hup, reload)
+}
+
+// probeStoreTimeout bounds the session store's probe at start.
+const probeStoreTimeout = 2 * time.Second
+
+// probeStore pings the session store once at start: a Redis Cluster node
+// is refused (an error), a store that does not answer is logged and the
+// broker starts all the same (/readyz says so until it answers).
+func probeStore(srv *broker.Server, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), probeStoreTimeout)
+	defer cancel()
+	err := srv.ProbeStore(ctx)
+	switch {
+	case errors.Is(err, broker.ErrRedisCluster):
+		return fmt.Errorf("session.redis: %w", err)
+	case err != nil:
+		logger.Warn("session store unavailable at start; starting all the same", "error", err)
+	}
+	return nil
 }
 
 // problemList is a configuration error's problems, one by one.

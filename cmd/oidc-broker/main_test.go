@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -158,5 +160,34 @@ func TestDemoSaysWhenItsPortIsTaken(t *testing.T) {
 	if code := run([]string{"demo", "--listen", ln.Addr().String()}, &bytes.Buffer{}, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "Another program uses that port") || !strings.Contains(errb.String(), "127.0.0.1:0 for any free port") {
 		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
+// TestServeRefusesRedisCluster: a Redis Cluster node is refused at start,
+// with an error that says why (docs/sessions.md#redis-cluster).
+func TestServeRefusesRedisCluster(t *testing.T) {
+	r := redisserver.StartWith(t, redisserver.Options{Args: []string{"--cluster-enabled", "yes"}})
+	cfg := writeConfig(t, "listen: 127.0.0.1:0\nsession:\n  store: redis\n  redis: {address: '"+r.Addr+"'}\n"+
+		"providers:\n  - {id: kc, issuer: 'https://kc.example.com', client_id: c, client_secret: s}\n")
+	var errb bytes.Buffer
+	if code := run([]string{"serve", "--config", cfg}, &bytes.Buffer{}, &errb); code != 1 || !strings.Contains(errb.String(), "Redis Cluster is not supported") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
+// TestCheckSentinelSettings: check names each wrong sentinel setting.
+func TestCheckSentinelSettings(t *testing.T) {
+	cfg := writeConfig(t, "session:\n  store: redis\n  redis:\n    address: 'r:6379'\n    sentinel: {addresses: ['s1', 's2:26379'], password: x, password_file: /nonexistent}\n"+
+		"    wait: {replicas: -1}\nproviders:\n  - {id: kc, issuer: 'https://kc.example.com', client_id: c, client_secret: s}\n")
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", cfg}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for _, want := range []string{"session.redis.address: must not be set with sentinel", `session.redis.sentinel.addresses[0]: "s1" is not host:port`,
+		"session.redis.sentinel.master: is required", "session.redis.sentinel.password_file: set password or password_file, not both",
+		"session.redis.wait.replicas: must not be negative"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("errors lack %q:\n%s", want, errb.String())
+		}
 	}
 }
