@@ -157,7 +157,7 @@ func (c Config) validate(needProviders bool) error {
 			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
 		}
 	}
-	errs = append(errs, c.Server.problems()...) // httpserver.go
+	errs = append(errs, c.Server.Problems()...) // package httpserver
 	errs = append(errs, c.upstreamProblems()...)
 	for i, h := range c.AllowedHosts {
 		if _, err := access.ParseHostPattern(h); err != nil {
