@@ -76,7 +76,7 @@ func closedAddr(t *testing.T) string {
 // labels (an unknown provider in a path is "unknown").
 func TestMetricsAfterFlows(t *testing.T) {
 	gone := providers.Config{ID: "gone", Issuer: "http://" + closedAddr(t), ClientID: "c", ClientSecret: "s"}
-	e := newEnv(t, withRules("127.0.0.1"), withWrongSecret("beta"),
+	e := newEnv(t, withRules("127.0.0.1"), withWrongSecret("beta"), withUserinfo("alpha", "always"),
 		withConfig(func(c *Config) { c.Providers = append(c.Providers, gone) }))
 
 	bob := newBrowser()

@@ -158,14 +158,21 @@ func startServe(t *testing.T, config string) (*demoBroker, *net.TCPAddr) {
 // startServeWith is startServe with another build of the broker, bin.
 func startServeWith(t *testing.T, bin, config string) (*demoBroker, *net.TCPAddr) {
 	t.Helper()
+	return startServeCmd(t, exec.Command(bin, "serve", "--config", config))
+}
+
+// startServeCmd is startServe with a command prepared by the caller (its
+// environment, or run through taskset: e2e/loadpin_test.go).
+func startServeCmd(t *testing.T, cmd *exec.Cmd) (*demoBroker, *net.TCPAddr) {
+	t.Helper()
 	b := &demoBroker{
-		cmd:    exec.Command(bin, "serve", "--config", config),
+		cmd:    cmd,
 		stderr: &syncBuffer{},
 		exited: make(chan struct{}),
 	}
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	go func() {
 		b.waitErr = b.cmd.Wait()

@@ -31,8 +31,15 @@ import (
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stopCPUProfile()
+	os.Exit(code)
 }
+
+// stopCPUProfile ends the CPU profile of a binary built with -tags
+// cpuprofile (cpuprofile.go: for the load harness only); in every other
+// build it does nothing.
+var stopCPUProfile = func() {}
 
 // run dispatches a command and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {

@@ -227,6 +227,22 @@ func (s *Server) Port() int {
 	return n
 }
 
+// PID is the process ID of the running server (0 when it is stopped), for
+// tests that read its CPU time or pin it to a CPU.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-s.exited:
+		return 0
+	default:
+		return s.cmd.Process.Pid
+	}
+}
+
 // syncWriter appends the process's output under the server's lock.
 type syncWriter struct{ s *Server }
 
