@@ -92,17 +92,17 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			w.Header()[idHeader] = id
 		}
 		if u == nil {
-			http.NotFound(rw, r)
+			earlyError(rw, r, http.StatusNotFound, "not_found", "404 page not found", info.ID())
 			return
 		}
 		if !s.pathReadable(r, u, forwardAuth) { // 3, the path
-			http.Error(rw, "Bad Request: control character or invalid UTF-8 in the path", http.StatusBadRequest)
+			earlyError(rw, r, http.StatusBadRequest, "bad_request", "Bad Request: control character or invalid UTF-8 in the path", info.ID())
 			return
 		}
 
 		if !hostAllowed(s.allowedHosts, facts.Host) { // 4
 			s.log.DebugContext(ctx, "host not allowed", "host", facts.Host)
-			http.Error(rw, "Bad Request: unknown host", http.StatusBadRequest)
+			earlyError(rw, r, http.StatusBadRequest, "bad_host", "Bad Request: unknown host", info.ID())
 			return
 		}
 

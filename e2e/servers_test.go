@@ -206,7 +206,8 @@ func startServeCmd(t *testing.T, cmd *exec.Cmd) (*demoBroker, *net.TCPAddr) {
 
 // writeServeConfig writes the broker's configuration into dir and returns its path: a free
 // loopback port, no public_url (the origin comes from the proxy's headers, as trusted),
-// one provider "acme" at issuer, and the upstream app. trusted is YAML in flow style.
+// one provider "acme" at issuer, and the upstream app; /admins/ is for the group admins
+// (alice, not bob). trusted is YAML in flow style.
 func writeServeConfig(t *testing.T, dir, trusted, issuer, upstream string) string {
 	t.Helper()
 	conf := fmt.Sprintf(`listen: 127.0.0.1:0
@@ -214,6 +215,9 @@ trusted_proxies: %s
 upstream: %q
 log:
   level: debug
+routes:
+  - path: /admins/
+    groups: {one_of: [admins]}
 providers:
   - id: acme
     name: Acme

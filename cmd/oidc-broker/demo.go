@@ -50,6 +50,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
 	cfg := broker.Config{PublicURL: base}
 	cfg.Selection.Title = "Sign in to the demo app"
+	cfg.Routes = demoRoutes() // demorules.go
+	look, err := demoLook(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		return 1
+	}
 	for _, d := range demoIdPs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -70,6 +76,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 				PostLogoutRedirectURIs: []string{base + "/oauth2/signed_out/" + d.id}}},
 			Logger:                   logger.With("demo_idp", d.id),
 			AuthorizationResponseIss: d.iss,
+			Look:                     look,
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "oidc-broker demo:", err)
@@ -102,9 +109,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
   Open %s/ and sign in through either demo IdP.
   Users: alice, bob, carol (password %q); carol's email is not verified.
+  %s is public; %s is for the group admins (alice): bob sees the 403.
 
 Press Ctrl-C to stop.
-`, base, demo.DemoPassword)
+`, base, demo.DemoPassword, base+demoPublicPath, base+demoAdminsPath)
 	return serveUntilSignal(brokerLn, cfg.Server.NewHTTPServer("", srv.Handler()), logger, defaultDrain, notifyHUP(), nil)
 }
 
