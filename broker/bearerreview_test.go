@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +122,11 @@ func TestForwardAuthTokensOnlyToTrustedProxy(t *testing.T) {
 		c.ForwardAuth = ForwardAuthConfig{TokenRelay: TokenRelay{PassAccessToken: "X-Forwarded-Access-Token", PassIDToken: "X-Forwarded-Id-Token"}}
 		c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL}} // an app that did not ask
 	}))
+	if w := e.server.cfg.Warnings(); !slices.ContainsFunc(w, func(s string) bool {
+		return strings.HasPrefix(s, "forward_auth: tokens are asked for but trusted_proxies.from is empty")
+	}) {
+		t.Errorf("no warning that forward-auth answers will carry no tokens: %q", w)
+	}
 	e.login("alpha", "alice", "/")
 	resp := e.request(e.client, http.MethodGet, "/oauth2/auth", nil) // no trusted proxy: a page's fetch
 	if resp.Header.Get("X-Forwarded-Access-Token") != "" || resp.Header.Get("X-Forwarded-Id-Token") != "" {

@@ -215,6 +215,9 @@ func (c Config) Warnings() []string {
 	if tp.Enabled() && len(tp.From) == 0 {
 		w = append(w, "trusted_proxies: hop counts are set but `from` is empty: any peer that reaches the broker directly can forge forwarding headers")
 	}
+	if c.ForwardAuth.Enabled() && len(tp.From) == 0 {
+		w = append(w, "forward_auth: tokens are asked for but trusted_proxies.from is empty: forward-auth answers carry them only to a peer listed there, so none will")
+	}
 	if strings.HasPrefix(c.PublicURL, "http://") {
 		w = append(w, "public_url: is http, so session cookies cannot be Secure; use https outside local testing")
 	}
