@@ -118,11 +118,13 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 			if p.stale(c) {
 				return errStale
 			}
-			if time.Since(idleSince) < time.Minute {
-				return nil
+			if time.Since(idleSince) >= time.Minute {
+				if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
+					return err
+				}
 			}
-			_, err := redis.DoContext(c, ctx, "PING")
-			return err
+			lend(ctx, c)
+			return nil
 		},
 	}
 	if cacheTTL > 0 {
@@ -203,14 +205,29 @@ var errRedis = errors.New("store: redis")
 // connection turns out dead, or the server is no longer the primary, f
 // runs once more on a fresh connection (to the new primary): a restart or
 // a failover costs no request once the primary answers. f must be
-// idempotent (every caller's is; Once and Lock may then report a mark or
-// lock their first try made as someone else's, which fails closed).
+// idempotent: running it twice must do what running it once does, also
+// when the first run's reply was lost (Once and Lock tell their own first
+// write from someone else's by a value of their own: onceScript).
 func (s *Redis) do(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
+	return s.run(ctx, true, f)
+}
+
+// doUnsent is do for an f that must not run twice (CommitCtx: a session
+// written again after a sign-out deleted it comes back). f runs again only
+// when its first try provably did not reach the server: no connection was
+// made, nothing was written on it, or the server refused the command as no
+// primary. A reply lost after the command was sent (a read timeout, a
+// connection closed under it) is the caller's failure.
+func (s *Redis) doUnsent(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
+	return s.run(ctx, false, f)
+}
+
+func (s *Redis) run(ctx context.Context, idempotent bool, f func(ctx context.Context, c redis.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
-	err := s.try(ctx, f)
-	if err != nil && s.primary.failed(err) && ctx.Err() == nil {
-		err = s.try(ctx, f)
+	sent, err := s.try(ctx, f)
+	if err != nil && s.primary.failed(err) && ctx.Err() == nil && (idempotent || !sent || refused(err)) {
+		_, err = s.try(ctx, f)
 		s.primary.failed(err)
 	}
 	if err != nil {
@@ -219,13 +236,19 @@ func (s *Redis) do(ctx context.Context, f func(ctx context.Context, c redis.Conn
 	return nil
 }
 
-func (s *Redis) try(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
-	c, err := s.pool.GetContext(ctx)
+// try runs f on a pooled connection; sent is false when f's commands
+// provably never reached the server (no connection, or none of their
+// bytes written).
+func (s *Redis) try(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) (sent bool, err error) {
+	b := &borrowed{}
+	c, err := s.pool.GetContext(context.WithValue(ctx, borrowedKey{}, b))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer c.Close()
-	return f(ctx, c)
+	before := b.written()
+	err = f(ctx, c)
+	return before < 0 || b.written() != before, err
 }
 
 func (s *Redis) sessionKey(token string) string { return s.prefix + "session:" + token }
@@ -289,11 +312,12 @@ func foundBytes(reply any, err error) ([]byte, bool, error) {
 
 // CommitCtx writes the session and its expiry in one transaction (a
 // session is never stored without its expiry), then publishes the
-// invalidation, in the same round trip.
+// invalidation, in the same round trip. It is not sent twice (doUnsent):
+// a sign-out on another replica between the two would be undone.
 func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	h := HashOf(token)
 	defer s.invalidate(h)
-	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+	return s.doUnsent(ctx, func(ctx context.Context, c redis.Conn) error {
 		key := s.sessionKey(token)
 		_ = c.Send("MULTI")
 		_ = c.Send("SET", key, b)
@@ -476,22 +500,51 @@ func (s *Redis) IndexRemove(ctx context.Context, key string) error {
 	})
 }
 
+// Once marks key used unless it was, and reports whether this call made
+// the mark. The mark holds a value of this call's own: when the first try's
+// reply was lost and do runs it again, a mark holding that value is this
+// call's, not a replay (onceScript). When Once fails, it takes its mark
+// back if it can, so that the caller's own retry (an IdP sending a logout
+// token again after a 503) is not refused as a replay.
 func (s *Redis) Once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
+	k, mine := s.prefix+"once:"+key, randomToken()
+	ms := max(ttl.Milliseconds(), 1)
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
-		fresh, err = setNX(ctx, c, s.prefix+"once:"+key, "1", ttl)
-		if fresh {
+		var err error
+		fresh, err = redis.Bool(onceScript.DoContext(ctx, c, k, mine, ms))
+		if err == nil && fresh {
 			s.wait(ctx, c) // a lost mark is a state the IdP still refuses to redeem twice: logged only
 		}
 		return err
 	})
-	return fresh, err
+	if err != nil {
+		// Also after the request ended; if this fails too, the mark
+		// stays until ttl (the IdP's retry is then refused as a replay).
+		_ = s.do(context.WithoutCancel(ctx), func(ctx context.Context, c redis.Conn) error {
+			_, err := unlockScript.DoContext(ctx, c, k, mine)
+			return err
+		})
+		return false, err
+	}
+	return fresh, nil
 }
+
+// onceScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it exists, and
+// reports 1 when it did or when the key already holds ARGV[1] (this
+// caller's own earlier try), 0 otherwise.
+var onceScript = redis.NewScript(1, `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`)
 
 func (s *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
 	k, holder := s.prefix+"lock:"+key, randomToken()
 	var ok bool
+	ms := max(ttl.Milliseconds(), 1)
 	err := s.do(ctx, func(ctx context.Context, c redis.Conn) (err error) {
-		ok, err = setNX(ctx, c, k, holder, ttl)
+		// A lock holding this holder's value is this call's own first try.
+		ok, err = redis.Bool(onceScript.DoContext(ctx, c, k, holder, ms))
 		return err
 	})
 	if err != nil || !ok {
@@ -505,20 +558,6 @@ func (s *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		})
 	}
 	return release, true, nil
-}
-
-// setNX sets key to value for ttl unless it exists, and reports whether it
-// did.
-func setNX(ctx context.Context, c redis.Conn, key, value string, ttl time.Duration) (bool, error) {
-	ms := max(ttl.Milliseconds(), 1)
-	_, err := redis.String(redis.DoContext(c, ctx, "SET", key, value, "NX", "PX", ms))
-	switch {
-	case errors.Is(err, redis.ErrNil):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return true, nil
 }
 
 // secret makes the secret name unless another replica did (SET NX), then
