@@ -112,11 +112,15 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 		IdleTimeout: 4 * time.Minute, MaxConnLifetime: time.Hour,
 		DialContext: p.dial,
 		// A connection dialed before the last failover (or a failure that
-		// may have been one) is dropped; one idle for a minute may have
-		// been closed by the server or a middlebox: check it before use.
+		// may have been one) is dropped, and so is one the server closed
+		// (a restart: closedByServer); one idle for a minute may have
+		// been closed by a middlebox: check it before use.
 		TestOnBorrowContext: func(ctx context.Context, c redis.Conn, idleSince time.Time) error {
 			if p.stale(c) {
 				return errStale
+			}
+			if pc, ok := c.(*conn); ok && pc.sent != nil && pc.sent.closedByServer() {
+				return errClosedByServer
 			}
 			if time.Since(idleSince) >= time.Minute {
 				if _, err := redis.DoContext(c, ctx, "PING"); err != nil {

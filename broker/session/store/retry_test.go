@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
@@ -188,5 +191,45 @@ func TestRedisOnceThatFailsLeavesNoMark(t *testing.T) {
 	}
 	if fresh, err := s.Once(ctx, "logout-jti:alpha:j-2", time.Minute); err != nil || !fresh {
 		t.Errorf("the retry after a failed Once: fresh %v, error %v; want fresh", fresh, err)
+	}
+}
+
+// TestRedisCommitAfterRestartSucceeds: a commit is not sent twice, yet a
+// restart of Redis costs no commit: the pool's idle connections that the
+// server closed are found so before anything is written on them.
+func TestRedisCommitAfterRestartSucceeds(t *testing.T) {
+	r := redisserver.Start(t)
+	s := testRedisStore(t, r, time.Now)
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	for range DefaultRedisPoolMaxIdle { // idle connections, all of them
+		wg.Go(func() {
+			_ = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+				<-hold
+				_, err := redis.DoContext(c, ctx, "PING")
+				return err
+			})
+		})
+	}
+	waitFor(t, 10*time.Second, "every connection taken", func() bool { return s.pool.Stats().ActiveCount == DefaultRedisPoolMaxIdle })
+	close(hold)
+	wg.Wait()
+	r.Stop()
+	r.Restart()
+	var failed atomic.Int32
+	for i := range 2 * DefaultRedisPoolMaxIdle {
+		wg.Go(func() {
+			if err := s.CommitCtx(ctx, "tok"+strconv.Itoa(i), []byte("v"), exp); err != nil {
+				if failed.Add(1) == 1 {
+					t.Errorf("commit after the restart: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d commits failed after the restart", n, 2*DefaultRedisPoolMaxIdle)
 	}
 }
