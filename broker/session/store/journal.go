@@ -98,6 +98,10 @@ func (j *journal) addIndex(keys []string, token string, until time.Time) {
 	j.trimLocked()
 }
 
+// JournalEntries is how many deletions and index entries wait for replicas
+// to confirm them (a metric).
+func (s *Redis) JournalEntries() int { return int(s.journal.n.Load()) }
+
 // trimLocked keeps the journal within journalMax, dropping the oldest
 // (in amortized constant time: order), and bounds order.
 func (j *journal) trimLocked() {
