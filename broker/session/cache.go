@@ -153,9 +153,15 @@ func (c *sessionCodec) decodeShared(b []byte) (*decodedSession, error) {
 	if err != nil {
 		return nil, &undecodableError{err}
 	}
+	unpackLogin(values) // compact.go
 	d := newDecodedSession(deadline, values, c.derive)
 	c.cache.put(b, d)
 	return d, nil
+}
+
+// Encode is scs's gob encoding with the login's tokens packed (compact.go).
+func (c *sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
+	return c.GobCodec.Encode(deadline, packLogin(values))
 }
 
 func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {
