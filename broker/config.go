@@ -10,6 +10,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
 )
@@ -186,7 +187,7 @@ func (c Config) validate(needProviders bool) error {
 	}
 	seen := map[string]int{}
 	for i, p := range c.Providers {
-		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), p.Validate())...)
+		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), all.Types().Validate(p))...)
 		if j, dup := seen[p.ID]; dup && p.ID != "" {
 			add(fmt.Sprintf("providers[%d].id", i), "%q is already used by providers[%d]", p.ID, j)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -254,7 +255,7 @@ func TestCallbackRefusals(t *testing.T) {
 		var offset atomic.Int64
 		e := newEnv(t, withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
 		cb := e.startLogin(e.client, "alpha", "alice", "/")
-		offset.Store(int64(pendingTTL + time.Minute))
+		offset.Store(int64(pending.TTL + time.Minute))
 		e.refused(e.get(cb.String()), http.StatusBadRequest, "state expired")
 	})
 	t.Run("iss parameter of another issuer", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -21,7 +22,7 @@ import (
 // provider, and the provider's AuthCodeURL sends the browser to
 // GET /oauth2/local/{provider}?state=..., the form. Its POST carries the
 // state back as the CSRF token: unguessable, bound to this browser (its
-// pending-login cookie, pending.go) and this provider, and single-use. A wrong password leaves it valid for another
+// pending-login cookie, package pending) and this provider, and single-use. A wrong password leaves it valid for another
 // try (within its ten minutes, and the rate limits); a correct one spends
 // it, and the login completes as a callback does.
 
@@ -102,7 +103,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The password was right: this login is over, whatever comes next.
-	s.expirePending(w, o, s.pendingCookieName(o, state))
+	s.pending.Expire(w, o.cookieScope(), state)
 	if !s.spend(w, r, pl, func(status int, title, msg string, reason auditReason, err error) {
 		// Another request completed this login in the meantime.
 		s.refuseLocal(w, r, o, status, title, msg, reason, err)
@@ -152,23 +153,24 @@ func (s *Server) passwordProvider(w http.ResponseWriter, r *http.Request, o orig
 // pendingFor finds the pending login of state in this browser (its
 // cookie stays: a wrong password may be corrected), and checks that it
 // belongs to p and has not expired.
-func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, state string) (pendingLogin, bool) {
-	pl, reason, err := s.peekPending(r, o, state)
+func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, state string) (pending.Login, bool) {
+	pl, err := s.pending.Peek(r, o.cookieScope(), state)
+	reason, err := pendingRefusal(err)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
-		return pendingLogin{}, false
+		return pending.Login{}, false
 	case reason != (auditReason{}):
 	case pl.Provider != p.ID():
 		reason = because(whyWrongProvider, "state belongs to provider "+pl.Provider)
-	case s.now().Sub(pl.Created) > pendingTTL:
+	case s.now().Sub(pl.Created) > pending.TTL:
 		reason = because(whyStateExpired, "state expired")
 	default:
 		return pl, true
 	}
 	s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in link expired",
 		"This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
-	return pendingLogin{}, false
+	return pending.Login{}, false
 }
 
 // refuseLocal logs a refused login and shows a friendly page that offers a

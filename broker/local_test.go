@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -189,7 +190,7 @@ func TestLocalLoginRefusals(t *testing.T) {
 		var offset atomic.Int64
 		e := newEnv(t, withLocal(t), withClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
 		state := e.localForm(e.client, "/")
-		offset.Store(int64(pendingTTL + time.Minute))
+		offset.Store(int64(pending.TTL + time.Minute))
 		e.refused(e.postLocal(e.client, creds(state, "alice", "alice-pw")), http.StatusBadRequest, "state expired")
 	})
 	t.Run("not a password provider", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -12,7 +13,7 @@ import (
 
 // handleStart begins the authorization-code flow with PKCE, state and
 // nonce, all created here from crypto/rand and kept in a sealed cookie of
-// this browser (pending.go): a start keeps nothing on the server.
+// this browser (package pending): a start keeps nothing on the server.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	p, ok := s.registry.Get(r.PathValue("provider"))
@@ -22,7 +23,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := o.safeRedirect(r.URL.Query().Get("rd"))
-	pl := pendingLogin{
+	pl := pending.Login{
 		State:       randomToken(),
 		Provider:    p.ID(),
 		Nonce:       randomToken(),
@@ -43,7 +44,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
 		return
 	}
-	if err := s.savePending(r.Context(), w, r, o, pl); err != nil {
+	if err := s.pending.Save(r.Context(), w, r, o.cookieScope(), pl); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
@@ -69,7 +70,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	pl, reason, err := s.takePending(w, r, o, q.Get("state"))
+	pl, err := s.pending.Take(w, r, o.cookieScope(), q.Get("state"))
+	reason, err := pendingRefusal(err)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
@@ -86,7 +88,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	retry += "?rd=" + url.QueryEscape(pl.RD)
-	if s.now().Sub(pl.Created) > pendingTTL {
+	if s.now().Sub(pl.Created) > pending.TTL {
 		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", because(whyStateExpired, "state expired"), nil)
 		return
 	}
@@ -120,11 +122,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.finishLogin(w, r, o, p, res, pl)
 }
 
-// spend marks pl's state used (spendPending), or refuses the login when it
+// spend marks pl's state used (pending.Logins.Spend), or refuses the login when it
 // was used already or the store cannot say.
-func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
+func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
 	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
-	fresh, err := s.spendPending(r.Context(), pl)
+	fresh, err := s.pending.Spend(r.Context(), pl)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
@@ -137,7 +139,7 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pendingLogin,
 // finishLogin completes a login (the callback, or the local login form): a new session
 // token (no fixation), the identity, a persistent cookie when the user asked to stay
 // signed in, and the pending login's rd.
-func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pendingLogin) {
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pending.Login) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
 	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}

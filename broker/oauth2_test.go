@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 )
 
 // githubLike is a plain OAuth2 server in the manner of GitHub: no ID token,
@@ -116,15 +117,15 @@ func TestPlainOAuth2Provider(t *testing.T) {
 }
 
 func TestPlainOAuth2ProviderConfig(t *testing.T) {
-	err := providers.Config{ID: "hub", Type: providers.TypeOAuth2, ClientID: "c", ClientSecret: "s",
-		Claims: providers.ClaimsConfig{Source: providers.SourceIDToken}}.Validate()
+	err := all.Types().Validate(providers.Config{ID: "hub", Type: providers.TypeOAuth2, ClientID: "c", ClientSecret: "s",
+		Claims: providers.ClaimsConfig{Source: providers.SourceIDToken}})
 	for _, want := range []string{"authorization_endpoint: is required", "token_endpoint: is required", "userinfo_endpoint: is required",
 		"claims.source: a plain OAuth2 provider has no ID token"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
 	}
-	err = providers.Config{ID: "x", Type: "saml", Issuer: "https://x", ClientID: "c", ClientSecret: "s"}.Validate()
+	err = all.Types().Validate(providers.Config{ID: "x", Type: "saml", Issuer: "https://x", ClientID: "c", ClientSecret: "s"})
 	if err == nil || !strings.Contains(err.Error(), `type: "saml" is not one of oidc, oauth2`) {
 		t.Errorf("unknown type: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -45,7 +46,7 @@ func sessionSetCookie(resp *http.Response) string {
 // pendingSetCookie is the Set-Cookie of a pending login in resp, or "".
 func pendingSetCookie(resp *http.Response) string {
 	for _, sc := range resp.Header.Values("Set-Cookie") {
-		if name, _, _ := strings.Cut(sc, "="); strings.Contains(name, DefaultCookieName+pendingCookieInfix) {
+		if name, _, _ := strings.Cut(sc, "="); strings.Contains(name, DefaultCookieName+pending.CookieInfix) {
 			return sc
 		}
 	}

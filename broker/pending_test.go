@@ -15,6 +15,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
@@ -60,7 +61,7 @@ func startAnonymously(t *testing.T, e *env, n int) {
 	for i := range n {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth2/start/alpha?rd=%2Fapp%2F"+fmt.Sprint(i), nil))
-		if rec.Code != http.StatusFound || !strings.Contains(strings.Join(rec.Header().Values("Set-Cookie"), "\n"), pendingCookieInfix) {
+		if rec.Code != http.StatusFound || !strings.Contains(strings.Join(rec.Header().Values("Set-Cookie"), "\n"), pending.CookieInfix) {
 			t.Fatalf("start %d: %d %v", i, rec.Code, rec.Header())
 		}
 	}
@@ -106,7 +107,7 @@ func TestAnonymousStartsKeepNothingInRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultRedisKeyPrefix + "secret:" + pendingSecretName
+	want := DefaultRedisKeyPrefix + "secret:" + pending.SecretName
 	if len(keys) != 1 || keys[0] != want {
 		n := min(len(keys), 5)
 		t.Fatalf("after %d anonymous starts Redis holds %d keys (%v...), want only %s", anonymousStarts, len(keys), keys[:n], want)
@@ -118,7 +119,7 @@ func TestAnonymousStartsKeepNothingInRedis(t *testing.T) {
 func pendingCookieOf(t *testing.T, e *env, c *http.Client, cb *url.URL) *http.Cookie {
 	t.Helper()
 	for _, ck := range c.Jar.Cookies(cb) {
-		if ck.Name == DefaultCookieName+pendingCookieInfix+cb.Query().Get("state")[:pendingNameChars] {
+		if ck.Name == DefaultCookieName+pending.CookieInfix+cb.Query().Get("state")[:pending.NameChars] {
 			return ck
 		}
 	}
@@ -130,7 +131,7 @@ func pendingCookieOf(t *testing.T, e *env, c *http.Client, cb *url.URL) *http.Co
 func bindingCookieOf(t *testing.T, c *http.Client, u *url.URL) *http.Cookie {
 	t.Helper()
 	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == DefaultCookieName+bindingCookieSuffix {
+		if ck.Name == DefaultCookieName+pending.BindingSuffix {
 			return ck
 		}
 	}
@@ -197,21 +198,21 @@ func TestPendingLoginCookie(t *testing.T) {
 	t.Run("beyond eight logins in flight the oldest ends", func(t *testing.T) {
 		e := newEnv(t)
 		var cbs []*url.URL
-		for range maxPending + 1 {
+		for range pending.MaxCookies + 1 {
 			cbs = append(cbs, e.startLogin(e.client, "alpha", "alice", "/"))
 		}
 		u, _ := url.Parse(e.broker.URL + "/oauth2/callback/alpha")
 		n := 0
 		for _, ck := range e.client.Jar.Cookies(u) {
-			if strings.Contains(ck.Name, pendingCookieInfix) {
+			if strings.Contains(ck.Name, pending.CookieInfix) {
 				n++
 			}
 		}
-		if n != maxPending {
-			t.Errorf("%d pending-login cookies, want %d", n, maxPending)
+		if n != pending.MaxCookies {
+			t.Errorf("%d pending-login cookies, want %d", n, pending.MaxCookies)
 		}
 		e.refused(e.get(cbs[0].String()), http.StatusBadRequest, "unknown or replayed state")
-		if resp := e.get(cbs[maxPending].String()); resp.StatusCode != http.StatusFound {
+		if resp := e.get(cbs[pending.MaxCookies].String()); resp.StatusCode != http.StatusFound {
 			t.Errorf("newest login: %d %s", resp.StatusCode, body(resp))
 		}
 	})
@@ -225,12 +226,12 @@ func TestPendingLoginCookie(t *testing.T) {
 		u, _ := url.Parse(e.broker.URL + "/oauth2/callback/alpha")
 		n, size := 0, 0
 		for _, ck := range e.client.Jar.Cookies(u) {
-			if strings.Contains(ck.Name, pendingCookieInfix) {
+			if strings.Contains(ck.Name, pending.CookieInfix) {
 				n, size = n+1, size+len(ck.Name)+len(ck.Value)
 			}
 		}
-		if n < 1 || n > 2 || size > maxPendingBytes || size/n > 4000 { // browsers keep cookies up to 4 KB
-			t.Errorf("%d pending-login cookies of %d bytes, want 1 or 2 within %d", n, size, maxPendingBytes)
+		if n < 1 || n > 2 || size > pending.MaxBytes || size/n > 4000 { // browsers keep cookies up to 4 KB
+			t.Errorf("%d pending-login cookies of %d bytes, want 1 or 2 within %d", n, size, pending.MaxBytes)
 		}
 		if resp := e.get(cbs[len(cbs)-1].String()); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != rd {
 			t.Errorf("newest login: %d %s", resp.StatusCode, body(resp))
@@ -289,7 +290,7 @@ func TestAnonymousRequestsStoreNothing(t *testing.T) {
 	realState := loc.Query().Get("state")
 	realCookie := strings.SplitN(pendingSetCookie(&http.Response{Header: start.Header()}), ";", 2)[0]
 	for i := range 3000 {
-		state := pick(realState, randomToken(), "", "x", realState[:pendingNameChars]+"-forged")
+		state := pick(realState, randomToken(), "", "x", realState[:pending.NameChars]+"-forged")
 		path := pick("/oauth2/start/alpha", "/oauth2/start/beta", "/oauth2/start/nope",
 			"/oauth2/callback/alpha", "/oauth2/callback/beta", "/oauth2/callback/nope",
 			"/oauth2/sign_in", "/oauth2/sign_out", "/oauth2/signed_out/alpha", "/oauth2/auth", "/oauth2/userinfo",
@@ -314,7 +315,7 @@ func TestAnonymousRequestsStoreNothing(t *testing.T) {
 		case 1:
 			req.Header.Set("Cookie", DefaultCookieName+"="+randomToken())
 		case 2:
-			req.Header.Set("Cookie", DefaultCookieName+pendingCookieInfix+state[:min(len(state), pendingNameChars)]+"="+randomToken())
+			req.Header.Set("Cookie", DefaultCookieName+pending.CookieInfix+state[:min(len(state), pending.NameChars)]+"="+randomToken())
 		}
 		if rng.IntN(3) == 0 {
 			req.Header.Set("Accept", "application/json")

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 )
 
@@ -139,7 +140,7 @@ func (s *Server) newReverseProxy(up *upstream, target *url.URL, tr http.RoundTri
 			if prefix != "" {
 				h.Set("X-Forwarded-Prefix", prefix)
 			}
-			removeCookie(pr.Out, s.sessions.BaseName(), s.sessions.BaseName()+bindingCookieSuffix)
+			removeCookie(pr.Out, s.sessions.BaseName(), s.sessions.BaseName()+pending.BindingSuffix)
 			if id := pr.In.Header[idHeader]; len(id) > 0 {
 				h[idHeader] = id
 			}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 )
 
 func TestReadinessConfig(t *testing.T) {
@@ -79,7 +80,7 @@ func newSwitchableIdP(t *testing.T) *switchableIdP {
 func readinessFor(t *testing.T, clk *testclock.Clock, cfgs ...providers.Config) *idpReadiness {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg, err := providers.NewRegistry(cfgs, providers.Options{Logger: quiet, Now: clk.Now})
+	reg, err := providers.NewRegistry(all.Types(), cfgs, providers.Options{Logger: quiet, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 	"github.com/oidc-broker/oidc-broker/selection"
 )
@@ -74,7 +76,7 @@ type Server struct {
 	redirects    *redirectHosts       // redirect_hosts
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
-	pending      *pendingSeal         // seals pending-login cookies (pending.go)
+	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
 	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
 	tunnels      *tunnels             // WebSockets of signed-in sessions, closed when they end (tunnels.go)
@@ -103,8 +105,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
-		storeErrs: &store.ErrorLog{Interval: 10 * time.Second},
-		local:     &localLogins{limits: ratelimit.NewLogins(opts.Now)}, pending: &pendingSeal{},
+		storeErrs:   &store.ErrorLog{Interval: 10 * time.Second},
+		local:       &localLogins{limits: ratelimit.NewLogins(opts.Now)},
 		auditBudget: &lineBudget{}}
 	var err error
 	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
@@ -132,6 +134,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.observeStore(st)) })
 		s.store = s.metrics.observeBackend(s.store)
 	}
+	s.pending = pending.New(s.sessions.BaseName(), s.store)
 	s.initLogout() // backchannel.go: ended sessions stay ended
 	// tunnels.go: the WebSockets of a session close when it ends.
 	s.initTunnels()
@@ -160,7 +163,7 @@ func (s *Server) configure(prev *Server) error {
 	case prev != nil:
 		s.registry, err = prev.registry.Update(cfg.Providers, s.providerOptions())
 	default:
-		s.registry, err = providers.NewRegistry(cfg.Providers, s.providerOptions())
+		s.registry, err = providers.NewRegistry(all.Types(), cfg.Providers, s.providerOptions())
 	}
 	if err != nil {
 		return err

@@ -233,7 +233,7 @@ func (s *Server) lastUsedCookie(o origin) http.Cookie {
 	if o.Secure() {
 		name = "__Secure-" + name
 	}
-	return oauth2Cookie(o, name)
+	return o.cookieScope().Cookie(name)
 }
 
 // selectionProblems validates the sign-in page's settings: the selection

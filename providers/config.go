@@ -22,7 +22,7 @@ const (
 )
 
 // Config describes one identity provider. It is plain data, decoded from the
-// broker's YAML `providers:` list; Open validates it and builds the runtime
+// broker's YAML `providers:` list; Types.Open validates it and builds the runtime
 // provider.
 type Config struct {
 	// ID names the provider in URLs (/oauth2/start/{id}, /oauth2/callback/{id})
@@ -170,8 +170,11 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // asymmetricAlgs are the JWS algorithms accepted for ID tokens.
 var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
-// Validate reports every problem in c, each prefixed with its YAML key.
-func (c Config) Validate() error {
+// sharedProblems reports, each prefixed with its YAML key, what every type
+// shares: the id, and no setting of another type. The settings a
+// configuration has are all Config's fields, so this is where it is known
+// which type reads which (Types.Validate; each Type checks its own).
+func (c Config) sharedProblems() []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
@@ -185,33 +188,36 @@ func (c Config) Validate() error {
 	errs = append(errs, c.presetFieldsUnused()...) // presets.go
 	switch c.Type {
 	case TypeLocal:
-		return errors.Join(append(errs, c.validateLocal()...)...)
+		errs = append(errs, c.passwordProviderProblems(TypeLocal)...)
 	case TypeLDAP:
-		return errors.Join(append(errs, c.validateLDAP()...)...)
+		return append(append(errs, c.passwordProviderProblems(TypeLDAP)...), c.localFieldsUnused()...)
+	default:
+		errs = append(errs, c.localFieldsUnused()...)
 	}
-	errs = append(errs, c.localFieldsUnused()...)
 	if c.LDAP != nil {
 		add("ldap", "is only used by providers of type ldap")
 	}
-	if ps, ok := presets[c.Type]; ok {
-		errs = append(errs, ps.check(c)...)
-		errs = append(errs, c.unlessDerived(ps.defaults(c), c.Resolve().genericProblems())...)
-		return errors.Join(errs...)
-	}
-	return errors.Join(append(errs, c.genericProblems()...)...)
+	return errs
 }
 
-// genericProblems reports the problems of an oidc or oauth2 configuration
+// redirectProblems reports the problems of an oidc or oauth2 configuration
 // (a preset's, once resolved), each prefixed with its YAML key.
-func (c Config) genericProblems() []error {
+func (c Config) redirectProblems() []error { return c.genericProblems(true) }
+
+// unknownTypeProblems reports the problems of a configuration of a type
+// nobody knows as for an OpenID provider, except for the issuer.
+func (c Config) unknownTypeProblems() []error { return c.genericProblems(false) }
+
+// genericProblems reports the problems of an oidc or oauth2 configuration,
+// the issuer's only when typeKnown.
+func (c Config) genericProblems(typeKnown bool) []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	oauth2Only := c.Type == TypeOAuth2
 	switch {
-	case c.Type != "" && openers[c.Type] == nil:
-		add("type", "%q is not one of %s", c.Type, strings.Join(Types(), ", "))
+	case !typeKnown:
 	case c.Issuer == "" && !oauth2Only:
 		add("issuer", "is required")
 	case c.Issuer != "":

@@ -60,7 +60,7 @@ func TestDiscoveryMisbehaviour(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := discoveryServer(t, c.suffix, c.raw, c.delay)
-			p, err := Open(Config{ID: "x", Issuer: srv.URL + c.cfgSuffix, ClientID: "c", ClientSecret: "s"},
+			p, err := testTypes.Open(Config{ID: "x", Issuer: srv.URL + c.cfgSuffix, ClientID: "c", ClientSecret: "s"},
 				Options{Logger: quiet, DiscoveryTimeout: 200 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +89,7 @@ func TestDiscoveryMisbehaviour(t *testing.T) {
 func TestOneSlowIdPDoesNotBlockAnother(t *testing.T) {
 	slow := discoveryServer(t, "", "", 5*time.Second)
 	fast := discoveryServer(t, "", "", 0)
-	reg, err := NewRegistry([]Config{
+	reg, err := NewRegistry(testTypes, []Config{
 		{ID: "slow", Issuer: slow.URL, ClientID: "c", ClientSecret: "s"},
 		{ID: "fast", Issuer: fast.URL, ClientID: "c", ClientSecret: "s"},
 	}, Options{Logger: quiet, DiscoveryTimeout: time.Second})
@@ -124,7 +124,7 @@ func TestOneSlowIdPDoesNotBlockAnother(t *testing.T) {
 // or case normalisation.
 func TestIssParameterIsComparedExactly(t *testing.T) {
 	srv := discoveryServer(t, "", "", 0)
-	p, _ := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
+	p, _ := testTypes.Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
 	for _, iss := range []string{srv.URL + "/", strings.ToUpper(srv.URL), srv.URL + "/x", ""} {
 		_, err := p.Exchange(context.Background(), Callback{Params: url.Values{"iss": {iss}, "code": {"c"}, "state": {"s"}}})
 		if !errors.Is(err, ErrIssuerMismatch) {
@@ -156,7 +156,7 @@ func TestStatusWarmsBoundedly(t *testing.T) {
 	for i := range cfgs {
 		cfgs[i] = Config{ID: fmt.Sprintf("p%d", i), Issuer: srv.URL + fmt.Sprintf("/t%d", i), ClientID: "c", ClientSecret: "s"}
 	}
-	reg, err := NewRegistry(cfgs, Options{Logger: quiet})
+	reg, err := NewRegistry(testTypes, cfgs, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestDiscoveryBehindRedirect(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	p, err := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
+	p, err := testTypes.Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestDiscoveryBehindRedirect(t *testing.T) {
 		t.Error("the RFC 9207 flag was not read from the document the redirect led to")
 	}
 	// check --online reads the document the same way.
-	r := Probe(context.Background(), Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, nil)
+	r := testTypes.Probe(context.Background(), Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, nil)
 	for _, check := range []string{checkDiscovery, checkIss, checkIssParam} {
 		i := slices.IndexFunc(r.Findings, func(f Finding) bool { return f.Check == check })
 		if i < 0 || r.Findings[i].Severity != SeverityOK {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"sync"
 	"time"
@@ -50,6 +51,10 @@ const (
 	ldapHealthInterval = 30 * time.Second
 )
 
+// LDAP is the type "ldap".
+var LDAP = Type{Name: TypeLDAP, Check: Config.validateLDAP, Open: openLDAP, Reopen: true,
+	Probe: func(ctx context.Context, c Config, _ *http.Client, r *Report) { r.probeLDAP(ctx, c) }}
+
 func openLDAP(cfg Config, opts Options) Provider {
 	p := &ldapProvider{cfg: cfg, opts: opts}
 	s, errs := cfg.LDAP.settings()
@@ -66,15 +71,14 @@ func openLDAP(cfg Config, opts Options) Provider {
 	return p
 }
 
-// validateLDAP checks an "ldap" provider: none of the redirect providers'
-// or local providers' settings, and a complete ldap block.
+// validateLDAP checks an "ldap" provider's own settings: a complete ldap
+// block.
 func (c Config) validateLDAP() []error {
-	errs := append(c.passwordProviderProblems(TypeLDAP), c.localFieldsUnused()...)
 	if c.LDAP == nil {
-		return append(errs, errors.New("ldap: is required for a provider of type ldap (urls, bind_dn, bind_password, user_search.base_dn)"))
+		return []error{errors.New("ldap: is required for a provider of type ldap (urls, bind_dn, bind_password, user_search.base_dn)")}
 	}
-	_, lerrs := c.LDAP.settings()
-	return append(errs, lerrs...)
+	_, errs := c.LDAP.settings()
+	return errs
 }
 
 func (p *ldapProvider) ID() string   { return p.cfg.ID }

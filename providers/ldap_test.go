@@ -199,7 +199,7 @@ func openLDAPProvider(t *testing.T, cfg Config, logs *logBuffer) *ldapProvider {
 	if logs != nil {
 		log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	p, err := Open(cfg, Options{Logger: log})
+	p, err := testTypes.Open(cfg, Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,6 +453,6 @@ func ExampleLDAPConfig() {
 		UserSearch:   LDAPUserSearch{BaseDN: "OU=Staff,DC=corp,DC=example,DC=com"},
 		Groups:       LDAPGroups{Source: "search", BaseDN: "OU=Groups,DC=corp,DC=example,DC=com", Nested: "in_chain"},
 	}}
-	fmt.Println(cfg.Validate())
+	fmt.Println(cfg.validate())
 	// Output: <nil>
 }

@@ -21,7 +21,7 @@ func validLDAP() Config {
 // TestLDAPConfigValidate: each mistake is an error naming its field, and
 // every mistake of a configuration is reported at once.
 func TestLDAPConfigValidate(t *testing.T) {
-	if err := validLDAP().Validate(); err != nil {
+	if err := validLDAP().validate(); err != nil {
 		t.Fatalf("the valid configuration: %v", err)
 	}
 	for _, tc := range []struct {
@@ -95,7 +95,7 @@ func TestLDAPConfigValidate(t *testing.T) {
 			l := *c.LDAP
 			c.LDAP = &l
 			tc.edit(&c)
-			err := c.Validate()
+			err := c.validate()
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("unexpected error: %v", err)
@@ -110,7 +110,7 @@ func TestLDAPConfigValidate(t *testing.T) {
 	t.Run("every problem at once", func(t *testing.T) {
 		c := Config{ID: "corp", Type: TypeLDAP, ClientSecret: "x", LDAP: &LDAPConfig{
 			URLs: []string{"ldap://ldap.example.org"}, UserSearch: LDAPUserSearch{Scope: "all"}, Groups: LDAPGroups{Source: "search"}}}
-		errs := Flatten(c.Validate())
+		errs := Flatten(c.validate())
 		for _, want := range []string{"client_secret:", "ldap.urls[0]:", "ldap.bind_dn:", "ldap.bind_password:", "ldap.user_search.base_dn:",
 			"ldap.user_search.scope:", "ldap.groups.base_dn:"} {
 			if !strings.Contains(errors.Join(errs...).Error(), want) {
@@ -120,11 +120,11 @@ func TestLDAPConfigValidate(t *testing.T) {
 	})
 	t.Run("an ldap block on another type", func(t *testing.T) {
 		c := Config{ID: "g", Issuer: "https://accounts.google.com", ClientID: "x", ClientSecret: "y", LDAP: &LDAPConfig{}}
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ldap: is only used by providers of type ldap") {
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), "ldap: is only used by providers of type ldap") {
 			t.Errorf("err = %v", err)
 		}
 		c = Config{ID: "l", Type: TypeLocal, HtpasswdFile: writeFile(t, "h", "alice:"+hashOf(t, "pw")+"\n"), LDAP: &LDAPConfig{}}
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ldap: is only used by providers of type ldap") {
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), "ldap: is only used by providers of type ldap") {
 			t.Errorf("local: err = %v", err)
 		}
 	})

@@ -53,7 +53,7 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	// that a slow machine does not end the back-off early.
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	opened, err := Open(ldapConfig(d), Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	opened, err := testTypes.Open(ldapConfig(d), Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestLDAPFormAfterTheBackoff(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	cfg := ldapConfig(d)
-	opened, err := Open(cfg, Options{Logger: quiet, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	opened, err := testTypes.Open(cfg, Options{Logger: quiet, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestProbeLDAP(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Probe(context.Background(), ldapConfig(d, tc.edit), nil)
+			r := testTypes.Probe(context.Background(), ldapConfig(d, tc.edit), nil)
 			got := lines(r)
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {

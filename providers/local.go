@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -50,6 +51,12 @@ var (
 	_ Provider              = (*localProvider)(nil)
 	_ PasswordAuthenticator = (*localProvider)(nil)
 )
+
+// Local is the type "local".
+var Local = Type{Name: TypeLocal, Check: Config.validateLocal, Open: openLocal, Reopen: true,
+	Probe: func(_ context.Context, c Config, _ *http.Client, r *Report) {
+		r.add(checkHtpasswd, SeverityOK, "local accounts: nothing to reach; the configuration check read %s", c.HtpasswdFile)
+	}}
 
 func openLocal(cfg Config, opts Options) Provider {
 	p := &localProvider{cfg: cfg, opts: opts, compare: bcrypt.CompareHashAndPassword}
@@ -150,15 +157,11 @@ func (p *localProvider) identity(username string) Identity {
 	return Identity{Provider: p.cfg.ID, Subject: username, PreferredUsername: username, Groups: groups, AuthTime: p.opts.Now()}
 }
 
-// validateLocal checks a "local" provider: no setting of the redirect
-// providers, readable files with bcrypt entries only, and Basic paths.
+// validateLocal checks a "local" provider's own settings: readable files
+// with bcrypt entries only.
 func (c Config) validateLocal() []error {
-	errs := c.passwordProviderProblems(TypeLocal)
-	if c.LDAP != nil {
-		errs = append(errs, errors.New("ldap: is only used by providers of type ldap"))
-	}
-	_, fileErrs := loadLocalUsers(c)
-	return append(errs, fileErrs...)
+	_, errs := loadLocalUsers(c)
+	return errs
 }
 
 // passwordProviderProblems checks what the providers whose users sign in

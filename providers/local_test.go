@@ -91,7 +91,7 @@ func TestParseHtpasswd(t *testing.T) {
 }
 
 func TestLocalConfigValidate(t *testing.T) {
-	if err := localConfig(t).Validate(); err != nil {
+	if err := localConfig(t).validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
 	cases := []struct {
@@ -127,7 +127,7 @@ func TestLocalConfigValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := localConfig(t)
 			c.edit(&cfg)
-			err := cfg.Validate()
+			err := cfg.validate()
 			for _, w := range c.want {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("missing %q in %v", w, err)
@@ -140,7 +140,7 @@ func TestLocalConfigValidate(t *testing.T) {
 	}
 	t.Run("local settings on an OpenID provider", func(t *testing.T) {
 		err := Config{ID: "kc", Issuer: "https://kc.example", ClientID: "c", ClientSecret: "s",
-			HtpasswdFile: "x", BasicAuthPaths: []string{"/api/"}}.Validate()
+			HtpasswdFile: "x", BasicAuthPaths: []string{"/api/"}}.validate()
 		for _, w := range []string{"htpasswd_file: is only used by providers of type local", "basic_auth_paths: is only used"} {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("missing %q in %v", w, err)
@@ -152,7 +152,7 @@ func TestLocalConfigValidate(t *testing.T) {
 func TestLocalProvider(t *testing.T) {
 	cfg := localConfig(t)
 	cfg.Claims = ClaimsConfig{GroupPrefix: "local:", StaticGroups: []string{"everyone"}}
-	p, err := Open(cfg, Options{Logger: quiet})
+	p, err := testTypes.Open(cfg, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestLocalProvider(t *testing.T) {
 // TestLocalUnknownUserRunsOneComparison: an unknown user costs one bcrypt
 // comparison against the dummy hash, at the users' cost, like a known one.
 func TestLocalUnknownUserRunsOneComparison(t *testing.T) {
-	p, err := Open(localConfig(t), Options{Logger: quiet})
+	p, err := testTypes.Open(localConfig(t), Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestLocalUnknownUserRunsOneComparison(t *testing.T) {
 }
 
 func TestLocalAuthCodeURL(t *testing.T) {
-	p, err := Open(localConfig(t), Options{Logger: quiet})
+	p, err := testTypes.Open(localConfig(t), Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

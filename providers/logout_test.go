@@ -96,7 +96,7 @@ func (f *fakeOP) provider(t *testing.T, now func() time.Time, edit ...func(*Conf
 	for _, e := range edit {
 		e(&cfg)
 	}
-	p, err := Open(cfg, Options{Logger: quiet, Now: now})
+	p, err := testTypes.Open(cfg, Options{Logger: quiet, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func TestObserveOIDCCalls(t *testing.T) {
 		}
 	})
 	var log callLog
-	p, err := Open(Config{ID: "op", Issuer: f.srv.URL, ClientID: "client-1", ClientSecret: "secret-1"},
+	p, err := testTypes.Open(Config{ID: "op", Issuer: f.srv.URL, ClientID: "client-1", ClientSecret: "secret-1"},
 		Options{Logger: quiet, Observe: log.observe})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestObserveOAuth2Calls(t *testing.T) {
 	cfg := Config{ID: "hub", Type: TypeOAuth2, ClientID: "c", ClientSecret: "s", AuthorizationEndpoint: srv.URL + "/authorize",
 		TokenEndpoint: srv.URL + "/token", UserinfoEndpoint: srv.URL + "/user?fields=all", Claims: ClaimsConfig{Subject: "id"}}
 	var log callLog
-	p, err := Open(cfg, Options{Logger: quiet, Observe: log.observe})
+	p, err := testTypes.Open(cfg, Options{Logger: quiet, Observe: log.observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestObserveOAuth2Calls(t *testing.T) {
 	}
 
 	hc := &http.Client{Timeout: 7 * time.Second}
-	plain, err := Open(cfg, Options{Logger: quiet, HTTPClient: hc})
+	plain, err := testTypes.Open(cfg, Options{Logger: quiet, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,27 +81,6 @@ const (
 	TypeLDAP   = "ldap"
 )
 
-// openers builds providers by type. An unknown type is a configuration
-// error that names it (Config.Validate).
-var openers = map[string]func(Config, Options) Provider{
-	TypeOIDC:   openOIDC,
-	TypeOAuth2: openOAuth2,
-	TypeLocal:  openLocal,
-	TypeLDAP:   openLDAP,
-}
-
-// Open validates cfg and returns its provider. It makes no network call:
-// discovery happens on first use.
-func Open(cfg Config, opts Options) (Provider, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if ps, ok := presets[cfg.Type]; ok {
-		return openPreset(ps, cfg, opts.withDefaults()), nil
-	}
-	return openers[cfg.providerType()](cfg, opts.withDefaults()), nil
-}
-
 func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, presetHooks{}, opts) }
 
 func newOIDCProvider(cfg Config, hooks presetHooks, opts Options) *oidcProvider {

@@ -289,7 +289,7 @@ func TestEntraProbeAndReach(t *testing.T) {
 	f := newEntra(t)
 	cfg := presetConfig("entra", TypeEntra)
 	cfg.Tenant, cfg.Tenants, cfg.BaseURL, cfg.GraphURL = "organizations", []string{tenantA}, f.op.URL, f.graph.URL
-	r := Probe(context.Background(), cfg, nil)
+	r := testTypes.Probe(context.Background(), cfg, nil)
 	if r.Type != TypeEntra || r.Issuer != f.op.URL+"/{tenantid}/v2.0" || r.Worst() == SeverityError {
 		t.Fatalf("report %+v", r)
 	}

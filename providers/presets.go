@@ -58,7 +58,7 @@ type preset struct {
 }
 
 // presets is the registry of presets by type. An unknown type is a
-// configuration error that names it (Config.Validate). It is filled in
+// configuration error that names it (Types.Validate). It is filled in
 // init: the presets' functions use Resolve, which reads it.
 var presets map[string]preset
 
@@ -73,9 +73,41 @@ func init() {
 	}
 }
 
-// Types lists every provider type: the generic ones, then the presets.
-func Types() []string {
-	return append([]string{TypeOIDC, TypeOAuth2, TypeLocal, TypeLDAP}, slices.Sorted(maps.Keys(presets))...)
+// Presets are the preset types, by name.
+func Presets() Types {
+	var ts Types
+	for _, name := range slices.Sorted(maps.Keys(presets)) {
+		ps := presets[name]
+		ts = append(ts, Type{Name: name, Check: ps.problems,
+			Open:  func(c Config, opts Options) Provider { return openPreset(ps, c, opts) },
+			Probe: ps.probeAll})
+	}
+	return ts
+}
+
+// problems checks c, of this preset's type: its own settings, and the
+// generic ones once resolved.
+func (ps preset) problems(c Config) []error {
+	return append(ps.check(c), c.unlessDerived(ps.defaults(c), c.Resolve().redirectProblems())...)
+}
+
+// probeAll probes c as the generic provider it stands for, plus what the
+// preset's hooks rely on (Microsoft Graph).
+func (ps preset) probeAll(ctx context.Context, c Config, hc *http.Client, r *Report) {
+	var hooks presetHooks
+	if ps.hooks != nil {
+		hooks = ps.hooks(c, Options{HTTPClient: hc})
+	}
+	c = c.Resolve()
+	r.Issuer = c.Issuer
+	if ps.base == TypeOAuth2 {
+		probeOAuth2(ctx, c, hc, r)
+	} else {
+		r.probeOIDC(ctx, c, or(hooks.discoveryURL, discoveryURL(c.Issuer)), hc)
+	}
+	if ps.probe != nil {
+		ps.probe(ctx, c, hc, r)
+	}
 }
 
 // presetHooks are a preset's extra steps in the generic flow. The zero

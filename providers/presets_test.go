@@ -38,7 +38,7 @@ func openPresetForTest(t *testing.T, cfg Config, opts Options) Provider {
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
-	p, err := Open(cfg, opts)
+	p, err := testTypes.Open(cfg, opts)
 	if err != nil {
 		t.Fatalf("open %s: %v", cfg.ID, err)
 	}
@@ -127,7 +127,7 @@ func TestPresetConfigValidate(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.cfg.Validate()
+			err := c.cfg.validate()
 			if len(c.want) == 0 {
 				if err != nil {
 					t.Fatalf("valid configuration refused: %v", err)
@@ -149,7 +149,7 @@ func TestPresetConfigValidate(t *testing.T) {
 // TestPresetProblemsReportedAtOnce: the registry names each problem by its
 // position and field, all in one error.
 func TestPresetProblemsReportedAtOnce(t *testing.T) {
-	_, err := NewRegistry([]Config{
+	_, err := NewRegistry(testTypes, []Config{
 		{ID: "gh", Type: TypeGitHub, ClientID: "c", ClientSecret: "s"},
 		{ID: "g", Type: TypeGoogle, ClientID: "c", ClientSecret: "s", Orgs: []string{"acme"}},
 		{ID: "e", Type: TypeEntra, Tenant: "organizations", ClientID: "c", ClientSecret: "s"},

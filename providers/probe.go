@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +44,7 @@ func (s Severity) String() string {
 // MarshalText writes the severity as "ok", "warning" or "error".
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Finding is one thing Probe established about a provider.
+// Finding is one thing Types.Probe established about a provider.
 type Finding struct {
 	// Check is what was looked at: for an OpenID provider "discovery",
 	// "issuer", "id_token_signing_algs", "pkce", "end_session",
@@ -60,7 +59,7 @@ type Finding struct {
 	Message string `json:"message"`
 }
 
-// Report is what Probe found out about one provider.
+// Report is what Types.Probe found out about one provider.
 type Report struct {
 	Provider string    `json:"provider"`
 	Type     string    `json:"type"`
@@ -95,79 +94,22 @@ const (
 	checkHtpasswd    = "htpasswd_file"
 )
 
-// maxProbes bounds how many providers ProbeAll asks at once.
-const maxProbes = 8
-
-// ProbeAll probes every configuration, at most eight at a time, each
-// within timeout, and returns the reports in the order of cfgs.
-func ProbeAll(ctx context.Context, cfgs []Config, hc *http.Client, timeout time.Duration) []Report {
-	reports := make([]Report, len(cfgs))
-	slots := make(chan struct{}, maxProbes)
-	var wg sync.WaitGroup
-	for i, cfg := range cfgs {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			pctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			reports[i] = Probe(pctx, cfg, hc)
-		})
-	}
-	wg.Wait()
-	return reports
-}
-
-// Probe asks cfg's identity provider what the broker will rely on, and
-// reports it: for an OpenID provider the discovery document (fetched and
-// read the way discovery does it: the issuer must equal cfg.Issuer exactly,
-// and the ID token algorithms are picked by the same rules), PKCE, logout,
-// RFC 9207, the token endpoint authentication method and the JWKS. A plain
-// OAuth2 provider has nothing to discover; its endpoints must answer. A
-// local provider needs no network. An LDAP provider's directory is asked
-// with the service account (probeLDAP). A preset is probed as the generic
-// provider it stands for, plus what its hooks rely on (Microsoft Graph).
-// Probe never sends the client secret. ctx bounds the whole probe; hc nil
-// means a client with a 10 s timeout.
-func Probe(ctx context.Context, cfg Config, hc *http.Client) Report {
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
-	}
-	r := Report{Provider: cfg.ID, Type: cfg.providerType(), Issuer: cfg.Issuer}
-	var hooks presetHooks
-	ps, isPreset := presets[cfg.Type]
-	if isPreset {
-		if ps.hooks != nil {
-			hooks = ps.hooks(cfg, Options{HTTPClient: hc})
+// probeOAuth2 reports a plain OAuth2 provider: nothing to discover, and
+// whether its endpoints answer.
+func probeOAuth2(ctx context.Context, cfg Config, hc *http.Client, r *Report) {
+	r.add(checkDiscovery, SeverityOK, "nothing to discover: a plain OAuth 2.0 provider's endpoints are configured")
+	for _, e := range []struct{ key, url string }{{"authorization_endpoint", cfg.AuthorizationEndpoint},
+		{"token_endpoint", cfg.TokenEndpoint}, {"userinfo_endpoint", cfg.UserinfoEndpoint}} {
+		shown := e.url
+		if u, err := url.Parse(e.url); err == nil {
+			shown = u.Redacted() // a password in the URL is not printed
 		}
-		cfg = cfg.Resolve()
-		r.Issuer = cfg.Issuer
-	}
-	switch cfg.providerType() {
-	case TypeLDAP:
-		r.probeLDAP(ctx, cfg)
-	case TypeLocal:
-		r.add(checkHtpasswd, SeverityOK, "local accounts: nothing to reach; the configuration check read %s", cfg.HtpasswdFile)
-	case TypeOAuth2:
-		r.add(checkDiscovery, SeverityOK, "nothing to discover: a plain OAuth 2.0 provider's endpoints are configured")
-		for _, e := range []struct{ key, url string }{{"authorization_endpoint", cfg.AuthorizationEndpoint},
-			{"token_endpoint", cfg.TokenEndpoint}, {"userinfo_endpoint", cfg.UserinfoEndpoint}} {
-			shown := e.url
-			if u, err := url.Parse(e.url); err == nil {
-				shown = u.Redacted() // a password in the URL is not printed
-			}
-			if status, err := answers(ctx, hc, e.url); err != nil {
-				r.add(e.key, SeverityError, "%s is unreachable: %s", shown, reason(err))
-			} else {
-				r.add(e.key, SeverityOK, "%s answers (HTTP %d)", shown, status)
-			}
+		if status, err := answers(ctx, hc, e.url); err != nil {
+			r.add(e.key, SeverityError, "%s is unreachable: %s", shown, reason(err))
+		} else {
+			r.add(e.key, SeverityOK, "%s answers (HTTP %d)", shown, status)
 		}
-	default:
-		r.probeOIDC(ctx, cfg, or(hooks.discoveryURL, discoveryURL(cfg.Issuer)), hc)
 	}
-	if isPreset && ps.probe != nil {
-		ps.probe(ctx, cfg, hc, &r)
-	}
-	return r
 }
 
 func (r *Report) probeOIDC(ctx context.Context, cfg Config, wellKnown string, hc *http.Client) {

@@ -225,7 +225,7 @@ func TestProbeOpenIDProviders(t *testing.T) {
 			if c.cfg != nil {
 				c.cfg(&cfg)
 			}
-			r := Probe(context.Background(), cfg, nil)
+			r := testTypes.Probe(context.Background(), cfg, nil)
 			if r.Provider != "idp" || r.Type != TypeOIDC || r.Issuer != srv.URL {
 				t.Errorf("report heading = %q %q %q", r.Provider, r.Type, r.Issuer)
 			}
@@ -246,7 +246,7 @@ func TestProbeOpenIDProviders(t *testing.T) {
 }
 
 func TestProbeUnreachable(t *testing.T) {
-	r := Probe(context.Background(), Config{ID: "gone", Issuer: closedPort(t), ClientID: "c", ClientSecret: "s"}, nil)
+	r := testTypes.Probe(context.Background(), Config{ID: "gone", Issuer: closedPort(t), ClientID: "c", ClientSecret: "s"}, nil)
 	if len(r.Findings) != 1 {
 		t.Fatalf("findings after an unreachable discovery: %+v", r.Findings)
 	}
@@ -259,7 +259,7 @@ func TestProbeUnreachable(t *testing.T) {
 		http.Error(w, "maintenance", http.StatusServiceUnavailable)
 	}))
 	defer down.Close()
-	r = Probe(context.Background(), Config{ID: "down", Issuer: down.URL, ClientID: "c", ClientSecret: "s"}, nil)
+	r = testTypes.Probe(context.Background(), Config{ID: "down", Issuer: down.URL, ClientID: "c", ClientSecret: "s"}, nil)
 	if f := finding(t, r, checkDiscovery); f.Severity != SeverityError || !strings.HasSuffix(f.Message, "answered HTTP 503") {
 		t.Errorf("finding = %+v", f)
 	}
@@ -277,7 +277,7 @@ func TestProbeRealOpenIDProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Handler = idp
-	r := Probe(context.Background(), Config{ID: "demo", Issuer: srv.URL, ClientID: "broker", ClientSecret: "s3cret"}, nil)
+	r := testTypes.Probe(context.Background(), Config{ID: "demo", Issuer: srv.URL, ClientID: "broker", ClientSecret: "s3cret"}, nil)
 	for _, check := range []string{checkDiscovery, checkIss, checkAlgs, checkPKCE, checkEndSession, checkAuthMethod, checkJWKS} {
 		if f := finding(t, r, check); f.Severity != SeverityOK {
 			t.Errorf("%s: %v %s", check, f.Severity, f.Message)
@@ -297,7 +297,7 @@ func TestProbeOAuth2AndLocal(t *testing.T) {
 	defer api.Close()
 	cfg := Config{ID: "gh", Type: TypeOAuth2, ClientID: "c", ClientSecret: "s",
 		AuthorizationEndpoint: api.URL + "/authorize", TokenEndpoint: api.URL + "/token", UserinfoEndpoint: closedPort(t) + "/user"}
-	r := Probe(context.Background(), cfg, nil)
+	r := testTypes.Probe(context.Background(), cfg, nil)
 	if f := finding(t, r, checkDiscovery); f.Severity != SeverityOK || !strings.Contains(f.Message, "nothing to discover") {
 		t.Errorf("discovery: %+v", f)
 	}
@@ -311,7 +311,7 @@ func TestProbeOAuth2AndLocal(t *testing.T) {
 		t.Error("an unreachable endpoint is not an error")
 	}
 
-	r = Probe(context.Background(), Config{ID: "staff", Type: TypeLocal, HtpasswdFile: "/etc/broker/staff.htpasswd"}, nil)
+	r = testTypes.Probe(context.Background(), Config{ID: "staff", Type: TypeLocal, HtpasswdFile: "/etc/broker/staff.htpasswd"}, nil)
 	if f := finding(t, r, checkHtpasswd); f.Severity != SeverityOK || !strings.Contains(f.Message, "/etc/broker/staff.htpasswd") {
 		t.Errorf("local: %+v", f)
 	}
@@ -347,7 +347,7 @@ func TestProbeAllBoundsTimeAndConcurrency(t *testing.T) {
 	}
 	counter := &countingTransport{}
 	start := time.Now()
-	reports := ProbeAll(context.Background(), cfgs, &http.Client{Transport: counter}, 200*time.Millisecond)
+	reports := testTypes.ProbeAll(context.Background(), cfgs, &http.Client{Transport: counter}, 200*time.Millisecond)
 	elapsed := time.Since(start)
 	if elapsed > 3*time.Second {
 		t.Errorf("took %v for %d providers with a 200ms timeout", elapsed, len(cfgs))
@@ -376,7 +376,7 @@ func TestReachability(t *testing.T) {
 	)
 	good := probeIdP(t, nil)
 	gone := closedPort(t)
-	reg, err := NewRegistry([]Config{
+	reg, err := NewRegistry(testTypes, []Config{
 		{ID: "good", Issuer: good.URL, ClientID: "c", ClientSecret: "s"},
 		{ID: "gone", Issuer: gone, ClientID: "c", ClientSecret: "s"},
 		{ID: "gh", Type: TypeOAuth2, ClientID: "c", ClientSecret: "s", AuthorizationEndpoint: good.URL + "/authorize",

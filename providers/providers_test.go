@@ -19,7 +19,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestConfigValidate(t *testing.T) {
 	ok := Config{ID: "kc", Issuer: "https://kc.example/realms/x", ClientID: "c", ClientSecret: "s"}
-	if err := ok.Validate(); err != nil {
+	if err := ok.validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
 	cases := []struct {
@@ -51,19 +51,19 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := ok
 			c.edit(&cfg)
-			err := cfg.Validate()
+			err := cfg.validate()
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want %q", err, c.want)
 			}
 		})
 	}
-	if err := (Config{ID: "x", Issuer: "http://127.0.0.1:9000", ClientID: "c", TokenEndpointAuthMethod: AuthNone}).Validate(); err != nil {
+	if err := (Config{ID: "x", Issuer: "http://127.0.0.1:9000", ClientID: "c", TokenEndpointAuthMethod: AuthNone}).validate(); err != nil {
 		t.Errorf("loopback http issuer for a public client: %v", err)
 	}
 }
 
 func TestRegistryReportsEveryProblem(t *testing.T) {
-	_, err := NewRegistry([]Config{
+	_, err := NewRegistry(testTypes, []Config{
 		{ID: "a", Issuer: "https://a", ClientID: "c", ClientSecret: "s"},
 		{ID: "a", Issuer: "https://b", ClientID: "c", ClientSecret: "s"},
 		{ID: "", Issuer: "", ClientID: "c", ClientSecret: "s"},
@@ -98,7 +98,7 @@ func TestLazyDiscoveryWithBackoff(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	p, err := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s",
+	p, err := testTypes.Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s",
 		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"}}, Options{Logger: quiet, Now: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestDiscoveryIssuerMismatchIsUnavailable(t *testing.T) {
 		_, _ = io.WriteString(w, `{"issuer":"https://other.example","authorization_endpoint":"x","token_endpoint":"y","jwks_uri":"z"}`)
 	}))
 	defer srv.Close()
-	p, _ := Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
+	p, _ := testTypes.Open(Config{ID: "x", Issuer: srv.URL, ClientID: "c", ClientSecret: "s"}, Options{Logger: quiet})
 	_, err := p.AuthCodeURL(context.Background(), AuthRequest{})
 	var ue *UnavailableError
 	if !errors.As(err, &ue) {

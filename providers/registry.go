@@ -11,32 +11,36 @@ import (
 type Registry struct {
 	byID  map[string]Provider
 	order []Provider
-	// cfgs are the configurations the providers were opened with (Update).
-	cfgs map[string]Config
+	// types open the providers, cfgs are the configurations they were
+	// opened with (Update).
+	types Types
+	cfgs  map[string]Config
 	// warm bounds the background discoveries of this registry and of those
 	// Update makes from it.
 	warm chan struct{}
 }
 
-// NewRegistry opens every configuration and reports all problems at once,
-// each prefixed with its position in the list ("providers[2].issuer: ...").
-func NewRegistry(cfgs []Config, opts Options) (*Registry, error) {
-	return newRegistry(cfgs, opts, nil)
+// NewRegistry opens every configuration with the type it names among
+// types, and reports all problems at once, each prefixed with its position
+// in the list ("providers[2].issuer: ...").
+func NewRegistry(types Types, cfgs []Config, opts Options) (*Registry, error) {
+	return newRegistry(types, cfgs, opts, nil)
 }
 
 // Update returns a registry for cfgs, checked as NewRegistry checks them,
 // and leaves r as it is. A provider whose configuration is unchanged is
 // carried over from r with what it has learnt (discovery, keys, back-off):
-// a reload does not make the broker rediscover every IdP. Local and LDAP
-// providers and those that read a key file are always opened anew, so that
-// edited files take effect (an LDAP provider's idle connections close by
-// themselves).
+// a reload does not make the broker rediscover every IdP. Providers of a
+// type that is reopened (Type.Reopen: local, LDAP) and those that read a
+// key file are always opened anew, so that edited files take effect (an
+// LDAP provider's idle connections close by themselves). The types are
+// those r was built with.
 func (r *Registry) Update(cfgs []Config, opts Options) (*Registry, error) {
-	return newRegistry(cfgs, opts, r)
+	return newRegistry(r.types, cfgs, opts, r)
 }
 
-func newRegistry(cfgs []Config, opts Options, prev *Registry) (*Registry, error) {
-	r := &Registry{byID: make(map[string]Provider, len(cfgs)), cfgs: make(map[string]Config, len(cfgs))}
+func newRegistry(types Types, cfgs []Config, opts Options, prev *Registry) (*Registry, error) {
+	r := &Registry{byID: make(map[string]Provider, len(cfgs)), types: types, cfgs: make(map[string]Config, len(cfgs))}
 	switch {
 	case prev != nil && prev.warm != nil:
 		r.warm = prev.warm
@@ -48,7 +52,7 @@ func newRegistry(cfgs []Config, opts Options, prev *Registry) (*Registry, error)
 	for i, cfg := range cfgs {
 		p, err := prev.reusable(cfg), error(nil)
 		if p == nil {
-			p, err = Open(cfg, opts)
+			p, err = types.Open(cfg, opts)
 		}
 		if err != nil {
 			errs = append(errs, prefixErrors(fmt.Sprintf("providers[%d].", i), err))
@@ -73,7 +77,10 @@ func newRegistry(cfgs []Config, opts Options, prev *Registry) (*Registry, error)
 // reusable returns r's provider for cfg when it may be carried over
 // unchanged (Update), or nil.
 func (r *Registry) reusable(cfg Config) Provider {
-	if r == nil || cfg.Type == TypeLocal || cfg.Type == TypeLDAP || cfg.PrivateKeyFile != "" {
+	if r == nil || cfg.PrivateKeyFile != "" {
+		return nil
+	}
+	if t, _ := r.types.lookup(cfg.providerType()); t.Reopen {
 		return nil
 	}
 	if old, ok := r.cfgs[cfg.ID]; !ok || !reflect.DeepEqual(old, cfg) {

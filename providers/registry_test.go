@@ -10,7 +10,7 @@ func TestRegistryUpdateCarriesOverUnchangedProviders(t *testing.T) {
 		return Config{ID: id, Name: id, Issuer: "https://" + id + ".example", ClientID: "c", ClientSecret: "s"}
 	}
 	local := Config{ID: "staff", Type: TypeLocal, HtpasswdFile: writeFile(t, "users.htpasswd", "alice:"+hashOf(t, "pw")+"\n")}
-	r, err := NewRegistry([]Config{oidc("a"), oidc("b"), local}, Options{})
+	r, err := NewRegistry(testTypes, []Config{oidc("a"), oidc("b"), local}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,11 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/all"
 )
 
 // check validates a configuration file; with --online it also asks every
-// identity provider what the broker will rely on (providers.Probe). The
+// identity provider what the broker will rely on (providers.Types.Probe). The
 // exit status is 1 when the file is invalid or a provider has an error, 2
 // on bad flags.
 func check(args []string, stdout, stderr io.Writer) int {
@@ -47,7 +48,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if *online {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		res.Providers = providers.ProbeAll(ctx, cfg.Providers, &http.Client{Timeout: *timeout}, *timeout)
+		res.Providers = all.Types().ProbeAll(ctx, cfg.Providers, &http.Client{Timeout: *timeout}, *timeout)
 		for _, r := range res.Providers {
 			res.OK = res.OK && r.Worst() != providers.SeverityError
 		}
