@@ -24,6 +24,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -572,4 +573,42 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestUnfinishedSignInsInRedis: sign-ins that never complete leave nothing
+// in Redis that outlives their 10 minutes: one abandoned at the IdP, one
+// the IdP refuses (error=access_denied), one whose code the IdP does not
+// accept; only the pending-login cookies' secret, made once, has no time
+// to live.
+func TestUnfinishedSignInsInRedis(t *testing.T) {
+	r := redisserver.Start(t)
+	e := newRedisEnv(t, r)
+	for i := range 3 {
+		b := newBrowser()
+		cb := e.startLogin(b, "alpha", "alice", "/")
+		q := cb.Query()
+		switch i {
+		case 0: // abandoned: the browser never comes back
+			continue
+		case 1:
+			q.Del("code")
+			q.Set("error", "access_denied")
+		case 2:
+			q.Set("code", "not-a-code-the-idp-issued")
+		}
+		cb.RawQuery = q.Encode()
+		if resp := e.do(b, http.MethodGet, cb.String(), nil); resp.StatusCode < 400 || e.signedIn(b) {
+			t.Fatalf("unfinished sign-in %d: %d, signed in %v", i, resp.StatusCode, e.signedIn(b))
+		}
+	}
+	keys, _ := redis.Strings(r.Do("KEYS", "*"), nil)
+	for _, k := range keys {
+		ttl, _ := redis.Int64(r.Do("PTTL", k), nil)
+		switch {
+		case k == DefaultRedisKeyPrefix+"secret:"+pending.SecretName:
+		case ttl < 0 || ttl > (10*time.Minute).Milliseconds():
+			t.Errorf("unfinished sign-ins left %s for %d ms", k, ttl)
+		}
+	}
+	t.Logf("keys after three unfinished sign-ins: %q", keys)
 }
