@@ -8,9 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
-
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -26,7 +25,8 @@ import (
 // deleted would otherwise write it back when it commits (scs saves the whole
 // session). So every session that ends (here, by sign-out, or by a refused
 // refresh) is marked revoked for as long as a session can live, and the
-// session store refuses to write a revoked session (sessionend.go).
+// session store refuses to write a revoked session (session.Manager.End,
+// EndStored).
 
 // Bounds of the back-channel endpoint.
 const (
@@ -41,10 +41,11 @@ const (
 )
 
 // initLogout sets up what logouts need: the limiter of the back-channel
-// endpoint, and the guard that keeps ended sessions ended.
+// endpoint, and the guard that keeps ended sessions ended (their tunnels
+// close: tunnels.go).
 func (s *Server) initLogout() {
 	s.logouts = ratelimit.NewFailures(logoutFailures, logoutFailureSpan, s.opts.Now)
-	s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return &revocationGuard{CtxStore: st, s: s} })
+	s.sessions.GuardEnds(session.Ending{Backend: s.store, Now: s.now, Ended: s.endTunnels, Log: s.log})
 }
 
 // handleBackchannelLogout verifies a logout token (providers.
@@ -164,7 +165,7 @@ func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers
 	}
 	n := 0
 	for _, tok := range tokens {
-		ended, err := s.endStoredSession(ctx, tok)
+		ended, err := s.sessions.EndStored(ctx, tok)
 		if err != nil {
 			return n, err
 		}

@@ -300,7 +300,7 @@ func (e *env) sessionToken(c *http.Client) string {
 
 // TestEndedSessionIsNotWrittenBack: a request that loaded the session before
 // a back-channel logout ended it, and modifies it afterwards, does not bring
-// it back (scs commits the whole session; revocationGuard refuses).
+// it back (scs commits the whole session; the session package's revocation guard refuses).
 func TestEndedSessionIsNotWrittenBack(t *testing.T) {
 	e := newEnv(t)
 	li := newLogoutIssuer(e, "alpha")

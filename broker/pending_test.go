@@ -31,10 +31,11 @@ const anonymousStarts = 20_000
 func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 	t.Helper()
 	var st scs.Store = s.sessions.Backing()
-	if g, ok := st.(*revocationGuard); ok {
-		st = g.CtxStore
-	}
-	if p, ok := st.(interface{ Unwrap() scs.Store }); ok {
+	for { // the revocation guard, the context adapter
+		p, ok := st.(interface{ Unwrap() scs.Store })
+		if !ok {
+			break
+		}
 		st = p.Unwrap()
 	}
 	ms, ok := st.(*store.MemorySessions)

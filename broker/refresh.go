@@ -23,11 +23,8 @@ import (
 const (
 	// refreshSkew: tokens are renewed this long before they expire.
 	refreshSkew = 30 * time.Second
-	// refreshLockTTL bounds one refresh on any replica. After a passing
-	// failure (the IdP unreachable) the lock is kept until it expires, so
-	// that the next attempt waits this long.
-	refreshLockTTL = 30 * time.Second
-	// refreshTimeout bounds the calls to the IdP; less than the lock.
+	// refreshTimeout bounds the calls to the IdP; less than the lock
+	// (session.RefreshLockTTL).
 	refreshTimeout = 20 * time.Second
 )
 
@@ -72,8 +69,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 		s.endSession(ctx, id, because(whyExpired, "tokens expired and cannot be refreshed"), nil)
 		return providers.Identity{}, false
 	}
-	token := s.sessions.Token(ctx)
-	release, ok, err := s.store.Lock(ctx, "refresh:"+token, refreshLockTTL)
+	release, ok, err := s.sessions.LockRefresh(ctx)
 	if err != nil {
 		s.logStoreError(ctx, "refresh: session store unavailable", err)
 		return id, true
@@ -84,7 +80,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 	// This request read the session before it took the lock: another one
 	// may have refreshed it since (and rotated the refresh token), or ended
 	// it. The store knows.
-	cur, curTokens, found, err := s.sessions.Stored(token)
+	cur, curTokens, found, err := s.sessions.Stored(s.sessions.Token(ctx))
 	switch {
 	case err != nil:
 		release()
@@ -120,8 +116,18 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 	}
 	// Passing trouble: the lock stays taken until it expires, so no replica
 	// tries again before then; meanwhile the session keeps its identity.
-	s.log.WarnContext(ctx, "refresh failed, retrying later", "provider", id.Provider, "user", id.User(), "error", err, "retry_in", refreshLockTTL)
+	s.log.WarnContext(ctx, "refresh failed, retrying later", "provider", id.Provider, "user", id.User(), "error", err, "retry_in", session.RefreshLockTTL)
 	return id, true
+}
+
+// endSession ends the request's own session because its login cannot go on
+// (session.Manager.End: deleted, its cookie cleared when the response goes
+// out, and revoked), and audits it.
+func (s *Server) endSession(ctx context.Context, id providers.Identity, reason auditReason, err error) {
+	if derr := s.sessions.End(ctx); derr != nil {
+		s.logStoreError(ctx, "session could not be ended", derr)
+	}
+	s.audit(ctx, auditEntry{event: evSessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})
 }
 
 // saveRenewed puts a refreshed login into the request's session and writes

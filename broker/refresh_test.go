@@ -196,7 +196,7 @@ func (o *tokenOutage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestOutliveTokens: what becomes of a session whose tokens expired and
 // cannot be refreshed (no refresh token, or the IdP down): by default it
 // lasts its own lifetime; with session.outlive_tokens false it ends. An IdP
-// that is down is asked again only after refreshLockTTL.
+// that is down is asked again only after session.RefreshLockTTL.
 func TestOutliveTokens(t *testing.T) {
 	for _, outlive := range []bool{true, false} {
 		cfg := withConfig(func(c *Config) {
@@ -236,13 +236,13 @@ func TestOutliveTokens(t *testing.T) {
 				t.Error("no log of the failed refresh")
 			}
 			tokenRequests := len(e.idps["alpha"].tamper.TokenRequests())
-			e.signedIn(e.client) // within refreshLockTTL: not asked again
+			e.signedIn(e.client) // within session.RefreshLockTTL: not asked again
 			if n := len(e.idps["alpha"].tamper.TokenRequests()); n != tokenRequests {
 				t.Errorf("the IdP was asked again at once (%d requests, then %d)", tokenRequests, n)
 			}
 			// Back up, and the lock expired: refreshed.
 			outage.down.Store(false)
-			offset.Store(int64(pastAccessToken + refreshLockTTL + time.Second))
+			offset.Store(int64(pastAccessToken + session.RefreshLockTTL + time.Second))
 			if !e.signedIn(e.client) || !strings.Contains(e.logs.String(), `msg="session refreshed"`) {
 				t.Error("not refreshed once the IdP was back")
 			}

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"net/http"
 	"reflect"
 )
 
@@ -32,9 +31,9 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	s.live.Store(&next)
-	cur.closeIdleUpstreams()
+	cur.upstreams.CloseIdle()
 	cur.log.Info("configuration reloaded", "providers", len(next.registry.All()), "routes", len(cfg.Routes),
-		"upstreams", len(next.upstreams))
+		"upstreams", next.upstreams.Len())
 	return nil
 }
 
@@ -55,15 +54,5 @@ func keep[T any](changed *[]string, name string, next *T, running T) {
 	if !reflect.DeepEqual(*next, running) {
 		*changed = append(*changed, name)
 		*next = running
-	}
-}
-
-// closeIdleUpstreams closes the idle connections of a replaced
-// generation's upstream transport; requests in flight keep theirs.
-func (s *Server) closeIdleUpstreams() {
-	for _, up := range s.upstreams {
-		if t, ok := up.proxy.Transport.(*http.Transport); ok {
-			t.CloseIdleConnections()
-		}
 	}
 }

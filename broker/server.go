@@ -21,6 +21,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/broker/upstream"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -69,7 +70,7 @@ type Server struct {
 	selection    *selection.Page
 	catalog      *selection.Catalog
 	fix          *proxyfix.Fix
-	upstreams    []*upstream // most specific first; empty: forward-auth only
+	upstreams    *upstream.Set // most specific first; empty: forward-auth only
 	store        store.Backend
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
@@ -79,7 +80,7 @@ type Server struct {
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
 	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
-	tunnels      *tunnels             // WebSockets of signed-in sessions, closed when they end (tunnels.go)
+	tunnels      *upstream.Tunnels    // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
 	auditBudget *lineBudget
@@ -279,7 +280,7 @@ const readyTimeout = 2 * time.Second
 func (s *Server) Close() error {
 	cur := s.live.Load()
 	cur.metrics.unregister()
-	cur.tunnels.closeAll()
+	cur.tunnels.CloseAll()
 	return cur.closeStore()
 }
 

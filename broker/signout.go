@@ -139,7 +139,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tokens, _ := s.sessions.Tokens(ctx)
-	if err := s.endOwnSession(ctx); err != nil { // revoked even when the deletion failed
+	if err := s.sessions.End(ctx); err != nil { // revoked even when the deletion failed
 		s.sessionUnavailable(w, r, err)
 		return
 	}

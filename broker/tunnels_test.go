@@ -2,16 +2,13 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/wsecho"
@@ -145,7 +142,7 @@ func TestTunnelsEndWithTheSession(t *testing.T) {
 			bob := e.loginAs("beta", "bob", "")
 			aliceWS := openTunnel(t, alice, e.broker.URL+"/ws/chat")
 			bobWS := openTunnel(t, bob, e.broker.URL+"/ws/chat")
-			if s, n := e.server.tunnels.size(); s != 2 || n != 2 {
+			if s, n := e.server.tunnels.Size(); s != 2 || n != 2 {
 				t.Fatalf("registry: %d sessions, %d tunnels; want 2, 2", s, n)
 			}
 			endSession()
@@ -153,7 +150,7 @@ func TestTunnelsEndWithTheSession(t *testing.T) {
 			offset.Store(0)
 			bobWS.echoes(t)
 			waitFor(t, 2*time.Second, "the closed tunnel forgotten", func() bool {
-				s, n := e.server.tunnels.size()
+				s, n := e.server.tunnels.Size()
 				return s == 1 && n == 1
 			})
 		})
@@ -184,7 +181,7 @@ func TestTunnelsEndAcrossReplicas(t *testing.T) {
 	open := func(t *testing.T, p *cachePair, c *http.Client) *tunnel {
 		t.Helper()
 		ws := openTunnel(t, c, p.bURL+"/ws/chat")
-		if s, n := p.b.tunnels.size(); s != 1 || n != 1 {
+		if s, n := p.b.tunnels.Size(); s != 1 || n != 1 {
 			t.Fatalf("B's registry: %d sessions, %d tunnels; want 1, 1", s, n)
 		}
 		waitFor(t, 5*time.Second, "B subscribed to the invalidations", p.bStore.Subscribed)
@@ -222,85 +219,4 @@ func TestTunnelsEndAcrossReplicas(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		ws.echoes(t)
 	})
-}
-
-// TestTunnelRegistry: the registry's bounds. A session holds at most
-// maxTunnelsPerSession tunnels; closing tunnels removes every trace of them,
-// and the check loop stops with the last one; an invalidation checks its
-// session at once; after closeAll nothing opens.
-func TestTunnelRegistry(t *testing.T) {
-	var mu sync.Mutex
-	gone := map[string]bool{}
-	reg := newTunnels(time.Hour, func(_ context.Context, token string) (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return !gone[token], nil
-	})
-	var dones []func()
-	var ctxs []context.Context
-	for i := range maxTunnelsPerSession {
-		ctx, done, err := reg.open(context.Background(), "a")
-		if err != nil {
-			t.Fatalf("tunnel %d: %v", i+1, err)
-		}
-		ctxs, dones = append(ctxs, ctx), append(dones, done)
-	}
-	if _, _, err := reg.open(context.Background(), "a"); !errors.Is(err, errTooManyTunnels) {
-		t.Fatalf("one tunnel too many: %v", err)
-	}
-	bCtx, bDone, err := reg.open(context.Background(), "b")
-	if err != nil {
-		t.Fatalf("another session: %v", err)
-	}
-	// Closing tunnels (twice, even) removes them; the session goes with its
-	// last one.
-	for _, done := range dones[1:] {
-		done()
-		done()
-	}
-	if s, n := reg.size(); s != 2 || n != 2 {
-		t.Fatalf("%d sessions, %d tunnels; want 2, 2", s, n)
-	}
-	if ctxs[0].Err() != nil {
-		t.Fatal("closing other tunnels canceled this one")
-	}
-	// Ending a session cancels its tunnels.
-	if n := reg.end("a"); n != 1 || ctxs[0].Err() == nil {
-		t.Fatalf("end: %d tunnels, context %v", n, ctxs[0].Err())
-	}
-	dones[0]()
-	// An invalidation of a session that is gone closes its tunnels at once
-	// (the period is an hour); of one that still exists, nothing.
-	reg.invalidated(store.HashOf("b"))
-	time.Sleep(50 * time.Millisecond)
-	if bCtx.Err() != nil {
-		t.Fatal("an invalidation closed the tunnel of a session that exists")
-	}
-	mu.Lock()
-	gone["b"] = true
-	mu.Unlock()
-	reg.invalidated(store.HashOf("b"))
-	select {
-	case <-bCtx.Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("the invalidation of an ended session did not close its tunnel")
-	}
-	bDone()
-	waitFor(t, 2*time.Second, "the check loop stopped", func() bool {
-		reg.mu.Lock()
-		defer reg.mu.Unlock()
-		return !reg.running
-	})
-	if len(reg.sessions)+len(reg.byHash)+len(reg.due) != 0 {
-		t.Errorf("left behind: %d sessions, %d hashes, %d due", len(reg.sessions), len(reg.byHash), len(reg.due))
-	}
-	// closeAll closes what is open and refuses what comes.
-	cCtx, _, _ := reg.open(context.Background(), "c")
-	reg.closeAll()
-	if cCtx.Err() == nil {
-		t.Error("closeAll left a tunnel open")
-	}
-	if _, _, err := reg.open(context.Background(), "d"); !errors.Is(err, errTunnelsClosed) {
-		t.Errorf("a tunnel after closeAll: %v", err)
-	}
 }

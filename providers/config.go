@@ -316,7 +316,7 @@ func checkURL(raw string, allowQuery bool) error {
 	switch {
 	case err != nil:
 		return errors.New("is not a URL")
-	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())):
+	case u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname())):
 		return errors.New("must be an https URL (http only for loopback hosts)")
 	case u.Host == "":
 		return errors.New("has no host")
@@ -326,7 +326,9 @@ func checkURL(raw string, allowQuery bool) error {
 	return nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host names this machine: plain http (and
+// plain LDAP) is accepted there only.
+func IsLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
 }
 
@@ -350,7 +352,8 @@ func (c Config) SignsInWithPassword() bool {
 	return c.Type == TypeLocal || c.Type == TypeLDAP
 }
 
-func (c Config) displayName() string {
+// DisplayName is the name shown on the sign-in page: Name, or the id.
+func (c Config) DisplayName() string {
 	if c.Name == "" {
 		return c.ID
 	}

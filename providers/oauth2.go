@@ -57,7 +57,7 @@ func withUserinfoSource(c ClaimsConfig) ClaimsConfig {
 }
 
 func (p *oauth2Provider) ID() string   { return p.cfg.ID }
-func (p *oauth2Provider) Name() string { return p.cfg.displayName() }
+func (p *oauth2Provider) Name() string { return p.cfg.DisplayName() }
 
 // Status: nothing is discovered, so the provider is always usable as far as
 // the broker can tell.

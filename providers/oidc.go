@@ -67,6 +67,40 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Background runs fn in a goroutine of its own if one of the registry's
+// background slots is free, and reports whether it did. A provider's
+// Status starts its checks of the IdP (or directory) this way, so that a
+// sign-in page listing many providers does not start as many requests at
+// once (at most maxWarming for a registry and those Update makes from it).
+func (o Options) Background(fn func()) bool {
+	if !takeSlot(o.warmSlots) {
+		return false
+	}
+	go func() {
+		defer releaseSlot(o.warmSlots)
+		fn()
+	}()
+	return true
+}
+
+func takeSlot(slots chan struct{}) bool {
+	if slots == nil {
+		return true
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func releaseSlot(slots chan struct{}) {
+	if slots != nil {
+		<-slots
+	}
+}
+
 // Backoff bounds for failed discovery.
 const (
 	minBackoff = time.Second
@@ -115,7 +149,7 @@ type oidcClient struct {
 }
 
 func (p *oidcProvider) ID() string   { return p.cfg.ID }
-func (p *oidcProvider) Name() string { return p.cfg.displayName() }
+func (p *oidcProvider) Name() string { return p.cfg.DisplayName() }
 
 // Status never blocks. A provider not yet discovered counts as available and
 // gets a discovery attempt in the background when a slot is free, so the
@@ -129,9 +163,9 @@ func (p *oidcProvider) Status() Status {
 	case p.lastErr != nil && p.opts.Now().Before(p.retryAt):
 		return Status{Reason: "unreachable, retrying shortly"}
 	}
-	if p.attempt == nil && p.takeWarmSlot() {
+	if p.attempt == nil && takeSlot(p.opts.warmSlots) {
 		done := p.startAttemptLocked()
-		go func() { <-done; p.releaseWarmSlot() }()
+		go func() { <-done; releaseSlot(p.opts.warmSlots) }()
 	}
 	if p.lastErr != nil {
 		return Status{Reason: "unreachable, retrying now"}
@@ -289,24 +323,6 @@ func (p *oidcProvider) discovered(ctx context.Context) (*oidcClient, error) {
 		return p.client, nil
 	}
 	return nil, &UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
-}
-
-func (p *oidcProvider) takeWarmSlot() bool {
-	if p.opts.warmSlots == nil {
-		return true
-	}
-	select {
-	case p.opts.warmSlots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *oidcProvider) releaseWarmSlot() {
-	if p.opts.warmSlots != nil {
-		<-p.opts.warmSlots
-	}
 }
 
 // startAttemptLocked starts a discovery attempt unless one is running and

@@ -72,9 +72,9 @@ var entraPreset = preset{
 			return
 		}
 		if status, err := answers(ctx, hc, e.graph+"/v1.0/"); err != nil {
-			r.add("graph_url", SeverityWarning, "%s is unreachable: %s (groups overage stays unresolved)", e.graph, reason(err))
+			r.Add("graph_url", SeverityWarning, "%s is unreachable: %s (groups overage stays unresolved)", e.graph, NetworkReason(err))
 		} else {
-			r.add("graph_url", SeverityOK, "%s answers (HTTP %d)", e.graph, status)
+			r.Add("graph_url", SeverityOK, "%s answers (HTTP %d)", e.graph, status)
 		}
 	},
 }

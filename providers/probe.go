@@ -76,7 +76,8 @@ func (r Report) Worst() Severity {
 	return worst
 }
 
-func (r *Report) add(check string, s Severity, format string, args ...any) {
+// Add records a finding: format and args make its message.
+func (r *Report) Add(check string, s Severity, format string, args ...any) {
 	r.Findings = append(r.Findings, Finding{Check: check, Severity: s, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -91,13 +92,12 @@ const (
 	checkIssParam    = "iss_parameter"
 	checkAuthMethod  = "token_endpoint_auth_method"
 	checkJWKS        = "jwks"
-	checkHtpasswd    = "htpasswd_file"
 )
 
 // probeOAuth2 reports a plain OAuth2 provider: nothing to discover, and
 // whether its endpoints answer.
 func probeOAuth2(ctx context.Context, cfg Config, hc *http.Client, r *Report) {
-	r.add(checkDiscovery, SeverityOK, "nothing to discover: a plain OAuth 2.0 provider's endpoints are configured")
+	r.Add(checkDiscovery, SeverityOK, "nothing to discover: a plain OAuth 2.0 provider's endpoints are configured")
 	for _, e := range []struct{ key, url string }{{"authorization_endpoint", cfg.AuthorizationEndpoint},
 		{"token_endpoint", cfg.TokenEndpoint}, {"userinfo_endpoint", cfg.UserinfoEndpoint}} {
 		shown := e.url
@@ -105,9 +105,9 @@ func probeOAuth2(ctx context.Context, cfg Config, hc *http.Client, r *Report) {
 			shown = u.Redacted() // a password in the URL is not printed
 		}
 		if status, err := answers(ctx, hc, e.url); err != nil {
-			r.add(e.key, SeverityError, "%s is unreachable: %s", shown, reason(err))
+			r.Add(e.key, SeverityError, "%s is unreachable: %s", shown, NetworkReason(err))
 		} else {
-			r.add(e.key, SeverityOK, "%s answers (HTTP %d)", shown, status)
+			r.Add(e.key, SeverityOK, "%s answers (HTTP %d)", shown, status)
 		}
 	}
 }
@@ -117,27 +117,27 @@ func (r *Report) probeOIDC(ctx context.Context, cfg Config, wellKnown string, hc
 	var doc oidc.DiscoveryConfiguration
 	switch {
 	case f.status == 0:
-		r.add(checkDiscovery, SeverityError, "%s is unreachable: %s", f.url, reason(f.err))
+		r.Add(checkDiscovery, SeverityError, "%s is unreachable: %s", f.url, NetworkReason(f.err))
 		return
 	case f.status != http.StatusOK:
-		r.add(checkDiscovery, SeverityError, "%s answered HTTP %d", f.url, f.status)
+		r.Add(checkDiscovery, SeverityError, "%s answered HTTP %d", f.url, f.status)
 		return
 	case len(f.body) == 0 || json.Unmarshal(f.body, &doc) != nil:
-		r.add(checkDiscovery, SeverityError, "%s answered HTTP 200 without a discovery document", f.url)
+		r.Add(checkDiscovery, SeverityError, "%s answered HTTP 200 without a discovery document", f.url)
 		return
 	}
 	meta, algs, err := readDiscovery(cfg, f.body)
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		r.add(checkDiscovery, SeverityError, "%s: the discovery document is malformed: %v", f.url, typeErr)
+		r.Add(checkDiscovery, SeverityError, "%s: the discovery document is malformed: %v", f.url, typeErr)
 		return
 	}
-	r.add(checkDiscovery, SeverityOK, "%s answered HTTP 200", f.url)
+	r.Add(checkDiscovery, SeverityOK, "%s answered HTTP 200", f.url)
 
 	if doc.Issuer == cfg.Issuer {
-		r.add(checkIss, SeverityOK, "the document's issuer equals the configured one")
+		r.Add(checkIss, SeverityOK, "the document's issuer equals the configured one")
 	} else {
-		r.add(checkIss, SeverityError, "the document says %q, the configuration says %q: they must be equal, character for character", doc.Issuer, cfg.Issuer)
+		r.Add(checkIss, SeverityError, "the document says %q, the configuration says %q: they must be equal, character for character", doc.Issuer, cfg.Issuer)
 	}
 	r.judgeAlgs(cfg, meta.Algs, algs)
 	r.judgeFeatures(cfg, &doc, meta)
@@ -152,41 +152,41 @@ func (r *Report) probeOIDC(ctx context.Context, cfg Config, wellKnown string, hc
 func (r *Report) judgeFeatures(cfg Config, doc *oidc.DiscoveryConfiguration, meta discoveryMetadata) {
 	switch {
 	case doc.CodeChallengeMethodsSupported == nil:
-		r.add(checkPKCE, SeverityWarning, "unknown: code_challenge_methods_supported is absent (the broker always sends S256)")
+		r.Add(checkPKCE, SeverityWarning, "unknown: code_challenge_methods_supported is absent (the broker always sends S256)")
 	case slices.Contains(doc.CodeChallengeMethodsSupported, oidc.CodeChallengeMethodS256):
-		r.add(checkPKCE, SeverityOK, "S256 supported")
+		r.Add(checkPKCE, SeverityOK, "S256 supported")
 	default:
-		r.add(checkPKCE, SeverityWarning, "code_challenge_methods_supported lacks S256 (it lists %v): the IdP may ignore PKCE", doc.CodeChallengeMethodsSupported)
+		r.Add(checkPKCE, SeverityWarning, "code_challenge_methods_supported lacks S256 (it lists %v): the IdP may ignore PKCE", doc.CodeChallengeMethodsSupported)
 	}
 	if doc.EndSessionEndpoint != "" {
-		r.add(checkEndSession, SeverityOK, "RP-initiated logout at %s", doc.EndSessionEndpoint)
+		r.Add(checkEndSession, SeverityOK, "RP-initiated logout at %s", doc.EndSessionEndpoint)
 	} else {
-		r.add(checkEndSession, SeverityWarning, "no end_session_endpoint: signing out ends the broker's session only, not the IdP's")
+		r.Add(checkEndSession, SeverityWarning, "no end_session_endpoint: signing out ends the broker's session only, not the IdP's")
 	}
 	switch {
 	case doc.BackChannelLogoutSupported && doc.BackChannelLogoutSessionSupported:
-		r.add(checkBackchannel, SeverityOK, "supported, with sid")
+		r.Add(checkBackchannel, SeverityOK, "supported, with sid")
 	case doc.BackChannelLogoutSupported:
-		r.add(checkBackchannel, SeverityOK, "supported, without sid: a logout token ends every session of its user")
+		r.Add(checkBackchannel, SeverityOK, "supported, without sid: a logout token ends every session of its user")
 	default:
-		r.add(checkBackchannel, SeverityWarning, "not supported: the broker is not told when a session ends at the IdP")
+		r.Add(checkBackchannel, SeverityWarning, "not supported: the broker is not told when a session ends at the IdP")
 	}
 	switch {
 	case meta.IssParameter:
-		r.add(checkIssParam, SeverityOK, "authorization_response_iss_parameter_supported (RFC 9207): callbacks without iss are refused")
+		r.Add(checkIssParam, SeverityOK, "authorization_response_iss_parameter_supported (RFC 9207): callbacks without iss are refused")
 	case cfg.RequireIssParameter:
-		r.add(checkIssParam, SeverityWarning, "not announced, but require_iss_parameter is set: callbacks without iss will be refused")
+		r.Add(checkIssParam, SeverityWarning, "not announced, but require_iss_parameter is set: callbacks without iss will be refused")
 	default:
-		r.add(checkIssParam, SeverityWarning, "not announced (RFC 9207); the per-provider callback URL still tells IdPs apart")
+		r.Add(checkIssParam, SeverityWarning, "not announced (RFC 9207); the per-provider callback URL still tells IdPs apart")
 	}
 	methods := doc.TokenEndpointAuthMethodsSupported
 	if methods == nil {
 		methods = []oidc.AuthMethod{oidc.AuthMethodBasic} // the default (OpenID Connect Discovery §3)
 	}
 	if slices.Contains(methods, oidc.AuthMethod(cfg.authMethod())) {
-		r.add(checkAuthMethod, SeverityOK, "%s supported", cfg.authMethod())
+		r.Add(checkAuthMethod, SeverityOK, "%s supported", cfg.authMethod())
 	} else {
-		r.add(checkAuthMethod, SeverityWarning, "the IdP lists %v, not %s: the token request may be refused", methods, cfg.authMethod())
+		r.Add(checkAuthMethod, SeverityWarning, "the IdP lists %v, not %s: the token request may be refused", methods, cfg.authMethod())
 	}
 }
 
@@ -201,11 +201,11 @@ func (r *Report) judgeAlgs(cfg Config, offered, accepted []string) {
 	usable := slices.DeleteFunc(slices.Clone(accepted), func(a string) bool { return !slices.Contains(offered, a) })
 	switch {
 	case len(usable) > 0:
-		r.add(checkAlgs, SeverityOK, "offered: %s; accepted: %s", shown, strings.Join(usable, ", "))
+		r.Add(checkAlgs, SeverityOK, "offered: %s; accepted: %s", shown, strings.Join(usable, ", "))
 	case len(cfg.IDTokenSigningAlgs) > 0:
-		r.add(checkAlgs, SeverityError, "offered: %s; id_token_signing_algs allows only %s", shown, strings.Join(cfg.IDTokenSigningAlgs, ", "))
+		r.Add(checkAlgs, SeverityError, "offered: %s; id_token_signing_algs allows only %s", shown, strings.Join(cfg.IDTokenSigningAlgs, ", "))
 	default:
-		r.add(checkAlgs, SeverityError, "offered: %s; none is one the broker accepts (asymmetric only: RS*, PS*, ES*, EdDSA)", shown)
+		r.Add(checkAlgs, SeverityError, "offered: %s; none is one the broker accepts (asymmetric only: RS*, PS*, ES*, EdDSA)", shown)
 	}
 }
 
@@ -213,27 +213,27 @@ func (r *Report) judgeAlgs(cfg Config, offered, accepted []string) {
 // token signed with one of algs, by zitadel's rules (oidc.FindMatchingKey).
 func (r *Report) probeJWKS(ctx context.Context, hc *http.Client, jwksURI string, algs []string) {
 	if jwksURI == "" {
-		r.add(checkJWKS, SeverityError, "the discovery document has no jwks_uri")
+		r.Add(checkJWKS, SeverityError, "the discovery document has no jwks_uri")
 		return
 	}
 	body, status, err := get(ctx, hc, jwksURI)
 	var set jose.JSONWebKeySet
 	switch {
 	case err != nil:
-		r.add(checkJWKS, SeverityError, "%s is unreachable: %s", jwksURI, reason(err))
+		r.Add(checkJWKS, SeverityError, "%s is unreachable: %s", jwksURI, NetworkReason(err))
 		return
 	case status != http.StatusOK:
-		r.add(checkJWKS, SeverityError, "%s answered HTTP %d", jwksURI, status)
+		r.Add(checkJWKS, SeverityError, "%s answered HTTP %d", jwksURI, status)
 		return
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		r.add(checkJWKS, SeverityError, "%s is not a JWK Set: %v", jwksURI, err)
+		r.Add(checkJWKS, SeverityError, "%s is not a JWK Set: %v", jwksURI, err)
 		return
 	}
 	if n := usableKeys(set.Keys, algs); n > 0 {
-		r.add(checkJWKS, SeverityOK, "%s: %d usable signing key(s)", jwksURI, n)
+		r.Add(checkJWKS, SeverityOK, "%s: %d usable signing key(s)", jwksURI, n)
 	} else {
-		r.add(checkJWKS, SeverityError, "%s: %d key(s), none a public signing key for %s", jwksURI, len(set.Keys), strings.Join(algs, ", "))
+		r.Add(checkJWKS, SeverityError, "%s: %d key(s), none a public signing key for %s", jwksURI, len(set.Keys), strings.Join(algs, ", "))
 	}
 }
 
@@ -312,9 +312,9 @@ func answers(ctx context.Context, hc *http.Client, u string) (int, error) {
 	return status, err
 }
 
-// reason is a network error without the request's URL, which the caller
-// names itself.
-func reason(err error) string {
+// NetworkReason is a network error without the request's URL, which the
+// caller names itself, for a report.
+func NetworkReason(err error) string {
 	var ue *url.Error
 	switch {
 	case err == nil:
@@ -342,18 +342,24 @@ const (
 	ReachFailed
 )
 
-// reacher is implemented by this package's providers.
-type reacher interface {
-	reachability() Reachability
-	reach(ctx context.Context) error
+// Reacher is the optional capability of a provider that knows how to
+// reach its IdP (or directory) for the readiness check, found by type
+// assertion: KnownReachability and Reach use it. Every provider of the
+// broker's types has it.
+type Reacher interface {
+	// Reachability is what the provider has learnt; it never blocks.
+	Reachability() Reachability
+	// Reach asks the IdP once whether it answers now; the error names the
+	// provider.
+	Reach(ctx context.Context) error
 }
 
 // KnownReachability reports what p has learnt about reaching its IdP. It
 // never blocks, makes no network call and, unlike Status, starts no
 // discovery. A provider from elsewhere is judged by its Status.
 func KnownReachability(p Provider) Reachability {
-	if r, ok := p.(reacher); ok {
-		return r.reachability()
+	if r, ok := p.(Reacher); ok {
+		return r.Reachability()
 	}
 	if p.Status().Available {
 		return ReachOK
@@ -368,8 +374,8 @@ func KnownReachability(p Provider) Reachability {
 // loaded. It leaves p's own state alone. A provider from elsewhere is
 // judged by its Status. The error names the provider.
 func Reach(ctx context.Context, p Provider) error {
-	if r, ok := p.(reacher); ok {
-		return r.reach(ctx)
+	if r, ok := p.(Reacher); ok {
+		return r.Reach(ctx)
 	}
 	if st := p.Status(); !st.Available {
 		return fmt.Errorf("providers: %s: %s", p.ID(), st.Reason)
@@ -377,7 +383,7 @@ func Reach(ctx context.Context, p Provider) error {
 	return nil
 }
 
-func (p *oidcProvider) reachability() Reachability {
+func (p *oidcProvider) Reachability() Reachability {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -389,7 +395,7 @@ func (p *oidcProvider) reachability() Reachability {
 	return ReachUnknown
 }
 
-func (p *oidcProvider) reach(ctx context.Context) error {
+func (p *oidcProvider) Reach(ctx context.Context) error {
 	hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, map[string]string{p.discoveryURL(): EndpointDiscovery})
 	if err := fetchDiscovery(ctx, p.cfg.Issuer, p.discoveryURL(), hc).err; err != nil {
 		return fmt.Errorf("providers: %s: discovery: %w", p.cfg.ID, err)
@@ -397,27 +403,13 @@ func (p *oidcProvider) reach(ctx context.Context) error {
 	return nil
 }
 
-func (p *oauth2Provider) reachability() Reachability { return ReachUnknown }
+func (p *oauth2Provider) Reachability() Reachability { return ReachUnknown }
 
-func (p *oauth2Provider) reach(ctx context.Context) error {
+func (p *oauth2Provider) Reach(ctx context.Context) error {
 	// Not observed: a GET to a token endpoint is answered 4xx by design,
 	// which the metrics would count as a failed token request.
 	if _, err := answers(ctx, p.opts.HTTPClient, p.cfg.TokenEndpoint); err != nil {
 		return fmt.Errorf("providers: %s: token_endpoint: %w", p.cfg.ID, err)
-	}
-	return nil
-}
-
-func (p *localProvider) reachability() Reachability {
-	if p.loadErr != nil {
-		return ReachFailed
-	}
-	return ReachOK
-}
-
-func (p *localProvider) reach(context.Context) error {
-	if p.loadErr != nil {
-		return fmt.Errorf("providers: %s: htpasswd_file: %w", p.cfg.ID, p.loadErr)
 	}
 	return nil
 }

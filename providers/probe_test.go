@@ -290,7 +290,7 @@ func TestProbeRealOpenIDProvider(t *testing.T) {
 
 type deferredHandler struct{ http.Handler }
 
-func TestProbeOAuth2AndLocal(t *testing.T) {
+func TestProbeOAuth2(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusMethodNotAllowed)
 	}))
@@ -309,11 +309,6 @@ func TestProbeOAuth2AndLocal(t *testing.T) {
 	}
 	if r.Worst() != SeverityError {
 		t.Error("an unreachable endpoint is not an error")
-	}
-
-	r = testTypes.Probe(context.Background(), Config{ID: "staff", Type: TypeLocal, HtpasswdFile: "/etc/broker/staff.htpasswd"}, nil)
-	if f := finding(t, r, checkHtpasswd); f.Severity != SeverityOK || !strings.Contains(f.Message, "/etc/broker/staff.htpasswd") {
-		t.Errorf("local: %+v", f)
 	}
 }
 

@@ -160,3 +160,16 @@ func TestDiscoveryIssuerMismatchIsUnavailable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestLDAPBlockOnAnotherType: an ldap block is refused on every type but
+// ldap, whichever type it is.
+func TestLDAPBlockOnAnotherType(t *testing.T) {
+	for _, c := range []Config{
+		{ID: "g", Issuer: "https://accounts.google.com", ClientID: "x", ClientSecret: "y", LDAP: &LDAPConfig{}},
+		{ID: "l", Type: TypeLocal, HtpasswdFile: "users.htpasswd", LDAP: &LDAPConfig{}},
+	} {
+		if err := errors.Join(c.sharedProblems()...); err == nil || !strings.Contains(err.Error(), "ldap: is only used by providers of type ldap") {
+			t.Errorf("%s: err = %v", c.ID, err)
+		}
+	}
+}

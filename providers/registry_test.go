@@ -9,8 +9,13 @@ func TestRegistryUpdateCarriesOverUnchangedProviders(t *testing.T) {
 	oidc := func(id string) Config {
 		return Config{ID: id, Name: id, Issuer: "https://" + id + ".example", ClientID: "c", ClientSecret: "s"}
 	}
-	local := Config{ID: "staff", Type: TypeLocal, HtpasswdFile: writeFile(t, "users.htpasswd", "alice:"+hashOf(t, "pw")+"\n")}
-	r, err := NewRegistry(testTypes, []Config{oidc("a"), oidc("b"), local}, Options{})
+	// A type whose providers read files, as local and ldap do.
+	files := OIDC
+	files.Name, files.Reopen = "files", true
+	types := append(Types{files}, testTypes...)
+	local := oidc("staff")
+	local.Type = "files"
+	r, err := NewRegistry(types, []Config{oidc("a"), oidc("b"), local}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +39,7 @@ func TestRegistryUpdateCarriesOverUnchangedProviders(t *testing.T) {
 		t.Error("b changed but was carried over")
 	}
 	if get(next, "staff") == get(r, "staff") {
-		t.Error("a local provider was carried over: an edited htpasswd file would not take effect")
+		t.Error("a provider of a type that is reopened was carried over: an edited file would not take effect")
 	}
 	var order []string
 	for _, p := range next.All() {

@@ -4,7 +4,7 @@ package providers
 // init, once presets.go's init has filled the presets.
 var testTypes Types
 
-func init() { testTypes = append(Types{OIDC, OAuth2, Local, LDAP}, Presets()...) }
+func init() { testTypes = append(Types{OIDC, OAuth2}, Presets()...) }
 
 // validate checks c as a configuration with testTypes does.
 func (c Config) validate() error { return testTypes.Validate(c) }

@@ -65,8 +65,7 @@ func (s *Manager) Commit(ctx context.Context) error {
 }
 
 // Destroy deletes the request's session; the response clears its cookie.
-// The broker ends a session through its sessionend.go, which also revokes
-// it.
+// It does not revoke: a signed-in session ends through End (end.go).
 func (s *Manager) Destroy(ctx context.Context) error { return s.sm.Destroy(ctx) }
 
 // Stored reads the session of token from the store, not from the request:

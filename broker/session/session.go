@@ -3,8 +3,9 @@
 // tokens, the sign-out's CSRF token, a sign-out at the IdP in progress),
 // load and a read-only peek for the hot path, sign-in with token renewal,
 // and the cookie, whose name, path and Secure flag follow each request's
-// external origin. Ending a session (and revoking it) is the broker's
-// sessionend.go, over Destroy. The store beneath is package store.
+// external origin; the one path that ends a session and revokes it
+// (sign-out, a refused refresh, back-channel logout), and the refresh
+// lock (end.go). The store beneath is package store.
 package session
 
 import (
@@ -65,6 +66,8 @@ type Manager struct {
 	// cachedReads: the store has a token cache, which Load and Peek may
 	// use (store.WithCachedRead).
 	cachedReads bool
+	// ending is what End and EndStored need (GuardEnds, end.go).
+	ending Ending
 }
 
 // New makes the sessions of cfg over the store st. derive, when set,

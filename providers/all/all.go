@@ -5,10 +5,14 @@
 // it, and `oidc-broker check` probes with it; no type registers itself.
 package all
 
-import "github.com/oidc-broker/oidc-broker/providers"
+import (
+	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/providers/ldap"
+	"github.com/oidc-broker/oidc-broker/providers/local"
+)
 
 // Types are every provider type, in the order an error lists them: the
 // generic ones, then the presets by name.
 func Types() providers.Types {
-	return append(providers.Types{providers.OIDC, providers.OAuth2, providers.Local, providers.LDAP}, providers.Presets()...)
+	return append(providers.Types{providers.OIDC, providers.OAuth2, local.Type, ldap.Type}, providers.Presets()...)
 }

@@ -1,4 +1,4 @@
-package providers
+package ldap
 
 import (
 	"context"
@@ -24,13 +24,13 @@ const ldapIdleTimeout = time.Minute
 // wait for one.
 var errPoolBusy = errors.New("all connections to the directory are busy")
 
-// ldapPool holds the connections to one directory: at most max at once,
+// pool holds the connections to one directory: at most max at once,
 // the idle ones reused (newest first) and closed after ldapIdleTimeout.
 // Each connection remembers whom it is bound as, so the service account
 // binds again only after a user's bind took the connection over.
 //
 // It is safe for concurrent use.
-type ldapPool struct {
+type pool struct {
 	urls      []string
 	startTLS  bool
 	tls       *tls.Config
@@ -43,19 +43,19 @@ type ldapPool struct {
 	preferred atomic.Int32  // the index of the URL that answered last
 
 	mu    sync.Mutex
-	idle  []*ldapConn
+	idle  []*conn
 	sweep *time.Timer
 }
 
-func newLDAPPool(s ldapSettings) *ldapPool {
-	return &ldapPool{urls: s.URLs, startTLS: s.StartTLS, tls: s.tls, dialWait: s.DialTimeout, opTimeout: s.Timeout,
+func newPool(s settings) *pool {
+	return &pool{urls: s.URLs, startTLS: s.StartTLS, tls: s.tls, dialWait: s.DialTimeout, opTimeout: s.Timeout,
 		bindDN: s.BindDN, password: s.password, slots: make(chan struct{}, s.MaxConnections)}
 }
 
-// ldapConn is one connection and what the pool knows about it.
-type ldapConn struct {
+// conn is one connection and what the pool knows about it.
+type conn struct {
 	*ldap.Conn
-	pool      *ldapPool
+	pool      *pool
 	bound     string // the DN it is bound as; "" when anonymous or unknown
 	idleSince time.Time
 	reused    bool // taken from the idle list, so possibly closed by the server meanwhile
@@ -67,7 +67,7 @@ type ldapConn struct {
 // broken (the directory restarted, or closed it while idle), the idle
 // connections are dropped and fn runs once more on a new one: nothing of
 // fn's has reached the directory then.
-func (p *ldapPool) run(ctx context.Context, fn func(*ldapConn) error) error {
+func (p *pool) run(ctx context.Context, fn func(*conn) error) error {
 	for attempt := 0; ; attempt++ {
 		c, err := p.get(ctx)
 		if err != nil {
@@ -92,7 +92,7 @@ func (p *ldapPool) run(ctx context.Context, fn func(*ldapConn) error) error {
 
 // get takes a free slot (waiting at most the operation timeout) and an idle
 // connection, or dials a new one.
-func (p *ldapPool) get(ctx context.Context) (*ldapConn, error) {
+func (p *pool) get(ctx context.Context) (*conn, error) {
 	wait := time.NewTimer(p.opTimeout)
 	defer wait.Stop()
 	select {
@@ -114,7 +114,7 @@ func (p *ldapPool) get(ctx context.Context) (*ldapConn, error) {
 }
 
 // put returns c to the idle list when it is still usable, or closes it.
-func (p *ldapPool) put(c *ldapConn, usable bool) {
+func (p *pool) put(c *conn, usable bool) {
 	defer func() { <-p.slots }()
 	if !usable || c.IsClosing() {
 		c.Close()
@@ -129,7 +129,7 @@ func (p *ldapPool) put(c *ldapConn, usable bool) {
 	}
 }
 
-func (p *ldapPool) takeIdle() *ldapConn {
+func (p *pool) takeIdle() *conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.idle) > 0 {
@@ -148,7 +148,7 @@ func (p *ldapPool) takeIdle() *ldapConn {
 // sweepIdle closes the connections idle for longer than ldapIdleTimeout,
 // and runs again while any are left: a pool nobody uses any more (its
 // provider was replaced by a reload) ends up with none open.
-func (p *ldapPool) sweepIdle() {
+func (p *pool) sweepIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	kept := p.idle[:0]
@@ -168,7 +168,7 @@ func (p *ldapPool) sweepIdle() {
 }
 
 // flushIdle closes every idle connection.
-func (p *ldapPool) flushIdle() {
+func (p *pool) flushIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
@@ -180,7 +180,7 @@ func (p *ldapPool) flushIdle() {
 
 // dial connects to the first URL that answers, beginning with the one that
 // answered last.
-func (p *ldapPool) dial(ctx context.Context) (*ldapConn, error) {
+func (p *pool) dial(ctx context.Context) (*conn, error) {
 	first := int(p.preferred.Load())
 	var errs []error
 	for i := range p.urls {
@@ -188,7 +188,7 @@ func (p *ldapPool) dial(ctx context.Context) (*ldapConn, error) {
 		c, err := p.dialURL(ctx, p.urls[n])
 		if err == nil {
 			p.preferred.Store(int32(n))
-			return &ldapConn{Conn: c, pool: p}, nil
+			return &conn{Conn: c, pool: p}, nil
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
@@ -201,7 +201,7 @@ func (p *ldapPool) dial(ctx context.Context) (*ldapConn, error) {
 // dialURL connects to one server within the dial timeout, TLS (LDAPS or
 // StartTLS) included: go-ldap's own dialer does not bound the StartTLS
 // handshake, so the connection is made here and handed to ldap.NewConn.
-func (p *ldapPool) dialURL(ctx context.Context, raw string) (*ldap.Conn, error) {
+func (p *pool) dialURL(ctx context.Context, raw string) (*ldap.Conn, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
@@ -248,7 +248,7 @@ func (p *ldapPool) dialURL(ctx context.Context, raw string) (*ldap.Conn, error) 
 }
 
 // asService binds c as the service account unless it is bound so already.
-func (c *ldapConn) asService() error {
+func (c *conn) asService() error {
 	if c.bound == c.pool.bindDN {
 		return nil
 	}
@@ -263,7 +263,7 @@ func (c *ldapConn) asService() error {
 
 // bindAs binds c as dn with password (a simple bind, RFC 4513 §5.1.3). The
 // caller has refused an empty password already; go-ldap refuses it too.
-func (c *ldapConn) bindAs(dn, password string) error {
+func (c *conn) bindAs(dn, password string) error {
 	c.bound = ""
 	if err := c.Bind(dn, password); err != nil {
 		return err
@@ -274,7 +274,7 @@ func (c *ldapConn) bindAs(dn, password string) error {
 }
 
 // search runs req as the service account.
-func (c *ldapConn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
+func (c *conn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 	if err := c.asService(); err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (c *ldapConn) search(req *ldap.SearchRequest) (*ldap.SearchResult, error) {
 
 // broken reports whether err means the connection cannot be used any
 // more: anything but an LDAP result from the server.
-func (c *ldapConn) broken(err error) bool {
+func (c *conn) broken(err error) bool {
 	if err == nil {
 		return c.IsClosing()
 	}

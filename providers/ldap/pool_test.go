@@ -1,4 +1,4 @@
-package providers
+package ldap
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // ownDirectory is a directory of the test's own, with alice.
@@ -53,12 +54,12 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	// that a slow machine does not end the back-off early.
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	opened, err := testTypes.Open(ldapConfig(d), Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	opened, err := testTypes.Open(ldapConfig(d), providers.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := opened.(*ldapProvider)
+	p := opened.(*provider)
 	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,17 +80,17 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.Authenticate(t.Context(), "alice", "alice-pw")
-	var unavailable *UnavailableError
+	var unavailable *providers.UnavailableError
 	if !errors.As(err, &unavailable) || unavailable.Provider != "corp" {
 		t.Fatalf("with the directory stopped: %v, want an *UnavailableError", err)
 	}
 	if st := p.Status(); st.Available || !strings.Contains(st.Reason, "directory unreachable") {
 		t.Errorf("status with the directory stopped: %+v", st)
 	}
-	if _, err := p.AuthCodeURL(t.Context(), AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp"}); !errors.As(err, &unavailable) {
+	if _, err := p.AuthCodeURL(t.Context(), providers.AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp"}); !errors.As(err, &unavailable) {
 		t.Errorf("AuthCodeURL while down: %v, want an *UnavailableError", err)
 	}
-	if k := KnownReachability(p); k != ReachFailed {
+	if k := providers.KnownReachability(p); k != providers.ReachFailed {
 		t.Errorf("reachability while down: %v", k)
 	}
 	if !strings.Contains(logs.String(), "the directory is unusable") {
@@ -104,7 +105,7 @@ func TestLDAPDirectoryDownAndBack(t *testing.T) {
 	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); err != nil {
 		t.Fatalf("after the directory came back: %v", err)
 	}
-	if k := KnownReachability(p); k != ReachOK {
+	if k := providers.KnownReachability(p); k != providers.ReachOK {
 		t.Errorf("reachability after a sign-in: %v", k)
 	}
 	if !strings.Contains(logs.String(), "the directory answers again") {
@@ -120,20 +121,20 @@ func TestLDAPFormAfterTheBackoff(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	cfg := ldapConfig(d)
-	opened, err := testTypes.Open(cfg, Options{Logger: quiet, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	opened, err := testTypes.Open(cfg, providers.Options{Logger: quiet, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := opened.(*ldapProvider)
+	p := opened.(*provider)
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	var unavailable *UnavailableError
+	var unavailable *providers.UnavailableError
 	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); !errors.As(err, &unavailable) {
 		t.Fatalf("with the directory stopped: %v", err)
 	}
 	clock.Add(int64(time.Hour)) // far past the back-off
-	req := AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp"}
+	req := providers.AuthRequest{State: "s", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp"}
 	if u, err := p.AuthCodeURL(t.Context(), req); !errors.As(err, &unavailable) {
 		t.Fatalf("AuthCodeURL after the back-off, directory still down: %q, %v; want an *UnavailableError", u, err)
 	}
@@ -161,14 +162,14 @@ func TestLDAPHangingDirectory(t *testing.T) {
 	defer d.Resume()
 	for _, tc := range []struct {
 		name string
-		edit func(*LDAPConfig)
+		edit func(*providers.LDAPConfig)
 	}{
-		{"plain LDAP", func(l *LDAPConfig) { l.URLs, l.CAFile = []string{d.URL}, "" }},
-		{"StartTLS", func(l *LDAPConfig) { l.URLs, l.StartTLS = []string{d.URL}, true }},
-		{"LDAPS", func(*LDAPConfig) {}},
+		{"plain LDAP", func(l *providers.LDAPConfig) { l.URLs, l.CAFile = []string{d.URL}, "" }},
+		{"StartTLS", func(l *providers.LDAPConfig) { l.URLs, l.StartTLS = []string{d.URL}, true }},
+		{"LDAPS", func(*providers.LDAPConfig) {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := openLDAPProvider(t, ldapConfig(d, tc.edit, func(l *LDAPConfig) {
+			p := openLDAPProvider(t, ldapConfig(d, tc.edit, func(l *providers.LDAPConfig) {
 				l.DialTimeout, l.Timeout = 300*time.Millisecond, 300*time.Millisecond
 			}), nil)
 			done := make(chan error, 1)
@@ -178,7 +179,7 @@ func TestLDAPHangingDirectory(t *testing.T) {
 			}()
 			select {
 			case err := <-done:
-				var unavailable *UnavailableError
+				var unavailable *providers.UnavailableError
 				if !errors.As(err, &unavailable) {
 					t.Errorf("err = %v, want an *UnavailableError", err)
 				}
@@ -203,23 +204,23 @@ func TestLDAPConnectionRefusals(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, log string
-		edit      func(*LDAPConfig)
+		edit      func(*providers.LDAPConfig)
 	}{
-		{"another CA", "certificate signed by unknown authority", func(l *LDAPConfig) { l.CAFile = otherCA }},
-		{"StartTLS, another CA", "certificate signed by unknown authority", func(l *LDAPConfig) {
+		{"another CA", "certificate signed by unknown authority", func(l *providers.LDAPConfig) { l.CAFile = otherCA }},
+		{"StartTLS, another CA", "certificate signed by unknown authority", func(l *providers.LDAPConfig) {
 			l.URLs, l.StartTLS, l.CAFile = []string{d.URL}, true, otherCA
 		}},
-		{"the wrong server name", "not wrong.example.org", func(l *LDAPConfig) { l.ServerName = "wrong.example.org" }},
-		{"system roots", "certificate signed by unknown authority", func(l *LDAPConfig) { l.CAFile = "" }},
+		{"the wrong server name", "not wrong.example.org", func(l *providers.LDAPConfig) { l.ServerName = "wrong.example.org" }},
+		{"system roots", "certificate signed by unknown authority", func(l *providers.LDAPConfig) { l.CAFile = "" }},
 		{"the service account refused", "the service account's bind failed: LDAP result 49 (Invalid Credentials)",
-			func(l *LDAPConfig) { l.BindPassword = "wrong-service-password" }},
-		{"nothing listens", "connection refused", func(l *LDAPConfig) { l.URLs = []string{"ldaps://127.0.0.1:1"} }},
+			func(l *providers.LDAPConfig) { l.BindPassword = "wrong-service-password" }},
+		{"nothing listens", "connection refused", func(l *providers.LDAPConfig) { l.URLs = []string{"ldaps://127.0.0.1:1"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &logBuffer{}
 			p := openLDAPProvider(t, ldapConfig(d, tc.edit), logs)
 			_, err := p.Authenticate(t.Context(), "alice", "alice-pw")
-			var unavailable *UnavailableError
+			var unavailable *providers.UnavailableError
 			if !errors.As(err, &unavailable) {
 				t.Fatalf("err = %v, want an *UnavailableError", err)
 			}
@@ -285,7 +286,7 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 func TestLDAPPoolBounds(t *testing.T) {
 	d := sharedDirectory(t)
 	proxy := newCountingProxy(t, strings.TrimPrefix(d.URL, "ldap://"))
-	p := openLDAPProvider(t, ldapConfig(d, func(l *LDAPConfig) {
+	p := openLDAPProvider(t, ldapConfig(d, func(l *providers.LDAPConfig) {
 		l.URLs, l.CAFile, l.MaxConnections = []string{"ldap://" + proxy.addr}, "", 2
 	}), nil)
 	t.Cleanup(p.pool.flushIdle) // before the proxy waits for its connections to end

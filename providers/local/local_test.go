@@ -1,17 +1,30 @@
-package providers
+package local
 
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testTypes are the generic types and this one.
+var testTypes = providers.Types{providers.OIDC, providers.OAuth2, Type}
+
+// validate checks c as the broker does.
+func validate(c providers.Config) error { return testTypes.Validate(c) }
 
 // hashOf is a bcrypt hash at the lowest cost, so the tests stay fast.
 func hashOf(t *testing.T, password string) string {
@@ -32,10 +45,10 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-func localConfig(t *testing.T) Config {
+func localConfig(t *testing.T) providers.Config {
 	t.Helper()
 	htpasswd := "# staff\nalice:" + hashOf(t, "alice-pw") + "\n\nbob:" + strings.Replace(hashOf(t, "bob-pw"), "$2a$", "$2y$", 1) + "\r\n"
-	return Config{ID: "local", Name: "Local account", Type: TypeLocal,
+	return providers.Config{ID: "local", Name: "Local account", Type: providers.TypeLocal,
 		HtpasswdFile: writeFile(t, "users.htpasswd", htpasswd),
 		GroupsFile:   writeFile(t, "groups", "admins: alice\nstaff: alice, bob\n# comment\nstaff:\tbob\n"),
 		Groups:       map[string][]string{"ops": {"bob"}, "admins": {"alice"}},
@@ -91,35 +104,37 @@ func TestParseHtpasswd(t *testing.T) {
 }
 
 func TestLocalConfigValidate(t *testing.T) {
-	if err := localConfig(t).validate(); err != nil {
+	if err := validate(localConfig(t)); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
 	cases := []struct {
 		name string
-		edit func(*Config)
+		edit func(*providers.Config)
 		want []string
 	}{
-		{"no htpasswd file", func(c *Config) { c.HtpasswdFile = "" }, []string{"htpasswd_file: is required for a provider of type local"}},
-		{"unreadable htpasswd file", func(c *Config) { c.HtpasswdFile = filepath.Join(t.TempDir(), "nope") }, []string{"htpasswd_file: cannot read"}},
-		{"apr1 entry", func(c *Config) {
+		{"no htpasswd file", func(c *providers.Config) { c.HtpasswdFile = "" }, []string{"htpasswd_file: is required for a provider of type local"}},
+		{"unreadable htpasswd file", func(c *providers.Config) { c.HtpasswdFile = filepath.Join(t.TempDir(), "nope") }, []string{"htpasswd_file: cannot read"}},
+		{"apr1 entry", func(c *providers.Config) {
 			c.HtpasswdFile = writeFile(t, "h", "alice:"+hashOf(t, "x")+"\nbob:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n")
 			c.GroupsFile, c.Groups = "", nil
 		}, []string{`line 2: user "bob": has an MD5 (apr1) hash`}},
-		{"empty htpasswd file", func(c *Config) {
+		{"empty htpasswd file", func(c *providers.Config) {
 			c.HtpasswdFile = writeFile(t, "h", "# nobody\n")
 			c.GroupsFile, c.Groups = "", nil
 		}, []string{"has no users"}},
-		{"unknown member in the group file", func(c *Config) { c.GroupsFile = writeFile(t, "g", "admins: alice\nstaff: alcie\n") },
+		{"unknown member in the group file", func(c *providers.Config) { c.GroupsFile = writeFile(t, "g", "admins: alice\nstaff: alcie\n") },
 			[]string{`groups_file: "`, `line 2: group "staff": user "alcie" is not in htpasswd_file`}},
-		{"group line without colon", func(c *Config) { c.GroupsFile = writeFile(t, "g", "admins alice\n") }, []string{"line 1: is not group: user1 user2"}},
-		{"unknown inline member", func(c *Config) { c.Groups = map[string][]string{"ops": {"bob", "mallory"}} },
+		{"group line without colon", func(c *providers.Config) { c.GroupsFile = writeFile(t, "g", "admins alice\n") }, []string{"line 1: is not group: user1 user2"}},
+		{"unknown inline member", func(c *providers.Config) { c.Groups = map[string][]string{"ops": {"bob", "mallory"}} },
 			[]string{`groups.ops[1]: user "mallory" is not in htpasswd_file`}},
-		{"group name with a comma", func(c *Config) { c.Groups = map[string][]string{"a,b": {"bob"}} }, []string{`groups.a,b: group name "a,b" contains ','`}},
-		{"OIDC settings", func(c *Config) {
+		{"group name with a comma", func(c *providers.Config) { c.Groups = map[string][]string{"a,b": {"bob"}} }, []string{`groups.a,b: group name "a,b" contains ','`}},
+		{"OIDC settings", func(c *providers.Config) {
 			c.Issuer, c.ClientID, c.ClientSecret, c.Scopes = "https://x", "c", "s", []string{"openid"}
 			c.Claims.Email = "mail"
 		}, []string{"issuer: is not used by providers of type local", "client_id: is not used", "client_secret: is not used", "scopes: is not used", "claims.email: is not used"}},
-		{"basic auth paths", func(c *Config) { c.BasicAuthPaths = []string{"api/", "/a/../b", "/oauth2/auth", "/x?y", "/ok/"} },
+		{"basic auth paths", func(c *providers.Config) {
+			c.BasicAuthPaths = []string{"api/", "/a/../b", "/oauth2/auth", "/x?y", "/ok/"}
+		},
 			[]string{`basic_auth_paths[0]: "api/" must start with /`, `basic_auth_paths[1]: "/a/../b" must be a clean path`,
 				`basic_auth_paths[2]: "/oauth2/auth" must not be under /oauth2/`, `basic_auth_paths[3]: "/x?y" must be a path without query`}},
 	}
@@ -127,7 +142,7 @@ func TestLocalConfigValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := localConfig(t)
 			c.edit(&cfg)
-			err := cfg.validate()
+			err := validate(cfg)
 			for _, w := range c.want {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("missing %q in %v", w, err)
@@ -139,8 +154,8 @@ func TestLocalConfigValidate(t *testing.T) {
 		})
 	}
 	t.Run("local settings on an OpenID provider", func(t *testing.T) {
-		err := Config{ID: "kc", Issuer: "https://kc.example", ClientID: "c", ClientSecret: "s",
-			HtpasswdFile: "x", BasicAuthPaths: []string{"/api/"}}.validate()
+		err := validate(providers.Config{ID: "kc", Issuer: "https://kc.example", ClientID: "c", ClientSecret: "s",
+			HtpasswdFile: "x", BasicAuthPaths: []string{"/api/"}})
 		for _, w := range []string{"htpasswd_file: is only used by providers of type local", "basic_auth_paths: is only used"} {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("missing %q in %v", w, err)
@@ -151,12 +166,12 @@ func TestLocalConfigValidate(t *testing.T) {
 
 func TestLocalProvider(t *testing.T) {
 	cfg := localConfig(t)
-	cfg.Claims = ClaimsConfig{GroupPrefix: "local:", StaticGroups: []string{"everyone"}}
-	p, err := testTypes.Open(cfg, Options{Logger: quiet})
+	cfg.Claims = providers.ClaimsConfig{GroupPrefix: "local:", StaticGroups: []string{"everyone"}}
+	p, err := testTypes.Open(cfg, providers.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pa, ok := p.(PasswordAuthenticator)
+	pa, ok := p.(providers.PasswordAuthenticator)
 	if !ok {
 		t.Fatal("a local provider is not a PasswordAuthenticator")
 	}
@@ -177,11 +192,11 @@ func TestLocalProvider(t *testing.T) {
 		t.Fatalf("bob: %v %+v", err, res)
 	}
 	for _, c := range [][2]string{{"alice", "wrong"}, {"mallory", "alice-pw"}, {"alice", ""}, {"", ""}, {"Alice", "alice-pw"}} {
-		if _, err := pa.Authenticate(ctx, c[0], c[1]); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := pa.Authenticate(ctx, c[0], c[1]); !errors.Is(err, providers.ErrInvalidCredentials) {
 			t.Errorf("%q/%q: %v", c[0], c[1], err)
 		}
 	}
-	if _, err := p.Exchange(ctx, Callback{}); err == nil {
+	if _, err := p.Exchange(ctx, providers.Callback{}); err == nil {
 		t.Error("Exchange succeeded on a local provider")
 	}
 	if st := p.Status(); !st.Available {
@@ -192,11 +207,11 @@ func TestLocalProvider(t *testing.T) {
 // TestLocalUnknownUserRunsOneComparison: an unknown user costs one bcrypt
 // comparison against the dummy hash, at the users' cost, like a known one.
 func TestLocalUnknownUserRunsOneComparison(t *testing.T) {
-	p, err := testTypes.Open(localConfig(t), Options{Logger: quiet})
+	p, err := testTypes.Open(localConfig(t), providers.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp := p.(*localProvider)
+	lp := p.(*provider)
 	var calls atomic.Int32
 	var hashes []string
 	lp.compare = func(hash, password []byte) error {
@@ -206,7 +221,7 @@ func TestLocalUnknownUserRunsOneComparison(t *testing.T) {
 	}
 	for _, user := range []string{"mallory", "alice"} {
 		calls.Store(0)
-		if _, err := lp.Authenticate(context.Background(), user, "guess"); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := lp.Authenticate(context.Background(), user, "guess"); !errors.Is(err, providers.ErrInvalidCredentials) {
 			t.Fatalf("%s: %v", user, err)
 		}
 		if n := calls.Load(); n != 1 {
@@ -223,22 +238,22 @@ func TestLocalUnknownUserRunsOneComparison(t *testing.T) {
 	// Even a password that matches the dummy hash is refused for an
 	// unknown user.
 	lp.compare = func(hash, password []byte) error { return nil }
-	if _, err := lp.Authenticate(context.Background(), "mallory", "x"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := lp.Authenticate(context.Background(), "mallory", "x"); !errors.Is(err, providers.ErrInvalidCredentials) {
 		t.Errorf("unknown user accepted: %v", err)
 	}
 }
 
 func TestLocalAuthCodeURL(t *testing.T) {
-	p, err := testTypes.Open(localConfig(t), Options{Logger: quiet})
+	p, err := testTypes.Open(localConfig(t), providers.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "st+/=", RedirectURI: "https://example.com/auth/oauth2/callback/local",
+	got, err := p.AuthCodeURL(context.Background(), providers.AuthRequest{State: "st+/=", RedirectURI: "https://example.com/auth/oauth2/callback/local",
 		FormURL: "https://example.com/auth/login-form", LoginHint: "alice"})
 	if want := "https://example.com/auth/login-form?state=st%2B%2F%3D&username=alice"; err != nil || got != want {
 		t.Errorf("AuthCodeURL = %q, %v; want %q", got, err, want)
 	}
-	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s", RedirectURI: "https://example.com/oauth2/callback/local"}); err == nil {
+	if _, err := p.AuthCodeURL(context.Background(), providers.AuthRequest{State: "s", RedirectURI: "https://example.com/oauth2/callback/local"}); err == nil {
 		t.Error("a request without the form's URL was accepted")
 	}
 }
@@ -248,15 +263,23 @@ func TestLocalFilesBrokenAfterValidation(t *testing.T) {
 	if err := os.WriteFile(cfg.HtpasswdFile, []byte("alice:plain\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := openLocal(cfg, Options{Logger: quiet}.withDefaults())
-	var unavailable *UnavailableError
+	p := open(cfg, providers.Options{Logger: quiet, Now: time.Now})
+	var unavailable *providers.UnavailableError
 	if st := p.Status(); st.Available {
 		t.Error("available with a broken user file")
 	}
-	if _, err := p.AuthCodeURL(context.Background(), AuthRequest{RedirectURI: "https://x/oauth2/callback/local", FormURL: "https://x/form"}); !errors.As(err, &unavailable) {
+	if _, err := p.AuthCodeURL(context.Background(), providers.AuthRequest{RedirectURI: "https://x/oauth2/callback/local", FormURL: "https://x/form"}); !errors.As(err, &unavailable) {
 		t.Errorf("AuthCodeURL: %v", err)
 	}
-	if _, err := p.(PasswordAuthenticator).Authenticate(context.Background(), "alice", "plain"); !errors.As(err, &unavailable) {
+	if _, err := p.(providers.PasswordAuthenticator).Authenticate(context.Background(), "alice", "plain"); !errors.As(err, &unavailable) {
 		t.Errorf("Authenticate: %v", err)
+	}
+}
+
+func TestProbeLocal(t *testing.T) {
+	r := testTypes.Probe(context.Background(), providers.Config{ID: "staff", Type: providers.TypeLocal, HtpasswdFile: "/etc/broker/staff.htpasswd"}, nil)
+	if len(r.Findings) != 1 || r.Findings[0].Check != "htpasswd_file" || r.Findings[0].Severity != providers.SeverityOK ||
+		!strings.Contains(r.Findings[0].Message, "/etc/broker/staff.htpasswd") {
+		t.Errorf("local: %+v", r.Findings)
 	}
 }

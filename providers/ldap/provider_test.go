@@ -1,4 +1,4 @@
-package providers
+package ldap
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/ldapserver"
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // The tests of type ldap run against a real OpenLDAP slapd (package
@@ -160,18 +161,18 @@ uniqueMember: uid=alice,` + ldapserver.People
 
 // ldapConfig is a provider of type ldap for d over LDAPS, searching the
 // whole suffix (where twin has two entries), changed by edit.
-func ldapConfig(d *ldapserver.Server, edit ...func(*LDAPConfig)) Config {
-	l := &LDAPConfig{
+func ldapConfig(d *ldapserver.Server, edit ...func(*providers.LDAPConfig)) providers.Config {
+	l := &providers.LDAPConfig{
 		URLs:         []string{d.LDAPSURL},
 		CAFile:       d.CAFile,
 		BindDN:       ldapserver.ServiceDN,
 		BindPassword: d.ServicePassword,
-		UserSearch:   LDAPUserSearch{BaseDN: ldapserver.Suffix, Filter: "(objectClass=inetOrgPerson)"},
+		UserSearch:   providers.LDAPUserSearch{BaseDN: ldapserver.Suffix, Filter: "(objectClass=inetOrgPerson)"},
 	}
 	for _, e := range edit {
 		e(l)
 	}
-	return Config{ID: "corp", Name: "Corp directory", Type: TypeLDAP, LDAP: l}
+	return providers.Config{ID: "corp", Name: "Corp directory", Type: providers.TypeLDAP, LDAP: l}
 }
 
 // logBuffer collects a provider's log.
@@ -193,17 +194,17 @@ func (b *logBuffer) String() string {
 }
 
 // openLDAPProvider opens cfg with a logger into logs (may be nil).
-func openLDAPProvider(t *testing.T, cfg Config, logs *logBuffer) *ldapProvider {
+func openLDAPProvider(t *testing.T, cfg providers.Config, logs *logBuffer) *provider {
 	t.Helper()
 	log := quiet
 	if logs != nil {
 		log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	p, err := testTypes.Open(cfg, Options{Logger: log})
+	p, err := testTypes.Open(cfg, providers.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.(*ldapProvider)
+	return p.(*provider)
 }
 
 // entryUUID reads an entry's entryUUID as the directory's root.
@@ -229,15 +230,15 @@ func TestLDAPSignIn(t *testing.T) {
 	want := entryUUID(t, d, "uid=alice,"+ldapserver.People)
 	for _, tc := range []struct {
 		name string
-		edit func(*LDAPConfig)
+		edit func(*providers.LDAPConfig)
 	}{
-		{"LDAPS", func(*LDAPConfig) {}},
-		{"StartTLS", func(l *LDAPConfig) { l.URLs, l.StartTLS = []string{d.URL}, true }},
-		{"StartTLS by host name", func(l *LDAPConfig) {
+		{"LDAPS", func(*providers.LDAPConfig) {}},
+		{"StartTLS", func(l *providers.LDAPConfig) { l.URLs, l.StartTLS = []string{d.URL}, true }},
+		{"StartTLS by host name", func(l *providers.LDAPConfig) {
 			l.URLs, l.StartTLS, l.ServerName = []string{d.URL}, true, "localhost"
 		}},
-		{"plain LDAP on loopback", func(l *LDAPConfig) { l.URLs, l.CAFile = []string{d.URL}, "" }},
-		{"a dead server first", func(l *LDAPConfig) { l.URLs = []string{"ldaps://127.0.0.1:1", d.LDAPSURL} }},
+		{"plain LDAP on loopback", func(l *providers.LDAPConfig) { l.URLs, l.CAFile = []string{d.URL}, "" }},
+		{"a dead server first", func(l *providers.LDAPConfig) { l.URLs = []string{"ldaps://127.0.0.1:1", d.LDAPSURL} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := openLDAPProvider(t, ldapConfig(d, tc.edit), nil)
@@ -257,7 +258,7 @@ func TestLDAPSignIn(t *testing.T) {
 	}
 
 	t.Run("email_verified and the username typed differently", func(t *testing.T) {
-		p := openLDAPProvider(t, ldapConfig(d, func(l *LDAPConfig) { l.EmailVerified = true }), nil)
+		p := openLDAPProvider(t, ldapConfig(d, func(l *providers.LDAPConfig) { l.EmailVerified = true }), nil)
 		res, err := p.Authenticate(t.Context(), "ALICE", "alice-pw")
 		if err != nil {
 			t.Fatal(err)
@@ -315,7 +316,7 @@ func TestLDAPRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := p.Authenticate(t.Context(), tc.username, tc.password)
-			if !errors.Is(err, ErrInvalidCredentials) || res != nil {
+			if !errors.Is(err, providers.ErrInvalidCredentials) || res != nil {
 				t.Fatalf("Authenticate(%q) = %+v, %v; want ErrInvalidCredentials", tc.username, res, err)
 			}
 		})
@@ -339,31 +340,31 @@ func TestLDAPRefusals(t *testing.T) {
 func TestLDAPGroups(t *testing.T) {
 	d := sharedDirectory(t)
 	dn := func(cn string) string { return "cn=" + cn + "," + ldapserver.Groups }
-	search := func(g LDAPGroups) func(*LDAPConfig) {
-		return func(l *LDAPConfig) { g.Source, g.BaseDN = groupsSearch, ldapserver.Groups; l.Groups = g }
+	search := func(g providers.LDAPGroups) func(*providers.LDAPConfig) {
+		return func(l *providers.LDAPConfig) { g.Source, g.BaseDN = groupsSearch, ldapserver.Groups; l.Groups = g }
 	}
 	for _, tc := range []struct {
 		name  string
 		user  string
-		edit  func(*LDAPConfig)
-		claim ClaimsConfig
+		edit  func(*providers.LDAPConfig)
+		claim providers.ClaimsConfig
 		want  []string
 	}{
-		{"memberOf", "alice", func(*LDAPConfig) {}, ClaimsConfig{}, []string{"devs"}},
-		{"memberOf as DNs", "alice", func(l *LDAPConfig) { l.Groups.Relay = "dn" }, ClaimsConfig{}, []string{dn("devs")}},
-		{"memberOf with prefix and static groups", "alice", func(*LDAPConfig) {},
-			ClaimsConfig{GroupPrefix: "corp:", StaticGroups: []string{"employees"}}, []string{"corp:devs", "employees"}},
-		{"none", "alice", func(l *LDAPConfig) { l.Groups.Source = groupsNone }, ClaimsConfig{}, nil},
-		{"groupOfNames, direct", "alice", search(LDAPGroups{}), ClaimsConfig{}, []string{"devs"}},
-		{"groupOfNames, nested by walking", "alice", search(LDAPGroups{Nested: nestedWalk}), ClaimsConfig{},
+		{"memberOf", "alice", func(*providers.LDAPConfig) {}, providers.ClaimsConfig{}, []string{"devs"}},
+		{"memberOf as DNs", "alice", func(l *providers.LDAPConfig) { l.Groups.Relay = "dn" }, providers.ClaimsConfig{}, []string{dn("devs")}},
+		{"memberOf with prefix and static groups", "alice", func(*providers.LDAPConfig) {},
+			providers.ClaimsConfig{GroupPrefix: "corp:", StaticGroups: []string{"employees"}}, []string{"corp:devs", "employees"}},
+		{"none", "alice", func(l *providers.LDAPConfig) { l.Groups.Source = groupsNone }, providers.ClaimsConfig{}, nil},
+		{"groupOfNames, direct", "alice", search(providers.LDAPGroups{}), providers.ClaimsConfig{}, []string{"devs"}},
+		{"groupOfNames, nested by walking", "alice", search(providers.LDAPGroups{Nested: nestedWalk}), providers.ClaimsConfig{},
 			[]string{"devs", "engineering", "company"}},
-		{"a cycle of groups ends", "bob", search(LDAPGroups{Nested: nestedWalk}), ClaimsConfig{}, []string{"loop-b", "loop-a"}},
-		{"nested as DNs", "bob", search(LDAPGroups{Nested: nestedWalk, Relay: "dn"}), ClaimsConfig{}, []string{dn("loop-b"), dn("loop-a")}},
-		{"groupOfUniqueNames", "alice", search(LDAPGroups{Filter: "(objectClass=groupOfUniqueNames)", MemberAttribute: "uniqueMember"}),
-			ClaimsConfig{}, []string{"auditors"}},
-		{"posixGroup", "alice", search(LDAPGroups{Filter: "(objectClass=posixGroup)", MemberAttribute: "memberUid", MemberValue: "username"}),
-			ClaimsConfig{}, []string{"staff"}},
-		{"no groups", "émilie", func(*LDAPConfig) {}, ClaimsConfig{}, nil},
+		{"a cycle of groups ends", "bob", search(providers.LDAPGroups{Nested: nestedWalk}), providers.ClaimsConfig{}, []string{"loop-b", "loop-a"}},
+		{"nested as DNs", "bob", search(providers.LDAPGroups{Nested: nestedWalk, Relay: "dn"}), providers.ClaimsConfig{}, []string{dn("loop-b"), dn("loop-a")}},
+		{"groupOfUniqueNames", "alice", search(providers.LDAPGroups{Filter: "(objectClass=groupOfUniqueNames)", MemberAttribute: "uniqueMember"}),
+			providers.ClaimsConfig{}, []string{"auditors"}},
+		{"posixGroup", "alice", search(providers.LDAPGroups{Filter: "(objectClass=posixGroup)", MemberAttribute: "memberUid", MemberValue: "username"}),
+			providers.ClaimsConfig{}, []string{"staff"}},
+		{"no groups", "émilie", func(*providers.LDAPConfig) {}, providers.ClaimsConfig{}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := ldapConfig(d, tc.edit)
@@ -387,8 +388,8 @@ func TestLDAPGroups(t *testing.T) {
 // which slapd does not have, so the test narrows by its own class.)
 func TestLDAPActiveDirectoryPreset(t *testing.T) {
 	d := sharedDirectory(t)
-	p := openLDAPProvider(t, ldapConfig(d, func(l *LDAPConfig) {
-		l.Preset, l.UserSearch.Filter = PresetActiveDirectory, "(objectClass=testADUser)"
+	p := openLDAPProvider(t, ldapConfig(d, func(l *providers.LDAPConfig) {
+		l.Preset, l.UserSearch.Filter = providers.PresetActiveDirectory, "(objectClass=testADUser)"
 	}), nil)
 	for _, login := range []string{"carol", "carol@corp.example.org", "CAROL"} {
 		res, err := p.Authenticate(t.Context(), login, "carol-pw")
@@ -400,7 +401,7 @@ func TestLDAPActiveDirectoryPreset(t *testing.T) {
 			t.Errorf("%s: identity = %+v", login, id)
 		}
 	}
-	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := p.Authenticate(t.Context(), "alice", "alice-pw"); !errors.Is(err, providers.ErrInvalidCredentials) {
 		t.Errorf("alice, outside the user filter: %v, want ErrInvalidCredentials", err)
 	}
 }
@@ -411,9 +412,9 @@ func TestLDAPActiveDirectoryPreset(t *testing.T) {
 func TestLDAPEntryWithoutSubject(t *testing.T) {
 	d := sharedDirectory(t)
 	logs := &logBuffer{}
-	p := openLDAPProvider(t, ldapConfig(d, func(l *LDAPConfig) { l.Attributes.Subject = "employeeNumber" }), logs)
+	p := openLDAPProvider(t, ldapConfig(d, func(l *providers.LDAPConfig) { l.Attributes.Subject = "employeeNumber" }), logs)
 	_, err := p.Authenticate(t.Context(), "alice", "alice-pw")
-	var unavailable *UnavailableError
+	var unavailable *providers.UnavailableError
 	if !errors.As(err, &unavailable) {
 		t.Fatalf("err = %v, want an *UnavailableError", err)
 	}
@@ -435,24 +436,24 @@ func TestFormatGUID(t *testing.T) {
 // TestLDAPAuthCodeURL: the broker's own form, as for a local provider.
 func TestLDAPAuthCodeURL(t *testing.T) {
 	p := openLDAPProvider(t, ldapConfig(sharedDirectory(t)), nil)
-	got, err := p.AuthCodeURL(context.Background(), AuthRequest{State: "s1", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp", LoginHint: "alice"})
+	got, err := p.AuthCodeURL(context.Background(), providers.AuthRequest{State: "s1", RedirectURI: "https://b.example/oauth2/callback/corp", FormURL: "https://b.example/oauth2/local/corp", LoginHint: "alice"})
 	if want := "https://b.example/oauth2/local/corp?state=s1&username=alice"; err != nil || got != want {
 		t.Errorf("AuthCodeURL = %q, %v; want %q", got, err, want)
 	}
-	if _, err := p.Exchange(context.Background(), Callback{}); !errors.Is(err, errNoCallback) {
+	if _, err := p.Exchange(context.Background(), providers.Callback{}); !errors.Is(err, providers.ErrNoCallback) {
 		t.Errorf("Exchange: %v", err)
 	}
 }
 
-func ExampleLDAPConfig() {
-	cfg := Config{ID: "corp", Name: "Company account", Type: TypeLDAP, LDAP: &LDAPConfig{
-		Preset:       PresetActiveDirectory,
+func Example() {
+	cfg := providers.Config{ID: "corp", Name: "Company account", Type: providers.TypeLDAP, LDAP: &providers.LDAPConfig{
+		Preset:       providers.PresetActiveDirectory,
 		URLs:         []string{"ldaps://dc1.corp.example.com", "ldaps://dc2.corp.example.com"},
 		BindDN:       "CN=oidc-broker,OU=Service Accounts,DC=corp,DC=example,DC=com",
 		BindPassword: "from ${LDAP_BIND_PASSWORD}",
-		UserSearch:   LDAPUserSearch{BaseDN: "OU=Staff,DC=corp,DC=example,DC=com"},
-		Groups:       LDAPGroups{Source: "search", BaseDN: "OU=Groups,DC=corp,DC=example,DC=com", Nested: "in_chain"},
+		UserSearch:   providers.LDAPUserSearch{BaseDN: "OU=Staff,DC=corp,DC=example,DC=com"},
+		Groups:       providers.LDAPGroups{Source: "search", BaseDN: "OU=Groups,DC=corp,DC=example,DC=com", Nested: "in_chain"},
 	}}
-	fmt.Println(cfg.validate())
+	fmt.Println(validate(cfg))
 	// Output: <nil>
 }

@@ -1,18 +1,27 @@
-package providers
+// Package ldap is the provider type "ldap" (Type): the users of an LDAP
+// directory, OpenLDAP or Active Directory, sign in on the broker's own
+// form, through the providers.PasswordAuthenticator capability. It checks
+// the `ldap:` settings (providers.LDAPConfig, with the directory presets
+// applied), keeps a bounded pool of connections, finds and binds the user,
+// reads the identity and the groups, and reports for `oidc-broker check
+// --online` what the directory says (docs/ldap.md). Inside this package,
+// the name ldap is go-ldap's.
+package ldap
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-// ldapProvider signs in the users of an LDAP directory (OpenLDAP, Active
+// provider signs in the users of an LDAP directory (OpenLDAP, Active
 // Directory, ...) on the broker's own login form: a PasswordAuthenticator
 // like the local provider, so that the form's CSRF protection, rate limits
 // and HTTP Basic apply unchanged. A sign-in binds as the service account,
@@ -23,12 +32,12 @@ import (
 // A directory that does not answer makes the provider unavailable on the
 // sign-in page until a retry (after a back-off of 1 s doubling to 30 s)
 // reaches it again; the other providers are not affected.
-type ldapProvider struct {
-	cfg     Config
-	opts    Options
-	set     ldapSettings
-	pool    *ldapPool
-	loadErr error // a file changed and broke between Validate and Open
+type provider struct {
+	cfg     providers.Config
+	opts    providers.Options
+	set     settings
+	pool    *pool
+	loadErr error // a file changed and broke between Check and Open
 
 	mu       sync.Mutex
 	lastErr  error     // why the directory was last unusable; nil when it answered
@@ -39,8 +48,8 @@ type ldapProvider struct {
 }
 
 var (
-	_ Provider              = (*ldapProvider)(nil)
-	_ PasswordAuthenticator = (*ldapProvider)(nil)
+	_ providers.Provider              = (*provider)(nil)
+	_ providers.PasswordAuthenticator = (*provider)(nil)
 )
 
 // Back-off after a failed contact, and how often the sign-in page has the
@@ -51,72 +60,70 @@ const (
 	ldapHealthInterval = 30 * time.Second
 )
 
-// LDAP is the type "ldap".
-var LDAP = Type{Name: TypeLDAP, Check: Config.validateLDAP, Open: openLDAP, Reopen: true,
-	Probe: func(ctx context.Context, c Config, _ *http.Client, r *Report) { r.probeLDAP(ctx, c) }}
+// Type is the provider type "ldap". A reload opens its providers anew, so
+// that edited files (the CA, the bind password) take effect.
+var Type = providers.Type{Name: providers.TypeLDAP, Check: check, Open: open, Probe: probe, Reopen: true}
 
-func openLDAP(cfg Config, opts Options) Provider {
-	p := &ldapProvider{cfg: cfg, opts: opts}
-	s, errs := cfg.LDAP.settings()
+func open(cfg providers.Config, opts providers.Options) providers.Provider {
+	p := &provider{cfg: cfg, opts: opts}
+	s, errs := load(*cfg.LDAP)
 	if len(errs) > 0 {
-		// Validate read the same files a moment ago: they changed since.
+		// Check read the same files a moment ago: they changed since.
 		p.loadErr = errors.Join(errs...)
 		opts.Logger.Error("ldap provider: cannot load its configuration", "provider", cfg.ID, "error", p.loadErr)
 		return p
 	}
-	p.set, p.pool = s, newLDAPPool(s)
+	p.set, p.pool = s, newPool(s)
 	if s.InsecureNoTLS {
 		opts.Logger.Warn("ldap provider: insecure_no_tls is set: passwords may cross the network in clear text", "provider", cfg.ID)
 	}
 	return p
 }
 
-// validateLDAP checks an "ldap" provider's own settings: a complete ldap
+// check checks an "ldap" provider's own settings: a complete ldap
 // block.
-func (c Config) validateLDAP() []error {
+func check(c providers.Config) []error {
 	if c.LDAP == nil {
 		return []error{errors.New("ldap: is required for a provider of type ldap (urls, bind_dn, bind_password, user_search.base_dn)")}
 	}
-	_, errs := c.LDAP.settings()
+	_, errs := load(*c.LDAP)
 	return errs
 }
 
-func (p *ldapProvider) ID() string   { return p.cfg.ID }
-func (p *ldapProvider) Name() string { return p.cfg.displayName() }
+func (p *provider) ID() string   { return p.cfg.ID }
+func (p *provider) Name() string { return p.cfg.DisplayName() }
 
 // Status never blocks. While the directory is believed down it reports so,
 // and once the back-off has passed it has the directory checked in the
 // background; while it is believed up, it has it checked when nothing was
 // heard from it for ldapHealthInterval, so that the page learns of a
 // directory that went down without anyone trying to sign in.
-func (p *ldapProvider) Status() Status {
+func (p *provider) Status() providers.Status {
 	if p.loadErr != nil {
-		return Status{Reason: "configuration unreadable"}
+		return providers.Status{Reason: "configuration unreadable"}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.opts.Now()
 	switch {
 	case p.lastErr != nil && now.Before(p.retryAt):
-		return Status{Reason: "directory unreachable, retrying shortly"}
+		return providers.Status{Reason: "directory unreachable, retrying shortly"}
 	case p.lastErr != nil:
 		p.checkLocked()
-		return Status{Reason: "directory unreachable, retrying now"}
+		return providers.Status{Reason: "directory unreachable, retrying now"}
 	case now.Sub(p.lastOK) > ldapHealthInterval:
 		p.checkLocked()
 	}
-	return Status{Available: true}
+	return providers.Status{Available: true}
 }
 
 // checkLocked starts a background check of the directory unless one runs
 // or the registry's background slots are all taken. p.mu must be held.
-func (p *ldapProvider) checkLocked() {
-	if p.checking || !takeSlot(p.opts.warmSlots) {
+func (p *provider) checkLocked() {
+	if p.checking {
 		return
 	}
-	p.checking = true
-	go func() {
-		defer releaseSlot(p.opts.warmSlots)
+	p.checking = p.opts.Background(func() {
 		// Detached from any request: a client hanging up must not count
 		// as the directory failing.
 		ctx, cancel := context.WithTimeout(context.Background(), p.set.DialTimeout+2*p.set.Timeout)
@@ -125,32 +132,14 @@ func (p *ldapProvider) checkLocked() {
 		p.mu.Lock()
 		p.checking = false
 		p.mu.Unlock()
-	}()
-}
-
-func takeSlot(slots chan struct{}) bool {
-	if slots == nil {
-		return true
-	}
-	select {
-	case slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func releaseSlot(slots chan struct{}) {
-	if slots != nil {
-		<-slots
-	}
+	})
 }
 
 // ping binds as the service account (unless the connection is bound so
 // already) and reads the user search's base entry: the directory answers
 // and the configuration can find users.
-func (p *ldapProvider) ping(ctx context.Context) error {
-	return p.pool.run(ctx, func(c *ldapConn) error {
+func (p *provider) ping(ctx context.Context) error {
+	return p.pool.run(ctx, func(c *conn) error {
 		_, err := c.search(ldap.NewSearchRequest(p.set.UserSearch.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 			1, p.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
 		return err
@@ -159,7 +148,7 @@ func (p *ldapProvider) ping(ctx context.Context) error {
 
 // record notes the outcome of a contact with the directory: nil when it
 // answered as it should, else why not.
-func (p *ldapProvider) record(err error) {
+func (p *provider) record(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.opts.Now()
@@ -181,14 +170,14 @@ func (p *ldapProvider) record(err error) {
 
 // unavailable is the error of a sign-in while the directory is believed
 // down and the back-off has not passed, or nil.
-func (p *ldapProvider) unavailable() error {
+func (p *provider) unavailable() error {
 	if p.loadErr != nil {
-		return &UnavailableError{Provider: p.cfg.ID, Err: p.loadErr}
+		return &providers.UnavailableError{Provider: p.cfg.ID, Err: p.loadErr}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.lastErr != nil && p.opts.Now().Before(p.retryAt) {
-		return &UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
+		return &providers.UnavailableError{Provider: p.cfg.ID, RetryAfter: p.retryAt, Err: p.lastErr}
 	}
 	return nil
 }
@@ -197,7 +186,7 @@ func (p *ldapProvider) unavailable() error {
 // local provider; while the directory is down it fails with an
 // *UnavailableError instead, so nobody types a password in vain. When the
 // directory failed last and its back-off has passed, it is checked first.
-func (p *ldapProvider) AuthCodeURL(ctx context.Context, req AuthRequest) (string, error) {
+func (p *provider) AuthCodeURL(ctx context.Context, req providers.AuthRequest) (string, error) {
 	if err := p.unavailable(); err != nil {
 		return "", err
 	}
@@ -210,15 +199,15 @@ func (p *ldapProvider) AuthCodeURL(ctx context.Context, req AuthRequest) (string
 			p.record(err)
 		}
 		if err != nil {
-			return "", &UnavailableError{Provider: p.cfg.ID, Err: described{err}}
+			return "", &providers.UnavailableError{Provider: p.cfg.ID, Err: described{err}}
 		}
 	}
-	return formURL(p.cfg.ID, req)
+	return req.FormLink(p.cfg.ID)
 }
 
 // Exchange always fails: an LDAP provider has no callback.
-func (p *ldapProvider) Exchange(context.Context, Callback) (*Result, error) {
-	return nil, fmt.Errorf("providers: %s: %w", p.cfg.ID, errNoCallback)
+func (p *provider) Exchange(context.Context, providers.Callback) (*providers.Result, error) {
+	return nil, fmt.Errorf("providers: %s: %w", p.cfg.ID, providers.ErrNoCallback)
 }
 
 // Authenticate implements PasswordAuthenticator. An empty password, and a
@@ -228,15 +217,15 @@ func (p *ldapProvider) Exchange(context.Context, Callback) (*Result, error) {
 // servers answer with success (RFC 4513 §5.1.2). The directory's trouble
 // is an *UnavailableError, which makes the provider unavailable on the
 // sign-in page until it answers again.
-func (p *ldapProvider) Authenticate(ctx context.Context, username, password string) (*Result, error) {
+func (p *provider) Authenticate(ctx context.Context, username, password string) (*providers.Result, error) {
 	if password == "" || !plausibleUsername(username) {
-		return nil, ErrInvalidCredentials
+		return nil, providers.ErrInvalidCredentials
 	}
 	if err := p.unavailable(); err != nil {
 		return nil, err
 	}
-	var id Identity
-	err := p.pool.run(ctx, func(c *ldapConn) error {
+	var id providers.Identity
+	err := p.pool.run(ctx, func(c *conn) error {
 		var err error
 		id, err = p.signIn(c, username, password)
 		return err
@@ -245,21 +234,21 @@ func (p *ldapProvider) Authenticate(ctx context.Context, username, password stri
 	switch {
 	case err == nil:
 		p.record(nil)
-		return &Result{Identity: id}, nil
-	case errors.Is(err, ErrInvalidCredentials):
+		return &providers.Result{Identity: id}, nil
+	case errors.Is(err, providers.ErrInvalidCredentials):
 		p.record(nil) // the directory answered
 		return nil, err
 	case ctx.Err() != nil, errors.Is(err, errPoolBusy):
 		// The client left, or the other sign-ins hold every connection:
 		// not the directory's fault.
-		return nil, &UnavailableError{Provider: p.cfg.ID, Err: described{err}}
+		return nil, &providers.UnavailableError{Provider: p.cfg.ID, Err: described{err}}
 	case errors.As(err, &entryErr):
 		// One entry's fault, not the directory's.
 		p.opts.Logger.Error("ldap provider: sign-in failed", "provider", p.cfg.ID, "error", describeLDAPError(err))
-		return nil, &UnavailableError{Provider: p.cfg.ID, Err: described{err}}
+		return nil, &providers.UnavailableError{Provider: p.cfg.ID, Err: described{err}}
 	}
 	p.record(err)
-	return nil, &UnavailableError{Provider: p.cfg.ID, Err: described{err}}
+	return nil, &providers.UnavailableError{Provider: p.cfg.ID, Err: described{err}}
 }
 
 // described is an error that prints as describeLDAPError: whoever logs it
@@ -269,28 +258,28 @@ type described struct{ err error }
 func (d described) Error() string { return describeLDAPError(d.err) }
 func (d described) Unwrap() error { return d.err }
 
-func (p *ldapProvider) timeLimit() int {
+func (p *provider) timeLimit() int {
 	return max(1, int((p.set.Timeout+time.Second-1)/time.Second))
 }
 
 // reachability and reach make an LDAP provider known to the readiness
 // check (probe.go): reachable while it answered within ldapHealthInterval.
-func (p *ldapProvider) reachability() Reachability {
+func (p *provider) Reachability() providers.Reachability {
 	if p.loadErr != nil {
-		return ReachFailed
+		return providers.ReachFailed
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch now := p.opts.Now(); {
 	case p.lastErr != nil && now.Before(p.retryAt):
-		return ReachFailed
+		return providers.ReachFailed
 	case p.lastErr == nil && !p.lastOK.IsZero() && now.Sub(p.lastOK) <= ldapHealthInterval:
-		return ReachOK
+		return providers.ReachOK
 	}
-	return ReachUnknown
+	return providers.ReachUnknown
 }
 
-func (p *ldapProvider) reach(ctx context.Context) error {
+func (p *provider) Reach(ctx context.Context) error {
 	if p.loadErr != nil {
 		return fmt.Errorf("providers: %s: %w", p.cfg.ID, p.loadErr)
 	}

@@ -1,6 +1,7 @@
-package providers
+package ldap
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // What the directory may hand back for one sign-in.
@@ -42,32 +45,32 @@ func (e *ldapEntryError) Error() string { return fmt.Sprintf("entry %q %v", e.dn
 // identity. A username that matches no entry or several is refused after
 // one bind that cannot succeed, so that it takes about as long as a wrong
 // password.
-func (p *ldapProvider) signIn(c *ldapConn, username, password string) (Identity, error) {
+func (p *provider) signIn(c *conn, username, password string) (providers.Identity, error) {
 	entry, err := p.findUser(c, username)
 	if err != nil {
-		return Identity{}, err
+		return providers.Identity{}, err
 	}
 	if entry == nil {
 		if err := p.decoyBind(c); err != nil {
-			return Identity{}, &ldapStepError{"bind", err}
+			return providers.Identity{}, &ldapStepError{"bind", err}
 		}
-		return Identity{}, ErrInvalidCredentials
+		return providers.Identity{}, providers.ErrInvalidCredentials
 	}
 	if err := c.bindAs(entry.DN, password); err != nil {
 		if !ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultInappropriateAuthentication,
 			ldap.LDAPResultInsufficientAccessRights, ldap.LDAPResultUnwillingToPerform) {
-			return Identity{}, &ldapStepError{"bind as the user", err}
+			return providers.Identity{}, &ldapStepError{"bind as the user", err}
 		}
 		p.opts.Logger.Debug("ldap provider: the directory refused the user's bind", "provider", p.cfg.ID,
 			"dn", entry.DN, "reason", describeLDAPError(err))
-		return Identity{}, ErrInvalidCredentials
+		return providers.Identity{}, providers.ErrInvalidCredentials
 	}
 	return p.identity(c, entry, username)
 }
 
 // findUser searches the one entry of username: nil when none or several
 // match (the latter is logged: the filter is too wide).
-func (p *ldapProvider) findUser(c *ldapConn, username string) (*ldap.Entry, error) {
+func (p *provider) findUser(c *conn, username string) (*ldap.Entry, error) {
 	us := p.set.UserSearch
 	req := ldap.NewSearchRequest(us.BaseDN, ldapScope(us.Scope), ldap.NeverDerefAliases, 2, p.timeLimit(), false,
 		userFilter(p.set.userFilter, us.LoginAttributes, username), p.userAttributes(), nil)
@@ -87,7 +90,7 @@ func (p *ldapProvider) findUser(c *ldapConn, username string) (*ldap.Entry, erro
 }
 
 // decoyBind binds as an entry that does not exist, with a random password.
-func (p *ldapProvider) decoyBind(c *ldapConn) error {
+func (p *provider) decoyBind(c *conn) error {
 	dn := "cn=" + ldap.EscapeDN("no-such-user-"+rand.Text()) + "," + p.set.UserSearch.BaseDN
 	err := c.bindAs(dn, rand.Text())
 	if err != nil && c.broken(err) {
@@ -97,7 +100,7 @@ func (p *ldapProvider) decoyBind(c *ldapConn) error {
 }
 
 // userAttributes are the attributes the user search asks for.
-func (p *ldapProvider) userAttributes() []string {
+func (p *provider) userAttributes() []string {
 	at := p.set.Attributes
 	attrs := []string{at.Subject, at.Username, at.Name, at.Email}
 	if p.set.Groups.Source == groupsMemberOf {
@@ -109,16 +112,16 @@ func (p *ldapProvider) userAttributes() []string {
 // identity makes the identity of the user's entry e: the subject
 // attribute (never the username), the username, name and email
 // attributes, and the groups.
-func (p *ldapProvider) identity(c *ldapConn, e *ldap.Entry, typed string) (Identity, error) {
+func (p *provider) identity(c *conn, e *ldap.Entry, typed string) (providers.Identity, error) {
 	at := p.set.Attributes
 	sub, err := subjectOf(e, at.Subject)
 	if err != nil {
-		return Identity{}, &ldapEntryError{dn: e.DN, err: err}
+		return providers.Identity{}, &ldapEntryError{dn: e.DN, err: err}
 	}
-	id := Identity{
+	id := providers.Identity{
 		Provider:          p.cfg.ID,
 		Subject:           sub,
-		PreferredUsername: or(e.GetEqualFoldAttributeValue(at.Username), typed),
+		PreferredUsername: cmp.Or(e.GetEqualFoldAttributeValue(at.Username), typed),
 		Name:              e.GetEqualFoldAttributeValue(at.Name),
 		Email:             e.GetEqualFoldAttributeValue(at.Email),
 		AuthTime:          p.opts.Now(),
@@ -126,7 +129,7 @@ func (p *ldapProvider) identity(c *ldapConn, e *ldap.Entry, typed string) (Ident
 	id.EmailVerified = p.set.EmailVerified && id.Email != ""
 	groups, incomplete, err := p.groups(c, e, id.PreferredUsername)
 	if err != nil {
-		return Identity{}, &ldapStepError{"group search", err}
+		return providers.Identity{}, &ldapStepError{"group search", err}
 	}
 	if incomplete {
 		p.opts.Logger.Warn("ldap provider: the user's groups were cut short; relaying the identity with groups_incomplete",
@@ -179,7 +182,7 @@ func formatGUID(b []byte) string {
 
 // groups are the names (or DNs) of the user's groups, and whether the list
 // was cut short.
-func (p *ldapProvider) groups(c *ldapConn, e *ldap.Entry, username string) ([]string, bool, error) {
+func (p *provider) groups(c *conn, e *ldap.Entry, username string) ([]string, bool, error) {
 	g := p.set.Groups
 	switch g.Source {
 	case groupsNone:
@@ -219,7 +222,7 @@ func (p *ldapProvider) groups(c *ldapConn, e *ldap.Entry, username string) ([]st
 	for _, ge := range entries {
 		name := ge.DN
 		if g.Relay == "name" {
-			name = or(ge.GetEqualFoldAttributeValue(g.NameAttribute), firstRDNValue(ge.DN))
+			name = cmp.Or(ge.GetEqualFoldAttributeValue(g.NameAttribute), firstRDNValue(ge.DN))
 		}
 		if name != "" && !slices.Contains(out, name) {
 			out = append(out, name)
@@ -229,7 +232,7 @@ func (p *ldapProvider) groups(c *ldapConn, e *ldap.Entry, username string) ([]st
 }
 
 // searchGroups runs one group search, at most maxLDAPGroups entries.
-func (p *ldapProvider) searchGroups(c *ldapConn, filter string) ([]*ldap.Entry, bool, error) {
+func (p *provider) searchGroups(c *conn, filter string) ([]*ldap.Entry, bool, error) {
 	g := p.set.Groups
 	req := ldap.NewSearchRequest(g.BaseDN, ldapScope(g.Scope), ldap.NeverDerefAliases, maxLDAPGroups, p.timeLimit(), false,
 		filter, []string{g.NameAttribute}, nil)
@@ -249,7 +252,7 @@ func (p *ldapProvider) searchGroups(c *ldapConn, filter string) ([]*ldap.Entry, 
 // nesting (OpenLDAP). A cycle ends where it closes; the walk stops after
 // maxLDAPGroupDepth levels or maxLDAPGroups groups, and then says the list
 // is incomplete.
-func (p *ldapProvider) walkGroups(c *ldapConn, userDN string) ([]*ldap.Entry, bool, error) {
+func (p *provider) walkGroups(c *conn, userDN string) ([]*ldap.Entry, bool, error) {
 	seen := map[string]bool{dnKey(userDN): true}
 	var found []*ldap.Entry
 	incomplete := false

@@ -1,4 +1,4 @@
-package providers
+package local
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // The files of a "local" provider: an Apache htpasswd file with bcrypt
@@ -34,7 +36,7 @@ const (
 
 // loadLocalUsers reads and checks the htpasswd file, the group file and the
 // inline groups of c. Each error starts with the YAML key it is about.
-func loadLocalUsers(c Config) (*localUsers, []error) {
+func loadLocalUsers(c providers.Config) (*localUsers, []error) {
 	var errs []error
 	if c.HtpasswdFile == "" {
 		return nil, []error{errors.New("htpasswd_file: is required for a provider of type local")}

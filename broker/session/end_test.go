@@ -1,0 +1,52 @@
+package session
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+// TestEndedStaysEnded: a session ended elsewhere (EndStored) is not
+// written back by a request that loaded it before, the broker is told of
+// it, and its refresh lock is one request's at a time.
+func TestEndedStaysEnded(t *testing.T) {
+	st := store.NewMemorySessions()
+	m := New(Config{CookieName: "s", Lifetime: time.Hour}, st, nil)
+	var ended []string
+	m.GuardEnds(Ending{Backend: store.NewMemoryBackend(time.Now), Now: time.Now,
+		Ended: func(token string) { ended = append(ended, token) }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	id := providers.Identity{Provider: "p", Subject: "alice"}
+	token, err := m.Create(t.Context(), id, Tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := m.Load(t.Context(), token, false) // a request in flight
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, ok, err := m.LockRefresh(held)
+	if err != nil || !ok {
+		t.Fatalf("refresh lock: %v %v", ok, err)
+	}
+	if _, again, _ := m.LockRefresh(held); again {
+		t.Error("the refresh lock was taken twice")
+	}
+	release()
+	if found, err := m.EndStored(t.Context(), token); err != nil || !found {
+		t.Fatalf("EndStored = %v, %v", found, err)
+	}
+	m.SetLogin(held, id, Tokens{IDToken: "x"}) // modified: scs commits it
+	if err := m.Commit(held); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := st.Find(token); found {
+		t.Error("the ended session was written back")
+	}
+	if len(ended) != 1 || ended[0] != token {
+		t.Errorf("told of %v, want the ended token", ended)
+	}
+}

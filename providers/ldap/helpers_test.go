@@ -1,0 +1,28 @@
+package ldap
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/oidc-broker/oidc-broker/providers"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testTypes are the generic types and this one.
+var testTypes = providers.Types{providers.OIDC, providers.OAuth2, Type}
+
+// validate checks c as the broker does.
+func validate(c providers.Config) error { return testTypes.Validate(c) }
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
