@@ -3,62 +3,29 @@ package broker
 import (
 	"context"
 	"log/slog"
-	"sync"
-	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 )
 
-// The audit trail (docs/observability.md): one line per login, sign-out,
-// back-channel logout, session renewal and refusal, at info level (warn
-// when the broker or an IdP is at fault), with the same fields every time,
-// and the metric that counts it. Audit lines never carry tokens, codes,
-// passwords, cookies or secrets: only ids, reasons and addresses.
-
-// event names an audit event: the event field of its line.
-type event string
-
-const (
-	evLoginStarted       event = "login_started"
-	evLoginSucceeded     event = "login_succeeded"
-	evLoginFailed        event = "login_failed"
-	evLogout             event = "logout"                     // the broker's session ended by the user
-	evLogoutAtIdP        event = "logout_at_idp"              // back from the IdP's end_session_endpoint
-	evLogoutRefused      event = "logout_refused"             // the sign-out form's CSRF check failed
-	evBackchannel        event = "backchannel_logout"         // a logout token ended sessions
-	evBackchannelRefused event = "backchannel_logout_refused" // a logout token was refused
-	evAccessDenied       event = "access_denied"              // 403 by the access rules
-	evBasicRefused       event = "basic_auth_refused"         // HTTP Basic credentials refused
-	evSessionRefreshed   event = "session_refreshed"
-	evSessionEnded       event = "session_ended" // its login could not be renewed
-)
-
-// auditMessages are the lines' messages, unless an entry says otherwise.
-var auditMessages = map[event]string{
-	evLoginStarted:       "login started",
-	evLoginSucceeded:     "login succeeded",
-	evLoginFailed:        "login refused",
-	evLogout:             "signed out",
-	evLogoutAtIdP:        "signed out at the identity provider",
-	evLogoutRefused:      "sign-out refused",
-	evBackchannel:        "back-channel logout",
-	evBackchannelRefused: "back-channel logout refused",
-	evAccessDenied:       "access denied",
-	evBasicRefused:       "basic auth refused",
-	evSessionRefreshed:   "session refreshed",
-	evSessionEnded:       "session ended",
-}
+// The audit trail (docs/observability.md; its events and reasons are
+// package audit): one line per login, sign-out, back-channel logout,
+// session renewal and refusal, at info level (warn when the broker or an
+// IdP is at fault), with the same fields every time, and the metric that
+// counts it. Audit lines never carry tokens, codes, passwords, cookies or
+// secrets: only ids, reasons and addresses.
 
 // auditEntry is one audit event. Its line reads, in this order: the
 // message, provider, before, user, reason, error, after, then event, sub,
 // client and request_id; empty fields are left out.
 type auditEntry struct {
-	event    event
-	msg      string // default auditMessages[event]
+	event    audit.Event
+	msg      string // default event.Message()
 	provider string // the provider id, as the request or the session names it
 	sub      string // the subject at the provider
 	user     string // default provider:sub when sub is set
 	// reason says why: its text for people, its class for the metrics'
 	// reason label.
-	reason        auditReason
+	reason        audit.Reason
 	err           error
 	before, after []any // event-specific key-value pairs
 	// via is where an access refusal happened: "proxy" or "forward_auth".
@@ -68,16 +35,16 @@ type auditEntry struct {
 // audit writes e's line and counts it. ctx is the request's: it carries
 // the client address and the request ID (entry).
 func (s *Server) audit(ctx context.Context, e auditEntry) {
-	code := e.reason.label()
+	code := e.reason.Label()
 	s.countAudit(ctx, e, code)
 	level := slog.LevelInfo
-	if e.reason.why.warns() {
+	if e.reason.Why().Warns() {
 		level = slog.LevelWarn
 	}
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
-	if anonymousEvents[e.event] && !s.withinBudget() {
+	if e.event.Anonymous() && !s.withinBudget() {
 		return
 	}
 	args := make([]any, 0, 20+len(e.before)+len(e.after))
@@ -92,8 +59,8 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 	if user != "" {
 		args = append(args, "user", user)
 	}
-	if e.reason.text != "" {
-		args = append(args, "reason", e.reason.text)
+	if text := e.reason.Text(); text != "" {
+		args = append(args, "reason", text)
 	}
 	if e.err != nil {
 		args = append(args, "error", e.err)
@@ -111,27 +78,17 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 	}
 	msg := e.msg
 	if msg == "" {
-		msg = auditMessages[e.event]
+		msg = e.event.Message()
 	}
 	s.log.Log(ctx, level, msg, args...)
 }
 
-// anonymousEvents are the events an anonymous client can cause at will
-// (starting logins, failing them, posting forms and tokens that are
-// refused). Their lines share one budget of auditLinesPerSecond, so that a
-// flood cannot fill the disk through the log: lines beyond it are dropped,
-// and the next line logged says how many were (audit lines suppressed).
-// The metrics count every event.
-var anonymousEvents = map[event]bool{
-	evLoginStarted: true, evLoginFailed: true, evLogoutRefused: true, evBackchannelRefused: true, evBasicRefused: true,
-}
-
 // withinBudget reports whether a line anonymous clients can cause may be
-// logged now (anonymousEvents; logAnonymous).
+// logged now (audit.Event.Anonymous; logAnonymous).
 func (s *Server) withinBudget() bool {
-	ok, suppressed := s.auditBudget.take(s.now())
+	ok, suppressed := s.auditBudget.Take(s.now())
 	if suppressed > 0 {
-		s.log.Warn("audit lines suppressed", "count", suppressed, "limit_per_second", auditLinesPerSecond)
+		s.log.Warn("audit lines suppressed", "count", suppressed, "limit_per_second", audit.LinesPerSecond)
 	}
 	return ok
 }
@@ -145,127 +102,36 @@ func (s *Server) logAnonymous(ctx context.Context, level slog.Level, msg string,
 	}
 }
 
-// auditLinesPerSecond is the budget of anonymousEvents' lines: far above
-// what people signing in produce, and at most a few hundred bytes each.
-const auditLinesPerSecond = 100
-
-// lineBudget allows up to auditLinesPerSecond lines in each second.
-type lineBudget struct {
-	mu         sync.Mutex
-	second     time.Time
-	used       int
-	suppressed int
-}
-
-// take reports whether a line may be logged now and, when a new second
-// began after lines were dropped, how many were (once).
-func (b *lineBudget) take(now time.Time) (ok bool, suppressed int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if sec := now.Truncate(time.Second); !sec.Equal(b.second) {
-		b.second, b.used = sec, 0
-		suppressed, b.suppressed = b.suppressed, 0
-	}
-	if b.used >= auditLinesPerSecond {
-		b.suppressed++
-		return false, suppressed
-	}
-	b.used++
-	return true, suppressed
-}
-
 // countAudit counts e in its metric, with code as the reason label.
 func (s *Server) countAudit(ctx context.Context, e auditEntry, code string) {
 	m := s.metrics
 	switch e.event {
-	case evLoginStarted:
-		m.loginsStarted.WithLabelValues(s.providerLabel(e.provider)).Inc()
-	case evLoginSucceeded:
-		m.loginsSucceeded.WithLabelValues(s.providerLabel(e.provider)).Inc()
-	case evLoginFailed:
-		m.loginsFailed.WithLabelValues(s.providerLabel(e.provider), code).Inc()
-	case evLogout:
-		m.logouts.WithLabelValues(s.providerLabel(e.provider), "local").Inc()
-	case evLogoutAtIdP:
-		m.logouts.WithLabelValues(s.providerLabel(e.provider), "idp").Inc()
-	case evBackchannel:
-		m.logouts.WithLabelValues(s.providerLabel(e.provider), "backchannel").Inc()
-	case evLogoutRefused:
-		m.refusals.WithLabelValues("logout", code).Inc()
-	case evBackchannelRefused:
-		m.refusals.WithLabelValues("backchannel_logout", code).Inc()
-	case evBasicRefused:
-		m.refusals.WithLabelValues("basic_auth", code).Inc()
-	case evAccessDenied:
-		m.accessDenied.WithLabelValues(e.via).Inc()
-	case evSessionRefreshed:
-		m.sessionsRefreshed.WithLabelValues(s.providerLabel(e.provider)).Inc()
-	case evSessionEnded:
-		m.sessionsEnded.WithLabelValues(s.providerLabel(e.provider), code).Inc()
+	case audit.LoginStarted:
+		m.LoginsStarted.WithLabelValues(s.providerLabel(e.provider)).Inc()
+	case audit.LoginSucceeded:
+		m.LoginsSucceeded.WithLabelValues(s.providerLabel(e.provider)).Inc()
+	case audit.LoginFailed:
+		m.LoginsFailed.WithLabelValues(s.providerLabel(e.provider), code).Inc()
+	case audit.Logout:
+		m.Logouts.WithLabelValues(s.providerLabel(e.provider), "local").Inc()
+	case audit.LogoutAtIdP:
+		m.Logouts.WithLabelValues(s.providerLabel(e.provider), "idp").Inc()
+	case audit.Backchannel:
+		m.Logouts.WithLabelValues(s.providerLabel(e.provider), "backchannel").Inc()
+	case audit.LogoutRefused:
+		m.Refusals.WithLabelValues("logout", code).Inc()
+	case audit.BackchannelRefused:
+		m.Refusals.WithLabelValues("backchannel_logout", code).Inc()
+	case audit.BasicRefused:
+		m.Refusals.WithLabelValues("basic_auth", code).Inc()
+	case audit.AccessDenied:
+		m.AccessDenied.WithLabelValues(e.via).Inc()
+	case audit.SessionRefreshed:
+		m.SessionsRefreshed.WithLabelValues(s.providerLabel(e.provider)).Inc()
+	case audit.SessionEnded:
+		m.SessionsEnded.WithLabelValues(s.providerLabel(e.provider), code).Inc()
 	}
-	if info := requestInfoFrom(ctx); info != nil && (e.event == evLoginSucceeded || e.event == evLoginFailed) {
+	if info := requestInfoFrom(ctx); info != nil && (e.event == audit.LoginSucceeded || e.event == audit.LoginFailed) {
 		info.login = e.event
 	}
-}
-
-// why is the class of an audit reason: the value of the metrics' reason
-// label, chosen where the reason is given, never read back from its text.
-type why string
-
-// The reason classes. A refusal of a client's own making is logged at
-// info, trouble for the operator (whyWarns) at warn.
-const (
-	whyUnknownProvider  why = "unknown_provider"
-	whyMissingState     why = "missing_state"
-	whyUnknownState     why = "unknown_state"
-	whyWrongProvider    why = "wrong_provider"
-	whyStateExpired     why = "state_expired"
-	whyClientRejected   why = "client_rejected"
-	whyTokenError       why = "token_error"
-	whyAccessDenied     why = "access_denied"
-	whyNotAllowed       why = "not_allowed" // the IdP signed the user in, the provider's admission refused it (presets)
-	whyIdPError         why = "idp_error"
-	whyIdPUnavailable   why = "idp_unavailable"
-	whyStoreUnavailable why = "store_unavailable"
-	whyVerification     why = "verification_failed"
-	whyBadCredentials   why = "invalid_credentials"
-	whyBadRequest       why = "bad_request"
-	whyPlainHTTP        why = "plain_http"
-	whyCSRF             why = "csrf"
-	whyReplayed         why = "replayed"
-	whyRateLimited      why = "rate_limited"
-	whyExpired          why = "expired"
-	whyEndedElsewhere   why = "ended_elsewhere"
-	whyRefreshRefused   why = "refresh_refused"
-	whyRefreshFailed    why = "refresh_failed"
-	// whyOther is the label of a reason given without a class (an access
-	// rule's refusal, whose counter has no reason label).
-	whyOther why = "other"
-)
-
-// whyWarns: trouble for the operator, not a user's mistake.
-func (w why) warns() bool {
-	return w == whyClientRejected || w == whyIdPUnavailable || w == whyStoreUnavailable
-}
-
-// auditReason is why something was refused: its class and its text, for
-// people.
-type auditReason struct {
-	why  why
-	text string
-}
-
-// because is the reason of class w that text tells.
-func because(w why, text string) auditReason { return auditReason{why: w, text: text} }
-
-// label is the reason's value of the metrics' reason label: its class,
-// "other" when it has none, "" for no reason.
-func (r auditReason) label() string {
-	switch {
-	case r.why != "":
-		return string(r.why)
-	case r.text != "":
-		return string(whyOther)
-	}
-	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/assertion"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 )
 
@@ -224,44 +225,15 @@ func checkLogLines(t *testing.T, out string, want map[string]int) {
 	}
 }
 
-// TestReasonLabels: a reason's metric label is the class its giver chose,
-// whatever its text says; a reason without a class (an access rule's) is
-// "other", and no reason has no label. Only the operator's trouble warns.
-func TestReasonLabels(t *testing.T) {
-	for _, c := range []struct {
-		r    auditReason
-		want string
-	}{
-		{because(whyCSRF, "csrf token mismatch"), "csrf"},
-		{because(whyUnknownState, "unknown or replayed state: started in another browser"), "unknown_state"},
-		// The text no longer decides: one that begins like another
-		// class's keeps its own.
-		{because(whyIdPError, "idp error access_denied_extra"), "idp_error"},
-		{because(whyRateLimited, "refresh refused"), "rate_limited"},
-		{auditReason{text: `route "/admin/": needs group one_of [admins]`}, "other"},
-		{auditReason{}, ""},
-	} {
-		if got := c.r.label(); got != c.want {
-			t.Errorf("%+v: label %q, want %q", c.r, got, c.want)
-		}
-	}
-	for w, warns := range map[why]bool{whyClientRejected: true, whyIdPUnavailable: true, whyStoreUnavailable: true,
-		whyCSRF: false, whyBadCredentials: false, whyOther: false} {
-		if w.warns() != warns {
-			t.Errorf("%s warns: %v, want %v", w, w.warns(), warns)
-		}
-	}
-}
-
 // TestAnonymousAuditLinesBounded: a flood of refused logins logs at most
-// auditLinesPerSecond lines a second, says how many it dropped, and counts
+// audit.LinesPerSecond lines a second, says how many it dropped, and counts
 // every one in the metrics.
 func TestAnonymousAuditLinesBounded(t *testing.T) {
 	var offset atomic.Int64
 	base := time.Now()
 	e := newEnv(t, withClock(func() time.Time { return base.Add(time.Duration(offset.Load())) }))
 	h := e.broker.Config.Handler
-	const flood = 3 * auditLinesPerSecond
+	const flood = 3 * audit.LinesPerSecond
 	for range flood {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth2/callback/alpha?state=forged&code=x", nil))
@@ -269,13 +241,13 @@ func TestAnonymousAuditLinesBounded(t *testing.T) {
 			t.Fatalf("forged callback: %d", rec.Code)
 		}
 	}
-	if n := strings.Count(e.logs.String(), `msg="login refused"`); n != auditLinesPerSecond {
-		t.Errorf("%d login refused lines in one second, want %d", n, auditLinesPerSecond)
+	if n := strings.Count(e.logs.String(), `msg="login refused"`); n != audit.LinesPerSecond {
+		t.Errorf("%d login refused lines in one second, want %d", n, audit.LinesPerSecond)
 	}
 	offset.Store(int64(time.Second))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/oauth2/callback/alpha?state=forged&code=x", nil))
-	if want := fmt.Sprintf(`msg="audit lines suppressed" count=%d`, flood-auditLinesPerSecond); !strings.Contains(e.logs.String(), want) {
+	if want := fmt.Sprintf(`msg="audit lines suppressed" count=%d`, flood-audit.LinesPerSecond); !strings.Contains(e.logs.String(), want) {
 		t.Errorf("no line %q", want)
 	}
 	expect(t, scrape(t, e.server), map[string]float64{
@@ -285,12 +257,12 @@ func TestAnonymousAuditLinesBounded(t *testing.T) {
 
 // TestAnonymousLogLinesBounded: the other lines anonymous clients can cause
 // share the audit lines' budget: a flood of unreadable sign-out forms logs
-// auditLinesPerSecond lines in a second, not one each.
+// audit.LinesPerSecond lines in a second, not one each.
 func TestAnonymousLogLinesBounded(t *testing.T) {
 	base := time.Now()
 	e := newEnv(t, withClock(func() time.Time { return base }))
 	h := e.broker.Config.Handler
-	for range 3 * auditLinesPerSecond {
+	for range 3 * audit.LinesPerSecond {
 		req := httptest.NewRequest(http.MethodPost, "/oauth2/sign_out", strings.NewReader("--x--\r\n"))
 		req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
 		rec := httptest.NewRecorder()
@@ -299,7 +271,7 @@ func TestAnonymousLogLinesBounded(t *testing.T) {
 			t.Fatalf("multipart sign-out: %d", rec.Code)
 		}
 	}
-	if n := strings.Count(e.logs.String(), `msg="sign-out form refused"`); n != auditLinesPerSecond {
-		t.Errorf("%d sign-out form refused lines in one second, want %d", n, auditLinesPerSecond)
+	if n := strings.Count(e.logs.String(), `msg="sign-out form refused"`); n != audit.LinesPerSecond {
+		t.Errorf("%d sign-out form refused lines in one second, want %d", n, audit.LinesPerSecond)
 	}
 }

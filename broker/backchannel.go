@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/formbody"
@@ -60,8 +61,8 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	ctx := r.Context()
 	provider := r.PathValue("provider")
 	limitKey := provider + "\x00" + ratelimit.AddrKey(clientAddr(r))
-	refuse := func(status int, reason auditReason, err error) {
-		s.audit(ctx, auditEntry{event: evBackchannelRefused, provider: provider, reason: reason, err: err})
+	refuse := func(status int, reason audit.Reason, err error) {
+		s.audit(ctx, auditEntry{event: audit.BackchannelRefused, provider: provider, reason: reason, err: err})
 		code := "invalid_request"
 		switch status {
 		case http.StatusBadRequest:
@@ -73,34 +74,34 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	}
 	if wait := s.logouts.Wait(limitKey); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
-		refuse(http.StatusTooManyRequests, because(whyRateLimited, "too many refused logout tokens"), nil)
+		refuse(http.StatusTooManyRequests, audit.Because(audit.RateLimited, "too many refused logout tokens"), nil)
 		return
 	}
 	p, _ := s.registry.Get(provider)
 	v, ok := p.(providers.LogoutTokenVerifier)
 	if !ok {
-		refuse(http.StatusBadRequest, because(whyUnknownProvider, "no such provider, or it has no back-channel logout"), nil)
+		refuse(http.StatusBadRequest, audit.Because(audit.UnknownProvider, "no such provider, or it has no back-channel logout"), nil)
 		return
 	}
 	// §2.8: any failure is a 400, whatever formbody.Status would say.
 	form, err := formbody.Read(w, r, maxLogoutRequest)
 	if err != nil {
-		refuse(http.StatusBadRequest, because(whyBadRequest, "unreadable request body"), err)
+		refuse(http.StatusBadRequest, audit.Because(audit.BadRequest, "unreadable request body"), err)
 		return
 	}
 	raw := form.Get("logout_token")
 	if raw == "" {
-		refuse(http.StatusBadRequest, because(whyBadRequest, "no logout_token"), nil)
+		refuse(http.StatusBadRequest, audit.Because(audit.BadRequest, "no logout_token"), nil)
 		return
 	}
 	claims, err := v.VerifyLogoutToken(ctx, raw)
 	var unavailable *providers.UnavailableError
 	switch {
 	case errors.As(err, &unavailable):
-		refuse(http.StatusServiceUnavailable, because(whyIdPUnavailable, "provider unavailable"), err)
+		refuse(http.StatusServiceUnavailable, audit.Because(audit.IdPUnavailable, "provider unavailable"), err)
 		return
 	case err != nil:
-		refuse(http.StatusBadRequest, because(whyVerification, "verification failed"), err)
+		refuse(http.StatusBadRequest, audit.Because(audit.Verification, "verification failed"), err)
 		return
 	}
 	// Replay (§2.6 step 7), before anything ends: a replayed sub-only token
@@ -108,22 +109,22 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	fresh, err := s.store.Once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
 	switch {
 	case err != nil:
-		refuse(http.StatusServiceUnavailable, because(whyStoreUnavailable, "session store unavailable"), err)
+		refuse(http.StatusServiceUnavailable, audit.Because(audit.StoreUnavailable, "session store unavailable"), err)
 		return
 	case !fresh:
-		refuse(http.StatusBadRequest, because(whyReplayed, "jti replayed"), nil)
+		refuse(http.StatusBadRequest, audit.Because(audit.Replayed, "jti replayed"), nil)
 		return
 	}
 	n, err := s.endSessionsOf(ctx, provider, claims)
 	if err != nil {
-		refuse(http.StatusServiceUnavailable, because(whyStoreUnavailable, "session store unavailable"), err)
+		refuse(http.StatusServiceUnavailable, audit.Because(audit.StoreUnavailable, "session store unavailable"), err)
 		return
 	}
 	by := "sid"
 	if claims.SID == "" {
 		by = "sub"
 	}
-	s.audit(ctx, auditEntry{event: evBackchannel, provider: provider, sub: claims.Subject, before: []any{"by", by}, after: []any{"sessions", n}})
+	s.audit(ctx, auditEntry{event: audit.Backchannel, provider: provider, sub: claims.Subject, before: []any{"by", by}, after: []any{"sessions", n}})
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -143,7 +144,7 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Identity, int, time.Duration) {
 	o := s.originOf(r)
 	if o.Scheme != "https" && !isLoopbackHost(hostname(o.Host)) {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyPlainHTTP, "plain http")})
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.PlainHTTP, "plain http")})
 		return providers.Identity{}, http.StatusForbidden, 0
 	}
 	p, ok := s.registry.Get(route.provider)
@@ -154,7 +155,7 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	}
 	username, password, ok := r.BasicAuth()
 	if !ok {
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadRequest, "malformed credentials")})
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.BadRequest, "malformed credentials")})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
@@ -163,10 +164,10 @@ func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Ide
 	case wait > 0:
 		return providers.Identity{}, http.StatusTooManyRequests, wait
 	case errors.As(err, &unavailable): // the directory is down: not the client's fault
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyIdPUnavailable, "provider unavailable"), err: err})
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.IdPUnavailable, "provider unavailable"), err: err})
 		return providers.Identity{}, http.StatusServiceUnavailable, max(0, unavailable.RetryAfter.Sub(s.now()))
 	case err != nil:
-		s.audit(r.Context(), auditEntry{event: evBasicRefused, provider: route.provider, reason: because(whyBadCredentials, "invalid credentials"),
+		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.BadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
@@ -212,7 +213,8 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// basicAuthProblems: a path may lead to one local provider only.
+// basicAuthProblems: each path of a password provider is a clean path
+// outside the broker's own routes, and leads to one provider only.
 func basicAuthProblems(cfgs []providers.Config) []error {
 	var errs []error
 	owner := map[string]int{}
@@ -221,6 +223,9 @@ func basicAuthProblems(cfgs []providers.Config) []error {
 			continue
 		}
 		for j, p := range c.BasicAuthPaths {
+			if err := checkBasicAuthPath(p); err != nil {
+				errs = append(errs, fmt.Errorf("providers[%d].basic_auth_paths[%d]: %q %w", i, j, p, err))
+			}
 			if k, dup := owner[p]; dup && k != i {
 				errs = append(errs, fmt.Errorf("providers[%d].basic_auth_paths[%d]: %q is already a Basic path of providers[%d]", i, j, p, k))
 				continue
@@ -229,6 +234,22 @@ func basicAuthProblems(cfgs []providers.Config) []error {
 		}
 	}
 	return errs
+}
+
+// checkBasicAuthPath accepts an absolute, clean path outside the broker's
+// own /oauth2/ routes: "/api/" (the subtree) or "/metrics" (that path).
+func checkBasicAuthPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return errors.New("must start with /")
+	case strings.ContainsAny(p, "?#") || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return errors.New("must be a path without query, fragment, spaces or control characters")
+	case strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") || strings.Contains(p, "//"):
+		return errors.New("must be a clean path (no ., .. or //)")
+	case p == "/oauth2" || strings.HasPrefix(p, "/oauth2/"):
+		return errors.New("must not be under /oauth2/, the broker's own routes")
+	}
+	return nil
 }
 
 // basicAuthWarnings: Basic sends the password with every request.

@@ -60,7 +60,7 @@ type Config struct {
 	// (docs/logout.md).
 	Logout LogoutConfig `yaml:"logout"`
 	// Readiness says what /readyz requires besides the session store
-	// (readiness.go).
+	// (package readiness).
 	Readiness ReadinessConfig `yaml:"readiness"`
 	// Selection customises the sign-in page.
 	Selection selection.Config `yaml:"selection"`
@@ -181,7 +181,7 @@ func (c Config) validate(needProviders bool) error {
 	errs = append(errs, c.selectionProblems()...)
 	errs = append(errs, c.accessProblems()...)
 	errs = append(errs, c.Assertion.Problems()...)
-	errs = append(errs, c.Readiness.problems()...)
+	errs = append(errs, c.Readiness.Problems()...)
 	if needProviders && len(c.Providers) == 0 {
 		add("providers", "at least one provider is required")
 	}

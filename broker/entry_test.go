@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oidc-broker/oidc-broker/broker/access"
 )
 
 // badPaths decode to NUL, another control character, DEL or invalid UTF-8
@@ -102,9 +104,9 @@ func FuzzEscapedPathClean(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		d, err := url.PathUnescape(p)
-		want := err == nil && decodedPathClean(d)
-		if got := escapedPathClean(p); got != want {
-			t.Errorf("escapedPathClean(%q) = %v, want %v", p, got, want)
+		want := err == nil && access.Readable(d)
+		if got := access.ReadableEscaped(p); got != want {
+			t.Errorf("access.ReadableEscaped(%q) = %v, want %v", p, got, want)
 		}
 	})
 }
@@ -112,8 +114,8 @@ func FuzzEscapedPathClean(f *testing.F) {
 // TestPathCheckAllocatesNothing: the check runs on every request.
 func TestPathCheckAllocatesNothing(t *testing.T) {
 	for _, p := range append(badPaths, goodPaths...) {
-		if n := testing.AllocsPerRun(100, func() { escapedPathClean(p) }); n != 0 {
-			t.Errorf("escapedPathClean(%q): %v allocations", p, n)
+		if n := testing.AllocsPerRun(100, func() { access.ReadableEscaped(p) }); n != 0 {
+			t.Errorf("access.ReadableEscaped(%q): %v allocations", p, n)
 		}
 	}
 }

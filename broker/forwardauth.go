@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -21,7 +22,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	id, pre, signedIn, err := s.requestIdentityHeaders(r)
 	t := s.describedTarget(r)
 	d, reason := s.rules.Decide(t.request(r.Header), identityPtr(id, signedIn))
-	s.countForwardAuth(d, err) // metrics.go
+	s.metrics.CountForwardAuth(d, err != nil)
 	if err != nil && d != access.Public {
 		s.sessionUnavailable(w, r, err)
 		return
@@ -33,7 +34,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case access.Forbidden:
-		s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: auditReason{text: reason},
+		s.audit(r.Context(), auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Plain(reason),
 			after: []any{"provider", id.Provider}, via: "forward_auth"})
 		// Traefik and Caddy show this answer to the client; nginx its own.
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",

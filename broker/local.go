@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
@@ -78,7 +79,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := formbody.Read(w, r, maxLocalForm)
 	if err != nil {
-		s.refuseLocal(w, r, o, formbody.Status(err), "Sign-in failed", "The sign-in form could not be read. Please sign in again.", because(whyBadRequest, "unreadable form"), err)
+		s.refuseLocal(w, r, o, formbody.Status(err), "Sign-in failed", "The sign-in form could not be read. Please sign in again.", audit.Because(audit.BadRequest, "unreadable form"), err)
 		return
 	}
 	state := form.Get("state")
@@ -94,17 +95,17 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		s.tooManyAttempts(w, wait, o.Path(localFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
 		return
 	case errors.As(err, &unavailable):
-		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", because(whyIdPUnavailable, "provider unavailable"), err)
+		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", audit.Because(audit.IdPUnavailable, "provider unavailable"), err)
 		return
 	case err != nil:
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "local login failed", provider: p.ID(), reason: because(whyBadCredentials, "invalid credentials"),
+		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "local login failed", provider: p.ID(), reason: audit.Because(audit.BadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
 		s.renderLocalForm(w, http.StatusUnauthorized, o, p, state, username, "The username or password is incorrect.")
 		return
 	}
 	// The password was right: this login is over, whatever comes next.
 	s.pending.Expire(w, o.cookieScope(), state)
-	if !s.spend(w, r, pl, func(status int, title, msg string, reason auditReason, err error) {
+	if !s.spend(w, r, pl, func(status int, title, msg string, reason audit.Reason, err error) {
 		// Another request completed this login in the meantime.
 		s.refuseLocal(w, r, o, status, title, msg, reason, err)
 	}) {
@@ -145,7 +146,7 @@ func (s *Server) passwordProvider(w http.ResponseWriter, r *http.Request, o orig
 		pa, ok = p.(providers.PasswordAuthenticator)
 	}
 	if !ok {
-		s.refuseLocal(w, r, o, http.StatusNotFound, "Unknown sign-in option", "That sign-in option is not configured here.", because(whyUnknownProvider, "not a password provider"), nil)
+		s.refuseLocal(w, r, o, http.StatusNotFound, "Unknown sign-in option", "That sign-in option is not configured here.", audit.Because(audit.UnknownProvider, "not a password provider"), nil)
 	}
 	return p, pa, ok
 }
@@ -160,11 +161,11 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 		return pending.Login{}, false
-	case reason != (auditReason{}):
+	case reason != (audit.Reason{}):
 	case pl.Provider != p.ID():
-		reason = because(whyWrongProvider, "state belongs to provider "+pl.Provider)
+		reason = audit.Because(audit.WrongProvider, "state belongs to provider "+pl.Provider)
 	case s.now().Sub(pl.Created) > pending.TTL:
-		reason = because(whyStateExpired, "state expired")
+		reason = audit.Because(audit.StateExpired, "state expired")
 	default:
 		return pl, true
 	}
@@ -175,8 +176,8 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 
 // refuseLocal logs a refused login and shows a friendly page that offers a
 // fresh start.
-func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg string, reason auditReason, err error) {
-	s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
+func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg string, reason audit.Reason, err error) {
+	s.audit(r.Context(), auditEntry{event: audit.LoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 	s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: o.Path("/oauth2/sign_in")})
 }
 

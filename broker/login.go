@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -38,7 +39,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		FormURL: o.URL(localFormPath + url.PathEscape(p.ID())), LoginHint: r.URL.Query().Get("login_hint"),
 	})
 	if err != nil {
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, msg: "login start failed", provider: p.ID(), reason: because(whyIdPUnavailable, "idp unavailable"), err: err})
+		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "login start failed", provider: p.ID(), reason: audit.Because(audit.IdPUnavailable, "idp unavailable"), err: err})
 		s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: p.Name() + " is unavailable",
 			Message:  "The identity provider could not be reached. Please try again in a moment, or choose another way to sign in.",
 			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
@@ -49,7 +50,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.rememberProvider(w, r, p.ID())
-	s.audit(r.Context(), auditEntry{event: evLoginStarted, provider: p.ID()})
+	s.audit(r.Context(), auditEntry{event: audit.LoginStarted, provider: p.ID()})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
@@ -60,13 +61,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	defer s.timeCallback(r)() // metrics.go
 	o := s.originOf(r)
 	retry := o.Path("/oauth2/sign_in")
-	refuse := func(status int, title, msg string, reason auditReason, err error) {
-		s.audit(r.Context(), auditEntry{event: evLoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
+	refuse := func(status int, title, msg string, reason audit.Reason, err error) {
+		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
 		s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: retry})
 	}
 	p, ok := s.registry.Get(r.PathValue("provider"))
 	if !ok {
-		refuse(http.StatusNotFound, "Unknown sign-in option", "That identity provider is not configured here.", because(whyUnknownProvider, "unknown provider"), nil)
+		refuse(http.StatusNotFound, "Unknown sign-in option", "That identity provider is not configured here.", audit.Because(audit.UnknownProvider, "unknown provider"), nil)
 		return
 	}
 	q := r.URL.Query()
@@ -76,20 +77,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 		return
-	case reason.why == whyMissingState:
+	case reason.Why() == audit.MissingState:
 		refuse(http.StatusBadRequest, "Sign-in failed", "The identity provider's answer was incomplete. Please sign in again.", reason, nil)
 		return
-	case reason != (auditReason{}):
+	case reason != (audit.Reason{}):
 		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
 		return
 	}
 	if pl.Provider != p.ID() {
-		refuse(http.StatusBadRequest, "Sign-in failed", "The answer came back to the wrong identity provider. Please sign in again.", because(whyWrongProvider, "state belongs to provider "+pl.Provider), nil)
+		refuse(http.StatusBadRequest, "Sign-in failed", "The answer came back to the wrong identity provider. Please sign in again.", audit.Because(audit.WrongProvider, "state belongs to provider "+pl.Provider), nil)
 		return
 	}
 	retry += "?rd=" + url.QueryEscape(pl.RD)
 	if s.now().Sub(pl.Created) > pending.TTL {
-		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", because(whyStateExpired, "state expired"), nil)
+		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", audit.Because(audit.StateExpired, "state expired"), nil)
 		return
 	}
 	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI})
@@ -100,19 +101,19 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		var notAllowed *providers.NotAllowedError
 		switch {
 		case errors.As(err, &notAllowed):
-			refuse(http.StatusForbidden, "Not allowed", "Your "+p.Name()+" account may not sign in here. You can sign in with another account.", because(whyNotAllowed, "not allowed: "+notAllowed.Reason), err)
+			refuse(http.StatusForbidden, "Not allowed", "Your "+p.Name()+" account may not sign in here. You can sign in with another account.", audit.Because(audit.NotAllowed, "not allowed: "+notAllowed.Reason), err)
 		case errors.As(err, &tokenErr) && tokenErr.Misconfigured():
-			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", because(whyClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
+			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", audit.Because(audit.ClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
 		case errors.As(err, &tokenErr):
-			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" did not accept the sign-in. Please sign in again.", because(whyTokenError, "token endpoint error "+tokenErr.Code), err)
+			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" did not accept the sign-in. Please sign in again.", audit.Because(audit.TokenError, "token endpoint error "+tokenErr.Code), err)
 		case errors.As(err, &authErr) && authErr.Code == "access_denied":
-			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", because(whyAccessDenied, "idp error "+authErr.Code), err)
+			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", audit.Because(audit.DeniedAtIdP, "idp error "+authErr.Code), err)
 		case errors.As(err, &authErr):
-			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" could not sign you in ("+authErr.Code+").", because(whyIdPError, "idp error "+authErr.Code), err)
+			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" could not sign you in ("+authErr.Code+").", audit.Because(audit.IdPError, "idp error "+authErr.Code), err)
 		case errors.As(err, &unavailable):
-			refuse(http.StatusBadGateway, p.Name()+" is unavailable", "The identity provider could not be reached. Please try again in a moment.", because(whyIdPUnavailable, "idp unavailable"), err)
+			refuse(http.StatusBadGateway, p.Name()+" is unavailable", "The identity provider could not be reached. Please try again in a moment.", audit.Because(audit.IdPUnavailable, "idp unavailable"), err)
 		default:
-			refuse(http.StatusUnauthorized, "Sign-in failed", "The answer from "+p.Name()+" could not be verified, so you were not signed in.", because(whyVerification, "verification failed"), err)
+			refuse(http.StatusUnauthorized, "Sign-in failed", "The answer from "+p.Name()+" could not be verified, so you were not signed in.", audit.Because(audit.Verification, "verification failed"), err)
 		}
 		return
 	}
@@ -125,13 +126,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 // spend marks pl's state used (pending.Logins.Spend), or refuses the login when it
 // was used already or the store cannot say.
 func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
-	refuse func(status int, title, msg string, reason auditReason, err error)) bool {
+	refuse func(status int, title, msg string, reason audit.Reason, err error)) bool {
 	fresh, err := s.pending.Spend(r.Context(), pl)
 	switch {
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 	case !fresh:
-		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", because(whyUnknownState, "unknown or replayed state"), nil)
+		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", audit.Because(audit.UnknownState, "unknown or replayed state"), nil)
 	}
 	return err == nil && fresh
 }
@@ -162,7 +163,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	s.audit(ctx, auditEntry{event: evLoginSucceeded, provider: p.ID(), sub: id.Subject})
+	s.audit(ctx, auditEntry{event: audit.LoginSucceeded, provider: p.ID(), sub: id.Subject})
 	w.Header().Set("Cache-Control", "no-store")
 	status := http.StatusFound
 	if r.Method == http.MethodPost { // the local login form

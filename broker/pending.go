@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 )
 
@@ -21,16 +22,16 @@ func (o origin) cookieScope() pending.Scope {
 // pendingRefusal is the audit reason of a pending login that was not
 // found (pending.ErrNoState, ErrUnknown, ErrOtherBrowser); any other error
 // is the store's, and returned.
-func pendingRefusal(err error) (auditReason, error) {
+func pendingRefusal(err error) (audit.Reason, error) {
 	switch {
 	case err == nil:
-		return auditReason{}, nil
+		return audit.Reason{}, nil
 	case errors.Is(err, pending.ErrNoState):
-		return because(whyMissingState, err.Error()), nil
+		return audit.Because(audit.MissingState, err.Error()), nil
 	case errors.Is(err, pending.ErrUnknown), errors.Is(err, pending.ErrOtherBrowser):
-		return because(whyUnknownState, err.Error()), nil
+		return audit.Because(audit.UnknownState, err.Error()), nil
 	}
-	return auditReason{}, err
+	return audit.Reason{}, err
 }
 
 // randomToken returns 32 bytes from crypto/rand, base64url-encoded.

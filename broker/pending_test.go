@@ -15,7 +15,9 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
@@ -39,7 +41,7 @@ func memoryHeld(t *testing.T, s *Server) (sessions, index, marks int) {
 		st = p.Unwrap()
 	}
 	ms, ok := st.(*store.MemorySessions)
-	mb, ok2 := unobserved(s.store).(*store.MemoryBackend)
+	mb, ok2 := metrics.Unobserved(s.store).(*store.MemoryBackend)
 	if !ok || !ok2 {
 		t.Fatalf("not the memory store: %T %T", st, s.store)
 	}
@@ -219,7 +221,7 @@ func TestPendingLoginCookie(t *testing.T) {
 	})
 	t.Run("long rds: the cookies stay under the byte bound", func(t *testing.T) {
 		e := newEnv(t)
-		rd := "/" + strings.Repeat("x", maxRedirectLength-1)
+		rd := "/" + strings.Repeat("x", redirect.MaxLength-1)
 		var cbs []*url.URL
 		for range 4 {
 			cbs = append(cbs, e.startLogin(e.client, "alpha", "alice", rd))

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -96,7 +97,7 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 			s.needSignIn(w, r)
 			return
 		case access.Forbidden:
-			s.audit(r.Context(), auditEntry{event: evAccessDenied, user: id.User(), sub: id.Subject, reason: auditReason{text: reason},
+			s.audit(r.Context(), auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Plain(reason),
 				after: []any{"provider", id.Provider}, via: "proxy"})
 			s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
 				Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 )
 
 func TestSafeRedirect(t *testing.T) {
@@ -38,7 +40,7 @@ func TestSafeRedirect(t *testing.T) {
 		{"/x\x00", "/"},
 		{"/%", "/"},
 		{" //evil.com", "/"},
-		{"/" + string(make([]byte, maxRedirectLength)), "/"},
+		{"/" + string(make([]byte, redirect.MaxLength)), "/"},
 		// Absolute URLs: refused without redirect_hosts, even to a
 		// plausible host (see TestAbsoluteRedirect for the allowed ones).
 		{"https://app.example.com/x", "/"},
@@ -57,7 +59,7 @@ func TestSafeRedirect(t *testing.T) {
 // TestAbsoluteRedirect: with redirect_hosts, an absolute rd on a listed
 // host (or the broker's own) is followed; everything else still is not.
 func TestAbsoluteRedirect(t *testing.T) {
-	hosts := compileRedirectHosts([]string{"app.example.com", ".apps.example.org", "admin.example.com:8443", "legacy.example.net:443"})
+	hosts := redirect.Compile([]string{"app.example.com", ".apps.example.org", "admin.example.com:8443", "legacy.example.net:443"})
 	broker := origin{Scheme: "https", Host: "auth.example.com", redirectHosts: hosts}
 	plain := origin{Scheme: "http", Host: "127.0.0.1:4180", redirectHosts: hosts}
 	cases := []struct {
@@ -107,7 +109,7 @@ func TestAbsoluteRedirect(t *testing.T) {
 		{broker, "https://app.example.com/\tx", false},
 		{broker, "https://app.example.com/a b", false},
 		{broker, "https://[::1]/x", false},
-		{broker, "https://app.example.com/" + strings.Repeat("x", maxRedirectLength), false},
+		{broker, "https://app.example.com/" + strings.Repeat("x", redirect.MaxLength), false},
 		{broker, "javascript://app.example.com/%0aalert(1)", false},
 		{broker, "ftp://app.example.com/x", false},
 		{broker, "https://", false},
@@ -138,7 +140,7 @@ func FuzzSafeRedirect(f *testing.F) {
 		"https://a.apps.example.org:443/x?y#z", "http://app.example.com/"} {
 		f.Add(s)
 	}
-	o := origin{Scheme: "https", Host: "auth.example.com", redirectHosts: compileRedirectHosts([]string{"app.example.com", ".apps.example.org"})}
+	o := origin{Scheme: "https", Host: "auth.example.com", redirectHosts: redirect.Compile([]string{"app.example.com", ".apps.example.org"})}
 	f.Fuzz(func(t *testing.T, rd string) {
 		got := o.safeRedirect(rd)
 		if got == "/" {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -66,7 +67,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 		if s.cfg.Session.outliveTokens() {
 			return id, true
 		}
-		s.endSession(ctx, id, because(whyExpired, "tokens expired and cannot be refreshed"), nil)
+		s.endSession(ctx, id, audit.Because(audit.Expired, "tokens expired and cannot be refreshed"), nil)
 		return providers.Identity{}, false
 	}
 	release, ok, err := s.sessions.LockRefresh(ctx)
@@ -88,7 +89,7 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 		return id, true
 	case !found:
 		release()
-		s.endSession(ctx, id, because(whyEndedElsewhere, "ended elsewhere"), nil)
+		s.endSession(ctx, id, audit.Because(audit.EndedElsewhere, "ended elsewhere"), nil)
 		return providers.Identity{}, false
 	case curTokens.RefreshToken != t.RefreshToken || s.now().Before(curTokens.Expiry.Add(-refreshSkew)):
 		release()
@@ -107,11 +108,11 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 		return renewed, true
 	case errors.Is(err, providers.ErrRefreshRefused):
 		release()
-		s.endSession(ctx, id, because(whyRefreshRefused, "refresh refused"), err)
+		s.endSession(ctx, id, audit.Because(audit.RefreshRefused, "refresh refused"), err)
 		return providers.Identity{}, false
 	case !s.cfg.Session.outliveTokens():
 		release()
-		s.endSession(ctx, id, because(whyRefreshFailed, "refresh failed and session.outlive_tokens is false"), err)
+		s.endSession(ctx, id, audit.Because(audit.RefreshFailed, "refresh failed and session.outlive_tokens is false"), err)
 		return providers.Identity{}, false
 	}
 	// Passing trouble: the lock stays taken until it expires, so no replica
@@ -123,11 +124,11 @@ func (s *Server) renew(ctx context.Context, id providers.Identity, t session.Tok
 // endSession ends the request's own session because its login cannot go on
 // (session.Manager.End: deleted, its cookie cleared when the response goes
 // out, and revoked), and audits it.
-func (s *Server) endSession(ctx context.Context, id providers.Identity, reason auditReason, err error) {
+func (s *Server) endSession(ctx context.Context, id providers.Identity, reason audit.Reason, err error) {
 	if derr := s.sessions.End(ctx); derr != nil {
 		s.logStoreError(ctx, "session could not be ended", derr)
 	}
-	s.audit(ctx, auditEntry{event: evSessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})
+	s.audit(ctx, auditEntry{event: audit.SessionEnded, provider: id.Provider, sub: id.Subject, reason: reason, err: err})
 }
 
 // saveRenewed puts a refreshed login into the request's session and writes
@@ -147,6 +148,6 @@ func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t sess
 	if err := s.sessions.Commit(ctx); err != nil {
 		s.logStoreError(ctx, "refresh: the renewed session could not be saved", err)
 	}
-	s.audit(ctx, auditEntry{event: evSessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})
+	s.audit(ctx, auditEntry{event: audit.SessionRefreshed, provider: id.Provider, sub: id.Subject, after: []any{"expires", nt.Expiry}})
 	return id
 }

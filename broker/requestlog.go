@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -41,7 +42,7 @@ type requestInfo struct {
 	ctx    requestContext // the context entry gives the request
 	facts  proxyfix.Facts // as proxyfix established them: the client address
 	start  time.Time      // when entry began; set only while the request log (debug) is on
-	login  event          // the login event audit wrote for this request, if any (timeCallback)
+	login  audit.Event    // the login event audit wrote for this request, if any (timeCallback)
 	writer responseWriter
 
 	// The request ID (ID): sentID when a trusted proxy sent one

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 )
 
 // The access rules' types, which the configuration and the embedding API
@@ -22,7 +23,7 @@ type (
 // Config.validate); each message starts with its field's YAML path.
 func (c Config) accessProblems() []error {
 	errs := access.Problems(c.Routes, c.Default, providerIDs(c.Providers)) // nil providers: every id
-	return append(errs, c.redirectHostProblems()...)
+	return append(errs, redirect.Problems(c.RedirectHosts)...)
 }
 
 // accessWarnings lists rules that are valid but probably not what was meant.

@@ -16,8 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
+	"github.com/oidc-broker/oidc-broker/broker/readiness"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
@@ -74,22 +78,22 @@ type Server struct {
 	store        store.Backend
 	rules        *access.Policy       // routes and default
 	allowedHosts []access.HostPattern // allowed_hosts
-	redirects    *redirectHosts       // redirect_hosts
+	redirects    *redirect.Hosts      // redirect_hosts
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
-	idps         *idpReadiness        // /readyz's look at the IdPs (readiness.go); nil unless required
+	idps         *readiness.IdPs      // /readyz's look at the IdPs; nil unless required
 	tunnels      *upstream.Tunnels    // WebSockets of signed-in sessions, closed when they end (tunnels.go)
 	// auditBudget bounds the audit lines anonymous clients can cause
 	// (audit.go).
-	auditBudget *lineBudget
+	auditBudget *audit.Budget
 
 	// closeStore releases the session store (Close); storeErrs throttles
 	// the log of its failures.
 	closeStore func() error
 	storeErrs  *store.ErrorLog
-	metrics    *metrics // Prometheus collectors, for the whole process (metrics.go)
+	metrics    *metrics.Collectors // Prometheus collectors, for the whole process
 }
 
 // New validates cfg and builds a Server. It makes no network call: identity
@@ -108,15 +112,15 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, live: new(atomic.Pointer[Server]), reloadMu: new(sync.Mutex),
 		storeErrs:   &store.ErrorLog{Interval: 10 * time.Second},
 		local:       &localLogins{limits: ratelimit.NewLogins(opts.Now)},
-		auditBudget: &lineBudget{}}
+		auditBudget: &audit.Budget{}}
 	var err error
-	if s.metrics, err = newMetrics(opts.Metrics, s.newestRegistry); err != nil {
+	if s.metrics, err = metrics.New(opts.Metrics, s.newestRegistry); err != nil {
 		return nil, err
 	}
 	built := false
 	defer func() {
 		if !built { // the program's registry must not keep a failed Server's collectors
-			s.metrics.unregister()
+			s.metrics.Unregister()
 		}
 	}()
 	if s.assertion, err = relay.NewSigner(cfg.Assertion, cfg.Upstream, opts.Now, opts.Logger); err != nil {
@@ -127,13 +131,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.sessions, s.store, s.closeStore = newSessions(cfg.Session, sessionStore, relayHeadersOf), backend, closeStore
-	// Store operations timed and their failures counted (storemetrics.go),
+	// Store operations timed and their failures counted (package metrics),
 	// when there is a network between: the memory store's are map accesses
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
-		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.observeStore(st)) })
-		s.store = s.metrics.observeBackend(s.store)
+		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.ObserveStore(st)) })
+		s.store = s.metrics.ObserveBackend(s.store)
 	}
 	s.pending = pending.New(s.sessions.BaseName(), s.store)
 	s.initLogout() // backchannel.go: ended sessions stay ended
@@ -183,17 +187,17 @@ func (s *Server) configure(prev *Server) error {
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
 	s.rules = access.Compile(cfg.Routes, cfg.Default)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
-	s.redirects = compileRedirectHosts(cfg.RedirectHosts)
-	s.idps = newIDPReadiness(cfg.Readiness, s.registry, s.opts.Now, s.log)
+	s.redirects = redirect.Compile(cfg.RedirectHosts)
+	s.idps = readiness.New(cfg.Readiness, s.registry, s.opts.Now, s.log)
 	if prev != nil {
-		s.idps.carryOver(prev.idps)
+		s.idps.CarryOver(prev.idps)
 	}
 	s.handler = s.routes()
 	return nil
 }
 
 func (s *Server) providerOptions() providers.Options {
-	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.observeIdP}
+	return providers.Options{HTTPClient: s.opts.HTTPClient, Logger: s.opts.Logger, Now: s.opts.Now, Observe: s.metrics.ObserveIdP}
 }
 
 // Handler returns the broker's HTTP handler: its own routes under /oauth2/,
@@ -250,7 +254,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 // handleReadyz reports whether the broker can serve logins: the session
 // store answers within readyTimeout (the memory store always does), and
 // with readiness.require_idp an identity provider is reachable
-// (readiness.go), both within readyTimeout.
+// (package readiness), both within readyTimeout.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -262,7 +266,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("session store unavailable\n"))
 		return
 	}
-	if err := s.idps.check(ctx); err != nil {
+	if err := s.idps.Check(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(err.Error() + "\n"))
 		return
@@ -279,7 +283,7 @@ const readyTimeout = 2 * time.Second
 // must not be used afterwards.
 func (s *Server) Close() error {
 	cur := s.live.Load()
-	cur.metrics.unregister()
+	cur.metrics.Unregister()
 	cur.tunnels.CloseAll()
 	return cur.closeStore()
 }

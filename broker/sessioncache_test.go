@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
@@ -239,7 +240,7 @@ func TestSessionCacheSeesCommits(t *testing.T) {
 // redisStoreOf is the Redis store of a broker on session.store: redis.
 func redisStoreOf(t testing.TB, s *Server) *store.Redis {
 	t.Helper()
-	rs, ok := unobserved(s.store).(*store.Redis)
+	rs, ok := metrics.Unobserved(s.store).(*store.Redis)
 	if !ok {
 		t.Fatalf("the broker's store is a %T, not the Redis store", s.store)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -133,7 +134,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	want := s.sessions.CSRFHeld(ctx)
 	got := form.Get("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-		s.audit(ctx, auditEntry{event: evLogoutRefused, provider: id.Provider, sub: id.Subject, reason: because(whyCSRF, "csrf token mismatch")})
+		s.audit(ctx, auditEntry{event: audit.LogoutRefused, provider: id.Provider, sub: id.Subject, reason: audit.Because(audit.CSRF, "csrf token mismatch")})
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
 			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
 		return
@@ -152,7 +153,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	s.audit(ctx, auditEntry{event: evLogout, provider: id.Provider, sub: id.Subject, after: []any{"at_idp", atIdP}})
+	s.audit(ctx, auditEntry{event: audit.Logout, provider: id.Provider, sub: id.Subject, after: []any{"at_idp", atIdP}})
 	w.Header().Set("Cache-Control", "no-store")
 	if atIdP && end.MustPost() {
 		p, _ := s.registry.Get(id.Provider)
@@ -184,7 +185,7 @@ func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) {
 		s.now().Sub(ret.Created) > signOutTTL:
 		s.log.WarnContext(ctx, "signed-out landing: state does not match the sign-out", "provider", provider, "client", clientAddr(r))
 	default:
-		s.audit(ctx, auditEntry{event: evLogoutAtIdP, provider: provider})
+		s.audit(ctx, auditEntry{event: audit.LogoutAtIdP, provider: provider})
 		if ret.RD != "" && o.redirectAllowed(ret.RD) {
 			dest = ret.RD
 		}

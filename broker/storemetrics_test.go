@@ -11,6 +11,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -88,11 +89,11 @@ func TestStoreMetricsCountOperations(t *testing.T) {
 // store with them (Redis) and one without (the memory store), and counts
 // through both.
 func TestObservedStoreInterfaces(t *testing.T) {
-	m, err := newMetrics(nil, func() *providers.Registry { return nil })
+	m, err := metrics.New(nil, func() *providers.Registry { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := m.observeStore(store.NewMemorySessions())
+	st := m.ObserveStore(store.NewMemorySessions())
 	cs, ok := st.(scs.CtxStore)
 	if !ok {
 		t.Fatal("memory: no context methods")
@@ -103,7 +104,7 @@ func TestObservedStoreInterfaces(t *testing.T) {
 	if b, found, err := st.Find("t1"); err != nil || !found || string(b) != "x" {
 		t.Errorf("Find = %q %v %v", b, found, err)
 	}
-	if _, ok := m.observeStore(&store.Redis{}).(scs.CtxStore); !ok {
+	if _, ok := m.ObserveStore(&store.Redis{}).(scs.CtxStore); !ok {
 		t.Error("redis: no context methods")
 	}
 }
@@ -124,11 +125,11 @@ func (failingBackend) IndexTokens(context.Context, string) ([]string, error) {
 }
 
 func TestObservedBackend(t *testing.T) {
-	m, err := newMetrics(nil, func() *providers.Registry { return nil })
+	m, err := metrics.New(nil, func() *providers.Registry { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := m.observeBackend(failingBackend{})
+	b := m.ObserveBackend(failingBackend{})
 	ctx := context.Background()
 	if _, err := b.Once(ctx, "k", time.Second); !errors.Is(err, errDown) {
 		t.Errorf("once: %v", err)
@@ -151,9 +152,9 @@ func TestObservedBackend(t *testing.T) {
 
 	// A lock that was taken is timed when released.
 	raw := store.NewMemoryBackend(time.Now)
-	mem := m.observeBackend(raw)
-	if unobserved(mem) != store.Backend(raw) || unobserved(raw) != store.Backend(raw) {
-		t.Error("unobserved does not find the store")
+	mem := m.ObserveBackend(raw)
+	if metrics.Unobserved(mem) != store.Backend(raw) || metrics.Unobserved(raw) != store.Backend(raw) {
+		t.Error("Unobserved does not find the store")
 	}
 	release, ok, err := mem.Lock(ctx, "k", time.Minute)
 	if !ok || err != nil {

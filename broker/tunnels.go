@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/broker/upstream"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -31,7 +32,7 @@ func (s *Server) initTunnels() {
 		Ended:  s.tunnelsEnded,
 		Failed: func(err error) { s.logStoreError(context.Background(), "tunnels: session store unavailable", err) },
 	})
-	if rs, ok := unobserved(s.store).(*store.Redis); ok {
+	if rs, ok := metrics.Unobserved(s.store).(*store.Redis); ok {
 		s.tunnels.Subscribe(rs.Invalidations(s.tunnels.Invalidated))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/redirect"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -17,7 +18,7 @@ type origin struct {
 	Prefix string // "" or "/path" without a trailing slash
 	// redirectHosts are the other hosts an absolute rd may name
 	// (redirect_hosts; see safeRedirect).
-	redirectHosts *redirectHosts
+	redirectHosts *redirect.Hosts
 }
 
 // String returns scheme://host/prefix.

@@ -39,9 +39,9 @@ type Config struct {
 	// htpasswd file, signing in on the broker's own form; see HtpasswdFile),
 	// "ldap" (users of an LDAP directory or Active Directory, on the same
 	// form; see LDAP), or an IdP preset: "github", "google", "entra",
-	// "gitlab", "keycloak", "okta" (presets.go, docs/providers.md), which
-	// stands for oidc or oauth2 with the IdP's settings filled in where
-	// these are left empty.
+	// "gitlab", "keycloak", "okta" (package providers/presets,
+	// docs/providers.md), which stands for oidc or oauth2 with the IdP's
+	// settings filled in where these are left empty.
 	Type string `yaml:"type"`
 	// Issuer is the OpenID Provider's issuer URL, exactly as its discovery
 	// document states it (a trailing slash matters). Required for "oidc";
@@ -137,7 +137,8 @@ type Config struct {
 	Groups map[string][]string `yaml:"groups"`
 	// BasicAuthPaths are the paths where API clients may authenticate as
 	// these users with HTTP Basic instead of a session: "/api/" (a subtree)
-	// or "/metrics" (one path). Default: none.
+	// or "/metrics" (one path). Default: none. The providers package does
+	// not use them; the broker, whose routes they are among, checks them.
 	BasicAuthPaths []string `yaml:"basic_auth_paths"`
 
 	// LDAP is the directory of a provider of type "ldap"
@@ -185,7 +186,7 @@ func (c Config) sharedProblems() []error {
 	case !idPattern.MatchString(c.ID):
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
-	errs = append(errs, c.presetFieldsUnused()...) // presets.go
+	errs = append(errs, c.presetFieldsUnused()...)
 	switch c.Type {
 	case TypeLocal:
 		errs = append(errs, c.passwordProviderProblems(TypeLocal)...)
@@ -234,7 +235,7 @@ func (c Config) genericProblems(typeKnown bool) []error {
 		case !oauth2Only && e.value != "":
 			add(e.key, "is only used by providers of type oauth2 (an OpenID provider's endpoints come from discovery)")
 		case e.value != "":
-			if err := checkURL(e.value, true); err != nil {
+			if err := CheckURL(e.value, true); err != nil {
 				add(e.key, "%q %v", e.value, err)
 			}
 		}
@@ -307,11 +308,11 @@ func loadPrivateKey(path string) ([]byte, error) {
 	return pemBytes, nil
 }
 
-func checkIssuer(issuer string) error { return checkURL(issuer, false) }
+func checkIssuer(issuer string) error { return CheckURL(issuer, false) }
 
-// checkURL accepts an https URL (http on loopback hosts, for tests and
+// CheckURL accepts an https URL (http on loopback hosts, for tests and
 // demos) without userinfo or fragment, and without a query unless allowed.
-func checkURL(raw string, allowQuery bool) error {
+func CheckURL(raw string, allowQuery bool) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -360,7 +361,9 @@ func (c Config) DisplayName() string {
 	return c.Name
 }
 
-func (c Config) scopes() []string {
+// RequestedScopes are the scopes the authorization request asks for:
+// Scopes, or openid, email and profile; openid always, but for oauth2.
+func (c Config) RequestedScopes() []string {
 	scopes := c.Scopes
 	if c.Type == TypeOAuth2 {
 		return scopes // no openid: there is no ID token
@@ -372,4 +375,41 @@ func (c Config) scopes() []string {
 		scopes = append([]string{"openid"}, scopes...)
 	}
 	return scopes
+}
+
+// The preset types, values of Config.Type.
+const (
+	TypeGitHub   = "github"
+	TypeGoogle   = "google"
+	TypeEntra    = "entra"
+	TypeGitLab   = "gitlab"
+	TypeKeycloak = "keycloak"
+	TypeOkta     = "okta"
+)
+
+// presetFields are the preset settings, with the types that use them.
+var presetFields = []struct {
+	key   string
+	set   func(Config) bool
+	types []string
+}{
+	{"base_url", func(c Config) bool { return c.BaseURL != "" }, []string{TypeGitHub, TypeGitLab, TypeEntra}},
+	{"orgs", func(c Config) bool { return c.Orgs != nil }, []string{TypeGitHub}},
+	{"hosted_domains", func(c Config) bool { return c.HostedDomains != nil }, []string{TypeGoogle}},
+	{"tenant", func(c Config) bool { return c.Tenant != "" }, []string{TypeEntra}},
+	{"tenants", func(c Config) bool { return c.Tenants != nil }, []string{TypeEntra}},
+	{"group_overage", func(c Config) bool { return c.GroupOverage != "" }, []string{TypeEntra}},
+	{"graph_url", func(c Config) bool { return c.GraphURL != "" }, []string{TypeEntra}},
+}
+
+// presetFieldsUnused reports preset settings on a type that does not use
+// them.
+func (c Config) presetFieldsUnused() []error {
+	var errs []error
+	for _, f := range presetFields {
+		if f.set(c) && !slices.Contains(f.types, c.Type) {
+			errs = append(errs, fmt.Errorf("%s: is only used by providers of type %s", f.key, strings.Join(f.types, ", ")))
+		}
+	}
+	return errs
 }

@@ -217,6 +217,28 @@ func claimPath(claims map[string]any, path string) (any, bool) {
 	}
 }
 
+// ClaimString is the claim at path (a name or a dotted path, as the
+// mapping reads it) as text: a string, or a number in decimal; "" when
+// absent or of another kind.
+func ClaimString(claims map[string]any, path string) string {
+	v, _ := claimPath(claims, path)
+	return scalar(v)
+}
+
+// ClaimTrue reports whether the claim at path is true: the JSON boolean,
+// or the string "true" (as some IdPs send it).
+func ClaimTrue(claims map[string]any, path string) bool {
+	v, _ := claimPath(claims, path)
+	return isTrue(v)
+}
+
+// ClaimList is the claim at path as a list: a JSON array of strings, or a
+// space- or comma-separated string.
+func ClaimList(claims map[string]any, path string) []string {
+	v, _ := claimPath(claims, path)
+	return stringList(v)
+}
+
 // scalar renders a string claim; numbers (GitHub's numeric id) become their
 // decimal text.
 func scalar(v any) string {

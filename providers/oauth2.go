@@ -23,16 +23,16 @@ type oauth2Provider struct {
 	conf   *oauth2.Config
 	mapper mapper
 	hc     *http.Client // Options.HTTPClient, observed (Options.Observe)
-	hooks  presetHooks  // a preset's extra steps (presets.go)
+	hooks  Hooks        // a preset's extra steps (hooks.go, package presets)
 }
 
 var _ Provider = (*oauth2Provider)(nil)
 
 func openOAuth2(cfg Config, opts Options) Provider {
-	return newOAuth2Provider(cfg, presetHooks{}, opts)
+	return newOAuth2Provider(cfg, Hooks{}, opts)
 }
 
-func newOAuth2Provider(cfg Config, hooks presetHooks, opts Options) *oauth2Provider {
+func newOAuth2Provider(cfg Config, hooks Hooks, opts Options) *oauth2Provider {
 	return &oauth2Provider{
 		cfg:   cfg,
 		opts:  opts,
@@ -40,7 +40,7 @@ func newOAuth2Provider(cfg Config, hooks presetHooks, opts Options) *oauth2Provi
 		conf: &oauth2.Config{
 			ClientID:     cfg.ClientID,
 			ClientSecret: cfg.ClientSecret,
-			Scopes:       cfg.scopes(),
+			Scopes:       cfg.RequestedScopes(),
 			Endpoint: oauth2.Endpoint{AuthURL: cfg.AuthorizationEndpoint, TokenURL: cfg.TokenEndpoint,
 				AuthStyle: authStyle(cfg.authMethod())},
 		},
@@ -107,9 +107,9 @@ func (p *oauth2Provider) Exchange(ctx context.Context, cb Callback) (*Result, er
 	if id.Subject == "" {
 		return nil, fmt.Errorf("providers: %s: the user API has no %q to identify the user", p.cfg.ID, or(p.cfg.Claims.Subject, "sub"))
 	}
-	if p.hooks.complete != nil {
-		cctx, cancel := context.WithTimeout(ctx, presetTimeout)
-		err := p.hooks.complete(cctx, login{hc: p.hc, accessToken: tok.AccessToken}, &id)
+	if p.hooks.Complete != nil {
+		cctx, cancel := context.WithTimeout(ctx, CompleteTimeout)
+		err := p.hooks.Complete(cctx, Login{HTTPClient: p.hc, AccessToken: tok.AccessToken}, &id)
 		cancel()
 		if err != nil {
 			return nil, err

@@ -115,11 +115,11 @@ const (
 	TypeLDAP   = "ldap"
 )
 
-func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, presetHooks{}, opts) }
+func openOIDC(cfg Config, opts Options) Provider { return newOIDCProvider(cfg, Hooks{}, opts) }
 
-func newOIDCProvider(cfg Config, hooks presetHooks, opts Options) *oidcProvider {
+func newOIDCProvider(cfg Config, hooks Hooks, opts Options) *oidcProvider {
 	return &oidcProvider{cfg: cfg, opts: opts, hooks: hooks,
-		mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger, overageResolved: hooks.resolvesOverage}}
+		mapper: mapper{provider: cfg.ID, cfg: cfg.Claims, log: opts.Logger, overageResolved: hooks.ResolvesOverage}}
 }
 
 // oidcProvider is a generic OpenID Connect relying party for one IdP.
@@ -127,7 +127,7 @@ type oidcProvider struct {
 	cfg    Config
 	opts   Options
 	mapper mapper
-	hooks  presetHooks // a preset's extra steps (presets.go)
+	hooks  Hooks // a preset's extra steps (hooks.go, package presets)
 
 	mu       sync.Mutex
 	client   *oidcClient   // set once discovery succeeded
@@ -268,8 +268,8 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 // zitadel's verifier, set up with the same hook): equal to the provider's,
 // or as the preset's iss hook accepts it.
 func (p *oidcProvider) issuerOK(c *oidcClient, iss string) bool {
-	if p.hooks.iss != nil {
-		return p.hooks.iss(iss) == nil
+	if p.hooks.Issuer != nil {
+		return p.hooks.Issuer(iss) == nil
 	}
 	return iss == c.rp.Issuer()
 }
@@ -371,16 +371,16 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	hc.Transport = tr
 
 	verifierOpts := []rp.VerifierOption{rp.WithNonce(nonceFromContext)}
-	if p.hooks.iss != nil {
-		verifierOpts = append(verifierOpts, rp.WithISSVerifier(p.hooks.iss))
+	if p.hooks.Issuer != nil {
+		verifierOpts = append(verifierOpts, rp.WithISSVerifier(p.hooks.Issuer))
 	}
 	opts := []rp.Option{
 		rp.WithHTTPClient(&hc),
 		rp.WithAuthStyle(authStyle(p.cfg.authMethod())),
 		rp.WithVerifierOpts(verifierOpts...),
 	}
-	if p.hooks.discoveryURL != "" {
-		opts = append(opts, rp.WithCustomDiscoveryUrl(p.hooks.discoveryURL))
+	if p.hooks.DiscoveryURL != "" {
+		opts = append(opts, rp.WithCustomDiscoveryUrl(p.hooks.DiscoveryURL))
 	}
 	if p.cfg.authMethod() == AuthPrivateKeyJWT {
 		key, err := loadPrivateKey(p.cfg.PrivateKeyFile)
@@ -389,7 +389,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 		}
 		opts = append(opts, rp.WithJWTProfile(rp.SignerFromKeyAndKeyID(key, p.cfg.PrivateKeyID)))
 	}
-	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.scopes(), opts...)
+	relp, err := rp.NewRelyingPartyOIDC(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret, "", p.cfg.RequestedScopes(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +408,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 // discoveryURL is where the provider's discovery document is: under its
 // issuer, unless a preset says otherwise.
 func (p *oidcProvider) discoveryURL() string {
-	return or(p.hooks.discoveryURL, discoveryURL(p.cfg.Issuer))
+	return or(p.hooks.DiscoveryURL, discoveryURL(p.cfg.Issuer))
 }
 
 // discoveryURL is where an issuer's discovery document is (OpenID Connect

@@ -48,8 +48,8 @@ func (req AuthRequest) FormLink(providerID string) (string, error) {
 
 // passwordProviderProblems checks what the providers whose users sign in
 // with a password (typ local or ldap) have in common: none of the redirect
-// providers' settings, only claims.group_prefix and claims.static_groups,
-// and Basic paths.
+// providers' settings, and only claims.group_prefix and
+// claims.static_groups. The broker checks the Basic paths, its routes.
 func (c Config) passwordProviderProblems(typ string) []error {
 	var errs []error
 	unused := func(key string, set bool) {
@@ -85,11 +85,6 @@ func (c Config) passwordProviderProblems(typ string) []error {
 			errs = append(errs, fmt.Errorf("claims.static_groups[%d]: is empty", i))
 		}
 	}
-	for i, path := range c.BasicAuthPaths {
-		if err := checkBasicAuthPath(path); err != nil {
-			errs = append(errs, fmt.Errorf("basic_auth_paths[%d]: %q %w", i, path, err))
-		}
-	}
 	return errs
 }
 
@@ -112,20 +107,4 @@ func (c Config) localFieldsUnused() []error {
 		errs = append(errs, errors.New("basic_auth_paths: is only used by providers of type local and ldap"))
 	}
 	return errs
-}
-
-// checkBasicAuthPath accepts an absolute, clean path outside the broker's
-// own /oauth2/ routes: "/api/" (the subtree) or "/metrics" (that path).
-func checkBasicAuthPath(p string) error {
-	switch {
-	case !strings.HasPrefix(p, "/"):
-		return errors.New("must start with /")
-	case strings.ContainsAny(p, "?#") || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		return errors.New("must be a path without query, fragment, spaces or control characters")
-	case strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") || strings.Contains(p, "//"):
-		return errors.New("must be a clean path (no ., .. or //)")
-	case p == "/oauth2" || strings.HasPrefix(p, "/oauth2/"):
-		return errors.New("must not be under /oauth2/, the broker's own routes")
-	}
-	return nil
 }

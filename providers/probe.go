@@ -104,7 +104,7 @@ func probeOAuth2(ctx context.Context, cfg Config, hc *http.Client, r *Report) {
 		if u, err := url.Parse(e.url); err == nil {
 			shown = u.Redacted() // a password in the URL is not printed
 		}
-		if status, err := answers(ctx, hc, e.url); err != nil {
+		if status, err := Answers(ctx, hc, e.url); err != nil {
 			r.Add(e.key, SeverityError, "%s is unreachable: %s", shown, NetworkReason(err))
 		} else {
 			r.Add(e.key, SeverityOK, "%s answers (HTTP %d)", shown, status)
@@ -306,8 +306,9 @@ func get(ctx context.Context, hc *http.Client, u string) ([]byte, int, error) {
 	return body, resp.StatusCode, err
 }
 
-// answers reports whether anything answers at u, with any HTTP status.
-func answers(ctx context.Context, hc *http.Client, u string) (int, error) {
+// Answers reports whether anything answers at u, with any HTTP status,
+// and which (for a report).
+func Answers(ctx context.Context, hc *http.Client, u string) (int, error) {
 	_, status, err := get(ctx, hc, u)
 	return status, err
 }
@@ -408,7 +409,7 @@ func (p *oauth2Provider) Reachability() Reachability { return ReachUnknown }
 func (p *oauth2Provider) Reach(ctx context.Context) error {
 	// Not observed: a GET to a token endpoint is answered 4xx by design,
 	// which the metrics would count as a failed token request.
-	if _, err := answers(ctx, p.opts.HTTPClient, p.cfg.TokenEndpoint); err != nil {
+	if _, err := Answers(ctx, p.opts.HTTPClient, p.cfg.TokenEndpoint); err != nil {
 		return fmt.Errorf("providers: %s: token_endpoint: %w", p.cfg.ID, err)
 	}
 	return nil

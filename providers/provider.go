@@ -1,7 +1,12 @@
 // Package providers is the only part of oidc-broker that speaks OpenID
-// Connect and OAuth 2.0 to identity providers. Each provider turns a login
-// request into an authorization URL and a callback into a normalized
-// [Identity]; a [Registry] holds them by id.
+// Connect and OAuth 2.0 to identity providers, and the contract of every
+// provider type. Each provider turns a login request into an authorization
+// URL and a callback into a normalized [Identity]; a [Registry] holds them
+// by id. [Config] is the configuration of every type. The generic types,
+// [OIDC] and [OAuth2], are here; local accounts (providers/local), LDAP
+// (providers/ldap) and the IdP presets (providers/presets, [Hooks] over the
+// generic types) are each a [Type] of their own package, and providers/all
+// lists them all.
 //
 // Discovery is lazy: nothing is fetched until a provider is first used, a
 // failure is retried with exponential backoff, and one provider being down

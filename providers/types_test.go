@@ -1,10 +1,8 @@
 package providers
 
-// testTypes are the types the tests of this package open. They are set in
-// init, once presets.go's init has filled the presets.
-var testTypes Types
-
-func init() { testTypes = append(Types{OIDC, OAuth2}, Presets()...) }
+// testTypes are the types the tests of this package open: the generic
+// ones. The other types are tested in their own packages.
+var testTypes = Types{OIDC, OAuth2}
 
 // validate checks c as a configuration with testTypes does.
 func (c Config) validate() error { return testTypes.Validate(c) }

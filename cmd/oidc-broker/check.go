@@ -14,6 +14,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
+	"github.com/oidc-broker/oidc-broker/providers/presets"
 )
 
 // check validates a configuration file; with --online it also asks every
@@ -41,7 +42,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	res := checkResult{Config: *path, OK: true, Warnings: append([]string{}, cfg.Warnings()...)}
 	for _, pc := range cfg.Providers {
-		if base, settings, ok := providers.PresetSettings(pc); ok {
+		if base, settings, ok := presets.Settings(pc); ok {
 			res.Presets = append(res.Presets, presetDefaults{Provider: pc.ID, Type: pc.Type, Base: base, Settings: settings})
 		}
 	}
@@ -78,10 +79,10 @@ type checkResult struct {
 // presetDefaults is what a provider's preset type means for it: the
 // settings it fills in and what it does beyond them.
 type presetDefaults struct {
-	Provider string              `json:"provider"`
-	Type     string              `json:"type"`
-	Base     string              `json:"base"`
-	Settings []providers.Setting `json:"settings"`
+	Provider string            `json:"provider"`
+	Type     string            `json:"type"`
+	Base     string            `json:"base"`
+	Settings []presets.Setting `json:"settings"`
 }
 
 // write prints the result for people: the configuration's warnings, the

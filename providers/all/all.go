@@ -9,10 +9,11 @@ import (
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/ldap"
 	"github.com/oidc-broker/oidc-broker/providers/local"
+	"github.com/oidc-broker/oidc-broker/providers/presets"
 )
 
 // Types are every provider type, in the order an error lists them: the
 // generic ones, then the presets by name.
 func Types() providers.Types {
-	return append(providers.Types{providers.OIDC, providers.OAuth2, local.Type, ldap.Type}, providers.Presets()...)
+	return append(providers.Types{providers.OIDC, providers.OAuth2, local.Type, ldap.Type}, presets.Types()...)
 }

@@ -3,9 +3,6 @@ package ldap
 import (
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"testing"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -17,12 +14,3 @@ var testTypes = providers.Types{providers.OIDC, providers.OAuth2, Type}
 
 // validate checks c as the broker does.
 func validate(c providers.Config) error { return testTypes.Validate(c) }
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}

@@ -1,12 +1,14 @@
-package providers
+package presets
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 func TestGooglePreset(t *testing.T) {
@@ -20,10 +22,10 @@ func TestGooglePreset(t *testing.T) {
 	} {
 		op.AddUser(u)
 	}
-	open := func(domains ...string) Provider {
-		cfg := presetConfig("google", TypeGoogle)
+	open := func(domains ...string) providers.Provider {
+		cfg := presetConfig("google", providers.TypeGoogle)
 		cfg.Issuer, cfg.HostedDomains = op.URL, domains
-		return openPresetForTest(t, cfg, Options{})
+		return openPresetForTest(t, cfg, providers.Options{})
 	}
 	t.Run("login, refresh token", func(t *testing.T) {
 		res, q, err := loginAt(t, open("example.com"), "ann")
@@ -56,7 +58,7 @@ func TestGooglePreset(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := loginAt(t, open(c.domains...), c.user)
-			var na *NotAllowedError
+			var na *providers.NotAllowedError
 			switch {
 			case c.allowed && err != nil:
 				t.Errorf("refused: %v", err)
@@ -85,9 +87,9 @@ func TestGitLabPreset(t *testing.T) {
 			"nickname": "glen", "groups_direct": []string{"acme/platform"}},
 		Userinfo: map[string]any{"name": "Glen", "nickname": "glen", "preferred_username": "glen", "email": "gl@example.com",
 			"email_verified": true, "groups": []string{"acme", "acme/platform"}}})
-	cfg := presetConfig("gitlab", TypeGitLab)
+	cfg := presetConfig("gitlab", providers.TypeGitLab)
 	cfg.BaseURL = op.URL // a self-managed GitLab
-	res, q, err := loginAt(t, openPresetForTest(t, cfg, Options{}), "gl")
+	res, q, err := loginAt(t, openPresetForTest(t, cfg, providers.Options{}), "gl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +110,9 @@ func TestKeycloakPreset(t *testing.T) {
 		"email": "kate@example.com", "email_verified": true, "groups": []string{"/staff"},
 		"realm_access":    map[string]any{"roles": []string{"offline_access", "admin"}},
 		"resource_access": map[string]any{"broker-kc": map[string]any{"roles": []string{"editor"}}, "other": map[string]any{"roles": []string{"x"}}}}})
-	cfg := presetConfig("kc", TypeKeycloak)
+	cfg := presetConfig("kc", providers.TypeKeycloak)
 	cfg.Issuer = op.URL + "/realms/main"
-	res, _, err := loginAt(t, openPresetForTest(t, cfg, Options{}), "kate")
+	res, _, err := loginAt(t, openPresetForTest(t, cfg, providers.Options{}), "kate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,21 +120,21 @@ func TestKeycloakPreset(t *testing.T) {
 	if id := res.Identity; !slices.Equal(id.Groups, want) || id.PreferredUsername != "kate" || !id.EmailVerified {
 		t.Errorf("identity %+v, want groups %v", id, want)
 	}
-	if _, ok := openPresetForTest(t, cfg, Options{}).(LogoutTokenVerifier); !ok {
+	if _, ok := openPresetForTest(t, cfg, providers.Options{}).(providers.LogoutTokenVerifier); !ok {
 		t.Error("the keycloak preset lost back-channel logout")
 	}
 }
 
 func TestOktaPreset(t *testing.T) {
 	for _, server := range []string{"", "default"} {
-		t.Run("authorization server "+or(server, "org"), func(t *testing.T) {
+		t.Run("authorization server "+cmp.Or(server, "org"), func(t *testing.T) {
 			op := fakeidp.NewOkta(fakeClient("okta"), server)
 			t.Cleanup(op.Close)
 			op.AddUser(fakeidp.User{Login: "otto", Claims: map[string]any{"sub": "00u1", "preferred_username": "otto@example.com",
 				"email": "otto@example.com", "email_verified": true, "groups": []string{"Everyone", "Engineering"}}})
-			cfg := presetConfig("okta", TypeOkta)
+			cfg := presetConfig("okta", providers.TypeOkta)
 			cfg.Issuer = op.Issuer("")
-			res, q, err := loginAt(t, openPresetForTest(t, cfg, Options{}), "otto")
+			res, q, err := loginAt(t, openPresetForTest(t, cfg, providers.Options{}), "otto")
 			if err != nil {
 				t.Fatal(err)
 			}

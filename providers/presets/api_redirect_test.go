@@ -1,4 +1,4 @@
-package providers
+package presets
 
 import (
 	"context"

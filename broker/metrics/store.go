@@ -1,4 +1,4 @@
-package broker
+package metrics
 
 import (
 	"context"
@@ -10,29 +10,29 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 )
 
-// The session store, measured: every operation of scs's store (New wraps
-// it) and, through observeBackend, of the broker's store.Backend is timed
+// The session store, measured: every operation of scs's store
+// (ObserveStore) and, through ObserveBackend, of the broker's store.Backend is timed
 // (oidc_broker_session_store_duration_seconds) and its failures counted
 // (oidc_broker_session_store_errors_total), by operation. The wrappers
 // change nothing else: the same calls reach the same store, and the
 // context methods stay available.
 
-// observeStore wraps scs's store. The result has the context methods
+// ObserveStore wraps scs's store. The result has the context methods
 // (scs.CtxStore; plain methods ignore the context). Neither of the broker's
 // stores iterates, and the broker never asks scs to.
-func (m *metrics) observeStore(st scs.Store) scs.Store {
+func (m *Collectors) ObserveStore(st scs.Store) scs.Store {
 	return &observedStore{inner: session.ContextStore(st), m: m}
 }
 
-// observeBackend wraps the broker's backend. Methods this file does not
+// ObserveBackend wraps the broker's backend. Methods this file does not
 // know (added to store.Backend later) pass through unmeasured.
-func (m *metrics) observeBackend(b store.Backend) store.Backend {
+func (m *Collectors) ObserveBackend(b store.Backend) store.Backend {
 	return &observedBackend{Backend: b, m: m}
 }
 
-// unobserved is the store.Backend b wraps, or b (for code that reaches into a
+// Unobserved is the store.Backend b wraps, or b (for code that reaches into a
 // particular store).
-func unobserved(b store.Backend) store.Backend {
+func Unobserved(b store.Backend) store.Backend {
 	if o, ok := b.(*observedBackend); ok {
 		return o.Backend
 	}
@@ -40,7 +40,7 @@ func unobserved(b store.Backend) store.Backend {
 }
 
 // observe records one operation that started at start.
-func (m *metrics) observe(op string, start time.Time, err error) {
+func (m *Collectors) observe(op string, start time.Time, err error) {
 	o, ok := m.storeOps[op]
 	if !ok {
 		o = storeOp{duration: m.storeDuration.WithLabelValues(op), errors: m.storeErrors.WithLabelValues(op)}
@@ -53,7 +53,7 @@ func (m *metrics) observe(op string, start time.Time, err error) {
 
 type observedStore struct {
 	inner scs.CtxStore
-	m     *metrics
+	m     *Collectors
 }
 
 var (
@@ -88,7 +88,7 @@ func (o *observedStore) Delete(token string) error { return o.DeleteCtx(context.
 
 type observedBackend struct {
 	store.Backend
-	m *metrics
+	m *Collectors
 }
 
 func (o *observedBackend) IndexAdd(ctx context.Context, keys []string, token string, until time.Time) (err error) {

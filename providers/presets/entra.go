@@ -1,6 +1,7 @@
-package providers
+package presets
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // Microsoft Entra ID (type entra): an OpenID provider at
@@ -23,31 +26,31 @@ import (
 // user's access token; app roles become groups "role:<value>".
 var entraPreset = preset{
 	name: "Microsoft",
-	base: TypeOIDC,
-	defaults: func(c Config) Config {
-		return Config{
+	base: providers.TypeOIDC,
+	defaults: func(c providers.Config) providers.Config {
+		return providers.Config{
 			Issuer:   entraIssuer(c),
 			Scopes:   []string{"openid", "profile", "email", "offline_access", "User.Read"},
 			Userinfo: "never",
-			Claims: ClaimsConfig{Source: SourceIDToken,
-				ExtraGroups: []GroupClaim{{Claim: "roles", Prefix: "role:"}}},
+			Claims: providers.ClaimsConfig{Source: providers.SourceIDToken,
+				ExtraGroups: []providers.GroupClaim{{Claim: "roles", Prefix: "role:"}}},
 		}
 	},
 	check: checkEntra,
-	hooks: func(c Config, opts Options) presetHooks {
+	hooks: func(c providers.Config, opts providers.Options) providers.Hooks {
 		e := newEntraHooks(c, opts)
-		h := presetHooks{complete: e.complete, resolvesOverage: e.overage != "off"}
+		h := providers.Hooks{Complete: e.complete, ResolvesOverage: e.overage != "off"}
 		switch e.tenant {
 		case "organizations", "common", "consumers":
-			h.discoveryURL = e.base + "/" + e.tenant + "/v2.0/.well-known/openid-configuration"
+			h.DiscoveryURL = e.base + "/" + e.tenant + "/v2.0/.well-known/openid-configuration"
 		}
 		if e.tenants != nil {
-			h.iss = e.tenantIssuer
+			h.Issuer = e.tenantIssuer
 		}
 		return h
 	},
-	notes: func(c Config) []Setting {
-		e := newEntraHooks(c, Options{})
+	notes: func(c providers.Config) []Setting {
+		e := newEntraHooks(c, providers.Options{})
 		admission := "users of tenant " + e.tenant
 		switch {
 		case e.tenants != nil:
@@ -63,18 +66,18 @@ var entraPreset = preset{
 		return []Setting{
 			{Key: "admission", Value: admission},
 			{Key: "email_verified", Value: "only with the optional claim xms_edov, or the address in verified_primary_email or verified_secondary_email"},
-			{Key: "group_overage", Value: fmt.Sprintf("%s; at most %d groups, within %s", overage[e.overage], maxAPIItems, presetTimeout), Configured: c.GroupOverage != ""},
+			{Key: "group_overage", Value: fmt.Sprintf("%s; at most %d groups, within %s", overage[e.overage], maxAPIItems, providers.CompleteTimeout), Configured: c.GroupOverage != ""},
 		}
 	},
-	probe: func(ctx context.Context, c Config, hc *http.Client, r *Report) {
-		e := newEntraHooks(c, Options{})
+	probe: func(ctx context.Context, c providers.Config, hc *http.Client, r *providers.Report) {
+		e := newEntraHooks(c, providers.Options{})
 		if e.overage == "off" {
 			return
 		}
-		if status, err := answers(ctx, hc, e.graph+"/v1.0/"); err != nil {
-			r.Add("graph_url", SeverityWarning, "%s is unreachable: %s (groups overage stays unresolved)", e.graph, NetworkReason(err))
+		if status, err := providers.Answers(ctx, hc, e.graph+"/v1.0/"); err != nil {
+			r.Add("graph_url", providers.SeverityWarning, "%s is unreachable: %s (groups overage stays unresolved)", e.graph, providers.NetworkReason(err))
 		} else {
-			r.Add("graph_url", SeverityOK, "%s answers (HTTP %d)", e.graph, status)
+			r.Add("graph_url", providers.SeverityOK, "%s answers (HTTP %d)", e.graph, status)
 		}
 	},
 }
@@ -91,8 +94,8 @@ var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 // entraIssuer is the issuer of c's tenant: the template of the
 // multi-tenant endpoints, as their discovery documents state it.
-func entraIssuer(c Config) string {
-	base := strings.TrimSuffix(or(c.BaseURL, entraAuthority), "/")
+func entraIssuer(c providers.Config) string {
+	base := strings.TrimSuffix(cmp.Or(c.BaseURL, entraAuthority), "/")
 	switch t := strings.ToLower(c.Tenant); t {
 	case "":
 		return ""
@@ -105,7 +108,7 @@ func entraIssuer(c Config) string {
 	}
 }
 
-func checkEntra(c Config) []error {
+func checkEntra(c providers.Config) []error {
 	var p problems
 	p.checkBaseURL("base_url", c.BaseURL)
 	p.checkBaseURL("graph_url", c.GraphURL)
@@ -155,10 +158,10 @@ type entraHooks struct {
 	log       *slog.Logger
 }
 
-func newEntraHooks(c Config, opts Options) *entraHooks {
-	e := &entraHooks{provider: c.ID, base: strings.TrimSuffix(or(c.BaseURL, entraAuthority), "/"),
-		tenant: strings.ToLower(c.Tenant), graph: strings.TrimSuffix(or(c.GraphURL, entraGraph), "/"),
-		overage: or(c.GroupOverage, "ids"), emailPath: or(c.Claims.Email, "email"), prefix: c.Claims.GroupPrefix,
+func newEntraHooks(c providers.Config, opts providers.Options) *entraHooks {
+	e := &entraHooks{provider: c.ID, base: strings.TrimSuffix(cmp.Or(c.BaseURL, entraAuthority), "/"),
+		tenant: strings.ToLower(c.Tenant), graph: strings.TrimSuffix(cmp.Or(c.GraphURL, entraGraph), "/"),
+		overage: cmp.Or(c.GroupOverage, "ids"), emailPath: cmp.Or(c.Claims.Email, "email"), prefix: c.Claims.GroupPrefix,
 		insecure: c.Claims.InsecureAssumeEmailVerified, log: opts.Logger}
 	if e.tenant == "organizations" || e.tenant == "common" {
 		e.tenants = []string{}
@@ -182,15 +185,15 @@ func (e *entraHooks) tenantIssuer(iss string) error {
 
 // complete checks the token's tenant, decides whether the email is
 // verified, and resolves a groups overage.
-func (e *entraHooks) complete(ctx context.Context, l login, id *Identity) error {
-	tid := strings.ToLower(stringClaim(l.idToken, "tid"))
-	if iss := stringClaim(l.idToken, "iss"); tid == "" || iss != e.base+"/"+tid+"/v2.0" {
+func (e *entraHooks) complete(ctx context.Context, l providers.Login, id *providers.Identity) error {
+	tid := strings.ToLower(stringClaim(l.IDToken, "tid"))
+	if iss := stringClaim(l.IDToken, "iss"); tid == "" || iss != e.base+"/"+tid+"/v2.0" {
 		return fmt.Errorf("providers: %s: the ID token's iss %q is not the issuer of its tenant (tid %q)", e.provider, iss, tid)
 	}
 	if e.tenants != nil && !slices.Contains(e.tenants, tid) {
-		return &NotAllowedError{Provider: e.provider, Reason: fmt.Sprintf("tenant %s is not in tenants", tid)}
+		return &providers.NotAllowedError{Provider: e.provider, Reason: fmt.Sprintf("tenant %s is not in tenants", tid)}
 	}
-	id.EmailVerified = e.insecure || entraEmailVerified(l.idToken, e.emailPath, id.Email)
+	id.EmailVerified = e.insecure || entraEmailVerified(l.IDToken, e.emailPath, id.Email)
 	if id.GroupsIncomplete && e.overage != "off" {
 		e.resolveOverage(ctx, l, id)
 	}
@@ -203,14 +206,14 @@ func (e *entraHooks) complete(ctx context.Context, l login, id *Identity) error 
 // or the address listed in verified_primary_email or
 // verified_secondary_email.
 func entraEmailVerified(claims map[string]any, emailPath, email string) bool {
-	if v, _ := claimPath(claims, emailPath); email == "" || scalar(v) != email {
+	if email == "" || providers.ClaimString(claims, emailPath) != email {
 		return false
 	}
-	if isTrue(claims["xms_edov"]) && emailPath == "email" { // it vouches for the email claim, not a remapped one
+	if providers.ClaimTrue(claims, "xms_edov") && emailPath == "email" { // it vouches for the email claim, not a remapped one
 		return true
 	}
 	for _, k := range []string{"verified_primary_email", "verified_secondary_email"} {
-		if slices.ContainsFunc(stringList(claims[k]), func(s string) bool { return strings.EqualFold(s, email) }) {
+		if slices.ContainsFunc(providers.ClaimList(claims, k), func(s string) bool { return strings.EqualFold(s, email) }) {
 			return true
 		}
 	}
@@ -220,7 +223,7 @@ func entraEmailVerified(claims map[string]any, emailPath, email string) bool {
 // resolveOverage reads the user's groups from Microsoft Graph. When Graph
 // does not answer usably, the identity keeps groups_incomplete, which
 // access rules treat as "not known to be a member" (none_of refuses).
-func (e *entraHooks) resolveOverage(ctx context.Context, l login, id *Identity) {
+func (e *entraHooks) resolveOverage(ctx context.Context, l providers.Login, id *providers.Identity) {
 	var groups []string
 	var complete bool
 	var err error
@@ -243,13 +246,13 @@ func (e *entraHooks) resolveOverage(ctx context.Context, l login, id *Identity) 
 // groupIDs calls getMemberObjects on /me: the ids of every group,
 // directory role and administrative unit the user is a member of,
 // transitively (delegated permission User.Read).
-func (e *entraHooks) groupIDs(ctx context.Context, l login) ([]string, bool, error) {
+func (e *entraHooks) groupIDs(ctx context.Context, l providers.Login) ([]string, bool, error) {
 	var answer struct {
 		Value []string `json:"value"`
 	}
-	req := apiRequest{method: http.MethodPost, url: e.graph + "/v1.0/me/getMemberObjects", token: l.accessToken,
+	req := apiRequest{method: http.MethodPost, url: e.graph + "/v1.0/me/getMemberObjects", token: l.AccessToken,
 		body: `{"securityEnabledOnly":false}`, header: http.Header{"Accept": {"application/json"}}}
-	if _, err := req.call(ctx, l.hc, &answer); err != nil {
+	if _, err := req.call(ctx, l.HTTPClient, &answer); err != nil {
 		return nil, false, err
 	}
 	if len(answer.Value) > maxAPIItems {
@@ -260,10 +263,10 @@ func (e *entraHooks) groupIDs(ctx context.Context, l login) ([]string, bool, err
 
 // groupNames lists the display names of the user's groups, transitively,
 // page by page (delegated permission GroupMember.Read.All).
-func (e *entraHooks) groupNames(ctx context.Context, l login) ([]string, bool, error) {
+func (e *entraHooks) groupNames(ctx context.Context, l providers.Login) ([]string, bool, error) {
 	first := apiRequest{url: e.graph + "/v1.0/me/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=100",
-		token: l.accessToken, header: http.Header{"Accept": {"application/json"}}}
-	return pagedList(ctx, l.hc, e.graph+"/v1.0", first, func(_ http.Header, raw json.RawMessage) ([]string, string, error) {
+		token: l.AccessToken, header: http.Header{"Accept": {"application/json"}}}
+	return pagedList(ctx, l.HTTPClient, e.graph+"/v1.0", first, func(_ http.Header, raw json.RawMessage) ([]string, string, error) {
 		var page struct {
 			Value []struct {
 				DisplayName string `json:"displayName"`

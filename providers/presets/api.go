@@ -1,6 +1,7 @@
-package providers
+package presets
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -71,7 +72,7 @@ func (r apiRequest) call(ctx context.Context, hc *http.Client, v any) (http.Head
 	if r.body != "" {
 		body = strings.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, or(r.method, http.MethodGet), r.url, body)
+	req, err := http.NewRequestWithContext(ctx, cmp.Or(r.method, http.MethodGet), r.url, body)
 	if err != nil {
 		return nil, &apiError{path: path, err: err}
 	}

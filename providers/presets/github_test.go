@@ -1,4 +1,4 @@
-package providers
+package presets
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // octocat is a GitHub user in three organisations and three teams, with a
@@ -23,9 +24,9 @@ var octocat = fakeidp.GitHubUser{ID: 583231, Login: "octocat", Name: "The Octoca
 // githubProvider opens the github preset against the fake: GitHub
 // Enterprise Server paths through base_url, github.com's through the
 // endpoint settings (the API is where userinfo_endpoint is).
-func githubProvider(t *testing.T, g *fakeidp.GitHub, edit func(*Config)) Provider {
+func githubProvider(t *testing.T, g *fakeidp.GitHub, edit func(*providers.Config)) providers.Provider {
 	t.Helper()
-	cfg := presetConfig("gh", TypeGitHub)
+	cfg := presetConfig("gh", providers.TypeGitHub)
 	if g.Enterprise {
 		cfg.BaseURL = g.URL
 	} else {
@@ -36,7 +37,7 @@ func githubProvider(t *testing.T, g *fakeidp.GitHub, edit func(*Config)) Provide
 	if edit != nil {
 		edit(&cfg)
 	}
-	return openPresetForTest(t, cfg, Options{})
+	return openPresetForTest(t, cfg, providers.Options{})
 }
 
 func newGitHub(t *testing.T, enterprise bool, users ...fakeidp.GitHubUser) *fakeidp.GitHub {
@@ -133,9 +134,9 @@ func TestGitHubOrgs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := githubProvider(t, g, func(cfg *Config) { cfg.Orgs = c.orgs })
+			p := githubProvider(t, g, func(cfg *providers.Config) { cfg.Orgs = c.orgs })
 			res, _, err := loginAt(t, p, c.user)
-			var na *NotAllowedError
+			var na *providers.NotAllowedError
 			switch {
 			case c.want == nil && !errors.As(err, &na):
 				t.Fatalf("err = %v, want a NotAllowedError", err)
@@ -218,8 +219,8 @@ func TestGitHubAPIFailure(t *testing.T) {
 		g.ServeHTTP(w, req)
 	}))
 	defer api.Close()
-	open := func(orgs []string) Provider {
-		return githubProvider(t, g, func(c *Config) { c.UserinfoEndpoint = api.URL + "/user"; c.Orgs = orgs })
+	open := func(orgs []string) providers.Provider {
+		return githubProvider(t, g, func(c *providers.Config) { c.UserinfoEndpoint = api.URL + "/user"; c.Orgs = orgs })
 	}
 	res, _, err := loginAt(t, open(nil), "octocat")
 	if err != nil {
@@ -229,7 +230,7 @@ func TestGitHubAPIFailure(t *testing.T) {
 		t.Errorf("identity %+v: want no groups, incomplete, the email still read", res.Identity)
 	}
 	_, _, err = loginAt(t, open([]string{"acme"}), "octocat")
-	var ue *UnavailableError
+	var ue *providers.UnavailableError
 	if !errors.As(err, &ue) || strings.Contains(err.Error(), "secret-body") || !strings.Contains(err.Error(), "status 502") {
 		t.Errorf("err = %v: want unavailable, with the status and without the body", err)
 	}

@@ -1,4 +1,4 @@
-package providers
+package presets
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // GitHub (type github): a plain OAuth2 provider over GitHub's REST API, on
@@ -19,28 +21,28 @@ import (
 // admits only their members.
 var githubPreset = preset{
 	name: "GitHub",
-	base: TypeOAuth2,
-	defaults: func(c Config) Config {
+	base: providers.TypeOAuth2,
+	defaults: func(c providers.Config) providers.Config {
 		web, api := githubEndpoints(c.BaseURL)
-		return Config{
+		return providers.Config{
 			AuthorizationEndpoint: web + "/login/oauth/authorize",
 			TokenEndpoint:         web + "/login/oauth/access_token",
 			UserinfoEndpoint:      api + "/user",
 			Scopes:                []string{"read:user", "user:email", "read:org"},
-			Claims:                ClaimsConfig{Subject: "id", Username: "login", Name: "name"},
+			Claims:                providers.ClaimsConfig{Subject: "id", Username: "login", Name: "name"},
 		}
 	},
 	check: checkGitHub,
-	hooks: func(c Config, opts Options) presetHooks {
-		r := c.Resolve()
+	hooks: func(c providers.Config, opts providers.Options) providers.Hooks {
+		r := Resolve(c)
 		g := &githubHooks{provider: c.ID, api: strings.TrimSuffix(r.UserinfoEndpoint, "/user"), log: opts.Logger,
 			prefix: c.Claims.GroupPrefix, insecureEmail: c.Claims.InsecureAssumeEmailVerified}
 		for _, o := range c.Orgs {
 			g.orgs = append(g.orgs, strings.ToLower(o))
 		}
-		return presetHooks{complete: g.complete}
+		return providers.Hooks{Complete: g.complete}
 	},
-	notes: func(c Config) []Setting {
+	notes: func(c providers.Config) []Setting {
 		api := strings.TrimSuffix(c.UserinfoEndpoint, "/user")
 		admission := "anyone with a GitHub account"
 		if len(c.Orgs) > 0 {
@@ -67,7 +69,7 @@ func githubEndpoints(baseURL string) (web, api string) {
 // githubOrg is an organisation login, optionally with a team slug.
 var githubOrg = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$`)
 
-func checkGitHub(c Config) []error {
+func checkGitHub(c providers.Config) []error {
 	var p problems
 	p.checkBaseURL("base_url", c.BaseURL)
 	for i, o := range c.Orgs {
@@ -78,7 +80,7 @@ func checkGitHub(c Config) []error {
 	if c.Claims.Subject != "" && c.Claims.Subject != "id" {
 		p.add("claims.subject", "%q: the github preset identifies users by their numeric id, which they cannot change", c.Claims.Subject)
 	}
-	if u := c.Resolve().UserinfoEndpoint; u != "" && !strings.HasSuffix(u, "/user") {
+	if u := Resolve(c).UserinfoEndpoint; u != "" && !strings.HasSuffix(u, "/user") {
 		p.add("userinfo_endpoint", "%q must be the GitHub API's /user: the preset reads /user/emails, /user/orgs and /user/teams beside it", u)
 	}
 	return p
@@ -101,14 +103,14 @@ func (g *githubHooks) request(path string, token string) apiRequest {
 
 // complete sets the email from /user/emails and the groups from the
 // organisations and teams, and admits the user by orgs.
-func (g *githubHooks) complete(ctx context.Context, l login, id *Identity) error {
+func (g *githubHooks) complete(ctx context.Context, l providers.Login, id *providers.Identity) error {
 	g.email(ctx, l, id)
 	groups, complete, err := g.groups(ctx, l)
 	if err != nil {
 		ae, _ := err.(*apiError)
 		switch {
 		case len(g.orgs) > 0 && ae != nil && ae.passing():
-			return &UnavailableError{Provider: g.provider, Err: fmt.Errorf("organisations and teams: %w", err)}
+			return &providers.UnavailableError{Provider: g.provider, Err: fmt.Errorf("organisations and teams: %w", err)}
 		case len(g.orgs) > 0:
 			return fmt.Errorf("providers: %s: organisations and teams, needed by orgs: %w", g.provider, err)
 		}
@@ -123,7 +125,7 @@ func (g *githubHooks) complete(ctx context.Context, l login, id *Identity) error
 			if !complete {
 				reason += " (as far as the first pages of their organisations and teams tell)"
 			}
-			return &NotAllowedError{Provider: g.provider, Reason: reason}
+			return &providers.NotAllowedError{Provider: g.provider, Reason: reason}
 		}
 	}
 	id.Groups = append(prefixed(g.prefix, groups), id.Groups...)
@@ -151,8 +153,8 @@ type githubEmail struct {
 // /user/emails, verified as GitHub says. When that cannot be read (no
 // user:email scope, a GitHub App without the email permission), the
 // address stays unverified.
-func (g *githubHooks) email(ctx context.Context, l login, id *Identity) {
-	emails, _, err := pagedList(ctx, l.hc, g.api, g.request("/user/emails?per_page=100", l.accessToken), githubPage[githubEmail])
+func (g *githubHooks) email(ctx context.Context, l providers.Login, id *providers.Identity) {
+	emails, _, err := pagedList(ctx, l.HTTPClient, g.api, g.request("/user/emails?per_page=100", l.AccessToken), githubPage[githubEmail])
 	if err != nil {
 		g.log.Warn("github: /user/emails unreadable; the email stays unverified", "provider", g.provider, "sub", id.Subject, "error", err)
 		id.EmailVerified = g.insecureEmail
@@ -178,12 +180,12 @@ type githubTeam struct {
 
 // groups lists the user's organisations ("org") and teams ("org/team").
 // complete is false when a list was cut at its bounds.
-func (g *githubHooks) groups(ctx context.Context, l login) ([]string, bool, error) {
-	orgs, orgsComplete, err := pagedList(ctx, l.hc, g.api, g.request("/user/orgs?per_page=100", l.accessToken), githubPage[githubOrgItem])
+func (g *githubHooks) groups(ctx context.Context, l providers.Login) ([]string, bool, error) {
+	orgs, orgsComplete, err := pagedList(ctx, l.HTTPClient, g.api, g.request("/user/orgs?per_page=100", l.AccessToken), githubPage[githubOrgItem])
 	if err != nil {
 		return nil, false, err
 	}
-	teams, teamsComplete, err := pagedList(ctx, l.hc, g.api, g.request("/user/teams?per_page=100", l.accessToken), githubPage[githubTeam])
+	teams, teamsComplete, err := pagedList(ctx, l.HTTPClient, g.api, g.request("/user/teams?per_page=100", l.AccessToken), githubPage[githubTeam])
 	if err != nil {
 		return nil, false, err
 	}

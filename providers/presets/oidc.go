@@ -1,11 +1,14 @@
-package providers
+package presets
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // The presets of OpenID providers that need settings only, and Google's
@@ -18,8 +21,8 @@ import (
 // consumer account can have any address).
 var googlePreset = preset{
 	name: "Google",
-	base: TypeOIDC,
-	defaults: func(c Config) Config {
+	base: providers.TypeOIDC,
+	defaults: func(c providers.Config) providers.Config {
 		params := map[string]string{"access_type": "offline", "prompt": "consent"}
 		switch {
 		case len(c.HostedDomains) == 1:
@@ -27,9 +30,9 @@ var googlePreset = preset{
 		case len(c.HostedDomains) > 1:
 			params["hd"] = "*"
 		}
-		return Config{Issuer: googleIssuer, Scopes: []string{"openid", "email", "profile"}, AuthParams: params}
+		return providers.Config{Issuer: googleIssuer, Scopes: []string{"openid", "email", "profile"}, AuthParams: params}
 	},
-	check: func(c Config) []error {
+	check: func(c providers.Config) []error {
 		var p problems
 		for i, d := range c.HostedDomains {
 			if d != "*" && (d == "" || strings.ContainsAny(d, "@/: \t") || strings.HasPrefix(d, ".")) {
@@ -38,20 +41,20 @@ var googlePreset = preset{
 		}
 		return p
 	},
-	hooks: func(c Config, _ Options) presetHooks {
-		h := presetHooks{iss: googleISS(c.Resolve().Issuer)}
+	hooks: func(c providers.Config, _ providers.Options) providers.Hooks {
+		h := providers.Hooks{Issuer: googleISS(Resolve(c).Issuer)}
 		if len(c.HostedDomains) > 0 {
 			domains := make([]string, len(c.HostedDomains))
 			for i, d := range c.HostedDomains {
 				domains[i] = strings.ToLower(d)
 			}
-			h.complete = func(_ context.Context, l login, _ *Identity) error {
-				return hostedDomain(c.ID, domains, stringClaim(l.idToken, "hd"))
+			h.Complete = func(_ context.Context, l providers.Login, _ *providers.Identity) error {
+				return hostedDomain(c.ID, domains, stringClaim(l.IDToken, "hd"))
 			}
 		}
 		return h
 	},
-	notes: func(c Config) []Setting {
+	notes: func(c providers.Config) []Setting {
 		admission := "any Google account"
 		switch {
 		case slices.Contains(c.HostedDomains, "*"):
@@ -84,11 +87,11 @@ func hostedDomain(provider string, domains []string, hd string) error {
 	hd = strings.ToLower(hd)
 	switch {
 	case hd == "":
-		return &NotAllowedError{Provider: provider, Reason: "no hd claim (not a Google Workspace account), and hosted_domains is set"}
+		return &providers.NotAllowedError{Provider: provider, Reason: "no hd claim (not a Google Workspace account), and hosted_domains is set"}
 	case slices.Contains(domains, "*") || slices.Contains(domains, hd):
 		return nil
 	}
-	return &NotAllowedError{Provider: provider, Reason: fmt.Sprintf("hd %q is not in hosted_domains", hd)}
+	return &providers.NotAllowedError{Provider: provider, Reason: fmt.Sprintf("hd %q is not in hosted_domains", hd)}
 }
 
 // GitLab (type gitlab): gitlab.com or a self-managed instance (base_url).
@@ -97,12 +100,12 @@ func hostedDomain(provider string, domains []string, hd string) error {
 // the username on every GitLab version.
 var gitlabPreset = preset{
 	name: "GitLab",
-	base: TypeOIDC,
-	defaults: func(c Config) Config {
-		return Config{Issuer: strings.TrimSuffix(or(c.BaseURL, "https://gitlab.com"), "/"),
-			Scopes: []string{"openid", "profile", "email"}, Claims: ClaimsConfig{Username: "nickname"}}
+	base: providers.TypeOIDC,
+	defaults: func(c providers.Config) providers.Config {
+		return providers.Config{Issuer: strings.TrimSuffix(cmp.Or(c.BaseURL, "https://gitlab.com"), "/"),
+			Scopes: []string{"openid", "profile", "email"}, Claims: providers.ClaimsConfig{Username: "nickname"}}
 	},
-	check: func(c Config) []error {
+	check: func(c providers.Config) []error {
 		var p problems
 		p.checkBaseURL("base_url", c.BaseURL)
 		if c.BaseURL != "" && c.Issuer != "" {
@@ -110,7 +113,7 @@ var gitlabPreset = preset{
 		}
 		return p
 	},
-	notes: func(c Config) []Setting {
+	notes: func(c providers.Config) []Setting {
 		return []Setting{{Key: "groups", Value: "groups from userinfo: full paths of the groups the user is a member of, directly or through a parent group"}}
 	},
 }
@@ -122,21 +125,21 @@ var gitlabPreset = preset{
 // unless its role mappers are set to add them to the ID token or userinfo.
 var keycloakPreset = preset{
 	name: "Keycloak",
-	base: TypeOIDC,
-	defaults: func(c Config) Config {
-		return Config{Scopes: []string{"openid", "profile", "email"}, Claims: ClaimsConfig{ExtraGroups: []GroupClaim{
+	base: providers.TypeOIDC,
+	defaults: func(c providers.Config) providers.Config {
+		return providers.Config{Scopes: []string{"openid", "profile", "email"}, Claims: providers.ClaimsConfig{ExtraGroups: []providers.GroupClaim{
 			{Claim: "realm_access.roles", Prefix: "role:"},
 			{Claim: "resource_access." + c.ClientID + ".roles", Prefix: "role:" + c.ClientID + ":"},
 		}}}
 	},
-	check: func(c Config) []error {
+	check: func(c providers.Config) []error {
 		var p problems
 		if u, err := url.Parse(c.Issuer); c.Issuer != "" && err == nil && !strings.Contains(u.Path+"/", "/realms/") {
 			p.add("issuer", "%q must be the realm's URL, https://<host>/realms/<realm>", c.Issuer)
 		}
 		return p
 	},
-	notes: func(c Config) []Setting {
+	notes: func(c providers.Config) []Setting {
 		return []Setting{{Key: "roles", Value: "in the ID token or userinfo only when the realm's role mappers add them there (Keycloak's default is the access token only)"}}
 	},
 }
@@ -146,16 +149,16 @@ var keycloakPreset = preset{
 // server (<org>/oauth2/<id>, whose groups claim is configured on it).
 var oktaPreset = preset{
 	name: "Okta",
-	base: TypeOIDC,
-	defaults: func(c Config) Config {
+	base: providers.TypeOIDC,
+	defaults: func(c providers.Config) providers.Config {
 		scopes := []string{"openid", "profile", "email"}
 		if !oktaCustomServer(c.Issuer) {
 			scopes = append(scopes, "groups")
 		}
-		return Config{Scopes: scopes}
+		return providers.Config{Scopes: scopes}
 	},
-	check: func(Config) []error { return nil },
-	notes: func(c Config) []Setting {
+	check: func(providers.Config) []error { return nil },
+	notes: func(c providers.Config) []Setting {
 		if oktaCustomServer(c.Issuer) {
 			return []Setting{{Key: "groups", Value: "the groups claim that the custom authorization server is configured to add"}}
 		}

@@ -1,7 +1,8 @@
-package providers
+package presets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/fakeidp"
+	"github.com/oidc-broker/oidc-broker/providers"
 )
 
 // entraUser is a user of tenant tid as Entra ID describes them in a v2.0
@@ -43,14 +45,14 @@ func newEntra(t *testing.T, users ...fakeidp.User) entraFake {
 	return entraFake{op: op, graph: g}
 }
 
-func (f entraFake) provider(t *testing.T, tenant string, tenants []string, edit func(*Config)) Provider {
+func (f entraFake) provider(t *testing.T, tenant string, tenants []string, edit func(*providers.Config)) providers.Provider {
 	t.Helper()
-	cfg := presetConfig("entra", TypeEntra)
+	cfg := presetConfig("entra", providers.TypeEntra)
 	cfg.Tenant, cfg.Tenants, cfg.BaseURL, cfg.GraphURL = tenant, tenants, f.op.URL, f.graph.URL
 	if edit != nil {
 		edit(&cfg)
 	}
-	return openPresetForTest(t, cfg, Options{})
+	return openPresetForTest(t, cfg, providers.Options{})
 }
 
 func TestEntraSingleTenant(t *testing.T) {
@@ -110,13 +112,13 @@ func TestEntraMultiTenant(t *testing.T) {
 				}
 			}
 			_, _, err := loginAt(t, p, "mallory")
-			var na *NotAllowedError
+			var na *providers.NotAllowedError
 			if !errors.As(err, &na) || !strings.Contains(na.Reason, "tenant "+tenantC+" is not in tenants") {
 				t.Errorf("tenant C: err = %v, want not allowed", err)
 			}
 			// Refresh checks each token's issuer the same way.
 			res, _, _ := loginAt(t, p, "bea")
-			ref, err := p.(Refresher).Refresh(context.Background(), RefreshRequest{RefreshToken: res.RefreshToken,
+			ref, err := p.(providers.Refresher).Refresh(context.Background(), providers.RefreshRequest{RefreshToken: res.RefreshToken,
 				Subject: res.Identity.Subject, IDToken: res.IDToken})
 			if err != nil || !ref.Identity.EmailVerified {
 				t.Errorf("refresh: %v %+v", err, ref)
@@ -124,9 +126,9 @@ func TestEntraMultiTenant(t *testing.T) {
 			// Once tenant B is no longer listed (a reload), its sessions
 			// cannot be renewed.
 			fewer := f.provider(t, tenant, []string{tenantA}, nil)
-			_, err = fewer.(Refresher).Refresh(context.Background(), RefreshRequest{RefreshToken: res.RefreshToken,
+			_, err = fewer.(providers.Refresher).Refresh(context.Background(), providers.RefreshRequest{RefreshToken: res.RefreshToken,
 				Subject: res.Identity.Subject, IDToken: res.IDToken})
-			if !errors.Is(err, ErrRefreshRefused) || !errors.As(err, &na) {
+			if !errors.Is(err, providers.ErrRefreshRefused) || !errors.As(err, &na) {
 				t.Errorf("refresh after tenant B was removed: %v", err)
 			}
 		})
@@ -136,7 +138,7 @@ func TestEntraMultiTenant(t *testing.T) {
 // TestEntraIssuerOfItsTenant: a multi-tenant token must be issued by its
 // own tenant's issuer; the iss hook accepts only the issuer shape.
 func TestEntraIssuerOfItsTenant(t *testing.T) {
-	e := newEntraHooks(Config{ID: "e", Tenant: "organizations", Tenants: []string{tenantA}}, Options{Logger: quiet})
+	e := newEntraHooks(providers.Config{ID: "e", Tenant: "organizations", Tenants: []string{tenantA}}, providers.Options{Logger: quiet})
 	for iss, ok := range map[string]bool{
 		"https://login.microsoftonline.com/" + tenantA + "/v2.0":      true,
 		"https://login.microsoftonline.com/" + tenantC + "/v2.0":      true, // shape only: the tenant is complete's decision
@@ -150,10 +152,10 @@ func TestEntraIssuerOfItsTenant(t *testing.T) {
 			t.Errorf("iss %q accepted %v, want %v", iss, got, ok)
 		}
 	}
-	id := Identity{}
-	err := e.complete(context.Background(), login{idToken: map[string]any{
+	id := providers.Identity{}
+	err := e.complete(context.Background(), providers.Login{IDToken: map[string]any{
 		"iss": "https://login.microsoftonline.com/" + tenantA + "/v2.0", "tid": tenantC}}, &id)
-	var na *NotAllowedError
+	var na *providers.NotAllowedError
 	if err == nil || errors.As(err, &na) || !strings.Contains(err.Error(), "not the issuer of its tenant") {
 		t.Errorf("iss of tenant A with tid C: %v", err)
 	}
@@ -181,7 +183,7 @@ func TestEntraGroupOverage(t *testing.T) {
 	f := newEntra(t, over)
 
 	t.Run("ids", func(t *testing.T) {
-		res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *Config) { c.Claims.GroupPrefix = "entra:" }), "olga")
+		res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *providers.Config) { c.Claims.GroupPrefix = "entra:" }), "olga")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +196,7 @@ func TestEntraGroupOverage(t *testing.T) {
 		}
 	})
 	t.Run("names, three pages", func(t *testing.T) {
-		res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *Config) { c.GroupOverage = "names" }), "olga")
+		res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *providers.Config) { c.GroupOverage = "names" }), "olga")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +206,7 @@ func TestEntraGroupOverage(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *Config) { c.GroupOverage = "off" }), "olga")
+		res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *providers.Config) { c.GroupOverage = "off" }), "olga")
 		if err != nil || !res.Identity.GroupsIncomplete || !slices.Equal(res.Identity.Groups, []string{"role:Reader"}) {
 			t.Errorf("%v %+v", err, res)
 		}
@@ -220,7 +222,7 @@ func TestEntraGroupOverage(t *testing.T) {
 	for _, c := range failures {
 		t.Run(c.name, func(t *testing.T) {
 			c.setup()
-			res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(cfg *Config) { cfg.GroupOverage = c.mode }), "olga")
+			res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(cfg *providers.Config) { cfg.GroupOverage = c.mode }), "olga")
 			if err != nil {
 				t.Fatalf("the login failed with Graph: %v", err)
 			}
@@ -249,7 +251,7 @@ func TestEntraGraphNextLinkStaysInGraph(t *testing.T) {
 	}
 	f := newEntra(t, over)
 	f.graph.NextLinksTo(elsewhere.URL)
-	res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *Config) { c.GroupOverage = "names" }), "olga")
+	res, _, err := loginAt(t, f.provider(t, tenantA, nil, func(c *providers.Config) { c.GroupOverage = "names" }), "olga")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,11 @@ func TestEntraEmailVerified(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := entraEmailVerified(claims(t, c.claims), "email", c.email); got != c.want {
+			var claims map[string]any
+			if err := json.Unmarshal([]byte(c.claims), &claims); err != nil {
+				t.Fatal(err)
+			}
+			if got := entraEmailVerified(claims, "email", c.email); got != c.want {
 				t.Errorf("got %v, want %v", got, c.want)
 			}
 		})
@@ -287,23 +293,23 @@ func TestEntraEmailVerified(t *testing.T) {
 // its issuer template; the probe also asks Microsoft Graph.
 func TestEntraProbeAndReach(t *testing.T) {
 	f := newEntra(t)
-	cfg := presetConfig("entra", TypeEntra)
+	cfg := presetConfig("entra", providers.TypeEntra)
 	cfg.Tenant, cfg.Tenants, cfg.BaseURL, cfg.GraphURL = "organizations", []string{tenantA}, f.op.URL, f.graph.URL
-	r := testTypes.Probe(context.Background(), cfg, nil)
-	if r.Type != TypeEntra || r.Issuer != f.op.URL+"/{tenantid}/v2.0" || r.Worst() == SeverityError {
+	r := testTypes().Probe(context.Background(), cfg, nil)
+	if r.Type != providers.TypeEntra || r.Issuer != f.op.URL+"/{tenantid}/v2.0" || r.Worst() == providers.SeverityError {
 		t.Fatalf("report %+v", r)
 	}
-	found := map[string]Finding{}
+	found := map[string]providers.Finding{}
 	for _, fi := range r.Findings {
 		found[fi.Check] = fi
 	}
-	if d := found[checkDiscovery]; d.Severity != SeverityOK || !strings.Contains(d.Message, "/organizations/v2.0/.well-known/openid-configuration") {
+	if d := found["discovery"]; d.Severity != providers.SeverityOK || !strings.Contains(d.Message, "/organizations/v2.0/.well-known/openid-configuration") {
 		t.Errorf("discovery finding %+v", d)
 	}
-	if g := found["graph_url"]; g.Severity != SeverityOK || !strings.Contains(g.Message, "answers (HTTP 401)") {
+	if g := found["graph_url"]; g.Severity != providers.SeverityOK || !strings.Contains(g.Message, "answers (HTTP 401)") {
 		t.Errorf("graph finding %+v", g)
 	}
-	if err := Reach(context.Background(), openPresetForTest(t, cfg, Options{})); err != nil {
+	if err := providers.Reach(context.Background(), openPresetForTest(t, cfg, providers.Options{})); err != nil {
 		t.Errorf("reach: %v", err)
 	}
 }
