@@ -43,9 +43,9 @@ import (
 const keyLogin = "t"
 
 // packLogin replaces the Tokens in values by their packed form, in a copy
-// (the caller's map may be shared). Tokens that were decoded from a packed
-// form still there (keyLogin: nothing put new tokens or a new identity
-// since, see record.go) keep it, unpacked again for nothing.
+// (the caller's map may be shared). Tokens decoded from a packed form that
+// is still there keep it, not packed again: whatever puts new tokens or a
+// new identity removes keyLogin (record.go).
 func packLogin(values map[string]any) map[string]any {
 	t, ok := values[keyTokens].(Tokens)
 	if !ok {
