@@ -124,6 +124,8 @@ func (s *Server) countAudit(ctx context.Context, e auditEntry, code string) {
 		m.Refusals.WithLabelValues("backchannel_logout", code).Inc()
 	case audit.BasicRefused:
 		m.Refusals.WithLabelValues("basic_auth", code).Inc()
+	case audit.BearerRefused:
+		m.Refusals.WithLabelValues("bearer_token", code).Inc()
 	case audit.AccessDenied:
 		m.AccessDenied.WithLabelValues(e.via).Inc()
 	case audit.SessionRefreshed:

@@ -77,6 +77,9 @@ func (s *Server) requestIdentityHeaders(r *http.Request) (providers.Identity, *r
 	if id, ok := r.Context().Value(basicIdentityKey{}).(providers.Identity); ok {
 		return id, nil, true, nil
 	}
+	if c, ok := r.Context().Value(bearerKey{}).(*bearerCredential); ok { // apiclients.go
+		return c.id, c.pre, true, nil
+	}
 	if info := requestInfoFrom(r.Context()); info != nil && info.readOnly { // entry read the session (forward-auth)
 		if info.peeked == nil {
 			return providers.Identity{}, nil, false, nil

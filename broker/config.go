@@ -56,6 +56,10 @@ type Config struct {
 	Session SessionConfig `yaml:"session"`
 	// Assertion configures the signed identity assertion (docs/assertion.md).
 	Assertion AssertionConfig `yaml:"assertion"`
+	// ForwardAuth is what forward-auth's answer carries besides the
+	// identity: the user's tokens, for the apps that ask
+	// (tokenrelay.go).
+	ForwardAuth ForwardAuthConfig `yaml:"forward_auth"`
 	// Logout configures signing out at the identity providers
 	// (docs/logout.md).
 	Logout LogoutConfig `yaml:"logout"`
@@ -159,6 +163,7 @@ func (c Config) validate(needProviders bool) error {
 	}
 	errs = append(errs, c.Server.problems()...) // httpserver.go
 	errs = append(errs, c.upstreamProblems()...)
+	errs = append(errs, c.tokenRelayProblems()...) // tokenrelay.go
 	for i, h := range c.AllowedHosts {
 		if _, err := access.ParseHostPattern(h); err != nil {
 			add(fmt.Sprintf("allowed_hosts[%d]", i), "%q %v", h, err)
@@ -186,15 +191,17 @@ func (c Config) validate(needProviders bool) error {
 		add("providers", "at least one provider is required")
 	}
 	seen := map[string]int{}
+	types := all.Types()
 	for i, p := range c.Providers {
-		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), all.Types().Validate(p))...)
+		errs = append(errs, prefixed(fmt.Sprintf("providers[%d].", i), types.Validate(p))...)
 		if j, dup := seen[p.ID]; dup && p.ID != "" {
 			add(fmt.Sprintf("providers[%d].id", i), "%q is already used by providers[%d]", p.ID, j)
 		}
 		seen[p.ID] = i
 	}
 	errs = append(errs, basicAuthProblems(c.Providers)...)
-	errs = append(errs, c.logoutProblems()...) // signout.go
+	errs = append(errs, apiTokensProblems(c.Providers)...) // apiclients.go
+	errs = append(errs, c.logoutProblems()...)             // signout.go
 	return errors.Join(errs...)
 }
 

@@ -45,7 +45,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		prefix = s.public.Prefix
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		relay.StripIdentityHeaders(r.Header, s.cfg.Assertion.Header) // 1
+		relay.StripIdentityHeaders(r.Header, s.stripAlso...) // 1
 		if requestInfoFrom(r.Context()) != nil {
 			// Entered already (Handler behind Protect, which is not how
 			// it is meant to be mounted): one ID, one session; the

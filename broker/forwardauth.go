@@ -21,7 +21,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Cache-Control"] = noStoreValue[:1:1]
 	id, pre, signedIn, err := s.requestIdentityHeaders(r)
 	t := s.describedTarget(r)
-	d, reason := s.rules.Decide(t.request(r.Header), identityPtr(id, signedIn))
+	d, reason, up := s.rules.DecideStepUp(t.request(r.Header), identityPtr(id, signedIn))
 	s.metrics.CountForwardAuth(d, err != nil)
 	if err != nil && d != access.Public {
 		s.sessionUnavailable(w, r, err)
@@ -31,6 +31,9 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	case access.Public, access.Allowed:
 		if signedIn {
 			s.relayWith(w.Header(), r, id, pre, "")
+			if s.forwardAuthTokens(t.host) {
+				s.setTokens(w.Header(), r, s.cfg.ForwardAuth.TokenRelay) // tokenrelay.go
+			}
 		}
 		w.WriteHeader(http.StatusAccepted)
 	case access.Forbidden:
@@ -39,6 +42,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		// Traefik and Caddy show this answer to the client; nginx its own.
 		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
 			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).URL("/oauth2/sign_out")})
+	case access.StepUpNeeded:
+		s.forwardAuthStepUp(w, r, t, id, up, reason) // stepup.go
 	default:
 		s.forwardAuthSignIn(w, r, t)
 	}
@@ -150,7 +155,7 @@ func (s *Server) forwardAuthSignIn(w http.ResponseWriter, r *http.Request, t tar
 			return
 		}
 	}
-	signInRequired(w, loc) // proxy.go: Traefik and Caddy pass the JSON on to API clients
+	signInRequired(w, loc, s.bearer != nil) // proxy.go: Traefik and Caddy pass the JSON on to API clients
 }
 
 // rd is where the browser should return after signing in: the described

@@ -95,6 +95,18 @@ type envConfig struct {
 	mount func(*Server) http.Handler
 	// more are providers after alpha and beta (withProviders).
 	more []func(brokerURL string) []providers.Config
+	// apiTokens are the api_tokens of alpha and beta (withAPITokens).
+	apiTokens map[string]*providers.APITokensConfig
+}
+
+// withAPITokens lets API clients present the access tokens of the IdP id.
+func withAPITokens(id string, a providers.APITokensConfig) envOption {
+	return func(c *envConfig) {
+		if c.apiTokens == nil {
+			c.apiTokens = map[string]*providers.APITokensConfig{}
+		}
+		c.apiTokens[id] = &a
+	}
 }
 
 // withProviders adds the providers more returns, given the broker's URL
@@ -183,6 +195,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		tp.Next = h
 		ih.Handler = tp
 		e.idps[id] = &testIdP{id: id, srv: srv, tamper: tp}
+		pc.APITokens = ec.apiTokens[id]
 		if ec.badCreds[id] {
 			pc.ClientSecret = "not-" + pc.ClientSecret
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
@@ -24,6 +26,12 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := o.safeRedirect(r.URL.Query().Get("rd"))
+	up, ok := stepUpOf(r.URL.Query()) // stepup.go
+	if !ok {
+		s.renderError(w, errorPage{Status: http.StatusBadRequest, Title: "Sign-in failed",
+			Message: "The sign-in link is malformed (max_age or acr_values).", RetryURL: o.Path("/oauth2/sign_in")})
+		return
+	}
 	pl := pending.Login{
 		State:       randomToken(),
 		Provider:    p.ID(),
@@ -33,10 +41,13 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		RD:          rd,
 		Created:     s.now(),
 		Remember:    r.URL.Query().Get("remember") == "1" && s.sessions.PersistentMax() > 0,
+		MaxAge:      int64(up.MaxAge / time.Second),
+		ACRValues:   strings.Join(up.ACRValues, " "),
 	}
 	authURL, err := p.AuthCodeURL(r.Context(), providers.AuthRequest{
 		State: pl.State, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
 		FormURL: o.URL(localFormPath + url.PathEscape(p.ID())), LoginHint: r.URL.Query().Get("login_hint"),
+		MaxAge: up.MaxAgePtr(), ACRValues: up.ACRValues,
 	})
 	if err != nil {
 		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "login start failed", provider: p.ID(), reason: audit.Because(audit.IdPUnavailable, "idp unavailable"), err: err})
@@ -93,7 +104,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", audit.Because(audit.StateExpired, "state expired"), nil)
 		return
 	}
-	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI})
+	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
+		MaxAge: stepUpOfLogin(pl).MaxAgePtr(), ACRValues: stepUpOfLogin(pl).ACRValues})
+	if err != nil && s.stepUpRefused(w, p, err, refuse) { // stepup.go
+		return
+	}
 	if err != nil {
 		var authErr *providers.AuthError
 		var unavailable *providers.UnavailableError
@@ -143,7 +158,14 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pending.Login) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
-	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	if up := stepUpOfLogin(pl); !up.IsZero() && !up.MetBy(id, s.now()) { // a password provider's: no acr
+		s.audit(ctx, auditEntry{event: audit.LoginFailed, provider: p.ID(), reason: audit.Because(audit.StepUp, "the sign-in does not meet "+up.String())})
+		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "A stronger sign-in is needed",
+			Message:  "This page needs a more recent or stronger sign-in than " + p.Name() + " provides. Sign in another way.",
+			RetryURL: o.Path("/oauth2/sign_in")})
+		return
+	}
+	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID, AccessToken: s.keptAccessToken(res.AccessToken)}
 	if err := s.sessions.SignIn(ctx, id, t, pl.Remember); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return

@@ -45,8 +45,8 @@ func (s *Server) Require(rule AccessRule) func(http.Handler) http.Handler {
 	if errs := rule.Problems("", providerIDs(g.cfg.Providers)); len(errs) > 0 {
 		panic("broker: Require: " + errors.Join(errs...).Error())
 	}
-	p := access.Required(rule)
-	return func(next http.Handler) http.Handler { return s.protected(p.Decide, next) }
+	p := access.Required(rule).WithClock(g.opts.Now)
+	return func(next http.Handler) http.Handler { return s.protected(p.DecideStepUp, next) }
 }
 
 // Protect serves h behind the configured access rules (routes and
@@ -55,8 +55,8 @@ func (s *Server) Require(rule AccessRule) func(http.Handler) http.Handler {
 func (s *Server) Protect(h http.Handler) http.Handler { return s.protected(nil, h) }
 
 // decider is an access decision: a compiled rule, or the configured
-// routes and default.
-type decider func(access.Request, *providers.Identity) (access.Decision, string)
+// routes and default (access.Policy.DecideStepUp).
+type decider func(access.Request, *providers.Identity) (access.Decision, string, access.StepUp)
 
 // protected serves next behind decide (nil: the configured rules) with the
 // middleware of the newest generation; each generation's chain is built
@@ -73,9 +73,9 @@ func (s *Server) protected(decide decider, next http.Handler) http.Handler {
 		if c == nil || c.gen != g {
 			d := decide
 			if d == nil {
-				d = g.rules.Decide
+				d = g.rules.DecideStepUp
 			}
-			c = &chain{gen: g, h: g.entry(g.withBasicAuth(g.guard(d, next), false), false)}
+			c = &chain{gen: g, h: g.entry(g.withBearer(g.withBasicAuth(g.guard(d, next), false), false), false)}
 			built.Store(c)
 		}
 		c.h.ServeHTTP(w, r)
@@ -87,7 +87,7 @@ func (s *Server) protected(decide decider, next http.Handler) http.Handler {
 func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, signedIn, err := s.requestIdentity(r)
-		d, reason := decide(s.ruleRequest(r), identityPtr(id, signedIn))
+		d, reason, up := decide(s.ruleRequest(r), identityPtr(id, signedIn))
 		if err != nil && d != access.Public {
 			s.sessionUnavailable(w, r, err)
 			return
@@ -95,6 +95,9 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 		switch d {
 		case access.Unauthenticated:
 			s.needSignIn(w, r)
+			return
+		case access.StepUpNeeded:
+			s.needStepUp(w, r, id, up, reason) // stepup.go
 			return
 		case access.Forbidden:
 			s.audit(r.Context(), auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Plain(reason),

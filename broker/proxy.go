@@ -57,27 +57,33 @@ func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
 		return
 	}
-	signInRequired(w, o.URL("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd))
+	signInRequired(w, o.URL("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), s.bearer != nil)
 }
 
 // sessionChallenge is the WWW-Authenticate of a 401 for want of a session.
-// RFC 9110 section 11.6.1 wants a challenge in every 401; "Bearer" would
-// advertise tokens the broker does not accept, so the challenge names the
-// scheme the broker does use, a cookie session obtained by signing in
-// (the "Cookie" scheme of draft-broyer-http-cookie-auth). Not Basic, even
-// on a Basic path: a browser would answer a page's fetch with a password
-// dialog instead of letting the page send the user to sign in.
+// RFC 9110 section 11.6.1 wants a challenge in every 401; it names the
+// scheme the broker always uses, a cookie session obtained by signing in
+// (the "Cookie" scheme of draft-broyer-http-cookie-auth), followed by
+// "Bearer" only when a provider accepts API clients' access tokens
+// (bearerChallenge): otherwise it would advertise tokens the broker does
+// not accept. Not Basic, even on a Basic path: a browser would answer a
+// page's fetch with a password dialog instead of letting the page send the
+// user to sign in.
 const sessionChallenge = `Cookie realm="oidc-broker"`
 
 // signInRequired writes the 401 an API client gets when nobody is signed
 // in: JSON that names the sign-in page (signIn, an absolute URL on the
 // broker's own origin, with rd), so that a page whose session ended can
-// send the browser there (docs/flask.md has the script).
-func signInRequired(w http.ResponseWriter, signIn string) {
+// send the browser there (docs/flask.md has the script). bearer adds the
+// Bearer challenge.
+func signInRequired(w http.ResponseWriter, signIn string, bearer bool) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("WWW-Authenticate", sessionChallenge)
+	if bearer {
+		h.Add("WWW-Authenticate", bearerChallenge)
+	}
 	w.WriteHeader(http.StatusUnauthorized)
 	_ = json.NewEncoder(w).Encode(struct {
 		Error     string `json:"error"`
@@ -114,6 +120,11 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) *upstream.Set {
 		Identity: func(h http.Header, r *http.Request, audience string) {
 			if id, signedIn := IdentityFrom(r.Context()); signedIn {
 				s.relayIdentity(h, r, id, audience)
+			}
+		},
+		Tokens: func(h http.Header, r *http.Request, t upstream.Tokens) {
+			if _, signedIn := IdentityFrom(r.Context()); signedIn {
+				s.setTokens(h, r, t) // tokenrelay.go
 			}
 		},
 		RequestIDHeader: http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader)),

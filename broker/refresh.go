@@ -138,7 +138,8 @@ func (s *Server) endSession(ctx context.Context, id providers.Identity, reason a
 func (s *Server) saveRenewed(ctx context.Context, old providers.Identity, t session.Tokens, res *providers.Result) providers.Identity {
 	id := res.Identity
 	id.AuthTime = old.AuthTime // the sign-in, not the refresh
-	nt := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID}
+	id.AuthnTime, id.ACR = old.AuthnTime, old.ACR
+	nt := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID, AccessToken: s.keptAccessToken(res.AccessToken)}
 	s.sessions.SetLogin(ctx, id, nt)
 	if nt.SID != "" && nt.SID != t.SID {
 		if err := s.store.IndexAdd(ctx, []string{sidKey(id.Provider, nt.SID)}, s.sessions.Token(ctx), s.sessions.Deadline(ctx)); err != nil {

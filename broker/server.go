@@ -17,6 +17,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/bearer"
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
@@ -81,6 +82,9 @@ type Server struct {
 	redirects    *redirect.Hosts      // redirect_hosts
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
+	bearer       *bearer.Verifier     // API clients' access tokens (apiclients.go); nil unless a provider accepts them
+	stripAlso    []string             // client headers stripped besides the identity's: the assertion's, the tokens' (tokenrelay.go)
+	tokenHosts   []access.HostPattern // forward_auth.hosts
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
 	logouts      *ratelimit.Failures  // back-channel logout refusals (backchannel.go)
 	idps         *readiness.IdPs      // /readyz's look at the IdPs; nil unless required
@@ -173,6 +177,9 @@ func (s *Server) configure(prev *Server) error {
 	if err != nil {
 		return err
 	}
+	s.bearer = s.newBearer()
+	s.stripAlso = append([]string{cfg.Assertion.Header}, cfg.tokenHeaderNames()...)
+	s.tokenHosts = compileHosts(cfg.ForwardAuth.Hosts)
 	if s.selection, err = selection.New(cfg.Selection); err != nil {
 		return err
 	}
@@ -185,7 +192,7 @@ func (s *Server) configure(prev *Server) error {
 		return err
 	}
 	s.upstreams = s.newUpstreams(cfg.upstreamConfigs())
-	s.rules = access.Compile(cfg.Routes, cfg.Default)
+	s.rules = access.Compile(cfg.Routes, cfg.Default).WithClock(s.opts.Now)
 	s.allowedHosts = compileHosts(cfg.AllowedHosts)
 	s.redirects = redirect.Compile(cfg.RedirectHosts)
 	s.idps = readiness.New(cfg.Readiness, s.registry, s.opts.Now, s.log)
@@ -222,7 +229,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/callback/{provider}", s.handleCallback)
 	mux.HandleFunc("GET /oauth2/local/{provider}", s.handleLocalForm)
 	mux.HandleFunc("POST /oauth2/local/{provider}", s.handleLocalLogin)
-	auth := s.withBasicAuth(http.HandlerFunc(s.handleAuth), true)
+	auth := s.withBearer(s.withBasicAuth(http.HandlerFunc(s.handleAuth), true), true)
 	mux.Handle("/oauth2/auth", auth)
 	mux.HandleFunc("GET /oauth2/userinfo", s.handleUserinfo)
 	mux.HandleFunc("GET /oauth2/jwks", s.handleJWKS)
@@ -232,7 +239,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth2/signed_out/{provider}", s.handleSignedOut)
 	mux.HandleFunc("POST /oauth2/backchannel_logout/{provider}", s.handleBackchannelLogout)
 	mux.HandleFunc("/oauth2/", s.handleNotFound)
-	s.app = s.withBasicAuth(s.guard(s.rules.Decide, http.HandlerFunc(s.serveUpstream)), false)
+	s.app = s.withBearer(s.withBasicAuth(s.guard(s.rules.DecideStepUp, http.HandlerFunc(s.serveUpstream)), false), false)
 	mux.Handle("/", s.app)
 	// Forward-auth is asked on every request to the apps behind a proxy:
 	// its one path skips the mux's pattern matching.

@@ -48,9 +48,18 @@ type nodeOPConfig struct {
 	HTTPPostMethods bool `json:"http_post_methods,omitempty"`
 	// TLS, when set, makes it serve HTTPS (issuer https://127.0.0.1:<port>).
 	TLS *nodeOPTLS `json:"tls,omitempty"`
+	// APIResource, when set, lets clients allowed the client_credentials grant get RFC 9068
+	// JWT access tokens for it (see oidcprovider/server.mjs).
+	APIResource *nodeOPAPIResource `json:"api_resource,omitempty"`
 	// ExitWithStdin makes the process exit when its stdin closes: startNodeOP holds the
 	// other end, so the process ends with the test binary even when that is killed.
 	ExitWithStdin bool `json:"exit_with_stdin"`
+}
+
+// nodeOPAPIResource is a resource server whose tokens clients get with client credentials.
+type nodeOPAPIResource struct {
+	Audience string `json:"audience"`
+	Scope    string `json:"scope"` // space-separated
 }
 
 // nodeOPTLS names the PEM files of the provider's certificate and key.

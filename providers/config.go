@@ -89,6 +89,10 @@ type Config struct {
 	AuthParams map[string]string `yaml:"auth_params"`
 	// Claims maps the IdP's claims to the normalized identity.
 	Claims ClaimsConfig `yaml:"claims"`
+	// APITokens, when set, lets API clients present this IdP's access
+	// tokens (`Authorization: Bearer`) instead of a session
+	// (docs/api-clients.md). Off by default.
+	APITokens *APITokensConfig `yaml:"api_tokens"`
 
 	// The settings of the IdP presets (types github, google, entra, gitlab,
 	// keycloak, okta: docs/providers.md). A preset fills the generic
@@ -187,6 +191,7 @@ func (c Config) sharedProblems() []error {
 		add("id", "%q must be lower-case letters, digits, '-' or '_' (at most 64, starting with a letter or digit)", c.ID)
 	}
 	errs = append(errs, c.presetFieldsUnused()...)
+	errs = append(errs, c.apiTokensProblems()...) // apitokens.go
 	switch c.Type {
 	case TypeLocal:
 		errs = append(errs, c.passwordProviderProblems(TypeLocal)...)

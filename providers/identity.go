@@ -32,6 +32,14 @@ type Identity struct {
 	GroupsIncomplete bool `json:"groups_incomplete,omitempty"`
 	// AuthTime is when the broker completed the login.
 	AuthTime time.Time `json:"auth_time"`
+	// AuthnTime is when the user last authenticated, as verified: the ID
+	// token's (or access token's) auth_time, or for local and ldap
+	// providers the password check. Zero when the IdP did not say: such a
+	// login meets no max_age (step-up, docs/access.md).
+	AuthnTime time.Time `json:"authn_time,omitzero"`
+	// ACR is the authentication context class the IdP stated (the acr
+	// claim), "" when none.
+	ACR string `json:"acr,omitempty"`
 }
 
 // User returns the namespaced subject "<provider>:<sub>", the one value that

@@ -116,7 +116,11 @@ func (p *oauth2Provider) Exchange(ctx context.Context, cb Callback) (*Result, er
 		}
 	}
 	id.AuthTime = p.opts.Now()
-	return &Result{Identity: id, Expiry: tok.Expiry, RefreshToken: tok.RefreshToken}, nil
+	// No ID token: no auth_time or acr, so a step-up cannot be verified.
+	if err := CheckStepUp(id, cb.MaxAge, cb.ACRValues, p.opts.Now()); err != nil {
+		return nil, err
+	}
+	return &Result{Identity: id, Expiry: tok.Expiry, RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken}, nil
 }
 
 // userAPI reads the user's claims as JSON with the access token.

@@ -26,6 +26,9 @@ const (
 	// EndpointUserinfo is the userinfo endpoint (OpenID Connect Core §5.3),
 	// or a plain OAuth2 provider's user API.
 	EndpointUserinfo = "userinfo"
+	// EndpointIntrospection is the introspection endpoint (RFC 7662),
+	// asked about API clients' opaque access tokens.
+	EndpointIntrospection = "introspection"
 	// EndpointOther is any other URL.
 	EndpointOther = "other"
 )

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -146,6 +147,9 @@ type oidcClient struct {
 	// authorization_response_iss_parameter_supported, which zitadel's
 	// DiscoveryConfiguration does not carry.
 	issParameter bool
+	// introspectionURL is the discovery document's
+	// introspection_endpoint (RFC 8414), "" when it names none.
+	introspectionURL string
 }
 
 func (p *oidcProvider) ID() string   { return p.cfg.ID }
@@ -188,8 +192,12 @@ func (p *oidcProvider) AuthCodeURL(ctx context.Context, req AuthRequest) (string
 		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("login_hint", req.LoginHint)))
 	}
 	for k, v := range p.cfg.AuthParams {
+		if (k == "prompt" && req.MaxAge != nil) || (k == "max_age" && req.MaxAge != nil) || (k == "acr_values" && len(req.ACRValues) > 0) {
+			continue // the step-up's own
+		}
 		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam(k, v)))
 	}
+	opts = append(opts, stepUpParams(req)...)
 	return rp.AuthURL(req.State, c.rp, opts...), nil
 }
 
@@ -255,9 +263,18 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		return nil, err
 	}
 	id.AuthTime = p.opts.Now()
+	id.AuthnTime = tokens.IDTokenClaims.GetAuthTime().UTC()
+	if tokens.IDTokenClaims.AuthTime == 0 {
+		id.AuthnTime = time.Time{}
+	}
+	id.ACR = tokens.IDTokenClaims.AuthenticationContextClassReference
+	if err := CheckStepUp(id, cb.MaxAge, cb.ACRValues, p.opts.Now()); err != nil {
+		return nil, err
+	}
 	return &Result{
 		Identity:     id,
 		IDToken:      tokens.IDToken,
+		AccessToken:  tokens.AccessToken,
 		RefreshToken: tokens.RefreshToken,
 		SessionID:    tokens.IDTokenClaims.SessionID,
 		Expiry:       expiryOf(tokens.Expiry, tokens.IDTokenClaims.GetExpiration()), // refresh.go
@@ -401,8 +418,8 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcClient, error) {
 	relp.IDTokenVerifier().SupportedSignAlgs = algs
 	tr.setJWKSURL(meta.JWKSURI)
 	observed.learn(map[string]string{meta.JWKSURI: EndpointJWKS, relp.OAuthConfig().Endpoint.TokenURL: EndpointToken,
-		relp.UserinfoEndpoint(): EndpointUserinfo})
-	return &oidcClient{rp: relp, issParameter: meta.IssParameter}, nil
+		relp.UserinfoEndpoint(): EndpointUserinfo, meta.IntrospectionURI: EndpointIntrospection})
+	return &oidcClient{rp: relp, issParameter: meta.IssParameter, introspectionURL: meta.IntrospectionURI}, nil
 }
 
 // discoveryURL is where the provider's discovery document is: under its
@@ -423,6 +440,8 @@ type discoveryMetadata struct {
 	IssParameter bool     `json:"authorization_response_iss_parameter_supported"`
 	Algs         []string `json:"id_token_signing_alg_values_supported"`
 	JWKSURI      string   `json:"jwks_uri"`
+	// IntrospectionURI is RFC 8414's introspection_endpoint.
+	IntrospectionURI string `json:"introspection_endpoint"`
 }
 
 // readDiscovery reads doc, a discovery document, and picks the ID token
@@ -471,6 +490,21 @@ type nonceKey struct{}
 func nonceFromContext(ctx context.Context) string {
 	s, _ := ctx.Value(nonceKey{}).(string)
 	return s
+}
+
+// stepUpParams are the authorization request parameters of a step-up
+// (OpenID Connect Core §3.1.2.1): max_age with prompt=login, so that an
+// IdP that ignores max_age still asks the user again, and acr_values.
+func stepUpParams(req AuthRequest) []rp.AuthURLOpt {
+	var opts []rp.AuthURLOpt
+	if req.MaxAge != nil {
+		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("max_age", strconv.FormatInt(int64(req.MaxAge.Seconds()), 10))),
+			rp.AuthURLOpt(rp.WithURLParam("prompt", "login")))
+	}
+	if len(req.ACRValues) > 0 {
+		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("acr_values", strings.Join(req.ACRValues, " "))))
+	}
+	return opts
 }
 
 // withRedirectURI sends the redirect_uri of this login at the token

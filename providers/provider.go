@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -48,6 +49,13 @@ type AuthRequest struct {
 	Verifier    string // PKCE code_verifier (RFC 7636); only its S256 challenge is sent
 	RedirectURI string // this provider's callback URL
 	LoginHint   string // optional login_hint
+	// MaxAge, when set, asks the IdP to authenticate the user anew unless
+	// they did within it (max_age, with prompt=login: step-up,
+	// docs/access.md). Exchange then verifies the ID token's auth_time.
+	MaxAge *time.Duration
+	// ACRValues, when set, asks for one of these authentication context
+	// classes (acr_values); Exchange verifies the ID token's acr.
+	ACRValues []string
 	// FormURL is the absolute URL of the broker's own login form for this
 	// provider, for providers whose credentials the broker collects
 	// (local): AuthCodeURL sends the browser there. The broker chooses
@@ -62,6 +70,10 @@ type Callback struct {
 	Nonce       string
 	Verifier    string
 	RedirectURI string
+	// MaxAge and ACRValues are what the login asked for (AuthRequest):
+	// an ID token that does not meet them fails with a *StepUpError.
+	MaxAge    *time.Duration
+	ACRValues []string
 }
 
 // Result is a completed login.
@@ -69,6 +81,9 @@ type Result struct {
 	Identity Identity
 	// IDToken is the raw ID token, kept for RP-initiated logout.
 	IDToken string
+	// AccessToken is the access token, relayed to the apps that ask for
+	// it (pass_access_token).
+	AccessToken string
 	// RefreshToken is the refresh token, when the IdP issued one.
 	RefreshToken string
 	// SessionID is the IdP's `sid` claim, if any (back-channel logout).
@@ -149,3 +164,49 @@ var (
 	// ErrMissingIDToken: the token response had no id_token.
 	ErrMissingIDToken = errors.New("providers: token response without id_token")
 )
+
+// StepUpError means the IdP signed the user in, but not as the login asked
+// (AuthRequest.MaxAge, ACRValues): no auth_time, or one too old; no acr,
+// or another one. The broker answers 403: this IdP cannot satisfy the
+// route.
+type StepUpError struct {
+	Provider string
+	Reason   string // what was asked and what came back; no token
+}
+
+func (e *StepUpError) Error() string {
+	return fmt.Sprintf("providers: %s: the sign-in does not meet the route's requirements: %s", e.Provider, e.Reason)
+}
+
+// stepUpSkew is the clock skew tolerated when an auth_time is checked
+// against max_age.
+const stepUpSkew = 30 * time.Second
+
+// CheckStepUp checks a verified identity's AuthnTime and ACR against what
+// a login asked (maxAge nil: no max_age; acr empty: any), at now.
+func CheckStepUp(id Identity, maxAge *time.Duration, acr []string, now time.Time) error {
+	if maxAge != nil {
+		switch {
+		case id.AuthnTime.IsZero():
+			return &StepUpError{Provider: id.Provider, Reason: fmt.Sprintf("max_age %s asked, no auth_time in the ID token", *maxAge)}
+		case now.Sub(id.AuthnTime) > *maxAge+stepUpSkew:
+			return &StepUpError{Provider: id.Provider, Reason: fmt.Sprintf("max_age %s asked, authenticated %s ago", *maxAge, now.Sub(id.AuthnTime).Round(time.Second))}
+		}
+	}
+	if len(acr) > 0 && !slices.Contains(acr, id.ACR) {
+		got := id.ACR
+		if got == "" {
+			got = "none"
+		}
+		return &StepUpError{Provider: id.Provider, Reason: fmt.Sprintf("acr one of %v asked, got %s", acr, truncated(got, 64))}
+	}
+	return nil
+}
+
+// truncated cuts s to at most n bytes (a claim from an IdP, in a log line).
+func truncated(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

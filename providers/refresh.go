@@ -78,7 +78,7 @@ func (p *oidcProvider) Refresh(ctx context.Context, req RefreshRequest) (*Result
 		return fmt.Errorf("providers: %s: refresh: %w: %w", p.cfg.ID, ErrRefreshRefused, err)
 	}
 	old := unverifiedClaims(req.IDToken) // verified when it was issued; kept server-side since
-	res := &Result{IDToken: req.IDToken, RefreshToken: req.RefreshToken}
+	res := &Result{IDToken: req.IDToken, RefreshToken: req.RefreshToken, AccessToken: tok.AccessToken}
 	if tok.RefreshToken != "" { // rotated
 		res.RefreshToken = tok.RefreshToken
 	}

@@ -59,6 +59,7 @@ func (a Rule) Problems(prefix string, known map[string]bool) []error {
 			add(fmt.Sprintf("email_domains[%d]", j), "%q must be a domain (example.com) or .domain for its subdomains too", d)
 		}
 	}
+	errs = append(errs, a.StepUp.problems(prefix, a.Public)...) // stepup.go
 	provider := func(field, id string) {
 		if known != nil && !known[id] {
 			add(field, "%q is not a configured provider", id)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -62,6 +63,10 @@ type Rule struct {
 	Providers []string `yaml:"providers"`
 	// Users, when set, requires one of these users, as "<provider>:<sub>".
 	Users []string `yaml:"users"`
+	// StepUp asks more of the sign-in than who the user is: a recent one
+	// (max_age), an authentication context (acr_values). A session that
+	// does not meet it signs in again at its IdP (stepup.go).
+	StepUp `yaml:",inline"`
 }
 
 // GroupCondition are conditions on the user's groups; each that is set must
@@ -98,21 +103,27 @@ const (
 	Allowed                         // signed in and allowed
 	Public                          // no sign-in needed
 	Forbidden                       // signed in, not allowed (403)
+	// StepUpNeeded: signed in and allowed, but the sign-in does not meet
+	// the rule's max_age or acr_values: sign in again at the same IdP,
+	// asking for them (DecideStepUp says what).
+	StepUpNeeded
 )
 
 // severity orders decisions from the most to the least permissive. For one
-// identity only three occur: Public, then Allowed, then Unauthenticated
-// (nobody signed in) or Forbidden.
+// identity only four occur: Public, then Allowed, then StepUpNeeded, then
+// Unauthenticated (nobody signed in) or Forbidden.
 func severity(d Decision) int {
 	switch d {
 	case Public:
 		return 0
 	case Allowed:
 		return 1
-	case Unauthenticated:
+	case StepUpNeeded:
 		return 2
-	default:
+	case Unauthenticated:
 		return 3
+	default:
+		return 4
 	}
 }
 
@@ -146,6 +157,7 @@ func MethodOverride(h http.Header) string {
 type Policy struct {
 	routes []compiledRoute
 	dflt   compiledRule
+	now    func() time.Time // WithClock; nil: time.Now
 }
 
 type compiledRoute struct {
@@ -163,6 +175,10 @@ type compiledRule struct {
 	// unauth is the reason when nobody is signed in; [1] when the route
 	// only may apply.
 	unauth [2]string
+	// stepUp is what the sign-in must meet (zero: nothing), and the
+	// reason when it does not.
+	stepUp       StepUp
+	stepUpReason [2]string
 }
 
 type condKind int
@@ -228,7 +244,10 @@ func compileRule(label string, a Rule) compiledRule {
 	both := func(format string, args ...any) [2]string {
 		return [2]string{labels[0] + fmt.Sprintf(format, args...), labels[1] + fmt.Sprintf(format, args...)}
 	}
-	r := compiledRule{public: a.Public, unauth: both(": not signed in")}
+	r := compiledRule{public: a.Public, unauth: both(": not signed in"), stepUp: a.StepUp.clone()}
+	if a.StepUp.set() {
+		r.stepUpReason = both(": needs a sign-in with %s", a.StepUp)
+	}
 	add := func(kind condKind, values []string, what string) {
 		if len(values) == 0 {
 			return
@@ -264,22 +283,33 @@ func compileRule(label string, a Rule) compiledRule {
 // is granted only as far as every reading grants it: an app that reads
 // /public/..%2Fadmin as /admin gets no public answer for it.
 func (p *Policy) Decide(req Request, id *providers.Identity) (Decision, string) {
+	d, why, _ := p.DecideStepUp(req, id)
+	return d, why
+}
+
+// DecideStepUp is Decide, with what the sign-in must meet when the
+// decision is StepUpNeeded.
+func (p *Policy) DecideStepUp(req Request, id *providers.Identity) (Decision, string, StepUp) {
 	if p == nil {
 		p = &Policy{}
 	}
-	if req.MethodOverride == "" && upperToken(req.Method) && simplePath(req.Path) {
-		return p.decideOne(req.Method, req.Host, req.Path, id)
+	now := time.Time{}
+	if id != nil { // the clock matters only to a step-up's max_age
+		now = p.clock()
 	}
-	worst, why := Public, ""
+	if req.MethodOverride == "" && upperToken(req.Method) && simplePath(req.Path) {
+		return p.decideOne(req.Method, req.Host, req.Path, id, now)
+	}
+	worst, why, up := Public, "", StepUp{}
 	host := req.Host
 	for _, m := range methodReadings(req) {
 		for _, path := range pathReadings(req.Path) {
-			if d, r := p.decideOne(m, host, path, id); severity(d) > severity(worst) {
-				worst, why = d, r
+			if d, r, u := p.decideOne(m, host, path, id, now); severity(d) > severity(worst) {
+				worst, why, up = d, r, u
 			}
 		}
 	}
-	return worst, why
+	return worst, why, up
 }
 
 // decideOne decides one reading of a request: the first route that matches
@@ -287,11 +317,11 @@ func (p *Policy) Decide(req Request, id *providers.Identity) (Decision, string) 
 // unknown) is applied as well, and the search goes on: the outcome is the
 // strictest of all the rules that may apply, so not knowing the request
 // never grants more than knowing it.
-func (p *Policy) decideOne(method, host, path string, id *providers.Identity) (Decision, string) {
-	worst, why := Public, ""
+func (p *Policy) decideOne(method, host, path string, id *providers.Identity, now time.Time) (Decision, string, StepUp) {
+	worst, why, up := Public, "", StepUp{}
 	apply := func(r *compiledRule, m matchResult) {
-		if d, reason := r.check(id, m == matchMaybe); severity(d) > severity(worst) {
-			worst, why = d, reason
+		if d, reason := r.checkAt(id, m == matchMaybe, now); severity(d) > severity(worst) {
+			worst, why, up = d, reason, r.stepUp
 		}
 	}
 	for i := range p.routes {
@@ -302,11 +332,11 @@ func (p *Policy) decideOne(method, host, path string, id *providers.Identity) (D
 		}
 		apply(&rt.rule, m)
 		if m == matchYes {
-			return worst, why
+			return worst, why, up
 		}
 	}
 	apply(&p.dflt, matchYes)
-	return worst, why
+	return worst, why, up
 }
 
 type matchResult int
@@ -351,6 +381,11 @@ func (rt *compiledRoute) match(method, host, path string) matchResult {
 // check applies the rule to id; maybe says the route only may apply, for
 // the reason.
 func (r *compiledRule) check(id *providers.Identity, maybe bool) (Decision, string) {
+	return r.checkAt(id, maybe, time.Now())
+}
+
+// checkAt is check, judging a step-up's max_age by now.
+func (r *compiledRule) checkAt(id *providers.Identity, maybe bool, now time.Time) (Decision, string) {
 	v := 0
 	if maybe {
 		v = 1
@@ -369,6 +404,9 @@ func (r *compiledRule) check(id *providers.Identity, maybe bool) (Decision, stri
 			}
 			return Forbidden, c.reason[v]
 		}
+	}
+	if r.stepUp.set() && !r.stepUp.MetBy(*id, now) {
+		return StepUpNeeded, r.stepUpReason[v]
 	}
 	return Allowed, ""
 }

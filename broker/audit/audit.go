@@ -26,6 +26,7 @@ const (
 	BackchannelRefused Event = "backchannel_logout_refused" // a logout token was refused
 	AccessDenied       Event = "access_denied"              // 403 by the access rules
 	BasicRefused       Event = "basic_auth_refused"         // HTTP Basic credentials refused
+	BearerRefused      Event = "bearer_token_refused"       // an API client's access token refused
 	SessionRefreshed   Event = "session_refreshed"
 	SessionEnded       Event = "session_ended" // its login could not be renewed
 )
@@ -42,6 +43,7 @@ var messages = map[Event]string{
 	BackchannelRefused: "back-channel logout refused",
 	AccessDenied:       "access denied",
 	BasicRefused:       "basic auth refused",
+	BearerRefused:      "bearer token refused",
 	SessionRefreshed:   "session refreshed",
 	SessionEnded:       "session ended",
 }
@@ -57,6 +59,7 @@ func (e Event) Message() string { return messages[e] }
 // The metrics count every event.
 var anonymous = map[Event]bool{
 	LoginStarted: true, LoginFailed: true, LogoutRefused: true, BackchannelRefused: true, BasicRefused: true,
+	BearerRefused: true,
 }
 
 // Anonymous reports whether an anonymous client can cause e at will: its
@@ -124,6 +127,9 @@ const (
 	EndedElsewhere   Why = "ended_elsewhere"
 	RefreshRefused   Why = "refresh_refused"
 	RefreshFailed    Why = "refresh_failed"
+	InvalidToken     Why = "invalid_token"      // an API client's access token (RFC 6750)
+	Scope            Why = "insufficient_scope" // the token lacks a required scope
+	StepUp           Why = "step_up_unmet"      // the sign-in does not meet the route's max_age or acr_values
 	// Other is the label of a reason given without a class (an access
 	// rule's refusal, whose counter has no reason label).
 	Other Why = "other"

@@ -50,6 +50,11 @@ type Login struct {
 	Remember bool `json:"m,omitempty"`
 	// Browser is the hash of the browser's binding cookie (bindingHash).
 	Browser string `json:"b"`
+	// MaxAge (seconds) and ACRValues (space-separated) are what a step-up
+	// asked of the IdP (broker/stepup.go): the callback verifies the ID
+	// token against them.
+	MaxAge    int64  `json:"ma,omitempty"`
+	ACRValues string `json:"a,omitempty"`
 }
 
 // Limits on pending logins, and the names of their cookies.

@@ -126,8 +126,11 @@ func (s *Manager) MaxLifetime() time.Duration { return max(s.sm.Lifetime, s.pers
 type Tokens struct {
 	IDToken      string
 	RefreshToken string
-	Expiry       time.Time // of the access token; zero when unknown
-	SID          string
+	// AccessToken is kept for the apps that ask for it
+	// (pass_access_token); sessions written before it was kept have none.
+	AccessToken string
+	Expiry      time.Time // of the access token; zero when unknown
+	SID         string
 }
 
 const keyTokens = "tokens"

@@ -25,6 +25,9 @@ type Relay struct {
 	// Identity writes the identity headers (and the assertion for
 	// audience) into h when r is signed in.
 	Identity func(h http.Header, r *http.Request, audience string)
+	// Tokens writes the tokens an upstream asks for (Config.Tokens) into
+	// h; called only for those upstreams.
+	Tokens func(h http.Header, r *http.Request, t Tokens)
 	// RequestIDHeader is the canonical name of the request ID header,
 	// passed on as the broker has it.
 	RequestIDHeader string
@@ -77,6 +80,9 @@ func newReverseProxy(up *Upstream, target *url.URL, tr http.RoundTripper, relay 
 				h[relay.RequestIDHeader] = id
 			}
 			relay.Identity(h, pr.In, up.audience)
+			if up.tokens.Enabled() && relay.Tokens != nil {
+				relay.Tokens(h, pr.In, up.tokens)
+			}
 		},
 		ModifyResponse: refuseOtherSwitch,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -151,6 +157,10 @@ func refuseOtherSwitch(res *http.Response) error {
 // its own.
 var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Uri", "X-Forwarded-Method", "X-Original-Uri", "X-Original-Method"}
+
+// IsForwardingHeader reports whether name is one of the forwarding
+// headers, in any spelling (a token header may not be one).
+func IsForwardingHeader(name string) bool { return relay.MatchesAnyHeader(name, forwardingHeaders) }
 
 // dropForwardingHeaders removes every forwardingHeaders header from h.
 func dropForwardingHeaders(h http.Header) {

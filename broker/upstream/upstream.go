@@ -47,7 +47,26 @@ type Config struct {
 	// StripPrefix removes Path from the request path before forwarding
 	// (/api/x reaches the app as /x) and adds it to X-Forwarded-Prefix.
 	StripPrefix bool `yaml:"strip_prefix"`
+	// Tokens are the user's tokens this app asks for (Relay.Tokens
+	// writes them). Default: none.
+	Tokens `yaml:",inline"`
 }
+
+// Tokens is which of the signed-in user's tokens an app receives, and in
+// which header (docs/headers.md#tokens). Both are off by default.
+type Tokens struct {
+	// PassAccessToken is the header that carries the user's access token:
+	// "Authorization" sends `Authorization: Bearer <token>`; any other
+	// name (X-Forwarded-Access-Token, as oauth2-proxy calls it) the token
+	// alone. For an API client signed in with a bearer token, that token.
+	PassAccessToken string `yaml:"pass_access_token"`
+	// PassIDToken is the header that carries the user's ID token, the same
+	// way. Not sent for API clients (they have none).
+	PassIDToken string `yaml:"pass_id_token"`
+}
+
+// Enabled reports whether t asks for a token.
+func (t Tokens) Enabled() bool { return t.PassAccessToken != "" || t.PassIDToken != "" }
 
 // Time limits of the connections to upstreams. A WebSocket, once
 // switched, has none: it lasts until either side closes it.
@@ -121,6 +140,7 @@ type Upstream struct {
 	path     string             // "/" or a clean path without a trailing slash
 	audience string
 	strip    bool
+	tokens   Tokens
 	proxy    *httputil.ReverseProxy
 }
 
@@ -133,7 +153,7 @@ func New(cfgs []Config, relay Relay) *Set {
 	for _, c := range cfgs {
 		target, _ := url.Parse(c.URL)              // validated
 		host, _ := access.ParseHostPattern(c.Host) // validated; "" is the zero pattern
-		up := &Upstream{host: host, path: cleanPath(c.Path), audience: c.Audience, strip: c.StripPrefix}
+		up := &Upstream{host: host, path: cleanPath(c.Path), audience: c.Audience, strip: c.StripPrefix, tokens: c.Tokens}
 		if up.audience == "" {
 			up.audience = c.URL
 		}

@@ -19,6 +19,7 @@
 //	  "end_session_requires_id_token_hint": true, // refuse sign-out requests without one
 //	  "http_post_methods": true,        // also accept POST at end_session (and authorization)
 //	  "tls": {"cert_file": "cert.pem", "key_file": "key.pem"}, // serve HTTPS
+//	  "api_resource": {"audience": "api://reports", "scope": "reports.read"}, // client credentials
 //	  "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."],
 //	               "token_endpoint_auth_method": "client_secret_basic", ...}],
 //	  "accounts": {"alice": {"email": "...", "groups": ["staff"], ...}}
@@ -50,6 +51,12 @@
 // POST carries only cookies with SameSite=None, which browsers accept only when Secure, so
 // oidc-provider requires that of its session cookie: use it together with "tls".
 //
+// With "api_resource", clients allowed the client_credentials grant get RFC 9068 JWT access
+// tokens (typ at+jwt, signed RS256) for that resource (RFC 8707 "resource" parameter,
+// which may be left out: it is the default), with the scopes they ask of its "scope"
+// (space-separated): how an API client, a script, obtains a token for the apps behind the
+// broker. Such a client needs no redirect_uris.
+//
 // With "tls", it serves HTTPS with that certificate and key (PEM files) and the default
 // issuer is https://127.0.0.1:<port>.
 //
@@ -67,7 +74,7 @@ import { createServer } from 'node:http';
 import { createServer as createTLSServer } from 'node:https';
 import process from 'node:process';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const config = readConfig();
 
@@ -90,7 +97,7 @@ const issuer = config.issuer ?? `${config.tls ? 'https' : 'http'}://127.0.0.1:${
 const cookiePrefix = config.cookie_prefix ?? String(server.address().port);
 
 const provider = new Provider(issuer, {
-  clients: config.clients,
+  clients: config.clients.map(apiClient),
   jwks: { keys: signingKeys() },
   claims,
   // Release the scopes' claims in the ID token too, not only at userinfo: the broker must
@@ -101,6 +108,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: true },
     ...(config.backchannel_logout && { backchannelLogout: { enabled: true } }),
+    ...(config.api_resource && apiResourceFeatures(config.api_resource)),
   },
   cookies: {
     names: {
@@ -180,6 +188,37 @@ function signingKeys() {
     { ...rsa, kid: 'rs256', alg: 'RS256', use: 'sig' },
     { ...ec, kid: 'es256', alg: 'ES256', use: 'sig' },
   ];
+}
+
+// apiClient completes the metadata of a client allowed only the client_credentials grant: no
+// responses, no redirect URIs.
+function apiClient(c) {
+  if (c.grant_types?.length === 1 && c.grant_types[0] === 'client_credentials') {
+    return { ...c, response_types: [], redirect_uris: [] };
+  }
+  return c;
+}
+
+// apiResourceFeatures turns on the client_credentials grant and RFC 8707 resource indicators
+// for one resource, whose tokens are RFC 9068 JWTs (see "api_resource" above).
+function apiResourceFeatures(api) {
+  return {
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) => oneOf ?? (client.grantTypeAllowed('client_credentials') ? api.audience : undefined),
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, resource) => {
+        if (resource !== api.audience) {
+          throw new errors.InvalidTarget();
+        }
+        return {
+          scope: api.scope, audience: api.audience, accessTokenTTL: 300, accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  };
 }
 
 // enforceClientAuthMethods refuses client secrets in the Authorization header at the token

@@ -125,6 +125,7 @@ func (p *provider) identity(c *conn, e *ldap.Entry, typed string) (providers.Ide
 		Name:              e.GetEqualFoldAttributeValue(at.Name),
 		Email:             e.GetEqualFoldAttributeValue(at.Email),
 		AuthTime:          p.opts.Now(),
+		AuthnTime:         p.opts.Now(), // the password, checked now
 	}
 	id.EmailVerified = p.set.EmailVerified && id.Email != ""
 	groups, incomplete, err := p.groups(c, e, id.PreferredUsername)

@@ -129,7 +129,8 @@ func (p *provider) identity(username string) providers.Identity {
 			groups = append(groups, g)
 		}
 	}
-	return providers.Identity{Provider: p.cfg.ID, Subject: username, PreferredUsername: username, Groups: groups, AuthTime: p.opts.Now()}
+	return providers.Identity{Provider: p.cfg.ID, Subject: username, PreferredUsername: username, Groups: groups, AuthTime: p.opts.Now(),
+		AuthnTime: p.opts.Now()} // the password, checked now
 }
 
 // check checks a "local" provider's own settings: readable files

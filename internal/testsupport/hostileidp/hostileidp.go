@@ -290,6 +290,18 @@ func (t *IdP) rewriteToken(m map[string]any) {
 	m["id_token"] = t.signToken(claims, sign)
 }
 
+// Mint signs claims as a token of this IdP: how is one of Sign's values
+// ("" signs with the wrapper's key, published in the JWKS unless Hidden),
+// typ the JOSE header's typ ("at+jwt" for an RFC 9068 access token). For
+// the access tokens an API client presents.
+func (t *IdP) Mint(claims map[string]any, how, typ string) string {
+	payload, _ := json.Marshal(claims)
+	if typ == "" || typ == "JWT" || how == "none" || strings.HasPrefix(how, "HS256:") {
+		return t.signToken(claims, how)
+	}
+	return mustSignTyp(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: t.tamperKey(), KeyID: "tamper"}}, payload, jose.ContentType(typ))
+}
+
 func (t *IdP) signToken(claims map[string]any, how string) string {
 	payload, _ := json.Marshal(claims)
 	switch {
@@ -321,8 +333,10 @@ func (t *IdP) signToken(claims map[string]any, how string) string {
 	return tok
 }
 
-func mustSign(key jose.SigningKey, payload []byte) string {
-	s, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
+func mustSign(key jose.SigningKey, payload []byte) string { return mustSignTyp(key, payload, "JWT") }
+
+func mustSignTyp(key jose.SigningKey, payload []byte, typ jose.ContentType) string {
+	s, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		panic(err)
 	}
