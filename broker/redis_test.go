@@ -320,8 +320,11 @@ func TestRedisSessionSize(t *testing.T) {
 	}
 	tok, _ := e.server.sessions.Tokens(ctx)
 	t.Logf("demo login: %d bytes stored (ID token %d), MEMORY USAGE %d; %d index key(s): MEMORY USAGE %d", n, len(tok.IDToken), mem, len(idx), index)
-	if n > 1024 { // 1,678 before the tokens were packed (session/compact.go)
-		t.Errorf("the demo login's session takes %d bytes, more than 1,024", n)
+	// 1,678 before the tokens were packed (session/compact.go), 1,012
+	// after; the identity's AuthnTime and ACR then added 34 to every
+	// session, and the demo login's is 1,031.
+	if n > 1040 {
+		t.Errorf("the demo login's session takes %d bytes, more than 1,040", n)
 	}
 
 	// The typical session: three groups, a refresh token of 512 characters
