@@ -95,8 +95,9 @@ func unpackLogin(values map[string]any) {
 }
 
 // Packed tokens: a format byte (packedV1), Expiry in Unix seconds
-// (uvarint; 0: none), then SID, RefreshToken and IDToken, each a packed
-// string.
+// (uvarint; 0: none), the SID (raw), then RefreshToken, AccessToken and
+// IDToken, each a packed string. A field added to Tokens must be added here
+// (TestPackTokensEveryField).
 const packedV1 = 1
 
 // A packed string is a kind byte and its data: stringRaw, a uvarint length
@@ -132,7 +133,7 @@ var errPacked = errors.New("session: damaged packed tokens")
 // packTokens packs t; claims are the session identity's (claimsOf), which
 // the JWS payloads may refer to.
 func packTokens(t Tokens, claims []string) []byte {
-	b := make([]byte, 0, 16+len(t.SID)+len(t.RefreshToken)+len(t.IDToken))
+	b := make([]byte, 0, 16+len(t.SID)+len(t.RefreshToken)+len(t.AccessToken)+len(t.IDToken))
 	b = append(b, packedV1)
 	var exp uint64
 	if !t.Expiry.IsZero() && t.Expiry.Unix() > 0 {
@@ -141,6 +142,7 @@ func packTokens(t Tokens, claims []string) []byte {
 	b = binary.AppendUvarint(b, exp)
 	b = appendRaw(b, t.SID)
 	b = appendPacked(b, t.RefreshToken, claims)
+	b = appendPacked(b, t.AccessToken, claims)
 	return appendPacked(b, t.IDToken, claims)
 }
 
@@ -162,6 +164,9 @@ func unpackTokens(b []byte, claims []string) (Tokens, error) {
 		return t, err
 	}
 	if t.RefreshToken, b, err = readPacked(b, claims); err != nil {
+		return t, err
+	}
+	if t.AccessToken, b, err = readPacked(b, claims); err != nil {
 		return t, err
 	}
 	if t.IDToken, b, err = readPacked(b, claims); err != nil {

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,17 +41,19 @@ func TestPackTokens(t *testing.T) {
 	exp := time.Unix(1796621501, 0).UTC()
 	enc := base64.RawURLEncoding
 	for name, tok := range map[string]Tokens{
-		"empty":         {},
-		"demo login":    {IDToken: testJWS(demoPayload), Expiry: exp},
-		"all":           {IDToken: testJWS(demoPayload), RefreshToken: testJWS(`{"typ":"Refresh","sub":"alpha-alice"}`), Expiry: exp, SID: "5bd5a3f4"},
-		"opaque":        {IDToken: testJWS(`{"sub":"x"}`), RefreshToken: strings.Repeat("r", 512)},
-		"not canonical": {IDToken: enc.EncodeToString([]byte(`{"a":1}`)) + "." + enc.EncodeToString([]byte(`{}`)) + ".AB"},
-		"padded":        {IDToken: base64.URLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + ".e30.e30"},
-		"four parts":    {IDToken: "e30.e30.e30.e30"},
-		"not base64":    {IDToken: "a.b!.c"},
-		"control bytes": {IDToken: testJWS("{\"sub\":\"alpha-alice\",\"x\":\"\x01\"}")},
-		"escaped claim": {IDToken: testJWS(`{"sub":"alpha\u002dalice"}`)},
-		"claims alone":  {IDToken: testJWS(`{"sub":"alpha-alice","preferred_username":"alice","name":"alice"}`)},
+		"empty":      {},
+		"demo login": {IDToken: testJWS(demoPayload), Expiry: exp},
+		"all": {IDToken: testJWS(demoPayload), RefreshToken: testJWS(`{"typ":"Refresh","sub":"alpha-alice"}`),
+			AccessToken: "opaque-access-token", Expiry: exp, SID: "5bd5a3f4"},
+		"JWT access token": {AccessToken: testJWS(`{"sub":"alpha-alice","scope":"openid"}`)},
+		"opaque":           {IDToken: testJWS(`{"sub":"x"}`), RefreshToken: strings.Repeat("r", 512)},
+		"not canonical":    {IDToken: enc.EncodeToString([]byte(`{"a":1}`)) + "." + enc.EncodeToString([]byte(`{}`)) + ".AB"},
+		"padded":           {IDToken: base64.URLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + ".e30.e30"},
+		"four parts":       {IDToken: "e30.e30.e30.e30"},
+		"not base64":       {IDToken: "a.b!.c"},
+		"control bytes":    {IDToken: testJWS("{\"sub\":\"alpha-alice\",\"x\":\"\x01\"}")},
+		"escaped claim":    {IDToken: testJWS(`{"sub":"alpha\u002dalice"}`)},
+		"claims alone":     {IDToken: testJWS(`{"sub":"alpha-alice","preferred_username":"alice","name":"alice"}`)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := packTokens(tok, claimsOf(packIdentity))
@@ -68,6 +71,28 @@ func TestPackTokens(t *testing.T) {
 	sub := time.Unix(1796621501, 999_000_000)
 	if got, _ := unpackTokens(packTokens(Tokens{Expiry: sub}, nil), nil); !got.Expiry.Equal(time.Unix(1796621501, 0).UTC()) {
 		t.Errorf("expiry %v unpacks to %v", sub, got.Expiry)
+	}
+}
+
+// TestPackTokensEveryField: every field of Tokens survives packing (a
+// field added to Tokens and not to packTokens would be lost from every
+// session).
+func TestPackTokensEveryField(t *testing.T) {
+	var tok Tokens
+	v := reflect.ValueOf(&tok).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Interface().(type) {
+		case string:
+			f.SetString(fmt.Sprintf("value of %s", v.Type().Field(i).Name))
+		case time.Time:
+			f.Set(reflect.ValueOf(time.Unix(1796621501+int64(i), 0).UTC()))
+		default:
+			t.Fatalf("Tokens.%s: a type the test does not know", v.Type().Field(i).Name)
+		}
+	}
+	got, err := unpackTokens(packTokens(tok, nil), nil)
+	if err != nil || got != tok {
+		t.Errorf("unpacks to %+v, %v; want %+v", got, err, tok)
 	}
 }
 
@@ -149,7 +174,8 @@ func TestPackedSessionGolden(t *testing.T) {
 	path := filepath.Join("testdata", "session", "packed.gob")
 	deadline := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
 	want := map[string]any{keyIdentity: packIdentity,
-		keyTokens: Tokens{IDToken: testJWS(demoPayload), RefreshToken: testJWS(`{"typ":"Refresh"}`), Expiry: time.Unix(1796621501, 0).UTC(), SID: "sid-1"}}
+		keyTokens: Tokens{IDToken: testJWS(demoPayload), RefreshToken: testJWS(`{"typ":"Refresh"}`), AccessToken: "at",
+			Expiry: time.Unix(1796621501, 0).UTC(), SID: "sid-1"}}
 	codec := &sessionCodec{cache: newDecodeCache(1 << 20)}
 	if *updateGolden {
 		b, err := codec.Encode(deadline, want)
