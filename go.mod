@@ -3,6 +3,7 @@ module github.com/oidc-broker/oidc-broker
 go 1.26.8
 
 require (
+	github.com/FZambia/sentinel v1.1.1
 	github.com/alexedwards/scs/redisstore v0.0.0-20251002162104-209de6e426de
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/chromedp/cdproto v0.159.0

@@ -35,15 +35,18 @@ import (
 //
 //	go test ./broker -run '^$' -bench Callback -benchtime=3s -cpuprofile cb.prof
 //	go tool pprof -top -cum -focus=handleCallback cb.prof
-func BenchmarkCallback(b *testing.B) {
+func BenchmarkCallback(b *testing.B) { benchCallback(b, SessionConfig{}) }
+
+// benchCallback is BenchmarkCallback with the session settings sc.
+func benchCallback(b *testing.B, sc SessionConfig) {
 	idp := newTimedIdP(b)
 	var bh deferred
 	front := httptest.NewServer(&bh)
 	b.Cleanup(front.Close)
 	idp.register(b, front.URL+"/oauth2/callback/alpha")
 	srv, err := New(Config{Providers: []providers.Config{{ID: "alpha", Name: "Alpha", Issuer: idp.srv.URL,
-		ClientID: "broker-alpha", ClientSecret: clientSecret("alpha"), Scopes: []string{"openid", "email", "profile", "groups"}}}},
-		Options{Logger: discardLogger()})
+		ClientID: "broker-alpha", ClientSecret: clientSecret("alpha"), Scopes: []string{"openid", "email", "profile", "groups"}}},
+		Session: sc}, Options{Logger: discardLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -146,22 +145,26 @@ func (c Config) validate(needProviders bool) error {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			add("listen", "%q is not host:port", c.Listen)
+		if p := listenProblem(c.Listen); p != "" {
+			add("listen", "%s", p)
 		}
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			add("public_url", "%q must be an absolute http(s) URL without query, fragment or userinfo", c.PublicURL)
+		} else if p := urlPortProblem(u); p != "" {
+			add("public_url", "%q: %s", c.PublicURL, p)
 		}
 	}
 	if c.Upstream != "" {
 		if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
+		} else if p := urlPortProblem(u); p != "" {
+			add("upstream", "%q: %s", c.Upstream, p)
 		}
 	}
-	errs = append(errs, c.Server.problems()...) // httpserver.go
+	errs = append(errs, c.Server.Problems()...) // package httpserver
 	errs = append(errs, c.upstreamProblems()...)
 	errs = append(errs, c.tokenRelayProblems()...) // tokenrelay.go
 	for i, h := range c.AllowedHosts {

@@ -51,9 +51,9 @@ func TestParseConfigErrors(t *testing.T) {
 		want []string // each must appear, with its line
 	}{
 		{"unknown key", "listen: 127.0.0.1:1\nlisten_addr: x\nproviders: []\n", nil,
-			[]string{"line 2: field listen_addr not found"}},
+			[]string{"line 2: listen_addr: unknown key; did you mean \"listen\"?"}},
 		{"unknown nested key", "providers:\n  - id: a\n    issuer: https://a\n    client_id: c\n    client_secret: s\n    secret: x\n", nil,
-			[]string{"line 6: field secret not found"}},
+			[]string{"line 6: providers[0].secret: unknown key"}},
 		{"duplicate key", "listen: a:1\nlisten: b:2\n", nil, []string{"line 2:", `"listen" already defined`}},
 		{"unset variable", "providers:\n  - id: a\n    issuer: https://a\n    client_id: c\n    client_secret: ${NOPE}\n", nil,
 			[]string{"line 5: providers[0].client_secret: environment variable NOPE is not set"}},

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/selection"
 )
 
 // The end-session page: an RP-Initiated Logout request too long for a URL
@@ -25,6 +26,7 @@ var endSessionScriptSrc = scriptHashSource("templates/" + endSessionTemplate)
 
 // endSessionData fills end_session.html.
 type endSessionData struct {
+	selection.Frame
 	Title  string
 	IdP    string // the provider's display name
 	Action string // the IdP's end_session_endpoint
@@ -36,15 +38,16 @@ type endSessionField struct{ Name, Value string }
 // renderEndSession answers with the page that posts req to the IdP. The
 // ID token is only in the form: Cache-Control no-store (the pages'
 // headers) keeps the page out of caches, and no Referer leaves it.
-func (s *Server) renderEndSession(w http.ResponseWriter, idp string, req providers.EndSessionRequest) {
-	data := endSessionData{Title: "Signing out", IdP: idp, Action: req.Endpoint}
+func (s *Server) renderEndSession(w http.ResponseWriter, r *http.Request, idp string, req providers.EndSessionRequest) {
+	f := s.frame(r)
+	data := endSessionData{Frame: f, Title: f.T["signing_out_title"], IdP: idp, Action: req.Endpoint}
 	for _, name := range slices.Sorted(maps.Keys(req.Params)) {
 		for _, v := range req.Params[name] {
 			data.Fields = append(data.Fields, endSessionField{Name: name, Value: v})
 		}
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	s.renderPage(w, http.StatusOK, endSessionTemplate, data, endSessionScriptSrc)
+	s.renderPage(w, r, http.StatusOK, endSessionTemplate, data, endSessionScriptSrc)
 }
 
 // scriptHashSource returns the 'sha256-…' CSP source of the inline script

@@ -66,7 +66,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		facts, remoteAddr := s.fix.Resolve(r) // 2
 		info := &requestInfo{facts: facts}
 		info.ctx = requestContext{Context: r.Context(), info: info}
-		info.sentID = s.sentRequestID(r, &info.facts)
+		info.rid.Sent = s.sentRequestID(r, &info.facts)
 		var ctx context.Context = &info.ctx
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			info.start = time.Now()
@@ -92,17 +92,17 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			w.Header()[idHeader] = id
 		}
 		if u == nil {
-			http.NotFound(rw, r)
+			earlyError(rw, r, http.StatusNotFound, "not_found", "404 page not found", info.ID())
 			return
 		}
 		if !s.pathReadable(r, u, forwardAuth) { // 3, the path
-			http.Error(rw, "Bad Request: control character or invalid UTF-8 in the path", http.StatusBadRequest)
+			earlyError(rw, r, http.StatusBadRequest, "bad_request", "Bad Request: control character or invalid UTF-8 in the path", info.ID())
 			return
 		}
 
 		if !hostAllowed(s.allowedHosts, facts.Host) { // 4
 			s.log.DebugContext(ctx, "host not allowed", "host", facts.Host)
-			http.Error(rw, "Bad Request: unknown host", http.StatusBadRequest)
+			earlyError(rw, r, http.StatusBadRequest, "bad_host", "Bad Request: unknown host", info.ID())
 			return
 		}
 

@@ -404,7 +404,7 @@ func TestSignedUserinfoRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, withUserinfo("alpha", "always"))
 			e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.SignedUserinfo = true; c.set(tp) })
 			e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, c.want)
 		})
@@ -412,7 +412,7 @@ func TestSignedUserinfoRefusals(t *testing.T) {
 }
 
 func TestUserinfoSubjectMismatchRefused(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withUserinfo("alpha", "always"))
 	e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.Userinfo = func(m map[string]any) { m["sub"] = "alpha-bob" } })
 	e.refused(e.login("alpha", "alice", "/"), http.StatusUnauthorized, "userinfo sub does not match")
 }

@@ -39,9 +39,15 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	case access.Forbidden:
 		s.audit(r.Context(), auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Plain(reason),
 			after: []any{"provider", id.Provider}, via: "forward_auth"})
-		// Traefik and Caddy show this answer to the client; nginx its own.
-		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
-			Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).URL("/oauth2/sign_out")})
+		// Traefik and Caddy show this answer to the client; nginx shows it
+		// with error_page 403 (docs/integrations.md). An API call (as the
+		// described request's method and headers say) gets JSON.
+		method := t.method
+		if method == "" {
+			method = r.Method
+		}
+		api := !wantsRedirect(&http.Request{Method: strings.ToUpper(method), Header: r.Header})
+		s.denied(w, r, s.originOf(r), s.identityView(id), t.rd(s.originOf(r)), api, false)
 	case access.StepUpNeeded:
 		s.forwardAuthStepUp(w, r, t, id, up, reason) // stepup.go
 	default:

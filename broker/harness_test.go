@@ -87,7 +87,8 @@ type envConfig struct {
 	idpIss   map[string]bool
 	authMeth map[string]string
 	badCreds map[string]bool
-	scopes   []string // added to every provider's (withScopes)
+	userinfo map[string]string // the providers' userinfo setting (withUserinfo)
+	scopes   []string          // added to every provider's (withScopes)
 	// users are accounts added at an IdP (withUsers).
 	users map[string][]demo.User
 	// mount, when set, makes the handler the test server serves from the
@@ -134,6 +135,11 @@ func withWrongSecret(id string) envOption { return func(c *envConfig) { c.badCre
 
 func withAuthMethod(id, m string) envOption { return func(c *envConfig) { c.authMeth[id] = m } }
 
+// withUserinfo sets provider id's userinfo setting: "always" for the tests
+// of what userinfo answers (the demo IdPs' ID tokens carry every claim,
+// and "auto" then skips the call).
+func withUserinfo(id, mode string) envOption { return func(c *envConfig) { c.userinfo[id] = mode } }
+
 // withUsers adds accounts to the demo accounts of the IdP id.
 func withUsers(id string, users ...demo.User) envOption {
 	return func(c *envConfig) { c.users[id] = append(c.users[id], users...) }
@@ -147,7 +153,8 @@ func withScopes(scopes ...string) envOption {
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}, badCreds: map[string]bool{}, users: map[string][]demo.User{}}
+	ec := &envConfig{idpIss: map[string]bool{}, authMeth: map[string]string{}, badCreds: map[string]bool{},
+		userinfo: map[string]string{}, users: map[string][]demo.User{}}
 	for _, o := range opts {
 		o(ec)
 	}
@@ -171,7 +178,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		tp := &hostileidp.IdP{}
 		pc := providers.Config{ID: id, Name: strings.ToUpper(id[:1]) + id[1:], Issuer: srv.URL,
 			ClientID: "broker-" + id, ClientSecret: secret, TokenEndpointAuthMethod: method,
-			Scopes: append([]string{"openid", "email", "profile", "groups"}, ec.scopes...)}
+			Scopes: append([]string{"openid", "email", "profile", "groups"}, ec.scopes...), Userinfo: ec.userinfo[id]}
 		switch method {
 		case providers.AuthNone:
 			secret, pc.ClientSecret = "", ""

@@ -45,7 +45,7 @@ func TestIdPErrorPagesNeverLogged(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, withUserinfo("alpha", "always")) // the userinfo case
 			e.idps["alpha"].tamper.Set(func(tp *hostileidp.IdP) { tp.ErrorPages = map[string]hostileidp.ErrorPage{c.path: c.page} })
 			var shown []string
 			if c.login {

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -61,6 +63,11 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 	var root yaml.Node
 	if err := yaml.Load(data, &root, yaml.WithUniqueKeys(true)); err != nil {
 		cerr.Problems = yamlProblems(err)
+		for i, p := range cerr.Problems {
+			if startsWithTab(data, p.Line) {
+				cerr.Problems[i].Message += "; YAML is indented with spaces, not tabs"
+			}
+		}
 		return Config{}, cerr
 	}
 	expandNode(&root, "", lookup, cerr)
@@ -71,13 +78,21 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 	}
 	var cfg Config
 	if root.Kind != 0 {
+		// The schema walk reports unknown keys, each with its line and the
+		// key probably meant, and gives decoding errors their key's path.
+		s := walkSchema(&root, reflect.TypeFor[Config]())
+		cerr.Problems = append(cerr.Problems, s.problems...)
 		if err := root.Load(&cfg, yaml.WithKnownFields()); err != nil {
-			cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+			for _, p := range s.decodeProblems(err) {
+				cerr.Problems = append(cerr.Problems, p)
+				field, _, _ := strings.Cut(p.Message, ": ")
+				reported[field] = true
+			}
 		}
 	}
 	// Validate even after decoding problems, so one run reports everything.
 	for _, e := range providers.Flatten(cfg.Validate()) {
-		msg := e.Error()
+		msg := suggestValue(e.Error())
 		field, _, _ := strings.Cut(msg, ": ")
 		if !reported[field] {
 			cerr.Problems = append(cerr.Problems, Problem{Line: lineOf(&root, field), Message: msg})
@@ -94,6 +109,17 @@ var lineRE = regexp.MustCompile(`line (\d+): `)
 
 // yamlProblems splits a yaml error into one problem per line it names.
 func yamlProblems(err error) []Problem {
+	if le, ok := errors.AsType[*yaml.LoadError](err); ok {
+		// A syntax error: the scanner or parser stops at the first.
+		msg, line := le.Message, le.Mark.Line
+		if le.ContextMsg != "" {
+			msg += " (" + le.ContextMsg + ")"
+			if le.ContextMark.Line > 0 {
+				line = le.ContextMark.Line // where the unfinished construct began
+			}
+		}
+		return []Problem{{Line: line, Message: "YAML syntax: " + msg}}
+	}
 	var out []Problem
 	for _, l := range strings.Split(err.Error(), "\n") {
 		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "yaml:"))
@@ -112,6 +138,16 @@ func yamlProblems(err error) []Problem {
 		out = append(out, Problem{Message: err.Error()})
 	}
 	return out
+}
+
+// startsWithTab reports whether line n (from 1) of data is indented with a
+// tab.
+func startsWithTab(data []byte, n int) bool {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	return strings.HasPrefix(strings.TrimLeft(lines[n-1], " "), "\t")
 }
 
 var varRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -163,6 +199,52 @@ func joinPath(path, key string) string {
 }
 
 var indexRE = regexp.MustCompile(`^([^\[]*)\[(\d+)\]$`)
+
+// LineOf finds the line of a dotted YAML path such as "providers[1].issuer"
+// (as problems and warnings start) in the YAML document data: the line of
+// the deepest key (or list item) it reaches, 0 when data has not even the
+// path's first key.
+func LineOf(data []byte, path string) int {
+	var root yaml.Node
+	if err := yaml.Load(data, &root); err != nil || len(root.Content) == 0 {
+		return 0
+	}
+	n, line := root.Content[0], 0
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if m := indexRE.FindStringSubmatch(part); m != nil {
+			key = m[1]
+			idx, _ = strconv.Atoi(m[2])
+		}
+		k, v := mapEntry(n, key)
+		if k == nil {
+			return line
+		}
+		n, line = v, k.Line
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+// mapEntry is the key and value nodes of key in mapping n (nils when
+// absent).
+func mapEntry(n *yaml.Node, key string) (k, v *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i], n.Content[i+1]
+		}
+	}
+	return nil, nil
+}
 
 // lineOf finds the line of a dotted YAML path such as "providers[1].issuer".
 // It returns the line of the deepest node it could reach.

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/selection"
 )
 
 // The login form of local providers (providers.PasswordAuthenticator,
@@ -45,6 +45,7 @@ type localLogins struct {
 
 // localLoginPage is local_login.html's data.
 type localLoginPage struct {
+	selection.Frame
 	Title     string
 	Provider  string
 	Action    string
@@ -65,7 +66,7 @@ func (s *Server) handleLocalForm(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.pendingFor(w, r, o, p, q.Get("state")); !ok {
 		return
 	}
-	s.renderLocalForm(w, http.StatusOK, o, p, q.Get("state"), q.Get("username"), "")
+	s.renderLocalForm(w, r, http.StatusOK, o, p, q.Get("state"), q.Get("username"), "")
 }
 
 // handleLocalLogin checks the form: the state first (no password is
@@ -79,7 +80,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	form, err := formbody.Read(w, r, maxLocalForm)
 	if err != nil {
-		s.refuseLocal(w, r, o, formbody.Status(err), "Sign-in failed", "The sign-in form could not be read. Please sign in again.", audit.Because(audit.BadRequest, "unreadable form"), err)
+		s.refuseLocal(w, r, o, formbody.Status(err), "signin_failed_title", "signin_form_unreadable", audit.Because(audit.BadRequest, "unreadable form"), err)
 		return
 	}
 	state := form.Get("state")
@@ -92,15 +93,15 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	var unavailable *providers.UnavailableError
 	switch {
 	case wait > 0:
-		s.tooManyAttempts(w, wait, o.Path(localFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
+		s.tooManyAttempts(w, r, wait, o.Path(localFormPath+url.PathEscape(p.ID()))+"?state="+url.QueryEscape(state))
 		return
 	case errors.As(err, &unavailable):
-		s.refuseLocal(w, r, o, http.StatusBadGateway, p.Name()+" is unavailable", "Signing in with "+p.Name()+" is not possible at the moment. Please try again later.", audit.Because(audit.IdPUnavailable, "provider unavailable"), err)
+		s.refuseLocal(w, r, o, http.StatusBadGateway, "provider_unavailable_title", "provider_unreachable", audit.Because(audit.IdPUnavailable, "provider unavailable"), err)
 		return
 	case err != nil:
 		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "local login failed", provider: p.ID(), reason: audit.Because(audit.BadCredentials, "invalid credentials"),
 			after: []any{"username", truncate(username, 64)}})
-		s.renderLocalForm(w, http.StatusUnauthorized, o, p, state, username, "The username or password is incorrect.")
+		s.renderLocalForm(w, r, http.StatusUnauthorized, o, p, state, username, "wrong_password")
 		return
 	}
 	// The password was right: this login is over, whatever comes next.
@@ -146,7 +147,7 @@ func (s *Server) passwordProvider(w http.ResponseWriter, r *http.Request, o orig
 		pa, ok = p.(providers.PasswordAuthenticator)
 	}
 	if !ok {
-		s.refuseLocal(w, r, o, http.StatusNotFound, "Unknown sign-in option", "That sign-in option is not configured here.", audit.Because(audit.UnknownProvider, "not a password provider"), nil)
+		s.refuseLocal(w, r, o, http.StatusNotFound, "unknown_provider_title", "unknown_provider", audit.Because(audit.UnknownProvider, "not a password provider"), nil)
 	}
 	return p, pa, ok
 }
@@ -169,8 +170,7 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 	default:
 		return pl, true
 	}
-	s.refuseLocal(w, r, o, http.StatusBadRequest, "Sign-in link expired",
-		"This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
+	s.refuseLocal(w, r, o, http.StatusBadRequest, "signin_link_expired_title", "signin_link_expired", reason, nil)
 	return pending.Login{}, false
 }
 
@@ -178,35 +178,41 @@ func (s *Server) pendingFor(w http.ResponseWriter, r *http.Request, o origin, p 
 // fresh start.
 func (s *Server) refuseLocal(w http.ResponseWriter, r *http.Request, o origin, status int, title, msg string, reason audit.Reason, err error) {
 	s.audit(r.Context(), auditEntry{event: audit.LoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
-	s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: o.Path("/oauth2/sign_in")})
+	name := r.PathValue("provider")
+	if p, ok := s.registry.Get(name); ok {
+		name = p.Name()
+	}
+	s.renderError(w, r, errorPage{Status: status, Title: title, Message: msg, Provider: name, RetryURL: o.Path("/oauth2/sign_in")})
 }
 
-func (s *Server) renderLocalForm(w http.ResponseWriter, status int, o origin, p providers.Provider, state, username, problem string) {
-	s.render(w, status, "local_login.html", localLoginPage{
-		Title: "Sign in with " + p.Name(), Provider: p.Name(),
+// renderLocalForm shows the form; problem is the message key of what went
+// wrong, or "".
+func (s *Server) renderLocalForm(w http.ResponseWriter, r *http.Request, status int, o origin, p providers.Provider, state, username, problem string) {
+	f := s.frame(r)
+	page := localLoginPage{Frame: f,
+		Title: f.T.Format("sign_in_with", "provider", p.Name()), Provider: p.Name(),
 		Action: o.Path(localFormPath + url.PathEscape(p.ID())), State: state,
-		Username: username, Error: problem, SignInURL: o.Path("/oauth2/sign_in"),
-	})
+		Username: username, SignInURL: o.Path("/oauth2/sign_in"),
+	}
+	if problem != "" {
+		page.Error = f.T[problem]
+	}
+	s.render(w, r, status, "local_login.html", page)
 }
 
 // tooManyAttempts answers 429 with Retry-After and a page that says how
 // long to wait.
-func (s *Server) tooManyAttempts(w http.ResponseWriter, wait time.Duration, retryURL string) {
+func (s *Server) tooManyAttempts(w http.ResponseWriter, r *http.Request, wait time.Duration, retryURL string) {
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-	s.renderError(w, errorPage{Status: http.StatusTooManyRequests, Title: "Too many attempts",
-		Message:  fmt.Sprintf("Too many failed sign-in attempts. Please try again in %s.", minutes(wait)),
-		RetryURL: retryURL})
+	s.renderError(w, r, errorPage{Status: http.StatusTooManyRequests, Title: "too_many_attempts_title",
+		Message: "too_many_attempts", Minutes: minutes(wait), RetryURL: retryURL})
 }
 
 func retryAfterSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
-// minutes is d rounded up to whole minutes, in words.
+// minutes is d rounded up to whole minutes (at least 1), as a number.
 func minutes(d time.Duration) string {
-	n := int((d + time.Minute - 1) / time.Minute)
-	if n <= 1 {
-		return "1 minute"
-	}
-	return strconv.Itoa(n) + " minutes"
+	return strconv.Itoa(max(1, int((d+time.Minute-1)/time.Minute)))
 }
 
 // truncate keeps logged usernames (which may be anything typed) short.

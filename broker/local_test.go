@@ -232,7 +232,7 @@ func TestLocalRateLimits(t *testing.T) {
 		// right password...
 		resp := e.postLocalFrom(attacker, creds(state, "alice", "alice-pw"))
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "180" ||
-			!strings.Contains(body(resp), "try again in 3 minutes") {
+			!strings.Contains(body(resp), "try again in 3 min.") {
 			t.Fatalf("the attacker's address: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
 		}
 		if e.signedIn(e.client) {
@@ -266,7 +266,7 @@ func TestLocalRateLimits(t *testing.T) {
 		alice := fromAddr("198.51.100.7")
 		resp := e.postLocalFrom(alice, creds(state, "alice", "alice-pw"))
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" ||
-			!strings.Contains(body(resp), "try again in 1 minute") {
+			!strings.Contains(body(resp), "try again in 1 min.") {
 			t.Fatalf("alice during the attack: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body(resp))
 		}
 		// ...while the attack goes on, from the same addresses and new ones

@@ -21,15 +21,15 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	p, ok := s.registry.Get(r.PathValue("provider"))
 	if !ok {
-		s.renderError(w, errorPage{Status: http.StatusNotFound, Title: "Unknown sign-in option",
-			Message: "That identity provider is not configured here.", RetryURL: o.Path("/oauth2/sign_in")})
+		s.renderError(w, r, errorPage{Status: http.StatusNotFound, Title: "unknown_provider_title",
+			Message: "unknown_provider", RetryURL: o.Path("/oauth2/sign_in")})
 		return
 	}
 	rd := o.safeRedirect(r.URL.Query().Get("rd"))
 	up, ok := stepUpOf(r.URL.Query()) // stepup.go
 	if !ok {
-		s.renderError(w, errorPage{Status: http.StatusBadRequest, Title: "Sign-in failed",
-			Message: "The sign-in link is malformed (max_age or acr_values).", RetryURL: o.Path("/oauth2/sign_in")})
+		s.renderError(w, r, errorPage{Status: http.StatusBadRequest, Title: "signin_failed_title",
+			Message: "signin_malformed", RetryURL: o.Path("/oauth2/sign_in")})
 		return
 	}
 	pl := pending.Login{
@@ -51,9 +51,8 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "login start failed", provider: p.ID(), reason: audit.Because(audit.IdPUnavailable, "idp unavailable"), err: err})
-		s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: p.Name() + " is unavailable",
-			Message:  "The identity provider could not be reached. Please try again in a moment, or choose another way to sign in.",
-			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
+		s.renderError(w, r, errorPage{Status: http.StatusBadGateway, Title: "provider_unavailable_title", Provider: p.Name(),
+			Message: "provider_unreachable", RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(rd)})
 		return
 	}
 	if err := s.pending.Save(r.Context(), w, r, o.cookieScope(), pl); err != nil {
@@ -72,15 +71,17 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	defer s.timeCallback(r)() // metrics.go
 	o := s.originOf(r)
 	retry := o.Path("/oauth2/sign_in")
+	var name, code string // the provider's name and the IdP's error code, for the messages
 	refuse := func(status int, title, msg string, reason audit.Reason, err error) {
 		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, provider: r.PathValue("provider"), reason: reason, err: err})
-		s.renderError(w, errorPage{Status: status, Title: title, Message: msg, RetryURL: retry})
+		s.renderError(w, r, errorPage{Status: status, Title: title, Message: msg, Provider: name, Code: code, RetryURL: retry})
 	}
 	p, ok := s.registry.Get(r.PathValue("provider"))
 	if !ok {
-		refuse(http.StatusNotFound, "Unknown sign-in option", "That identity provider is not configured here.", audit.Because(audit.UnknownProvider, "unknown provider"), nil)
+		refuse(http.StatusNotFound, "unknown_provider_title", "unknown_provider", audit.Because(audit.UnknownProvider, "unknown provider"), nil)
 		return
 	}
+	name = p.Name()
 	q := r.URL.Query()
 	pl, err := s.pending.Take(w, r, o.cookieScope(), q.Get("state"))
 	reason, err := pendingRefusal(err)
@@ -89,19 +90,19 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.sessionUnavailable(w, r, err)
 		return
 	case reason.Why() == audit.MissingState:
-		refuse(http.StatusBadRequest, "Sign-in failed", "The identity provider's answer was incomplete. Please sign in again.", reason, nil)
+		refuse(http.StatusBadRequest, "signin_failed_title", "signin_incomplete", reason, nil)
 		return
 	case reason != (audit.Reason{}):
-		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed, has expired, or was started in another browser. Please sign in again.", reason, nil)
+		refuse(http.StatusBadRequest, "signin_link_expired_title", "signin_link_expired", reason, nil)
 		return
 	}
 	if pl.Provider != p.ID() {
-		refuse(http.StatusBadRequest, "Sign-in failed", "The answer came back to the wrong identity provider. Please sign in again.", audit.Because(audit.WrongProvider, "state belongs to provider "+pl.Provider), nil)
+		refuse(http.StatusBadRequest, "signin_failed_title", "signin_wrong_provider", audit.Because(audit.WrongProvider, "state belongs to provider "+pl.Provider), nil)
 		return
 	}
 	retry += "?rd=" + url.QueryEscape(pl.RD)
 	if s.now().Sub(pl.Created) > pending.TTL {
-		refuse(http.StatusBadRequest, "Sign-in expired", "The sign-in took too long. Please sign in again.", audit.Because(audit.StateExpired, "state expired"), nil)
+		refuse(http.StatusBadRequest, "signin_expired_title", "signin_expired", audit.Because(audit.StateExpired, "state expired"), nil)
 		return
 	}
 	res, err := p.Exchange(r.Context(), providers.Callback{Params: q, Nonce: pl.Nonce, Verifier: pl.Verifier, RedirectURI: pl.RedirectURI,
@@ -116,19 +117,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		var notAllowed *providers.NotAllowedError
 		switch {
 		case errors.As(err, &notAllowed):
-			refuse(http.StatusForbidden, "Not allowed", "Your "+p.Name()+" account may not sign in here. You can sign in with another account.", audit.Because(audit.NotAllowed, "not allowed: "+notAllowed.Reason), err)
+			refuse(http.StatusForbidden, "signin_not_allowed_title", "signin_not_allowed", audit.Because(audit.NotAllowed, "not allowed: "+notAllowed.Reason), err)
 		case errors.As(err, &tokenErr) && tokenErr.Misconfigured():
-			refuse(http.StatusBadGateway, "Sign-in failed", "The sign-in service could not complete the sign-in with "+p.Name()+". This looks like a configuration problem: please tell the administrators.", audit.Because(audit.ClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
+			refuse(http.StatusBadGateway, "signin_failed_title", "signin_misconfigured", audit.Because(audit.ClientRejected, "token endpoint refused the client: "+tokenErr.Code), err)
 		case errors.As(err, &tokenErr):
-			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" did not accept the sign-in. Please sign in again.", audit.Because(audit.TokenError, "token endpoint error "+tokenErr.Code), err)
+			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_rejected", audit.Because(audit.TokenError, "token endpoint error "+tokenErr.Code), err)
 		case errors.As(err, &authErr) && authErr.Code == "access_denied":
-			refuse(http.StatusForbidden, "Sign-in cancelled", "The sign-in was cancelled or access was denied at "+p.Name()+".", audit.Because(audit.DeniedAtIdP, "idp error "+authErr.Code), err)
+			refuse(http.StatusForbidden, "signin_cancelled_title", "signin_cancelled", audit.Because(audit.DeniedAtIdP, "idp error "+authErr.Code), err)
 		case errors.As(err, &authErr):
-			refuse(http.StatusUnauthorized, "Sign-in failed", p.Name()+" could not sign you in ("+authErr.Code+").", audit.Because(audit.IdPError, "idp error "+authErr.Code), err)
+			code = authErr.Code
+			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_idp_error", audit.Because(audit.IdPError, "idp error "+authErr.Code), err)
 		case errors.As(err, &unavailable):
-			refuse(http.StatusBadGateway, p.Name()+" is unavailable", "The identity provider could not be reached. Please try again in a moment.", audit.Because(audit.IdPUnavailable, "idp unavailable"), err)
+			refuse(http.StatusBadGateway, "provider_unavailable_title", "provider_unreachable", audit.Because(audit.IdPUnavailable, "idp unavailable"), err)
 		default:
-			refuse(http.StatusUnauthorized, "Sign-in failed", "The answer from "+p.Name()+" could not be verified, so you were not signed in.", audit.Because(audit.Verification, "verification failed"), err)
+			refuse(http.StatusUnauthorized, "signin_failed_title", "signin_unverified", audit.Because(audit.Verification, "verification failed"), err)
 		}
 		return
 	}
@@ -147,7 +149,7 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
 	case err != nil:
 		s.sessionUnavailable(w, r, err)
 	case !fresh:
-		refuse(http.StatusBadRequest, "Sign-in link expired", "This sign-in was already completed. Please sign in again.", audit.Because(audit.UnknownState, "unknown or replayed state"), nil)
+		refuse(http.StatusBadRequest, "signin_link_expired_title", "signin_link_expired", audit.Because(audit.UnknownState, "unknown or replayed state"), nil)
 	}
 	return err == nil && fresh
 }
@@ -160,9 +162,8 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	id, rd := res.Identity, pl.RD
 	if up := stepUpOfLogin(pl); !up.IsZero() && !up.MetBy(id, s.now()) { // a password provider's: no acr
 		s.audit(ctx, auditEntry{event: audit.LoginFailed, provider: p.ID(), reason: audit.Because(audit.StepUp, "the sign-in does not meet "+up.String())})
-		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "A stronger sign-in is needed",
-			Message:  "This page needs a more recent or stronger sign-in than " + p.Name() + " provides. Sign in another way.",
-			RetryURL: o.Path("/oauth2/sign_in")})
+		s.renderError(w, r, errorPage{Status: http.StatusForbidden, Title: "step_up_title", Message: "step_up_local",
+			Provider: p.Name(), RetryURL: o.Path("/oauth2/sign_in")})
 		return
 	}
 	t := session.Tokens{IDToken: res.IDToken, RefreshToken: res.RefreshToken, Expiry: res.Expiry, SID: res.SessionID, AccessToken: s.keptAccessToken(res.AccessToken)}
@@ -198,8 +199,8 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 // session store failed.
 func (s *Server) sessionUnavailable(w http.ResponseWriter, r *http.Request, err error) {
 	s.logStoreError(r.Context(), "session store failed", err)
-	s.renderError(w, errorPage{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
-		Message: "The sign-in service cannot reach its session store. Please try again in a moment."})
+	s.renderError(w, r, errorPage{Status: http.StatusServiceUnavailable, Title: "store_unavailable_title", Message: "store_unavailable",
+		API: !wantsRedirect(r) && !strings.HasPrefix(r.URL.Path, "/oauth2/")})
 }
 
 // clientAddr is the client address as proxyfix established it.
@@ -211,10 +212,23 @@ func clientAddr(r *http.Request) string {
 	return f.ClientNode
 }
 
-func setPageHeaders(h http.Header) {
+func setPageHeaders(h http.Header, styleSrc, origin string) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' https: http:; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", pageCSP(styleSrc, origin, ""))
+}
+
+// pageCSP is the pages' Content-Security-Policy: nothing but the inline
+// stylesheet (by its hash, selection.Page.StyleSrc), images from the
+// broker's origin (the logo and icons; the page itself may be on an
+// application's origin, a forward-auth 403), forms to http(s), and the
+// scripts of scriptSrc ("" for none).
+func pageCSP(styleSrc, origin, scriptSrc string) string {
+	csp := "default-src 'none'; style-src " + styleSrc + "; img-src 'self' " + origin
+	if scriptSrc != "" {
+		csp += "; script-src " + scriptSrc
+	}
+	return csp + "; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
@@ -73,9 +72,8 @@ func (c Config) metricsProblems() []error {
 	if l == "" {
 		return nil
 	}
-	_, port, err := net.SplitHostPort(l)
-	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
-		return []error{fmt.Errorf("metrics.listen: %q is not host:port", l)}
+	if p := listenProblem(l); p != "" {
+		return []error{fmt.Errorf("metrics.listen: %s", p)}
 	}
 	if l == c.Listen || (c.Listen == "" && l == DefaultListen) {
 		return []error{fmt.Errorf("metrics.listen: %q is the address of listen; the metrics need an address of their own", l)}

@@ -76,7 +76,7 @@ func closedAddr(t *testing.T) string {
 // labels (an unknown provider in a path is "unknown").
 func TestMetricsAfterFlows(t *testing.T) {
 	gone := providers.Config{ID: "gone", Issuer: "http://" + closedAddr(t), ClientID: "c", ClientSecret: "s"}
-	e := newEnv(t, withRules("127.0.0.1"), withWrongSecret("beta"),
+	e := newEnv(t, withRules("127.0.0.1"), withWrongSecret("beta"), withUserinfo("alpha", "always"),
 		withConfig(func(c *Config) { c.Providers = append(c.Providers, gone) }))
 
 	bob := newBrowser()
@@ -271,8 +271,8 @@ func TestMetricsConfig(t *testing.T) {
 		{"loopback", "127.0.0.1:9180", "", ""},
 		{"any port", "127.0.0.1:0", "", ""},
 		{"no port", "127.0.0.1", "", `metrics.listen: "127.0.0.1" is not host:port`},
-		{"bad port", "127.0.0.1:http", "", `metrics.listen: "127.0.0.1:http" is not host:port`},
-		{"port too large", ":70000", "", `metrics.listen: ":70000" is not host:port`},
+		{"bad port", "127.0.0.1:http", "", `metrics.listen: "127.0.0.1:http": the port "http" is not a number from 1 to 65535`},
+		{"port too large", ":70000", "", `metrics.listen: ":70000": the port "70000" is not a number from 1 to 65535`},
 		{"the default listen", DefaultListen, "", "metrics.listen: \"127.0.0.1:4180\" is the address of listen"},
 		{"the listen", "0.0.0.0:8080", "0.0.0.0:8080", "metrics.listen: \"0.0.0.0:8080\" is the address of listen"},
 	} {

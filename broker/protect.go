@@ -102,8 +102,7 @@ func (s *Server) guard(decide decider, next http.Handler) http.Handler {
 		case access.Forbidden:
 			s.audit(r.Context(), auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Plain(reason),
 				after: []any{"provider", id.Provider}, via: "proxy"})
-			s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Access denied",
-				Message: "You are signed in, but not allowed to open this page.", RetryURL: s.originOf(r).Path("/oauth2/sign_out")})
+			s.denied(w, r, s.originOf(r), s.identityView(id), s.requestedRD(r), !wantsRedirect(r), true)
 			return
 		}
 		if signedIn {

@@ -49,10 +49,7 @@ func (s *Server) serveUpstream(w http.ResponseWriter, r *http.Request) {
 // JSON that names the sign-in page (signInRequired).
 func (s *Server) needSignIn(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
-	rd := r.URL.RequestURI() // the path the browser asked for, prefix included
-	if info := requestInfoFrom(r.Context()); info == nil || !info.prefixKept {
-		rd = o.Path(rd)
-	}
+	rd := s.requestedRD(r)
 	if wantsRedirect(r) {
 		http.Redirect(w, r, o.Path("/oauth2/sign_in")+"?rd="+url.QueryEscape(rd), http.StatusFound)
 		return
@@ -131,8 +128,8 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) *upstream.Set {
 		Cookies:         []string{base, base + pending.BindingSuffix},
 		Failed: func(w http.ResponseWriter, r *http.Request, target string, err error) {
 			s.logAnonymous(r.Context(), slog.LevelWarn, "upstream error", "upstream", target, "error", err)
-			s.renderError(w, errorPage{Status: http.StatusBadGateway, Title: "Application unavailable",
-				Message: "The application behind the sign-in service did not answer. Please try again in a moment."})
+			s.renderError(w, r, errorPage{Status: http.StatusBadGateway, Title: "app_unavailable_title", Message: "app_unavailable",
+				API: !wantsRedirect(r)})
 		},
 	})
 }

@@ -21,7 +21,7 @@ func TestReadinessConfig(t *testing.T) {
 		{"readiness: {require_idp: true, idp_check_interval: 500ms}\n", "line 2: readiness.idp_check_interval: 500ms must be at least 1s"},
 		{"readiness: {require_idp: true, idp_check_interval: -5s}\n", "readiness.idp_check_interval: -5s must be at least 1s"},
 		{"readiness: {idp_check_interval: 10s}\n", "readiness.idp_check_interval: is only used with readiness.require_idp: true"},
-		{"readiness: {require_idps: true}\n", "line 2: field require_idps not found"},
+		{"readiness: {require_idps: true}\n", "line 2: readiness.require_idps: unknown key; did you mean \"require_idp\"?"},
 	} {
 		cfg, err := ParseConfig("broker.yaml", []byte(base+c.yaml), env)
 		switch {

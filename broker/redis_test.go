@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -362,7 +363,7 @@ func TestRedisConfigProblems(t *testing.T) {
 				"session.redis.read_timeout: must not be negative", "session.redis.pool_max_active: must not be negative"}},
 		{"idle above active", "session: {store: redis, redis: {address: 'r:6379', pool_max_idle: 9, pool_max_active: 4}}\n",
 			[]string{"session.redis.pool_max_idle: 9 is more than pool_max_active (4)"}},
-		{"unknown tls key", "session:\n  store: redis\n  redis:\n    address: 'r:6379'\n    tls:\n      ca: x\n", []string{"line 7:", `field ca not found`}},
+		{"unknown tls key", "session:\n  store: redis\n  redis:\n    address: 'r:6379'\n    tls:\n      ca: x\n", []string{"line 7:", `session.redis.tls.ca: unknown key`}},
 		{"missing ca file", "session: {store: redis, redis: {address: 'r:6379', tls: {ca_file: /nonexistent.pem}}}\n",
 			[]string{"session.redis.tls.ca_file: open /nonexistent.pem"}},
 	}
@@ -398,7 +399,7 @@ func TestRedisConfigParsed(t *testing.T) {
 	cfg := parse("session:\n  store: redis\n  redis:\n    address: 'redis.internal:6380'\n    username: broker\n    password: ${REDIS_PASSWORD}\n    database: 2\n    tls: true\n    read_timeout: 500ms\n    key_prefix: 'b1:'\n")
 	want := RedisConfig{Address: "redis.internal:6380", Username: "broker", Password: "p#ss: {x}", Database: 2,
 		TLS: RedisTLS{Enabled: true}, ReadTimeout: 500 * time.Millisecond, KeyPrefix: "b1:"}
-	if cfg.Session.Redis != want {
+	if !reflect.DeepEqual(cfg.Session.Redis, want) {
 		t.Errorf("parsed %+v\nwant %+v", cfg.Session.Redis, want)
 	}
 	if w := cfg.Warnings(); len(w) != 0 {

@@ -36,13 +36,21 @@ func (c SessionConfig) outliveTokens() bool { return c.OutliveTokens == nil || *
 // when its tokens have expired. ok is false without a session, and when the
 // session just ended because its login could not be renewed.
 //
-// The common case costs two map reads: the tokens are looked at only to
-// compare their expiry with the clock.
+// A session whose provider is no longer configured (a reload removed it)
+// ends at its next request, on every replica: an operator who removes an
+// IdP expects its users out (docs/operations.md#signals).
+//
+// The common case costs three map reads: the provider is looked up, and
+// the tokens are looked at only to compare their expiry with the clock.
 func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 	ctx := r.Context()
 	id, ok := s.sessions.Identity(ctx)
 	if !ok {
 		return id, false
+	}
+	if _, known := s.registry.Get(id.Provider); !known {
+		s.endSession(ctx, id, audit.Because(audit.ProviderRemoved, "its provider was removed from the configuration"), nil)
+		return providers.Identity{}, false
 	}
 	t, ok := s.sessions.Tokens(ctx)
 	if !s.dueForRefresh(t, ok) {

@@ -11,6 +11,8 @@ import (
 // for new requests; requests in flight finish with the configuration they
 // started with. Sessions survive: the session store is not touched, and
 // providers whose settings did not change keep their discovery and keys.
+// The sessions of a provider cfg no longer has end at their next request
+// (sessionIdentity).
 //
 // Some settings are bound to resources opened at start: listen, server,
 // session, log, assertion and metrics. A change to them is not applied (a warning names

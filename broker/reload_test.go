@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +174,49 @@ func TestReloadAppliesToEmbeddedHandlers(t *testing.T) {
 	}
 	if resp := e.get(e.broker.URL + "/open/x"); resp.StatusCode != http.StatusFound {
 		t.Errorf("/open/ is no longer public, yet anonymous gets %d", resp.StatusCode)
+	}
+}
+
+// TestReloadEndsSessionsOfARemovedProvider: a reload that removes a
+// provider signs its users out at their next request (the session is
+// deleted and revoked, the audit log and the metric say why); the other
+// providers' sessions go on.
+func TestReloadEndsSessionsOfARemovedProvider(t *testing.T) {
+	e := newEnv(t)
+	e.login("alpha", "alice", "/")
+	bob := newBrowser()
+	cb := e.startLogin(bob, "beta", "bob", "/")
+	e.do(bob, http.MethodGet, cb.String(), nil)
+	for name, c := range map[string]*http.Client{"alice": e.client, "bob": bob} {
+		if code, _ := e.appView(c, "/", nil); code != http.StatusOK {
+			t.Fatalf("before the reload: %s gets %d", name, code)
+		}
+	}
+
+	full := runningConfig(e)
+	cfg := runningConfig(e)
+	cfg.Providers = cfg.Providers[:1] // beta removed
+	if err := e.server.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.appView(e.client, "/", nil); code != http.StatusOK {
+		t.Errorf("alpha's user after the reload: %d, want 200", code)
+	}
+	if resp := e.do(bob, http.MethodGet, e.broker.URL+"/oauth2/userinfo", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("beta's user after beta was removed: userinfo %d, want 401", resp.StatusCode)
+	}
+	if logs := e.logs.settled("its provider was removed"); !regexp.MustCompile(`msg="session ended".*provider=beta.*its provider was removed`).MatchString(logs) {
+		t.Errorf("no audit line for the ended session:\n%s", e.logs)
+	}
+	expect(t, scrape(t, e.server), map[string]float64{
+		`oidc_broker_sessions_ended_total{provider="unknown",reason="provider_removed"}`: 1,
+	})
+
+	// The session is gone for good: adding beta back does not revive it.
+	if err := e.server.Reload(full); err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.do(bob, http.MethodGet, e.broker.URL+"/oauth2/userinfo", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("beta re-added: the ended session came back (userinfo %d)", resp.StatusCode)
 	}
 }

@@ -6,6 +6,7 @@ package broker
 
 import (
 	"context"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -73,6 +74,7 @@ type Server struct {
 	registry     *providers.Registry
 	sessions     *session.Manager
 	selection    *selection.Page
+	pages        *template.Template // the broker's pages in the selection page's frame (pages.go)
 	catalog      *selection.Catalog
 	fix          *proxyfix.Fix
 	upstreams    *upstream.Set // most specific first; empty: forward-auth only
@@ -181,6 +183,9 @@ func (s *Server) configure(prev *Server) error {
 	s.stripAlso = append([]string{cfg.Assertion.Header}, cfg.tokenHeaderNames()...)
 	s.tokenHosts = compileHosts(cfg.ForwardAuth.Hosts)
 	if s.selection, err = selection.New(cfg.Selection); err != nil {
+		return err
+	}
+	if s.pages, err = s.selection.Templates(templateFS, "templates/*.html"); err != nil {
 		return err
 	}
 	// Icons are read and the page's provider list prepared now, so a bad
@@ -296,8 +301,10 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	s.renderError(w, errorPage{Status: http.StatusNotFound, Title: "Not found",
-		Message: "There is no such page.", RetryURL: s.originOf(r).Path("/oauth2/sign_in")})
+	// The line with the request ID that the page shows.
+	s.logAnonymous(r.Context(), slog.LevelInfo, "page not found", "path", r.URL.EscapedPath(), "client", clientAddr(r))
+	s.renderError(w, r, errorPage{Status: http.StatusNotFound, Title: "not_found_title", Message: "not_found",
+		RetryURL: s.originOf(r).Path("/oauth2/sign_in")})
 }
 
 // Registry returns the providers of the newest configuration.

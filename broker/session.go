@@ -21,6 +21,11 @@ type (
 	RedisConfig = store.RedisConfig
 	// RedisTLS configures TLS to Redis (store.RedisTLS).
 	RedisTLS = store.RedisTLS
+	// SentinelConfig finds the Redis primary through Sentinel
+	// (store.SentinelConfig).
+	SentinelConfig = store.SentinelConfig
+	// WaitConfig makes writes wait for Redis replicas (store.WaitConfig).
+	WaitConfig = store.WaitConfig
 )
 
 // Defaults of RedisConfig.
@@ -84,7 +89,7 @@ func (c SessionConfig) warnings() []string {
 	var w []string
 	if c.Store == "redis" {
 		w = append(w, c.Redis.Warnings()...)
-	} else if c.Redis != (RedisConfig{}) {
+	} else if c.Redis.Set() {
 		w = append(w, "session.redis: is set but session.store is not redis: it is ignored")
 	}
 	lifetime := c.Lifetime
@@ -149,10 +154,11 @@ func needsSession(path string) bool {
 	return rest != "sign_in" && rest != "jwks" && rest != "auth" && !strings.HasPrefix(rest, "static/")
 }
 
-// logStoreError logs a failure of the session store, throttled, with the
-// request ID of ctx when it is a request's.
+// logStoreError logs a failure of the session store, throttled (the first
+// of each kind of failure and message in 10 seconds), with the request ID
+// of ctx when it is a request's.
 func (s *Server) logStoreError(ctx context.Context, msg string, err error) {
-	if ok, skipped := s.storeErrs.Allow(time.Now()); ok {
+	if ok, skipped := s.storeErrs.AllowKind(time.Now(), msg+": "+store.ErrorKind(err)); ok {
 		s.log.ErrorContext(ctx, msg, "error", err, "similar_errors_not_logged", skipped)
 	}
 }
@@ -170,6 +176,15 @@ func openStore(cfg SessionConfig, now func() time.Time, logger *slog.Logger) (sc
 	}
 	return store.NewMemorySessions(), store.NewMemoryBackend(now), func() error { return nil }, nil
 }
+
+// ErrRedisCluster: session.redis names a Redis Cluster node, which the
+// store refuses (docs/sessions.md#redis-cluster).
+var ErrRedisCluster = store.ErrCluster
+
+// ProbeStore asks the session store once whether it answers: the binary
+// refuses to start on a Redis Cluster node (ErrRedisCluster), and only
+// logs any other failure (the broker starts while Redis is down).
+func (s *Server) ProbeStore(ctx context.Context) error { return s.store.Ping(ctx) }
 
 // Index keys. The provider is part of every key: identity is (provider, sub).
 func sidKey(provider, sid string) string { return "sid:" + provider + ":" + sid }

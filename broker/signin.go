@@ -22,11 +22,6 @@ import (
 // providers, each request's facts and URLs (all from originOf), follows its
 // choices with redirects, serves its assets and keeps the last-used cookie.
 
-// signInCSP is the sign-in page's Content-Security-Policy: setPageHeaders'
-// plus script-src 'self' for the page's own script (live search).
-const signInCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; script-src 'self'; " +
-	"form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
-
 // handleSignIn renders the selection page, or skips it: ?idp= names an
 // available provider, the email typed into the page (?login=) has a
 // provider's domain (its login_hint is passed on), or the only provider is
@@ -103,14 +98,14 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if err := s.selection.Render(&buf, cat, req); err != nil {
-		s.log.Error("render selection page", "error", err)
-		s.renderError(w, errorPage{Status: http.StatusInternalServerError, Title: "Sign-in unavailable",
-			Message: "The sign-in page cannot be shown. Please try again later."})
+		s.log.ErrorContext(r.Context(), "render selection page", "error", err)
+		s.renderError(w, r, errorPage{Status: http.StatusInternalServerError, Title: "page_error_title", Message: "page_error"})
 		return
 	}
 	h := w.Header()
-	setPageHeaders(h)
-	h.Set("Content-Security-Policy", signInCSP)
+	// The page's own script (live search) is served from /oauth2/static/.
+	setPageHeaders(h, s.selection.StyleSrc(), o.String())
+	h.Set("Content-Security-Policy", pageCSP(s.selection.StyleSrc(), o.String(), "'self'"))
 	h.Add("Vary", "Accept-Language")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	_, _ = buf.WriteTo(w)
@@ -158,7 +153,8 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	// same-site: a forward-auth 403 on an application's origin shows the logo.
+	h.Set("Cross-Origin-Resource-Policy", "same-site")
 	h.Set("ETag", `"`+a.Hash+`"`)
 	if r.URL.Query().Get("v") == a.Hash {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")

@@ -486,7 +486,7 @@ selection:
 func TestSelectionWarnings(t *testing.T) {
 	cfg := realmConfig()
 	cfg.Selection.Colors.Text = "#eeeeee"
-	if w := cfg.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "selection.colors: text on background has a contrast of") {
+	if w := cfg.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "selection.colors.text #eeeeee on colors.background (default) #ffffff has a contrast of 1.2:1") {
 		t.Errorf("warnings %q", w)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
+	"github.com/oidc-broker/oidc-broker/selection"
 )
 
 // Signing out (docs/logout.md). A local sign-out ends the broker's session;
@@ -75,16 +76,15 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 	o := s.originOf(r)
 	ctx := r.Context()
 	id, signedIn := s.sessions.Identity(ctx)
-	data := signOutData{Title: "Sign out", SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"), SignInURL: o.Path("/oauth2/sign_in")}
+	f := s.frame(r)
+	data := signOutData{Frame: f, Title: f.T["sign_out_title"], SignedIn: signedIn, Action: o.Path("/oauth2/sign_out"), SignInURL: o.Path("/oauth2/sign_in")}
 	// Without a (safe) rd the sign-out ends on the signed-out page, not at /.
 	if rd := r.URL.Query().Get("rd"); o.redirectAllowed(rd) {
 		data.RD = rd
 	}
 	if signedIn {
-		data.User = id.PreferredUsername
-		if data.User == "" {
-			data.User = id.User()
-		}
+		v := s.identityView(id)
+		data.User, data.Provider = v.user, v.provider
 		data.CSRF = s.sessions.CSRF(ctx)
 		tokens, _ := s.sessions.Tokens(ctx)
 		if _, atIdP := s.endSessionAtIdP(ctx, o, id.Provider, tokens.IDToken, ""); atIdP {
@@ -92,20 +92,22 @@ func (s *Server) handleSignOutPage(w http.ResponseWriter, r *http.Request) {
 			data.IdP = p.Name()
 		}
 	} else {
-		data.Title = "Signed out"
+		data.Title = f.T["signed_out_title"]
 	}
 	if err := saveSession(w); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}
-	s.render(w, http.StatusOK, "sign_out.html", data)
+	s.render(w, r, http.StatusOK, "sign_out.html", data)
 }
 
 type signOutData struct {
+	selection.Frame
 	Title, User, Action, CSRF, RD, SignInURL string
-	// IdP names the identity provider the sign-out continues at, if any.
-	IdP      string
-	SignedIn bool
+	// IdP names the identity provider the sign-out continues at, if any;
+	// Provider the one the user signed in with.
+	IdP, Provider string
+	SignedIn      bool
 }
 
 // handleSignOut ends the session after checking the CSRF token, then goes
@@ -118,8 +120,8 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	form, err := formbody.Read(w, r, maxSignOutForm)
 	if err != nil {
 		s.logAnonymous(ctx, slog.LevelInfo, "sign-out form refused", "client", clientAddr(r), "error", err)
-		s.renderError(w, errorPage{Status: formbody.Status(err), Title: "Sign-out not confirmed",
-			Message: "The sign-out form could not be read. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
+		s.renderError(w, r, errorPage{Status: formbody.Status(err), Title: "signout_failed_title",
+			Message: "signout_unreadable", RetryURL: o.Path("/oauth2/sign_out")})
 		return
 	}
 	rd := form.Get("rd")
@@ -135,8 +137,8 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	got := form.Get("csrf")
 	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 		s.audit(ctx, auditEntry{event: audit.LogoutRefused, provider: id.Provider, sub: id.Subject, reason: audit.Because(audit.CSRF, "csrf token mismatch")})
-		s.renderError(w, errorPage{Status: http.StatusForbidden, Title: "Sign-out not confirmed",
-			Message: "The sign-out form expired. Please confirm again.", RetryURL: o.Path("/oauth2/sign_out")})
+		s.renderError(w, r, errorPage{Status: http.StatusForbidden, Title: "signout_failed_title",
+			Message: "signout_expired", RetryURL: o.Path("/oauth2/sign_out")})
 		return
 	}
 	tokens, _ := s.sessions.Tokens(ctx)
@@ -157,7 +159,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if atIdP && end.MustPost() {
 		p, _ := s.registry.Get(id.Provider)
-		s.renderEndSession(w, p.Name(), end)
+		s.renderEndSession(w, r, p.Name(), end)
 		return
 	}
 	var endURL string

@@ -176,8 +176,7 @@ func (s *Server) stepUpRefused(w http.ResponseWriter, p providers.Provider, err 
 	default:
 		return false
 	}
-	refuse(http.StatusForbidden, "A stronger sign-in is needed",
-		"This page needs a more recent or stronger sign-in (for example with a second factor) than "+p.Name()+" provided. Ask the administrators to enable it there, or sign in another way.",
+	refuse(http.StatusForbidden, "step_up_title", "step_up_unmet",
 		audit.Because(audit.StepUp, reason), nil)
 	return true
 }

@@ -18,7 +18,8 @@ const AppTitle = "Demo app behind oidc-broker"
 // NewApp returns a tiny DEMO-ONLY upstream application to put behind the broker. Every path and
 // method gets a page titled [AppTitle] that shows the request method, path and every request
 // header whose name starts with [AuthRequestHeaderPrefix] (sorted by name, multiple values
-// joined with ", "), with links to "/oauth2/userinfo" and "/oauth2/sign_out".
+// joined with ", "), with links to "/public/" and "/admins/" (the demo's routes), "/oauth2/userinfo"
+// and "/oauth2/sign_out".
 //
 // A request that accepts application/json gets the same data as JSON:
 //
@@ -106,6 +107,8 @@ th,td{border:1px solid #999;padding:.25rem .6rem;text-align:left;word-break:brea
 {{end}}
 <nav aria-label="Account">
 <ul>
+<li><a href="/public/" id="link-public">A public page (anyone)</a></li>
+<li><a href="/admins/" id="link-admins">Admins only (group admins: alice)</a></li>
 <li><a href="/oauth2/userinfo">Userinfo</a></li>
 <li><a href="/oauth2/sign_out">Sign out</a></li>
 </ul>

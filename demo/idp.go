@@ -37,6 +37,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/oidc-broker/oidc-broker/formbody"
+	"github.com/oidc-broker/oidc-broker/selection"
 )
 
 // User is a demo account at a demo IdP. Passwords are kept and compared in plain text.
@@ -110,6 +111,10 @@ type IdPConfig struct {
 	AuthorizationResponseIss bool
 	// IDTokenLifetime is the lifetime of ID tokens. 0 means one hour.
 	IDTokenLifetime time.Duration
+	// Look is the page system the login and signed-out pages are drawn
+	// in: the broker's (its colours, logo and languages), so that the
+	// demo looks like one product. nil is the default look.
+	Look *selection.Page
 }
 
 // defaultIDTokenLifetime applies when IdPConfig.IDTokenLifetime is 0.
@@ -155,7 +160,12 @@ func NewIdP(cfg IdPConfig) (http.Handler, error) {
 		return nil, fmt.Errorf("demo: creating the OpenID provider: %w", err)
 	}
 
+	pg, err := newPages(cfg.Look)
+	if err != nil {
+		return nil, fmt.Errorf("demo: the pages: %w", err)
+	}
 	lp := &loginPage{
+		pages:    pg,
 		title:    cfg.Title,
 		users:    cfg.Users,
 		storage:  st,
@@ -170,7 +180,8 @@ func NewIdP(cfg IdPConfig) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", lp.show)
 	mux.HandleFunc("POST /login", issuerInterceptor.HandlerFunc(lp.submit))
-	mux.HandleFunc("GET "+loggedOutPath, showLoggedOut)
+	mux.HandleFunc("GET "+loggedOutPath, pg.showLoggedOut)
+	mux.HandleFunc("GET /static/{asset}", pg.serveStatic)
 	mux.Handle(provider.TokenEndpoint().Relative(), enforceTokenAuthMethod(st, logger)(provider))
 	mux.Handle("/", provider)
 
@@ -315,7 +326,8 @@ func checkRedirectURI(s string) error {
 
 // showLoggedOut is the page end_session redirects to when the client named no
 // post_logout_redirect_uri.
-func showLoggedOut(w http.ResponseWriter, _ *http.Request) {
-	setPageHeaders(w)
-	_ = loggedOutTemplate.Execute(w, nil)
+func (ps *pages) showLoggedOut(w http.ResponseWriter, r *http.Request) {
+	d := ps.data(r, "")
+	d.Title = d.X["signed_out_title"]
+	ps.render(w, http.StatusOK, "logged_out.html", d)
 }

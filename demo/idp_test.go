@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -283,8 +284,8 @@ func TestLoginPage(t *testing.T) {
 	for _, want := range []string{
 		"Demo identity provider — not for production", "DEMO — not for production",
 		"Demo IdP &lt;A&gt;", `<label for="username">`, `<label for="password">`,
-		`name="id" value="` + id + `"`, `<button type="submit">Sign in</button>`,
-		"<td>alice</td><td>demo</td>", "admins, engineering", "(not verified)",
+		`name="id" value="` + id + `"`, `<button class="block" type="submit" id="sign-in">Sign in</button>`,
+		"<tr><td>alice<br>", "<td><code>demo</code></td>", "admins, engineering", "(not verified)", `<html lang="en">`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("login page lacks %q", want)
@@ -294,7 +295,7 @@ func TestLoginPage(t *testing.T) {
 	t.Run("wrong password or user re-renders with one message", func(t *testing.T) {
 		for _, creds := range [][2]string{{"alice", "wrong"}, {"nobody", DemoPassword}} {
 			resp, body := postLogin(t, srv, id, creds[0], creds[1])
-			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, msgBadCredentials) ||
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, demoTexts["en"][msgBadCredentials]) ||
 				!strings.Contains(body, `name="password"`) {
 				t.Errorf("%v: status %d, body %s", creds, resp.StatusCode, body)
 			}
@@ -307,7 +308,7 @@ func TestLoginPage(t *testing.T) {
 
 	t.Run("unknown request", func(t *testing.T) {
 		resp, body := get(t, srv.Client(), srv.URL+"/login?authRequestID=nope")
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, msgUnknownRequest) {
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, html.EscapeString(demoTexts["en"][msgUnknownRequest])) {
 			t.Errorf("GET: status %d", resp.StatusCode)
 		}
 		resp, _ = postLogin(t, srv, "nope", "alice", DemoPassword)

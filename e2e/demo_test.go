@@ -211,3 +211,26 @@ func formatHeaders(h map[string]string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestDemoShowsTheRules: the demo's app links to a public page (open without signing in) and
+// to /admins/, which bob may not open: he gets the broker's 403 page, naming him.
+func TestDemoShowsTheRules(t *testing.T) {
+	d := startDemo(t)
+	if resp := d.get(t, "/public/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /public/ without a session: status %d, want 200", resp.StatusCode)
+	}
+	b := newBrowser(t)
+	signIn(b, d, "acme", "bob")
+	resp := b.click("#link-admins")
+	if want := d.URL + "/admins/"; resp.URL != want || resp.Status != http.StatusForbidden {
+		t.Fatalf("bob on the app's admins link ended at %s (status %d), want the 403 of %s", resp.URL, resp.Status, want)
+	}
+	if who := b.text("#who-user"); who != "bob" {
+		t.Errorf("the 403 names %q, want bob", who)
+	}
+	b.navigate(d.URL + "/")
+	resp = b.click("#link-public")
+	if want := d.URL + "/public/"; resp.URL != want || resp.Status != http.StatusOK {
+		t.Errorf("the app's public link ended at %s (status %d)", resp.URL, resp.Status)
+	}
+}

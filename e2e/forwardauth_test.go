@@ -109,6 +109,7 @@ func testForwardAuth(t *testing.T, client *http.Client, origin string, idp *reco
 		"X-Auth-Request-Groups": "admins,engineering", "X-Auth-Request-Name": "Alice Anderson",
 	}
 	checkAppIdentity(t, client, origin+rd, app, setup, want)
+	checkForbiddenPage(t, client, origin, idp, app, setup)
 
 	// carol's email is not verified and she has no groups: the proxy must not make up values
 	// (older Caddy copies a missing header as the text of its placeholder) or let the
@@ -251,4 +252,32 @@ func (a *recordingApp) port(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkForbiddenPage: bob (not in admins) asks for /admins/ through the proxy and sees the
+// broker's 403 page, not the proxy's: who is signed in, "Use another account", and the
+// request ID that the broker's log carries; an API client gets the broker's JSON. The app
+// receives neither request.
+func checkForbiddenPage(t *testing.T, client *http.Client, origin string, idp *recordingIdP, app *recordingApp, setup forwardAuthSetup) {
+	t.Helper()
+	bob := newBrowserLike(t, client)
+	signInThrough(t, bob, origin, idp, "bob", "/")
+	before := app.count()
+	resp, body := fetch(t, bob, http.MethodGet, origin+"/admins/x?y=1", nil, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, `<strong id="who-user">bob</strong>`) ||
+		!strings.Contains(body, `id="use-another-account"`) || !strings.Contains(body, `<code id="request-id">`) {
+		t.Fatalf("bob on /admins/ through %s: status %d, want the broker's 403 page\n%s", setup.via, resp.StatusCode, body)
+	}
+	api := http.Header{"Accept": {"application/json"}}
+	resp, body = fetch(t, bob, http.MethodGet, origin+"/admins/x", nil, api)
+	var got struct {
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	if resp.StatusCode != http.StatusForbidden || json.Unmarshal([]byte(body), &got) != nil || got.Error != "forbidden" || got.RequestID == "" {
+		t.Errorf("API client on /admins/ through %s: status %d %s", setup.via, resp.StatusCode, body)
+	}
+	if n := app.count(); n != before {
+		t.Errorf("the app received %d requests that were refused", n-before)
+	}
 }

@@ -103,8 +103,15 @@ type demoBroker struct {
 }
 
 // name says which command runs, for messages: "oidc-broker demo" or
-// "oidc-broker serve".
-func (b *demoBroker) name() string { return "oidc-broker " + b.cmd.Args[1] }
+// "oidc-broker serve" (also when it runs through taskset).
+func (b *demoBroker) name() string {
+	for _, a := range b.cmd.Args[1:] {
+		if a == "demo" || a == "serve" {
+			return "oidc-broker " + a
+		}
+	}
+	return "oidc-broker"
+}
 
 // bannerURL finds the broker's URL in the banner that "oidc-broker demo" prints.
 var bannerURL = regexp.MustCompile(`Open (http://127\.0\.0\.1:\d+)/`)

@@ -305,7 +305,7 @@ func TestLDAPThroughTheBroker(t *testing.T) {
 		t.Errorf("Basic while the directory is down: %d, want 503", resp.StatusCode)
 	}
 	_, page := fetch(t, l.c, http.MethodGet, base+"/oauth2/sign_in", nil, nil)
-	if corpLink.MatchString(page) || !strings.Contains(page, "directory unreachable") || !regexp.MustCompile(`<a [^>]*id="idp-local"`).MatchString(page) {
+	if corpLink.MatchString(page) || !strings.Contains(page, `<span class="reason">Unavailable</span>`) || !regexp.MustCompile(`<a [^>]*id="idp-local"`).MatchString(page) {
 		t.Errorf("the sign-in page does not show corp unavailable beside a working local account:\n%s", page)
 	}
 	if resp, body := newLDAPLogin(t, base).start(); resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "Company directory is unavailable") {

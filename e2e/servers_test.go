@@ -158,14 +158,21 @@ func startServe(t *testing.T, config string) (*demoBroker, *net.TCPAddr) {
 // startServeWith is startServe with another build of the broker, bin.
 func startServeWith(t *testing.T, bin, config string) (*demoBroker, *net.TCPAddr) {
 	t.Helper()
+	return startServeCmd(t, exec.Command(bin, "serve", "--config", config))
+}
+
+// startServeCmd is startServe with a command prepared by the caller (its
+// environment, or run through taskset: e2e/loadpin_test.go).
+func startServeCmd(t *testing.T, cmd *exec.Cmd) (*demoBroker, *net.TCPAddr) {
+	t.Helper()
 	b := &demoBroker{
-		cmd:    exec.Command(bin, "serve", "--config", config),
+		cmd:    cmd,
 		stderr: &syncBuffer{},
 		exited: make(chan struct{}),
 	}
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	go func() {
 		b.waitErr = b.cmd.Wait()
@@ -199,7 +206,8 @@ func startServeWith(t *testing.T, bin, config string) (*demoBroker, *net.TCPAddr
 
 // writeServeConfig writes the broker's configuration into dir and returns its path: a free
 // loopback port, no public_url (the origin comes from the proxy's headers, as trusted),
-// one provider "acme" at issuer, and the upstream app. trusted is YAML in flow style.
+// one provider "acme" at issuer, and the upstream app; /admins/ is for the group admins
+// (alice, not bob). trusted is YAML in flow style.
 func writeServeConfig(t *testing.T, dir, trusted, issuer, upstream string) string {
 	t.Helper()
 	conf := fmt.Sprintf(`listen: 127.0.0.1:0
@@ -207,6 +215,9 @@ trusted_proxies: %s
 upstream: %q
 log:
   level: debug
+routes:
+  - path: /admins/
+    groups: {one_of: [admins]}
 providers:
   - id: acme
     name: Acme

@@ -88,15 +88,17 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	}
 
 	// A broken file: refused, every problem logged, the old configuration kept.
-	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\nproviders:\n  - id: local\n    type: saml\n    bogus: 1\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\nsession:\n  lifetime: 1d\nproviders:\n  - id: local\n    type: saml\n    bogus: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(t, b, "configuration reload refused; the running configuration stays", 1)
+	waitLog(t, b, `msg="configuration problem"`, 5) // the lines after it
 	logs := b.stderr.String()
-	for _, want := range []string{`problems=4`, `line=5 problem="field bogus not found`, `line=4 problem="providers[0].type: \"saml\"`} {
+	for _, want := range []string{`problems=5`, `line=3 problem="session.lifetime: \"1d\" is not a duration`,
+		`line=7 problem="providers[0].bogus: unknown key`, `line=6 problem="providers[0].type: \"saml\"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the refusal does not name %q:\n%s", want, logs)
 		}

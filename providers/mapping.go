@@ -175,6 +175,30 @@ func (m mapper) identity(idToken, userinfo map[string]any) Identity {
 	return id
 }
 
+// carriesAll reports whether claims (an ID token's; nil: none) carry every
+// claim the mapping reads: the email with its email_verified (they are
+// taken as a pair), the name, the username, the groups and the extra
+// group claims. Userinfo could then only repeat them, or differ from a
+// token the IdP has just issued (wantsUserinfo: "auto" skips the call).
+func (m mapper) carriesAll(claims map[string]any) bool {
+	if claims == nil {
+		return false
+	}
+	need := []string{or(m.cfg.Email, "email"), or(m.cfg.Name, "name"), or(m.cfg.Username, "preferred_username"), or(m.cfg.Groups, "groups")}
+	if !m.cfg.InsecureAssumeEmailVerified {
+		need = append(need, "email_verified")
+	}
+	for _, g := range m.cfg.ExtraGroups {
+		need = append(need, g.Claim)
+	}
+	for _, path := range need {
+		if v, ok := claimPath(claims, path); !ok || v == nil { // null says nothing
+			return false
+		}
+	}
+	return true
+}
+
 // overage reports whether a source declares the claim as distributed
 // (OpenID Connect Core §5.6.2), as Entra ID does when a user has too many
 // groups for the token: "_claim_names": {"groups": "src1"}.

@@ -22,7 +22,8 @@ import (
 // Options are the seams shared by the providers of one registry.
 type Options struct {
 	// HTTPClient is used for every call to the IdPs (discovery, JWKS, token,
-	// userinfo). Default: a client with a 10 s timeout.
+	// userinfo). Default: a client with a 10 s timeout whose transport keeps
+	// up to 64 idle connections per IdP host for reuse (transport.go).
 	HTTPClient *http.Client
 	// Logger receives provider events. Default: slog.Default().
 	Logger *slog.Logger
@@ -51,7 +52,7 @@ const maxWarming = 8
 
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: defaultTransport()}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -252,7 +253,7 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 	}
 	claims := tokens.IDTokenClaims.Claims
 	var info map[string]any
-	if p.wantsUserinfo(c) {
+	if p.wantsUserinfo(c, claims) {
 		info, err = p.userinfo(ctx, c, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject())
 		if err != nil {
 			return nil, fmt.Errorf("providers: %s: userinfo: %w", p.cfg.ID, err)
@@ -302,14 +303,30 @@ func (p *oidcProvider) checkIss(c *oidcClient, cb Callback) error {
 	return nil
 }
 
-func (p *oidcProvider) wantsUserinfo(c *oidcClient) bool {
+// wantsUserinfo says whether to call userinfo after a code exchange or a
+// refresh. idToken holds the claims of an ID token the IdP has just issued
+// (nil when it issued none). With "auto" (the default) the call is made
+// when the IdP publishes the endpoint and the mapping may find something
+// there: not for claims.source id_token, and not when that ID token already
+// carries every claim the mapping reads (mapper.carriesAll). The call is a
+// round trip to the IdP on every login; "always" makes it anyway.
+func (p *oidcProvider) wantsUserinfo(c *oidcClient, idToken map[string]any) bool {
 	switch p.cfg.Userinfo {
 	case "never":
 		return false
 	case "always":
 		return true
 	}
-	return c.rp.UserinfoEndpoint() != "" && p.cfg.Claims.Source != SourceIDToken
+	if c.rp.UserinfoEndpoint() == "" {
+		return false
+	}
+	switch p.cfg.Claims.Source {
+	case SourceIDToken:
+		return false
+	case SourceUserinfo:
+		return true
+	}
+	return !p.mapper.carriesAll(idToken)
 }
 
 // discovered returns the discovered client, running discovery if needed.

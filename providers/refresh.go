@@ -83,6 +83,7 @@ func (p *oidcProvider) Refresh(ctx context.Context, req RefreshRequest) (*Result
 		res.RefreshToken = tok.RefreshToken
 	}
 	claims := old
+	var fresh map[string]any // a new ID token's claims
 	var idExpiry time.Time
 	if raw, _ := tok.Extra("id_token").(string); raw != "" {
 		v := *c.rp.IDTokenVerifier()
@@ -97,10 +98,11 @@ func (p *oidcProvider) Refresh(ctx context.Context, req RefreshRequest) (*Result
 			return nil, refused(ErrRefreshNonce)
 		}
 		claims, res.IDToken, idExpiry = idc.Claims, raw, idc.GetExpiration()
+		fresh = claims
 	}
 	res.SessionID = stringClaim(claims, "sid")
 	var info map[string]any
-	if p.wantsUserinfo(c) {
+	if p.wantsUserinfo(c, fresh) { // the old ID token's claims may be stale: userinfo is read
 		info, err = p.userinfo(ctx, c, tok.AccessToken, tok.TokenType, req.Subject)
 		if errors.Is(err, ErrUserinfoSubject) {
 			return nil, refused(err)

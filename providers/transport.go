@@ -15,6 +15,25 @@ import (
 // errJWKSRateLimited: the last JWKS fetch failed too recently to try again.
 var errJWKSRateLimited = errors.New("providers: JWKS fetch failed recently; not retrying yet")
 
+// maxIdleConnsPerIdP is how many idle connections to one IdP host the
+// default transport keeps for reuse. Every login makes a token call (and
+// perhaps a userinfo call) to its IdP, and as many logins run at once as
+// users sign in; net/http's default keeps 2 per host, so with 8 logins at
+// once most token calls opened a new connection (and left a socket in
+// TIME_WAIT). Idle connections close after the transport's idle timeout.
+const maxIdleConnsPerIdP = 64
+
+// defaultTransport is the transport of the default Options.HTTPClient,
+// shared by the providers of every registry: net/http's default transport
+// (proxy from the environment, dial and TLS timeouts, HTTP/2) with a
+// per-host idle pool sized for concurrent logins.
+var defaultTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = maxIdleConnsPerIdP
+	t.MaxIdleConns = max(t.MaxIdleConns, 4*maxIdleConnsPerIdP)
+	return t
+})
+
 // maxDocument bounds the discovery document and the JWKS the transport keeps.
 const maxDocument = 1 << 20
 

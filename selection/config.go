@@ -124,26 +124,24 @@ func footerURLOK(raw string) bool {
 	return u.Scheme == "https" && u.Host != "" && u.User == nil
 }
 
-// Warnings lists colour choices that fail WCAG 2.2 AA contrast: text
-// against the background below 4.5:1, the primary colour (links, focus
-// ring, button border) below 4.5:1.
+// Warnings lists colour choices that fail WCAG 2.2 AA contrast
+// (ContrastProblems), each starting with its key.
 func (c Config) Warnings() []string {
 	var w []string
-	p := c.palette()
-	if r := contrast(p.text, p.background); r < 4.5 {
-		w = append(w, fmt.Sprintf("colors: text on background has a contrast of %.1f:1; WCAG AA asks for 4.5:1", r))
-	}
-	if r := contrast(p.primary, p.background); r < 4.5 {
-		w = append(w, fmt.Sprintf("colors: primary on background has a contrast of %.1f:1; WCAG AA asks for 4.5:1 (it colours links)", r))
+	for _, p := range ContrastProblems(c) {
+		w = append(w, p.String())
 	}
 	return w
 }
 
 // Palette is the page's colours as CSS values, derived from Config.Colors:
 // the three configured ones and shades computed from them so that muted
-// text and borders keep AA contrast.
+// text and borders keep AA contrast. Page is the backdrop around the card
+// (Background, a shade towards Text), Soft the colour of decorative
+// lines, and the Alert colours those of error messages.
 type Palette struct {
 	Primary, OnPrimary, Background, Text, Muted, Border, Hover, Disabled, DisabledText template.CSS
+	Page, Soft, AlertBackground, AlertText, AlertBorder                                template.CSS
 }
 
 type rgb [3]float64
@@ -158,12 +156,31 @@ func (c Config) palette() palette {
 	}
 }
 
+// The dark scheme's background and text, used with prefers-color-scheme:
+// dark when neither colors.background nor colors.text is configured.
+var (
+	darkBackground = rgb{0x1e, 0x20, 0x25}
+	darkText       = rgb{0xe8, 0xea, 0xed}
+)
+
+// dark returns the palette for prefers-color-scheme: dark, or false when
+// the configuration fixes the background or the text colour (a brand's
+// own scheme is kept as it is). The primary colour is lightened until it
+// keeps AA contrast on the dark background.
+func (c Config) dark() (palette, bool) {
+	if c.Colors.Background != "" || c.Colors.Text != "" {
+		return palette{}, false
+	}
+	p := palette{primary: c.palette().primary, background: darkBackground, text: darkText}
+	for t := 0.0; t <= 1 && contrast(p.primary, p.background) < MinTextContrast+0.1; t += 0.05 {
+		p.primary = mix(rgb{255, 255, 255}, c.palette().primary, t)
+	}
+	return p, true
+}
+
 // css derives the page's palette. Only validated hex colours get here.
 func (p palette) css() Palette {
-	onPrimary := rgb{255, 255, 255}
-	if contrast(rgb{0, 0, 0}, p.primary) > contrast(onPrimary, p.primary) {
-		onPrimary = rgb{}
-	}
+	onPrimary := onColor(p.primary)
 	muted := p.text
 	for t := 0.6; t < 1; t += 0.05 {
 		if m := mix(p.text, p.background, t); contrast(m, p.background) >= 4.6 {
@@ -171,12 +188,33 @@ func (p palette) css() Palette {
 			break
 		}
 	}
+	darkBg := luminance(p.background) < 0.2
+	alertBg, alertText, alertBorder := rgb{0xfd, 0xec, 0xea}, rgb{0x1b, 0x1f, 0x24}, rgb{0xb3, 0x26, 0x1e}
+	page := mix(p.text, p.background, 0.045)
+	if darkBg {
+		page = mix(rgb{}, p.background, 0.3)
+		alertBg, alertText, alertBorder = rgb{0x41, 0x1d, 0x1b}, rgb{0xf9, 0xde, 0xdc}, rgb{0xf2, 0xb8, 0xb5}
+	}
 	return Palette{
 		Primary: p.primary.css(), OnPrimary: onPrimary.css(), Background: p.background.css(), Text: p.text.css(),
 		Muted: muted.css(), Border: muted.css(),
 		Hover:    mix(p.primary, p.background, 0.08).css(),
 		Disabled: mix(p.text, p.background, 0.07).css(), DisabledText: muted.css(),
+		Page: page.css(), Soft: mix(p.text, p.background, 0.16).css(),
+		AlertBackground: alertBg.css(), AlertText: alertText.css(), AlertBorder: alertBorder.css(),
 	}
+}
+
+// colorScheme is the CSS color-scheme of the pages: "light dark" when the
+// dark palette applies, else the one the background is.
+func (c Config) colorScheme() string {
+	if _, ok := c.dark(); ok {
+		return "light dark"
+	}
+	if luminance(c.palette().background) < 0.2 {
+		return "dark"
+	}
+	return "light"
 }
 
 func orDefault(v, def string) string {

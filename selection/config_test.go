@@ -81,7 +81,7 @@ func TestDefaultColoursMeetWCAGAA(t *testing.T) {
 
 func TestColourWarnings(t *testing.T) {
 	w := Config{Colors: Colors{Primary: "#ffff00", Text: "#cccccc"}}.Warnings()
-	if len(w) != 2 || !strings.Contains(w[0], "text on background has a contrast of 1.6:1") {
+	if len(w) != 2 || !strings.Contains(w[0], "colors.text #cccccc on colors.background (default) #ffffff has a contrast of 1.6:1") {
 		t.Errorf("warnings %q", w)
 	}
 	// A dark theme gets light muted text and black or white on its primary.

@@ -77,19 +77,16 @@ const (
 // template can call Providers, Options and Groups; docs/selection.md shows
 // how a custom template uses them.
 type TemplateData struct {
-	// Lang is the chosen language's tag, for <html lang>.
-	Lang string
-	// T are the messages in that language: {{.T.title}},
-	// {{.T.Format "sign_in_with" "provider" .Name}}.
-	T Messages
+	// Frame is what every page shares: Lang (the chosen language's tag,
+	// for <html lang>), T (the messages in that language: {{.T.title}},
+	// {{.T.Format "sign_in_with" "provider" .Name}}), Brand, LogoURL,
+	// Style, FooterLinks, and ScriptURL (the page's
+	// progressive-enhancement script, set in the compact view).
+	Frame
 	// Title is Config.Title, or the translated "Sign in".
 	Title string
-	// LogoURL links to the logo; "" without one.
-	LogoURL string
 	// Palette is the page's colours as CSS values.
 	Palette Palette
-	// FooterLinks come from the configuration.
-	FooterLinks []Link
 	// Links are the broker's URLs for this request.
 	Links Links
 	// RD is the validated post-login path, for hidden form fields.
@@ -109,9 +106,6 @@ type TemplateData struct {
 	Query, SearchResult, ClearSearchURL string
 	// Shown and Total count the providers shown and configured.
 	Shown, Total int
-	// ScriptURL is the page's progressive-enhancement script (live search),
-	// set in the compact view; "" otherwise.
-	ScriptURL string
 	// LastUsed is the provider this browser used last, when it is known
 	// and available; nil otherwise.
 	LastUsed *Option
@@ -154,7 +148,7 @@ const maxEcho = 100 // longest user input the page repeats
 func (p *Page) data(c *Catalog, req *Request) *TemplateData {
 	lang := p.tr.match(req.AcceptLanguage)
 	d := &TemplateData{
-		Lang: lang.tag, T: lang.msgs, Title: p.cfg.Title, Palette: p.palette, FooterLinks: p.cfg.FooterLinks,
+		Frame: p.Frame(req.AcceptLanguage, req.Links.Static), Title: p.cfg.Title, Palette: p.palette,
 		Links: req.Links, RD: req.RD, ShowLogin: c.HasDomains(), Login: cut(req.Login, maxLoginLength),
 		Compact: c.Len() > p.threshold, Total: c.Len(),
 		OfferRemember: req.OfferRemember, Remember: req.OfferRemember && req.Remember,
@@ -163,9 +157,7 @@ func (p *Page) data(c *Catalog, req *Request) *TemplateData {
 	if d.Title == "" {
 		d.Title = lang.msgs["title"]
 	}
-	if p.logo != nil {
-		d.LogoURL = req.Links.Static + logoName + "?v=" + p.logo.Hash
-	}
+	d.Brand = "" // the title is the brand
 	query := strings.TrimSpace(cut(req.Query, maxEcho))
 	d.visible = c.order(d.Compact)
 	if query != "" {

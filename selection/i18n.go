@@ -43,10 +43,10 @@ func (m Messages) Format(key string, pairs ...string) string {
 // per-provider labels around their placeholder, HTML-escaped, for the fast
 // list writer.
 type language struct {
-	tag         string // for <html lang>, e.g. "de" or "pt-BR"
-	msgs        Messages
-	signInWith  [2]string // "Sign in with " and ""
-	unavailable [2]string
+	tag             string // for <html lang>, e.g. "de" or "pt-BR"
+	msgs            Messages
+	signInWith      [2]string // "Sign in with " and ""
+	unavailableHTML string    // "Unavailable", escaped
 }
 
 // translations holds the languages by lower-case tag.
@@ -122,7 +122,7 @@ func loadTranslations(dir string) (*translations, []error) {
 			l.msgs[k] = v
 		}
 		l.signInWith = splitPlaceholder(l.msgs["sign_in_with"], "{provider}")
-		l.unavailable = splitPlaceholder(l.msgs["unavailable"], "{reason}")
+		l.unavailableHTML = escapeHTML(l.msgs["provider_unavailable"])
 		t.byTag[key] = l
 	}
 	return t, errs

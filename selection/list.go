@@ -112,10 +112,10 @@ func (d *TemplateData) closeItem(b *strings.Builder, st Status) {
 		b.WriteString("</a>")
 		return
 	}
+	// One stable, translated word: the reason (st.Reason) changes from
+	// one refresh to the next and is for the log, not for users.
 	b.WriteString(`<span class="reason">`)
-	b.WriteString(d.lang.unavailable[0])
-	b.WriteString(escapeHTML(st.Reason))
-	b.WriteString(d.lang.unavailable[1])
+	b.WriteString(d.lang.unavailableHTML)
 	b.WriteString("</span></span>")
 }
 

@@ -30,10 +30,15 @@ var templateFS embed.FS
 type Page struct {
 	cfg       Config
 	tmpl      *template.Template
+	base      *template.Template // never executed, for Templates to clone
 	tr        *translations
 	palette   Palette
 	logo      *Asset
 	threshold int
+	// style is the stylesheet every page sends inline (frame.go),
+	// styleSrc its CSP source, colorScheme the color-scheme it supports.
+	style                 template.CSS
+	styleSrc, colorScheme string
 }
 
 // New validates cfg and builds the page: it parses the embedded templates
@@ -71,6 +76,13 @@ func build(cfg Config) (*Page, []error) {
 	var err error
 	if p.tmpl, err = parseTemplates(cfg.TemplateDir); err != nil {
 		errs = append(errs, fmt.Errorf("template_dir: %w", err))
+	} else if p.base, err = p.tmpl.Clone(); err != nil {
+		errs = append(errs, fmt.Errorf("template_dir: %w", err))
+	}
+	if len(errs) == 0 {
+		if err := p.buildStyle(); err != nil {
+			errs = append(errs, fmt.Errorf("template_dir: %w", err))
+		}
 	}
 	if len(errs) == 0 {
 		if err := p.tryOut(); err != nil {

@@ -153,7 +153,7 @@ func TestRenderEscapesAndDisables(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`<html lang="en">`, `<title>Sign in</title>`, `aria-disabled="true">Sign in with Down`,
-		"Unavailable: unreachable", "&lt;img src=x onerror=alert(1)&gt;"} {
+		`<span class="reason">Unavailable</span>`, "&lt;img src=x onerror=alert(1)&gt;"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -127,6 +127,7 @@ const (
 	EndedElsewhere   Why = "ended_elsewhere"
 	RefreshRefused   Why = "refresh_refused"
 	RefreshFailed    Why = "refresh_failed"
+	ProviderRemoved  Why = "provider_removed"   // a reload removed the session's provider
 	InvalidToken     Why = "invalid_token"      // an API client's access token (RFC 6750)
 	Scope            Why = "insufficient_scope" // the token lacks a required scope
 	StepUp           Why = "step_up_unmet"      // the sign-in does not meet the route's max_age or acr_values

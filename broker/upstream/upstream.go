@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,6 +98,8 @@ func Problems(cfgs []Config) []error {
 		if t, err := url.Parse(u.URL); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" ||
 			t.User != nil || t.RawQuery != "" || t.Fragment != "" {
 			add(field+"url", "%q must be an absolute http(s) URL without userinfo, query or fragment", u.URL)
+		} else if p := t.Port(); p != "" && !validPort(p) {
+			add(field+"url", "%q: the port %q is not a number from 1 to 65535", u.URL, p)
 		}
 		key := [2]string{host.String(), cleanPath(u.Path)}
 		if j, dup := seen[key]; dup {
@@ -260,4 +263,10 @@ func stripPath(u *url.URL, prefix string) {
 	if u.Path == "" {
 		u.Path, u.RawPath = "/", ""
 	}
+}
+
+// validPort accepts a port number from 1 to 65535.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker"
@@ -23,13 +26,12 @@ import (
 // on bad flags.
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "broker.yaml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	online := fs.Bool("online", false, "also reach every identity provider: discovery, keys, what it supports")
 	timeout := fs.Duration("timeout", 10*time.Second, "with --online: how long each provider may take")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *timeout <= 0 {
 		fmt.Fprintln(stderr, "check: --timeout must be positive")
@@ -37,10 +39,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := broker.LoadConfig(*path)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return checkFailed(err, *path, flagSet(fs, "config"), *asJSON, stdout, stderr)
 	}
-	res := checkResult{Config: *path, OK: true, Warnings: append([]string{}, cfg.Warnings()...)}
+	res := checkResult{Config: *path, OK: true, Problems: []checkProblem{}, Warnings: append([]string{}, cfg.Warnings()...)}
+	res.warningLines = warningLines(*path, res.Warnings)
 	for _, pc := range cfg.Providers {
 		if base, settings, ok := presets.Settings(pc); ok {
 			res.Presets = append(res.Presets, presetDefaults{Provider: pc.ID, Type: pc.Type, Base: base, Settings: settings})
@@ -55,9 +57,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		writeJSON(stdout, res)
 	} else {
 		res.write(stdout, len(cfg.Providers), *online)
 	}
@@ -67,13 +67,86 @@ func check(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// checkResult is what check found, and its JSON form.
+// checkFailed reports a configuration that could not be loaded: every
+// problem with its line, on stderr or as JSON on stdout. The exit status
+// is 1.
+func checkFailed(err error, path string, explicit, asJSON bool, stdout, stderr io.Writer) int {
+	if asJSON {
+		res := checkResult{Config: path, Problems: []checkProblem{}, Warnings: []string{}}
+		_, named := errors.AsType[*broker.ConfigError](err) // else the file could not be read
+		for _, p := range problemList(err) {
+			cp := checkProblem{Line: p.Line, Message: p.Message}
+			if named {
+				cp.Field = problemField(p.Message)
+			}
+			res.Problems = append(res.Problems, cp)
+		}
+		writeJSON(stdout, res)
+		return 1
+	}
+	if hint := noConfigHint(err, path, explicit); hint != "" {
+		fmt.Fprint(stderr, hint)
+		return 1
+	}
+	fmt.Fprintln(stderr, err)
+	return 1
+}
+
+var fieldRE = regexp.MustCompile(`^[A-Za-z0-9_]+(\[\d+\])*(\.[A-Za-z0-9_]+(\[\d+\])*)*$`)
+
+// problemField is the YAML path a problem's message starts with ("" when
+// it names none, as for a syntax error).
+func problemField(msg string) string {
+	field, _, ok := strings.Cut(msg, ": ")
+	if !ok || !fieldRE.MatchString(field) {
+		return ""
+	}
+	return field
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// checkResult is what check found, and its JSON form (documented in
+// docs/operations.md).
 type checkResult struct {
 	Config    string             `json:"config"`
 	OK        bool               `json:"ok"`
+	Problems  []checkProblem     `json:"problems"`
 	Warnings  []string           `json:"warnings"`
 	Presets   []presetDefaults   `json:"presets,omitempty"`
 	Providers []providers.Report `json:"providers,omitempty"`
+
+	warningLines []int // of Warnings, in the file (0: unknown)
+}
+
+var warningPathRE = regexp.MustCompile(`^([A-Za-z0-9_]+(?:\[\d+\])*(?:\.[A-Za-z0-9_]+(?:\[\d+\])*)*)[: ]`)
+
+// warningLines finds the line of each warning's key in the file at path.
+func warningLines(path string, warnings []string) []int {
+	data, err := os.ReadFile(path)
+	lines := make([]int, len(warnings))
+	if err != nil {
+		return lines
+	}
+	for i, w := range warnings {
+		if m := warningPathRE.FindStringSubmatch(w); m != nil {
+			lines[i] = broker.LineOf(data, m[1])
+		}
+	}
+	return lines
+}
+
+// checkProblem is one configuration problem: its line (0: unknown), the
+// YAML path of its field ("" for a problem of the file, such as its
+// syntax) and the message, which starts with that path.
+type checkProblem struct {
+	Line    int    `json:"line,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
 }
 
 // presetDefaults is what a provider's preset type means for it: the
@@ -89,7 +162,11 @@ type presetDefaults struct {
 // effective settings of each preset, then with online a block per provider
 // with one marked line per finding, and a summary.
 func (res checkResult) write(w io.Writer, n int, online bool) {
-	for _, warning := range res.Warnings {
+	for i, warning := range res.Warnings {
+		if i < len(res.warningLines) && res.warningLines[i] > 0 {
+			fmt.Fprintf(w, "warning: line %d: %s\n", res.warningLines[i], warning)
+			continue
+		}
 		fmt.Fprintln(w, "warning:", warning)
 	}
 	fmt.Fprintf(w, "%s: ok (%d providers)\n", res.Config, n)

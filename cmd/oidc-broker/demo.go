@@ -3,12 +3,14 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 
 	"github.com/oidc-broker/oidc-broker/broker"
 	"github.com/oidc-broker/oidc-broker/demo"
@@ -31,12 +33,17 @@ var demoIdPs = []demoIdP{
 // it. Nothing here is for production.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:4180", "broker address (loopback)")
+	listen := fs.String("listen", "127.0.0.1:4180", "broker address (loopback unless --allow-remote)")
+	allowRemote := fs.Bool("allow-remote", false, "let --listen name a non-loopback address: anyone who reaches it can sign in as the demo users")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	upstream := fs.String("upstream", "", "proxy to this app instead of the built-in demo app (e.g. examples/verify-app)")
 	signed := fs.Bool("assertion", false, "send the signed identity assertion (X-Auth-Request-Assertion; docs/assertion.md)")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if !*allowRemote && !loopbackListen(*listen) {
+		fmt.Fprintf(stderr, "oidc-broker demo: --listen %s is not a loopback address: the demo users and their password are public,\n"+
+			"so anyone who reaches it could sign in. Use 127.0.0.1:PORT, or add --allow-remote if that is what you want.\n", *listen)
 		return 2
 	}
 	logger := newLogger(broker.LogConfig{Level: *level}, stderr)
@@ -44,12 +51,21 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	brokerLn, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(stderr, "Another program uses that port: pick another one, such as --listen 127.0.0.1:4181 (or 127.0.0.1:0 for any free port).")
+		}
 		return 1
 	}
 	base := "http://" + brokerLn.Addr().String()
 
 	cfg := broker.Config{PublicURL: base}
 	cfg.Selection.Title = "Sign in to the demo app"
+	cfg.Routes = demoRoutes() // demorules.go
+	look, err := demoLook(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "oidc-broker demo:", err)
+		return 1
+	}
 	for _, d := range demoIdPs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -70,6 +86,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 				PostLogoutRedirectURIs: []string{base + "/oauth2/signed_out/" + d.id}}},
 			Logger:                   logger.With("demo_idp", d.id),
 			AuthorizationResponseIss: d.iss,
+			Look:                     look,
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "oidc-broker demo:", err)
@@ -102,10 +119,25 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 
   Open %s/ and sign in through either demo IdP.
   Users: alice, bob, carol (password %q); carol's email is not verified.
+  %s is public; %s is for the group admins (alice): bob sees the 403.
 
 Press Ctrl-C to stop.
-`, base, demo.DemoPassword)
+`, base, demo.DemoPassword, base+demoPublicPath, base+demoAdminsPath)
 	return serveUntilSignal(brokerLn, cfg.Server.NewHTTPServer("", srv.Handler()), logger, defaultDrain, notifyHUP(), nil)
+}
+
+// loopbackListen reports whether addr binds only the loopback interface
+// (an empty host binds every interface).
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true // net.Listen names the problem
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // serveBackground serves a demo IdP or the demo app, with the broker's

@@ -6,6 +6,7 @@
 //	oidc-broker check --config broker.yaml     validate the configuration
 //	oidc-broker demo                           run with built-in demo IdPs
 //	oidc-broker version                        print the version
+//	oidc-broker help [command]                 list the commands, or a command's flags
 package main
 
 import (
@@ -19,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,54 +31,54 @@ import (
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stopCPUProfile()
+	os.Exit(code)
 }
+
+// stopCPUProfile ends the CPU profile of a binary built with -tags
+// cpuprofile (cpuprofile.go: for the load harness only); in every other
+// build it does nothing.
+var stopCPUProfile = func() {}
 
 // run dispatches a command and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			return help(nil, stdout, stderr)
+		case "-version", "--version":
+			return printVersion(args[1:], stdout, stderr)
+		case "help":
+			return help(args[1:], stdout, stderr)
+		}
+	}
+	name := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	switch cmd {
-	case "serve":
-		return serve(args, stderr)
-	case "check":
-		return check(args, stdout, stderr)
-	case "demo":
-		return runDemo(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "oidc-broker", versionString())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+	if c, ok := findCommand(name); ok && c.run != nil {
+		return c.run(args, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "oidc-broker: unknown command %q\n%s", cmd, usage)
+	fmt.Fprintf(stderr, "oidc-broker: unknown command %q\n\n", name)
+	writeUsage(stderr)
 	return 2
 }
 
-const usage = `Usage:
-  oidc-broker [serve] --config FILE [--shutdown-timeout 20s]
-                                      run the broker: SIGHUP reloads FILE, SIGTERM drains
-  oidc-broker check --config FILE [--online [--timeout 10s] [--json]]
-                                      validate FILE, print every problem, exit 1 on error;
-                                      --online also asks each IdP what the broker relies on
-  oidc-broker demo [--listen ADDR]    run the broker with two built-in demo IdPs and a demo app
-  oidc-broker version                 print the version
-`
-
-func serve(args []string, stderr io.Writer) int {
+func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "broker.yaml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	drain := fs.Duration("shutdown-timeout", defaultDrain, "on SIGTERM, how long to let requests in flight finish")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	hup := notifyHUP() // from the start: a SIGHUP while starting must not end the process
 	cfg, err := broker.LoadConfig(*path)
 	if err != nil {
+		if hint := noConfigHint(err, *path, flagSet(fs, "config")); hint != "" {
+			fmt.Fprint(stderr, hint)
+			return 1
+		}
 		fmt.Fprintln(stderr, "oidc-broker:", err)
 		return 1
 	}
@@ -92,6 +92,10 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer srv.Close()
+	if err := probeStore(srv, logger); err != nil {
+		fmt.Fprintln(stderr, "oidc-broker:", err)
+		return 1
+	}
 	stopMetrics, err := startMetrics(cfg.Metrics, srv.MetricsHandler(), logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "oidc-broker:", err)
@@ -132,6 +136,25 @@ func serve(args []string, stderr io.Writer) int {
 	return serveUntilSignal(ln, cfg.Server.NewHTTPServer("", srv.Handler()), logger, *drain, hup, reload)
 }
 
+// probeStoreTimeout bounds the session store's probe at start.
+const probeStoreTimeout = 2 * time.Second
+
+// probeStore pings the session store once at start: a Redis Cluster node
+// is refused (an error), a store that does not answer is logged and the
+// broker starts all the same (/readyz says so until it answers).
+func probeStore(srv *broker.Server, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), probeStoreTimeout)
+	defer cancel()
+	err := srv.ProbeStore(ctx)
+	switch {
+	case errors.Is(err, broker.ErrRedisCluster):
+		return fmt.Errorf("session.redis: %w", err)
+	case err != nil:
+		logger.Warn("session store unavailable at start; starting all the same", "error", err)
+	}
+	return nil
+}
+
 // problemList is a configuration error's problems, one by one.
 func problemList(err error) []broker.Problem {
 	if cerr, ok := errors.AsType[*broker.ConfigError](err); ok {
@@ -142,6 +165,17 @@ func problemList(err error) []broker.Problem {
 		out = append(out, broker.Problem{Message: e.Error()})
 	}
 	return out
+}
+
+// defaultConfig is the configuration file serve and check read without
+// --config.
+const defaultConfig = "broker.yaml"
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // defaultDrain is how long SIGTERM lets requests in flight finish.
@@ -197,14 +231,4 @@ func newLogger(cfg broker.LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "dev"
 }

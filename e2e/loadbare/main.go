@@ -25,7 +25,9 @@
 // It listens on -listen (default 127.0.0.1:0, a free loopback port), prints
 // "loadbare listening on http://ADDR" on stdout once it accepts connections,
 // and exits with status 0 after SIGTERM or SIGINT, once in-flight requests
-// are done (at most 5 s).
+// are done (at most 5 s). With LOADBARE_CPUPROFILE set it writes a CPU
+// profile of its run into that file (the harness's LOAD_CPUPROFILE), to
+// compare with the broker's.
 //
 // TEST-ONLY.
 package main
@@ -39,6 +41,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -66,6 +69,18 @@ func handle(w http.ResponseWriter, _ *http.Request) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	flag.Parse()
+	if path := os.Getenv("LOADBARE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadbare:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*listen); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbare:", err)
 		os.Exit(1)

@@ -285,6 +285,9 @@ type invalidations struct {
 	// set before the subscription starts.
 	notify func(TokenHash)
 
+	rawMu sync.Mutex
+	raw   net.Conn // the subscribed connection, closed by restart
+
 	once   sync.Once
 	ctx    context.Context // canceled by stop
 	cancel context.CancelFunc
@@ -318,6 +321,18 @@ func (v *invalidations) stop() {
 	case <-v.done:
 	case <-time.After(v.ping + v.read):
 		v.log.Warn("session cache: the subscription did not stop in time")
+	}
+}
+
+// restart empties the cache and ends the subscription, which run makes
+// again (on the new primary, after a failover: invalidations published on
+// the old one may be lost).
+func (v *invalidations) restart() {
+	v.cache.setUp(false)
+	v.rawMu.Lock()
+	defer v.rawMu.Unlock()
+	if v.raw != nil {
+		_ = v.raw.Close()
 	}
 }
 
@@ -359,6 +374,9 @@ func (v *invalidations) subscribe() (bool, error) {
 	}
 	psc := redis.PubSubConn{Conn: c}
 	defer psc.Close()
+	v.rawMu.Lock()
+	v.raw = raw
+	v.rawMu.Unlock()
 	if err := psc.Subscribe(v.channel); err != nil {
 		return false, err
 	}

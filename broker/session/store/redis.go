@@ -3,14 +3,13 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -40,6 +39,7 @@ import (
 // replica caches: another one may.
 type Redis struct {
 	pool      *redis.Pool
+	primary   *primary // finds the server the pool dials, and follows it
 	prefix    string
 	opTimeout time.Duration
 	now       func() time.Time
@@ -49,6 +49,18 @@ type Redis struct {
 	feed    *invalidations // keeps cache subscribed; nil when cache is
 	log     *slog.Logger
 	pubErrs ErrorLog // failed publications, logged at most once a minute
+
+	// waitN replicas must confirm the writes that must survive a
+	// failover, within waitTimeout (0: none); journal keeps the
+	// revocations they did not (journal.go).
+	waitN       int
+	waitTimeout time.Duration
+	waitErrs    ErrorLog
+	shortUntil  atomic.Int64 // Unix ns: writes do not wait until then (degradedFor)
+	journal     *journal
+	ctx         context.Context // canceled by Close
+	cancel      context.CancelFunc
+	rewriteDone chan struct{}
 }
 
 var (
@@ -68,16 +80,10 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 		redis.DialDatabase(cfg.Database), redis.DialUsername(cfg.Username), redis.DialPassword(cfg.Password),
 	}
 	if cfg.TLS.Enabled {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(cfg.Address)
-		}
-		if cfg.TLS.CAFile != "" {
-			roots, err := loadCAFile(cfg.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("store: session.redis.tls.ca_file: %w", err)
-			}
-			tc.RootCAs = roots
+		host, _, _ := net.SplitHostPort(cfg.Address) // "" with sentinels: each primary's host
+		tc, err := tlsConfig(cfg.TLS, host)
+		if err != nil {
+			return nil, fmt.Errorf("store: session.redis.tls.ca_file: %w", err)
 		}
 		opts = append(opts, redis.DialUseTLS(true), redis.DialTLSConfig(tc))
 	}
@@ -92,17 +98,26 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 	if maxIdle == 0 {
 		maxIdle = min(DefaultRedisPoolMaxIdle, maxActive)
 	}
-	s := &Redis{prefix: prefix, opTimeout: dial + write + read, now: now,
-		channel: prefix + "invalidate", log: log, pubErrs: ErrorLog{Interval: time.Minute}}
+	p, err := newPrimary(cfg, opts, [3]time.Duration{dial, read, write}, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Redis{primary: p, prefix: prefix, opTimeout: dial + write + read, now: now,
+		channel: prefix + "invalidate", log: log, pubErrs: ErrorLog{Interval: time.Minute},
+		waitErrs: ErrorLog{Interval: time.Minute}, journal: newJournal(), ctx: ctx, cancel: cancel, rewriteDone: make(chan struct{})}
+	s.waitN, s.waitTimeout = cfg.waitFor()
 	s.pool = &redis.Pool{
 		MaxIdle: maxIdle, MaxActive: maxActive, Wait: true,
 		IdleTimeout: 4 * time.Minute, MaxConnLifetime: time.Hour,
-		DialContext: func(ctx context.Context) (redis.Conn, error) {
-			return redis.DialContext(ctx, "tcp", cfg.Address, opts...)
-		},
-		// A connection idle for a minute may have been closed by the server
-		// or a middlebox: check it before use.
+		DialContext: p.dial,
+		// A connection dialed before the last failover (or a failure that
+		// may have been one) is dropped; one idle for a minute may have
+		// been closed by the server or a middlebox: check it before use.
 		TestOnBorrowContext: func(ctx context.Context, c redis.Conn, idleSince time.Time) error {
+			if p.stale(c) {
+				return errStale
+			}
 			if time.Since(idleSince) < time.Minute {
 				return nil
 			}
@@ -113,26 +128,37 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 	if cacheTTL > 0 {
 		s.cache = newTokenCache(cacheTTL, CacheBytes, time.Now)
 		s.feed = newInvalidations(s.cache, s.channel, read, log, func(ctx context.Context) (redis.Conn, net.Conn, error) {
-			// The subscription's own connection; stop closes raw to end
-			// a receive at once.
+			// The subscription's own connection, to the primary; stop
+			// closes raw to end a receive at once.
 			ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 			defer cancel()
 			var raw net.Conn
 			d := net.Dialer{Timeout: dial}
-			c, err := redis.DialContext(ctx, "tcp", cfg.Address, append(slices.Clip(opts),
-				redis.DialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
-					nc, err := d.DialContext(ctx, network, addr)
-					raw = nc
-					return nc, err
-				}))...)
+			c, err := p.dialPrimary(ctx, redis.DialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+				nc, err := d.DialContext(ctx, network, addr)
+				raw = nc
+				return nc, err
+			}))
 			if err != nil {
 				return nil, nil, err
 			}
 			return c, raw, nil
 		})
 	}
+	// After a failover the cache starts empty on a new subscription
+	// (invalidations published on the old primary may be lost), and the
+	// journal is written to the new primary.
+	p.onSwitch = func() {
+		if s.feed != nil {
+			s.feed.restart()
+		}
+		s.replayNow()
+	}
 	return s, nil
 }
+
+// errStale: the pool drops a connection of an earlier generation.
+var errStale = errors.New("store: redis: connection from before a failover")
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d == 0 {
@@ -144,9 +170,13 @@ func orDefault(d, def time.Duration) time.Duration {
 // close ends the cache's subscription and releases the pool's
 // connections.
 func (s *Redis) Close() error {
+	s.cancel()
+	s.journal.start.Do(func() { close(s.rewriteDone) }) // never started
+	<-s.rewriteDone
 	if s.feed != nil {
 		s.feed.stop()
 	}
+	s.primary.close()
 	return s.pool.Close()
 }
 
@@ -169,19 +199,33 @@ func (s *Redis) Invalidations(notify func(TokenHash)) (start func()) {
 // errRedis prefixes every failure of the store.
 var errRedis = errors.New("store: redis")
 
-// do runs f on a pooled connection, all within opTimeout.
+// do runs f on a pooled connection, all within opTimeout. When the
+// connection turns out dead, or the server is no longer the primary, f
+// runs once more on a fresh connection (to the new primary): a restart or
+// a failover costs no request once the primary answers. f must be
+// idempotent (every caller's is; Once and Lock may then report a mark or
+// lock their first try made as someone else's, which fails closed).
 func (s *Redis) do(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
-	c, err := s.pool.GetContext(ctx)
+	err := s.try(ctx, f)
+	if err != nil && s.primary.failed(err) && ctx.Err() == nil {
+		err = s.try(ctx, f)
+		s.primary.failed(err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", errRedis, err)
 	}
-	defer c.Close()
-	if err := f(ctx, c); err != nil {
-		return fmt.Errorf("%w: %w", errRedis, err)
-	}
 	return nil
+}
+
+func (s *Redis) try(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
+	c, err := s.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(ctx, c)
 }
 
 func (s *Redis) sessionKey(token string) string { return s.prefix + "session:" + token }
@@ -192,6 +236,9 @@ func (s *Redis) sessionKey(token string) string { return s.prefix + "session:" +
 // the key's remaining life (PTTL, in the same round trip), so that a
 // cached session never outlives its key. The bytes must not be modified.
 func (s *Redis) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
+	if s.journal.deleted(token) { // ended, not yet confirmed by replicas
+		return nil, false, nil
+	}
 	var res reservation
 	if s.cache != nil && cachedRead(ctx, token) {
 		if b, ok := s.cache.find(token); ok {
@@ -253,12 +300,13 @@ func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		_ = c.Send("PEXPIREAT", key, expiry.UnixMilli())
 		_ = c.Send("EXEC")
 		_ = c.Send("PUBLISH", s.channel, h.String())
+		w := s.sendWait(c)
 		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
 		if err != nil {
 			return err
 		}
-		if len(replies) != 5 {
-			return fmt.Errorf("MULTI, SET, PEXPIREAT, EXEC, PUBLISH: %d replies", len(replies))
+		if len(replies) != 5+w {
+			return fmt.Errorf("MULTI, SET, PEXPIREAT, EXEC, PUBLISH, WAIT: %d replies", len(replies))
 		}
 		for _, r := range replies[:3] {
 			if e, ok := r.(redis.Error); ok {
@@ -269,31 +317,45 @@ func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 			return err
 		}
 		s.published(replies[4])
+		if w > 0 {
+			s.confirmed(replies[5], nil) // a session lost in a failover signs its user in again: logged only
+		}
 		return nil
 	})
 }
 
 // DeleteCtx removes the session of token and publishes the invalidation,
 // in one round trip.
+//
+// With wait.replicas it is a revocation that must survive a failover: when
+// the replicas do not confirm it, or it fails, the journal keeps it and
+// writes it again until they do (a failure is returned all the same).
 func (s *Redis) DeleteCtx(ctx context.Context, token string) error {
 	h := HashOf(token)
 	defer s.invalidate(h)
-	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+	confirmed := s.waitN == 0
+	err := s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		_ = c.Send("DEL", s.sessionKey(token))
 		_ = c.Send("PUBLISH", s.channel, h.String())
+		w := s.sendWait(c)
 		replies, err := redis.Values(redis.DoContext(c, ctx, ""))
 		if err != nil {
 			return err
 		}
-		if len(replies) != 2 {
-			return fmt.Errorf("DEL, PUBLISH: %d replies", len(replies))
+		if len(replies) != 2+w {
+			return fmt.Errorf("DEL, PUBLISH, WAIT: %d replies", len(replies))
 		}
 		if e, ok := replies[0].(redis.Error); ok {
 			return e
 		}
 		s.published(replies[1])
+		confirmed = confirmed || (w > 0 && s.confirmed(replies[2], nil))
 		return nil
 	})
+	if !confirmed {
+		s.keep(func(j *journal) { j.addDel(token) })
+	}
+	return err
 }
 
 // invalidate drops the local cache's entry of a session this replica just
@@ -380,10 +442,18 @@ func (s *Redis) IndexAdd(ctx context.Context, keys []string, token string, until
 		args = append(args, s.indexKey(k))
 	}
 	args = append(args, token, until.UnixMilli(), s.now().UnixMilli())
-	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
-		_, err := indexAddScript.DoContext(ctx, c, args...)
-		return err
+	confirmed := s.waitN == 0
+	err := s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+		if _, err := indexAddScript.DoContext(ctx, c, args...); err != nil {
+			return err
+		}
+		confirmed = confirmed || s.wait(ctx, c)
+		return nil
 	})
+	if !confirmed { // a revocation mark, or what a back-channel logout must find
+		s.keep(func(j *journal) { j.addIndex(keys, token, until) })
+	}
+	return err
 }
 
 func (s *Redis) IndexTokens(ctx context.Context, key string) (tokens []string, err error) {
@@ -393,7 +463,10 @@ func (s *Redis) IndexTokens(ctx context.Context, key string) (tokens []string, e
 			"("+strconv.FormatInt(s.now().UnixMilli(), 10), "+inf"))
 		return err
 	})
-	return tokens, err
+	if err != nil {
+		return nil, err
+	}
+	return s.journal.indexed(key, tokens, s.now()), nil
 }
 
 func (s *Redis) IndexRemove(ctx context.Context, key string) error {
@@ -406,6 +479,9 @@ func (s *Redis) IndexRemove(ctx context.Context, key string) error {
 func (s *Redis) Once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
 		fresh, err = setNX(ctx, c, s.prefix+"once:"+key, "1", ttl)
+		if fresh {
+			s.wait(ctx, c) // a lost mark is a state the IdP still refuses to redeem twice: logged only
+		}
 		return err
 	})
 	return fresh, err
@@ -451,8 +527,12 @@ func setNX(ctx context.Context, c redis.Conn, key, value string, ttl time.Durati
 func (s *Redis) Secret(ctx context.Context, name string) (b []byte, err error) {
 	key := s.prefix + "secret:" + name
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
-		if _, err := redis.DoContext(c, ctx, "SET", key, randomBytes(32), "NX"); err != nil && !errors.Is(err, redis.ErrNil) {
+		made, err := redis.String(redis.DoContext(c, ctx, "SET", key, randomBytes(32), "NX"))
+		if err != nil && !errors.Is(err, redis.ErrNil) {
 			return err
+		}
+		if made == "OK" {
+			s.wait(ctx, c)
 		}
 		b, err = redis.Bytes(redis.DoContext(c, ctx, "GET", key))
 		return err

@@ -2,10 +2,13 @@ package store
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v4"
@@ -17,8 +20,16 @@ import (
 // RedisConfig configures the Redis session store (session.store: redis),
 // which replicas share. docs/sessions.md describes it.
 type RedisConfig struct {
-	// Address is the server's host:port. Required with session.store: redis.
+	// Address is the server's host:port. Required with session.store:
+	// redis, unless Sentinel names the primary.
 	Address string `yaml:"address"`
+	// Sentinel, when set, finds the primary through Redis Sentinel instead
+	// of Address, and follows it when it fails over (primary.go).
+	Sentinel SentinelConfig `yaml:"sentinel"`
+	// Wait makes the writes that must survive a failover wait until
+	// replicas have them (WAIT). Default: one replica for up to 1s with
+	// Sentinel, off without.
+	Wait WaitConfig `yaml:"wait"`
 	// Username (Redis 6 ACL user) and Password authenticate the
 	// connection; write the password as ${VAR}.
 	Username string `yaml:"username"`
@@ -48,6 +59,59 @@ type RedisConfig struct {
 	// "oidc-broker:". Replicas of one broker must use the same one.
 	KeyPrefix string `yaml:"key_prefix"`
 }
+
+// SentinelConfig says how to find the primary through Redis Sentinel.
+// Username, Password and TLS are the sentinels' own: the data connections
+// use RedisConfig's.
+type SentinelConfig struct {
+	// Addresses are the sentinels' host:port, asked in turn.
+	Addresses []string `yaml:"addresses"`
+	// Master is the name the sentinels monitor the primary under.
+	Master string `yaml:"master"`
+	// Username and Password authenticate to the sentinels (their
+	// requirepass or ACL user); write the password as ${VAR}, or give
+	// PasswordFile.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile holds the password instead (a Docker or Kubernetes
+	// secret); one trailing newline is ignored.
+	PasswordFile string `yaml:"password_file"`
+	// TLS connects to the sentinels over TLS, as RedisConfig.TLS does to
+	// Redis.
+	TLS RedisTLS `yaml:"tls"`
+}
+
+// Enabled reports whether the sentinels are configured.
+func (c SentinelConfig) Enabled() bool { return len(c.Addresses) > 0 || c.Master != "" }
+
+// WaitConfig bounds the wait for replicas after a write that must survive
+// a failover (a session written at login, a deletion, an index entry, a
+// single-use mark).
+type WaitConfig struct {
+	// Replicas is how many replicas must have the write. nil: 1 with
+	// Sentinel, 0 (no wait) without.
+	Replicas *int `yaml:"replicas"`
+	// Timeout bounds the wait. Default 1s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// DefaultWaitTimeout is session.redis.wait.timeout's default.
+const DefaultWaitTimeout = time.Second
+
+// waitFor is the number of replicas and the bound that writes wait for.
+func (c RedisConfig) waitFor() (int, time.Duration) {
+	n := 0
+	if c.Sentinel.Enabled() {
+		n = 1
+	}
+	if c.Wait.Replicas != nil {
+		n = *c.Wait.Replicas
+	}
+	return n, orDefault(c.Wait.Timeout, DefaultWaitTimeout)
+}
+
+// Set reports whether any Redis setting is given.
+func (c RedisConfig) Set() bool { return !reflect.DeepEqual(c, RedisConfig{}) }
 
 // RedisTLS are the TLS settings of the Redis connection. In YAML it is
 // either a boolean (`tls: true`: TLS with the system's roots) or a mapping
@@ -100,12 +164,21 @@ func (c RedisConfig) Problems(used bool) []error {
 		errs = append(errs, fmt.Errorf("session.redis.%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	switch {
-	case c.Address == "" && used:
-		add("address", "is required with session.store: redis")
-	case c.Address != "":
-		if host, port, err := net.SplitHostPort(c.Address); err != nil || host == "" || !validPort(port) {
-			add("address", "%q is not host:port", c.Address)
-		}
+	case c.Address != "" && c.Sentinel.Enabled():
+		add("address", "must not be set with sentinel: the sentinels name the primary")
+	case c.Address == "" && used && !c.Sentinel.Enabled():
+		add("address", "is required with session.store: redis (or sentinel)")
+	case c.Address != "" && !validAddress(c.Address):
+		add("address", "%q is not host:port", c.Address)
+	}
+	errs = append(errs, c.Sentinel.problems()...)
+	if c.Wait.Replicas != nil && *c.Wait.Replicas < 0 {
+		add("wait.replicas", "must not be negative (0 waits for none)")
+	}
+	if read := orDefault(c.ReadTimeout, DefaultRedisTimeout); c.Wait.Timeout < 0 {
+		add("wait.timeout", "must not be negative")
+	} else if n, wait := c.waitFor(); n > 0 && wait >= read {
+		add("wait.timeout", "%v must be shorter than read_timeout (%v), which bounds the wait's reply", wait, read)
 	}
 	if c.Database < 0 {
 		add("database", "must not be negative")
@@ -135,6 +208,64 @@ func (c RedisConfig) Problems(used bool) []error {
 	return errs
 }
 
+// problems checks the sentinel settings.
+func (c SentinelConfig) problems() []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("session.redis.sentinel.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if !c.Enabled() {
+		if c.Username != "" || c.Password != "" || c.PasswordFile != "" || c.TLS != (RedisTLS{}) {
+			add("addresses", "is required when other sentinel settings are given")
+		}
+		return errs
+	}
+	if len(c.Addresses) == 0 {
+		add("addresses", "is required with sentinel: at least one sentinel's host:port")
+	}
+	for i, a := range c.Addresses {
+		if !validAddress(a) {
+			add(fmt.Sprintf("addresses[%d]", i), "%q is not host:port", a)
+		}
+	}
+	if c.Master == "" {
+		add("master", "is required with sentinel: the name the sentinels monitor the primary under")
+	}
+	if _, err := c.password(); err != nil {
+		add("password_file", "%v", err)
+	}
+	if c.TLS.CAFile != "" {
+		if _, err := loadCAFile(c.TLS.CAFile); err != nil {
+			add("tls.ca_file", "%v", err)
+		}
+	}
+	return errs
+}
+
+// password is Password, or the content of PasswordFile.
+func (c SentinelConfig) password() (string, error) {
+	switch {
+	case c.PasswordFile == "":
+		return c.Password, nil
+	case c.Password != "":
+		return "", errors.New("set password or password_file, not both")
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read %q: %w", c.PasswordFile, errors.Unwrap(err))
+	}
+	p := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if p == "" {
+		return "", fmt.Errorf("%q is empty", c.PasswordFile)
+	}
+	return p, nil
+}
+
+func validAddress(a string) bool {
+	host, port, err := net.SplitHostPort(a)
+	return err == nil && host != "" && validPort(port)
+}
+
 // warnings lists valid Redis settings that expose sessions.
 func (c RedisConfig) Warnings() []string {
 	var w []string
@@ -143,6 +274,18 @@ func (c RedisConfig) Warnings() []string {
 	}
 	if host, _, err := net.SplitHostPort(c.Address); err == nil && !c.TLS.Enabled && !isLoopbackHost(host) {
 		w = append(w, "session.redis: the connection to "+c.Address+" is not encrypted: sessions (tokens included) and the password cross the network in clear; set tls")
+	}
+	if c.Sentinel.TLS.InsecureSkipVerify {
+		w = append(w, "session.redis.sentinel.tls.insecure_skip_verify: the sentinels' certificates are not checked: anyone on the network path can name another server as the primary")
+	}
+	for _, a := range c.Sentinel.Addresses {
+		if host, _, err := net.SplitHostPort(a); err == nil && !c.Sentinel.TLS.Enabled && !isLoopbackHost(host) {
+			w = append(w, "session.redis.sentinel: the connection to "+a+" is not encrypted: anyone on the network path can name another server as the primary; set sentinel.tls")
+			break
+		}
+	}
+	if n, _ := c.waitFor(); c.Sentinel.Enabled() && n == 0 {
+		w = append(w, "session.redis.wait.replicas: 0 with sentinel: a session written, or ended, just before a failover can be lost with the primary (docs/sessions.md#high-availability)")
 	}
 	return w
 }

@@ -2,7 +2,9 @@
 // data (memory, or Redis shared by replicas), and next to it the Backend
 // the broker needs besides (the index, single-use marks, locks, secrets).
 // The Redis store has a read cache of encoded sessions, kept true by an
-// invalidation channel (cache.go). One conformance suite
+// invalidation channel (cache.go); it finds and follows its primary
+// through Redis Sentinel (primary.go), and keeps the revocations replicas
+// have not confirmed until they do (journal.go). One conformance suite
 // (conformance_test.go) runs against every implementation.
 //
 // The package knows no session format: it stores bytes under tokens.

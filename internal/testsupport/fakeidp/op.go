@@ -282,6 +282,20 @@ func (op *OP) idToken(g grant, access string) string {
 	return Sign(op.key, "fake-1", claims)
 }
 
+// LogoutToken signs a back-channel logout token (OpenID Connect
+// Back-Channel Logout 1.0) for the registered client: for the user sub,
+// and the IdP session sid unless "", with a fresh jti.
+func (op *OP) LogoutToken(sub, sid string) string {
+	now := time.Now()
+	claims := map[string]any{"iss": op.Issuer(""), "aud": op.ClientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": randomString(), "sub": sub,
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}
+	if sid != "" {
+		claims["sid"] = sid
+	}
+	return Sign(op.key, "fake-1", claims)
+}
+
 // Token returns the user of an access token this OP issued.
 func (op *OP) Token(access string) (User, bool) {
 	op.mu.Lock()

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -58,6 +60,11 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile, when set, make the server speak TLS only,
 	// with this certificate (clients need none).
 	TLSCertFile, TLSKeyFile string
+	// ReplicaOf, when set, starts the server as a replica of this
+	// host:port.
+	ReplicaOf string
+	// Args are more redis-server arguments ("--cluster-enabled", "yes").
+	Args []string
 }
 
 // StartWith is Start with options.
@@ -72,7 +79,7 @@ func StartWith(tb testing.TB, opts Options) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{Addr: addr, tb: tb, dir: tb.TempDir(), opts: opts, output: &bytes.Buffer{}}
+	s := &Server{Addr: addr, tb: tb, dir: tb.TempDir(), opts: opts, output: newBuffer()}
 	tb.Cleanup(s.kill)
 	s.Restart()
 	return s
@@ -87,16 +94,29 @@ func (s *Server) Restart() {
 		"--dir", s.dir, "--dbfilename", "dump.rdb", "--loglevel", "warning")
 	if s.opts.TLSCertFile != "" {
 		cmd.Args = append(cmd.Args, "--port", "0", "--tls-port", port, "--tls-cert-file", s.opts.TLSCertFile,
-			"--tls-key-file", s.opts.TLSKeyFile, "--tls-auth-clients", "no")
+			"--tls-key-file", s.opts.TLSKeyFile, "--tls-auth-clients", "no", "--tls-replication", "yes", "--tls-ca-cert-file", s.opts.TLSCertFile)
 	} else {
 		cmd.Args = append(cmd.Args, "--port", port)
 	}
 	if s.opts.Password != "" {
-		cmd.Args = append(cmd.Args, "--requirepass", s.opts.Password)
+		cmd.Args = append(cmd.Args, "--requirepass", s.opts.Password, "--masterauth", s.opts.Password)
 	}
+	if s.opts.ReplicaOf != "" {
+		host, port, _ := net.SplitHostPort(s.opts.ReplicaOf)
+		cmd.Args = append(cmd.Args, "--replicaof", host, port)
+	}
+	cmd.Args = append(cmd.Args, s.opts.Args...)
+	s.run(cmd)
+}
+
+func newBuffer() *bytes.Buffer { return &bytes.Buffer{} }
+
+// run starts cmd and waits until it answers PING.
+func (s *Server) run(cmd *exec.Cmd) {
+	s.tb.Helper()
 	cmd.Stdout, cmd.Stderr = syncWriter{s}, syncWriter{s}
 	if err := cmd.Start(); err != nil {
-		s.tb.Fatalf("start redis-server: %v", err)
+		s.tb.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -112,7 +132,7 @@ func (s *Server) Restart() {
 		}
 		select {
 		case <-exited:
-			s.tb.Fatalf("redis-server exited at start: %s", s.Output())
+			s.tb.Fatalf("%s exited at start: %s", cmd.Path, s.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -140,6 +160,22 @@ func (s *Server) Stop() {
 	case <-time.After(stopTimeout):
 		s.tb.Fatalf("redis-server did not shut down (%v)", err)
 	}
+}
+
+// Kill ends the process at once (SIGKILL), as a crash does: it saves
+// nothing. Restart starts it again, empty.
+func (s *Server) Kill() {
+	s.tb.Helper()
+	s.signal(syscall.SIGKILL)
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		s.tb.Fatalf("redis-server did not die")
+	}
+	_ = os.Remove(filepath.Join(s.dir, "dump.rdb"))
 }
 
 // Pause stops the process (SIGSTOP): connections and commands hang, as with
@@ -171,6 +207,18 @@ func (s *Server) Do(cmd string, args ...any) any {
 		s.tb.Fatalf("redis %s: %v", cmd, err)
 	}
 	return v
+}
+
+// Try runs one command on a new connection and returns its error, for a
+// server that may refuse or drop connections (one being restarted, or
+// made a replica).
+func (s *Server) Try(cmd string, args ...any) (any, error) {
+	c, err := redis.Dial("tcp", s.Addr, s.dialOptions(5*time.Second)...)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Do(cmd, args...)
 }
 
 // dialOptions are the test's own connections' (TLS without verification:
@@ -225,6 +273,22 @@ func (s *Server) Port() int {
 	_, p, _ := net.SplitHostPort(s.Addr)
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// PID is the process ID of the running server (0 when it is stopped), for
+// tests that read its CPU time or pin it to a CPU.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-s.exited:
+		return 0
+	default:
+		return s.cmd.Process.Pid
+	}
 }
 
 // syncWriter appends the process's output under the server's lock.
