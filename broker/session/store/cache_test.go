@@ -320,7 +320,10 @@ func TestTokenCacheBudget(t *testing.T) {
 	}
 	held := int64(heap()) - int64(before)
 	t.Logf("%d sessions cached, %d bytes accounted, %d bytes of heap measured", len(c.entries), c.size, held)
-	if held > budget {
+	// noise: what the runtime and other goroutines (earlier tests'
+	// subscriptions winding down) allocate meanwhile.
+	const noise = 32 << 10
+	if held > budget+noise {
 		t.Errorf("the cache holds %d bytes of heap, over its budget %d", held, budget)
 	}
 	if held < budget/2 {
