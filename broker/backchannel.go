@@ -1,25 +1,23 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/backchannel"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/formbody"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
-// OpenID Connect Back-Channel Logout 1.0: when a user's session ends at the
-// IdP, the IdP posts a logout token to
+// OpenID Connect Back-Channel Logout 1.0 (package backchannel): when a
+// user's session ends at the IdP, the IdP posts a logout token to
 // /oauth2/backchannel_logout/{provider}, and every broker session of that
 // IdP session (sid) or user (sub) ends, on every replica that shares the
-// store. The store's index (backend.indexTokens) finds them; finishLogin
+// store. The store's index (backend.IndexTokens) finds them; finishLogin
 // fills it.
 //
 // An ended session must stay ended: a request that loaded it before it was
@@ -29,33 +27,20 @@ import (
 // session store refuses to write a revoked session (session.Manager.End,
 // EndStored).
 
-// Bounds of the back-channel endpoint.
-const (
-	// maxLogoutRequest caps the request body; a logout token is about 1 KB.
-	maxLogoutRequest = 64 << 10
-	// logoutFailures refused logout tokens per provider and client address
-	// (an IPv6 /64) within logoutFailureSpan; then 429 until the bucket
-	// refills. Valid tokens are never counted, so an attacker's garbage
-	// cannot stop the IdP's logouts from another address.
-	logoutFailures    = 20
-	logoutFailureSpan = time.Minute
-)
-
 // initLogout sets up what logouts need: the limiter of the back-channel
 // endpoint, and the guard that keeps ended sessions ended (their tunnels
 // close: tunnels.go).
 func (s *Server) initLogout() {
-	s.logouts = ratelimit.NewFailures(logoutFailures, logoutFailureSpan, s.opts.Now)
+	s.logouts = backchannel.NewLimiter(s.opts.Now)
 	s.sessions.GuardEnds(session.Ending{Backend: s.store, Now: s.now, Ended: s.endTunnels, Log: s.log})
 }
 
-// handleBackchannelLogout verifies a logout token (providers.
-// LogoutTokenVerifier does every check of §2.6 except replay, done here
-// with the store's single-use marks) and ends the sessions it names. It
-// answers 200, or 400 with {"error":"invalid_request"} and a log line that
-// names the failed check (never the token), 429 while a client keeps
-// sending bad tokens, 503 when the IdP's keys or the store cannot be
-// reached. Responses are never cached (§2.8).
+// handleBackchannelLogout reads a logout token and ends the sessions it
+// names (backchannel.Logout.End verifies it and ends them). It answers
+// 200, or 400 with {"error":"invalid_request"} and a log line that names
+// the failed check (never the token), 429 while a client keeps sending bad
+// tokens, 503 when the IdP's keys or the store cannot be reached.
+// Responses are never cached (§2.8).
 func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
@@ -84,7 +69,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	// §2.8: any failure is a 400, whatever formbody.Status would say.
-	form, err := formbody.Read(w, r, maxLogoutRequest)
+	form, err := formbody.Read(w, r, backchannel.MaxRequest)
 	if err != nil {
 		refuse(http.StatusBadRequest, audit.Because(audit.BadRequest, "unreadable request body"), err)
 		return
@@ -94,102 +79,15 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 		refuse(http.StatusBadRequest, audit.Because(audit.BadRequest, "no logout_token"), nil)
 		return
 	}
-	claims, err := v.VerifyLogoutToken(ctx, raw)
-	var unavailable *providers.UnavailableError
-	switch {
-	case errors.As(err, &unavailable):
-		refuse(http.StatusServiceUnavailable, audit.Because(audit.IdPUnavailable, "provider unavailable"), err)
-		return
-	case err != nil:
-		refuse(http.StatusBadRequest, audit.Because(audit.Verification, "verification failed"), err)
+	logout := backchannel.Logout{Store: s.store, Sessions: s.sessions, SIDKey: sidKey, SubKey: subKey}
+	ended, err := logout.End(ctx, provider, v, raw)
+	var refusal *backchannel.Refusal
+	if errors.As(err, &refusal) {
+		refuse(refusal.Status, refusal.Reason, refusal.Err)
 		return
 	}
-	// Replay (§2.6 step 7), before anything ends: a replayed sub-only token
-	// would otherwise end the sessions the user started since.
-	fresh, err := s.store.Once(ctx, "logout-jti:"+provider+":"+claims.JTI, providers.LogoutTokenMaxAge+2*providers.LogoutTokenLeeway)
-	switch {
-	case err != nil:
-		refuse(http.StatusServiceUnavailable, audit.Because(audit.StoreUnavailable, "session store unavailable"), err)
-		return
-	case !fresh:
-		refuse(http.StatusBadRequest, audit.Because(audit.Replayed, "jti replayed"), nil)
-		return
-	}
-	n, err := s.endSessionsOf(ctx, provider, claims)
-	if err != nil {
-		refuse(http.StatusServiceUnavailable, audit.Because(audit.StoreUnavailable, "session store unavailable"), err)
-		return
-	}
-	by := "sid"
-	if claims.SID == "" {
-		by = "sub"
-	}
-	s.audit(ctx, auditEntry{event: audit.Backchannel, provider: provider, sub: claims.Subject, before: []any{"by", by}, after: []any{"sessions", n}})
+	s.audit(ctx, auditEntry{event: audit.Backchannel, provider: provider, sub: ended.Subject, before: []any{"by", ended.By}, after: []any{"sessions", ended.Sessions}})
 	w.WriteHeader(http.StatusOK)
-}
-
-// endSessionsOf ends the sessions a logout token names and returns how
-// many there were: those of its sid when it has one, else all of its sub's.
-// A token with both also ends the sub's sessions that recorded no sid (the
-// IdP put none in their ID tokens, so the sid cannot find them): ending one
-// session too many is safer than keeping one that should have ended.
-func (s *Server) endSessionsOf(ctx context.Context, provider string, c providers.LogoutClaims) (int, error) {
-	var tokens, emptied []string
-	if c.SID != "" {
-		key := sidKey(provider, c.SID)
-		t, err := s.store.IndexTokens(ctx, key)
-		if err != nil {
-			return 0, err
-		}
-		tokens, emptied = t, append(emptied, key)
-	}
-	if c.Subject != "" {
-		key := subKey(provider, c.Subject)
-		t, err := s.store.IndexTokens(ctx, key)
-		if err != nil {
-			return 0, err
-		}
-		if c.SID == "" {
-			tokens, emptied = t, append(emptied, key)
-		} else {
-			for _, tok := range t {
-				if slices.Contains(tokens, tok) {
-					continue
-				}
-				if sidless, err := s.sessionWithoutSID(tok); err != nil {
-					return 0, err
-				} else if sidless {
-					tokens = append(tokens, tok)
-				}
-			}
-		}
-	}
-	n := 0
-	for _, tok := range tokens {
-		ended, err := s.sessions.EndStored(ctx, tok)
-		if err != nil {
-			return n, err
-		}
-		if ended {
-			n++
-		}
-	}
-	for _, key := range emptied {
-		if err := s.store.IndexRemove(ctx, key); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// sessionWithoutSID reports whether the stored session of token is signed
-// in with tokens that carry no sid.
-func (s *Server) sessionWithoutSID(token string) (bool, error) {
-	_, t, ok, err := s.sessions.Stored(token)
-	if err != nil || !ok {
-		return false, err // !ok: gone already
-	}
-	return t.SID == "", nil
 }
 
 // jsonError answers an API client with {"error": code}.

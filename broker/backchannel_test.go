@@ -19,6 +19,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/oidc-broker/oidc-broker/broker/backchannel"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostileidp"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -227,7 +228,7 @@ func TestBackchannelLogoutRefusals(t *testing.T) {
 		{"expired", "alpha", url.Values{"logout_token": {valid(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })}}, "exp has passed"},
 		{"no logout_token", "alpha", url.Values{"other": {"x"}}, "no logout_token"},
 		{"unknown provider", "nope", url.Values{"logout_token": {valid(func(map[string]any) {})}}, "no such provider"},
-		{"body too large", "alpha", url.Values{"logout_token": {strings.Repeat("a", maxLogoutRequest)}}, "unreadable request body"},
+		{"body too large", "alpha", url.Values{"logout_token": {strings.Repeat("a", backchannel.MaxRequest)}}, "unreadable request body"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -268,20 +269,20 @@ func TestBackchannelLogoutRateLimit(t *testing.T) {
 			t.Fatalf("valid token: %d %s", resp.StatusCode, body(resp))
 		}
 	}
-	for i := range logoutFailures {
+	for i := range backchannel.Failures {
 		if resp := e.postLogout("alpha", url.Values{"logout_token": {"garbage"}}); resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("bad token %d: %d", i, resp.StatusCode)
 		}
 	}
 	resp := e.postLogout("alpha", url.Values{"logout_token": {li.sign(t, li.claims("alpha-nobody", ""), nil)}})
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("after %d bad tokens: %d %q", logoutFailures, resp.StatusCode, resp.Header.Get("Retry-After"))
+		t.Fatalf("after %d bad tokens: %d %q", backchannel.Failures, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	// Another provider's endpoint is counted apart.
 	if resp := e.postLogout("beta", url.Values{"logout_token": {"garbage"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("beta: %d", resp.StatusCode)
 	}
-	offset.Store(int64(logoutFailureSpan / logoutFailures * 2))
+	offset.Store(int64(backchannel.FailureSpan / backchannel.Failures * 2))
 	if resp := e.postLogout("alpha", url.Values{"logout_token": {li.sign(t, li.claims("alpha-nobody", ""), nil)}}); resp.StatusCode != http.StatusOK {
 		t.Errorf("after waiting: %d", resp.StatusCode)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oidc-broker/oidc-broker/broker/backchannel"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/hostilebody"
 )
 
@@ -26,7 +27,7 @@ var bodyEndpoints = []struct {
 }{
 	{"POST /oauth2/sign_out", "/oauth2/sign_out", maxSignOutForm},
 	{"POST /oauth2/local/{provider}", "/oauth2/local/local", maxLocalForm},
-	{"POST /oauth2/backchannel_logout/{provider}", "/oauth2/backchannel_logout/alpha", maxLogoutRequest},
+	{"POST /oauth2/backchannel_logout/{provider}", "/oauth2/backchannel_logout/alpha", backchannel.MaxRequest},
 }
 
 // bodyStreamers are the routes that pass a body on instead of reading it,

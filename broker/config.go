@@ -165,7 +165,7 @@ func (c Config) validate(needProviders bool) error {
 			add("upstream", "%q: %s", c.Upstream, p)
 		}
 	}
-	errs = append(errs, c.Server.problems()...) // httpserver.go
+	errs = append(errs, c.Server.Problems()...) // package httpserver
 	errs = append(errs, c.upstreamProblems()...)
 	errs = append(errs, c.tokenRelayProblems()...) // tokenrelay.go
 	for i, h := range c.AllowedHosts {

@@ -66,7 +66,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		facts, remoteAddr := s.fix.Resolve(r) // 2
 		info := &requestInfo{facts: facts}
 		info.ctx = requestContext{Context: r.Context(), info: info}
-		info.sentID = s.sentRequestID(r, &info.facts)
+		info.rid.Sent = s.sentRequestID(r, &info.facts)
 		var ctx context.Context = &info.ctx
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			info.start = time.Now()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
+	"github.com/oidc-broker/oidc-broker/broker/urls"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/demologin"
 )
 
@@ -18,13 +19,13 @@ func TestSessionCookieAttributes(t *testing.T) {
 		origin origin
 		want   http.Cookie
 	}{
-		{"https at the root", SessionConfig{}, origin{Scheme: "https", Host: "a.example"},
+		{"https at the root", SessionConfig{}, origin{urls.Origin{Scheme: "https", Host: "a.example"}},
 			http.Cookie{Name: "__Host-oidc_broker", Path: "/", Secure: true}},
-		{"https under a prefix", SessionConfig{}, origin{Scheme: "https", Host: "a.example", Prefix: "/auth"},
+		{"https under a prefix", SessionConfig{}, origin{urls.Origin{Scheme: "https", Host: "a.example", Prefix: "/auth"}},
 			http.Cookie{Name: "__Secure-oidc_broker", Path: "/auth/", Secure: true}},
-		{"https with a cookie domain", SessionConfig{CookieDomain: "example.com"}, origin{Scheme: "https", Host: "a.example.com"},
+		{"https with a cookie domain", SessionConfig{CookieDomain: "example.com"}, origin{urls.Origin{Scheme: "https", Host: "a.example.com"}},
 			http.Cookie{Name: "__Secure-oidc_broker", Path: "/", Secure: true, Domain: "example.com"}},
-		{"plain http", SessionConfig{CookieName: "sess"}, origin{Scheme: "http", Host: "127.0.0.1:4180"},
+		{"plain http", SessionConfig{CookieName: "sess"}, origin{urls.Origin{Scheme: "http", Host: "127.0.0.1:4180"}},
 			http.Cookie{Name: "sess", Path: "/"}},
 	}
 	for _, c := range cases {

@@ -1,48 +1,19 @@
 package broker
 
 import (
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
-	"github.com/oidc-broker/oidc-broker/broker/redirect"
+	"github.com/oidc-broker/oidc-broker/broker/urls"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
-// origin is the broker's external base: scheme, host and path prefix.
-type origin struct {
-	Scheme string // "http" or "https"
-	Host   string // host[:port]
-	Prefix string // "" or "/path" without a trailing slash
-	// redirectHosts are the other hosts an absolute rd may name
-	// (redirect_hosts; see safeRedirect).
-	redirectHosts *redirect.Hosts
-}
-
-// String returns scheme://host/prefix.
-func (o origin) String() string { return o.Scheme + "://" + o.Host + o.Prefix }
-
-// URL returns the absolute URL of a broker path such as "/oauth2/callback/x".
-func (o origin) URL(path string) string { return o.String() + path }
-
-// Path returns a broker path under the prefix, for links on the same origin.
-func (o origin) Path(path string) string { return o.Prefix + path }
+// origin is the broker's external base (urls.Origin: scheme, host, path
+// prefix, and the URLs built on it).
+type origin struct{ urls.Origin }
 
 // port is the origin's port: explicit in Host, or the scheme's default.
-func (o origin) port() string {
-	if _, p, err := net.SplitHostPort(o.Host); err == nil {
-		return p
-	}
-	if o.Scheme == "https" {
-		return "443"
-	}
-	return "80"
-}
-
-// Secure reports whether cookies must be Secure.
-func (o origin) Secure() bool { return o.Scheme == "https" }
+func (o origin) port() string { return o.Port() }
 
 // originOf is the one function that decides the broker's external origin
 // for a request. Every absolute URL the broker builds (redirect_uri above
@@ -61,10 +32,10 @@ func (s *Server) originOf(r *http.Request) origin {
 func (s *Server) originFrom(f proxyfix.Facts) origin {
 	if s.public != nil {
 		o := *s.public
-		o.redirectHosts = s.redirects
+		o.RedirectHosts = s.redirects
 		return o
 	}
-	o := origin{Scheme: f.Scheme, Host: f.Host, Prefix: f.Prefix, redirectHosts: s.redirects}
+	o := origin{urls.Origin{Scheme: f.Scheme, Host: f.Host, Prefix: f.Prefix, RedirectHosts: s.redirects}}
 	if s.cfg.ForceHTTPS {
 		o.Scheme = "https"
 	}
@@ -76,8 +47,7 @@ func parsePublicURL(raw string) *origin {
 	if raw == "" {
 		return nil
 	}
-	u, _ := url.Parse(raw)
-	return &origin{Scheme: u.Scheme, Host: strings.ToLower(u.Host), Prefix: strings.TrimSuffix(u.EscapedPath(), "/")}
+	return &origin{urls.Public(raw)}
 }
 
 // hostAllowed reports whether host (possibly with a port) matches the
@@ -96,16 +66,5 @@ func compileHosts(list []string) []access.HostPattern {
 	return out
 }
 
-// hostname strips a port from host[:port], keeping IPv6 brackets off.
-func hostname(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.Index(host, "]"); i > 0 {
-			return host[1:i]
-		}
-		return host
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		return host[:i]
-	}
-	return host
-}
+// hostname strips a port from host[:port] (urls.Hostname).
+func hostname(host string) string { return urls.Hostname(host) }

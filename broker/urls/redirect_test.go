@@ -1,4 +1,4 @@
-package broker
+package urls
 
 import (
 	"net/url"
@@ -46,11 +46,11 @@ func TestSafeRedirect(t *testing.T) {
 		{"https://app.example.com/x", "/"},
 		{"http://app.example.com/x", "/"},
 	}
-	if got := (origin{Prefix: "/auth"}).safeRedirect("//evil"); got != "/auth/" {
+	if got := (Origin{Prefix: "/auth"}).SafeRedirect("//evil"); got != "/auth/" {
 		t.Errorf("fallback under a prefix = %q", got)
 	}
 	for _, c := range cases {
-		if got := (origin{}).safeRedirect(c.rd); got != c.want {
+		if got := (Origin{}).SafeRedirect(c.rd); got != c.want {
 			t.Errorf("safeRedirect(%q) = %q, want %q", c.rd, got, c.want)
 		}
 	}
@@ -60,10 +60,10 @@ func TestSafeRedirect(t *testing.T) {
 // host (or the broker's own) is followed; everything else still is not.
 func TestAbsoluteRedirect(t *testing.T) {
 	hosts := redirect.Compile([]string{"app.example.com", ".apps.example.org", "admin.example.com:8443", "legacy.example.net:443"})
-	broker := origin{Scheme: "https", Host: "auth.example.com", redirectHosts: hosts}
-	plain := origin{Scheme: "http", Host: "127.0.0.1:4180", redirectHosts: hosts}
+	broker := Origin{Scheme: "https", Host: "auth.example.com", RedirectHosts: hosts}
+	plain := Origin{Scheme: "http", Host: "127.0.0.1:4180", RedirectHosts: hosts}
 	cases := []struct {
-		o    origin
+		o    Origin
 		rd   string
 		want bool
 	}{
@@ -72,7 +72,7 @@ func TestAbsoluteRedirect(t *testing.T) {
 		{broker, "https://app.example.com?x", true},
 		{broker, "https://app.example.com:443/x", true},  // the default port, spelt out
 		{broker, "https://App.Example.COM/x", true},      // host names are case-insensitive
-		{broker, "https://auth.example.com/x", true},     // the broker's own origin
+		{broker, "https://auth.example.com/x", true},     // the broker's own Origin
 		{broker, "https://apps.example.org/x", true},     // .domain: the domain
 		{broker, "https://a.b.apps.example.org/x", true}, // .domain: subdomains
 		{broker, "https://admin.example.com:8443/x", true},
@@ -116,19 +116,19 @@ func TestAbsoluteRedirect(t *testing.T) {
 		{broker, "https:///x", false},
 
 		{plain, "http://app.example.com/x", true}, // http only when the broker is http
-		{plain, "http://127.0.0.1:4180/x", true},  // the broker's own origin
+		{plain, "http://127.0.0.1:4180/x", true},  // the broker's own Origin
 		{plain, "http://127.0.0.1:4181/x", false},
 		{plain, "https://app.example.com/x", true},
-		{origin{Scheme: "https", Host: "auth.example.com"}, "https://app.example.com/x", false}, // no redirect_hosts
-		{origin{Scheme: "https", Host: "auth.example.com"}, "https://auth.example.com/x", true},
-		{origin{Scheme: "https", Host: "auth.example.com"}, "http://auth.example.com/x", false},
+		{Origin{Scheme: "https", Host: "auth.example.com"}, "https://app.example.com/x", false}, // no redirect_hosts
+		{Origin{Scheme: "https", Host: "auth.example.com"}, "https://auth.example.com/x", true},
+		{Origin{Scheme: "https", Host: "auth.example.com"}, "http://auth.example.com/x", false},
 	}
 	for _, c := range cases {
 		want := c.rd
 		if !c.want {
 			want = "/"
 		}
-		if got := c.o.safeRedirect(c.rd); got != want {
+		if got := c.o.SafeRedirect(c.rd); got != want {
 			t.Errorf("%s: safeRedirect(%q) = %q, want %q", c.o.Scheme, c.rd, got, want)
 		}
 	}
@@ -140,9 +140,9 @@ func FuzzSafeRedirect(f *testing.F) {
 		"https://a.apps.example.org:443/x?y#z", "http://app.example.com/"} {
 		f.Add(s)
 	}
-	o := origin{Scheme: "https", Host: "auth.example.com", redirectHosts: redirect.Compile([]string{"app.example.com", ".apps.example.org"})}
+	o := Origin{Scheme: "https", Host: "auth.example.com", RedirectHosts: redirect.Compile([]string{"app.example.com", ".apps.example.org"})}
 	f.Fuzz(func(t *testing.T, rd string) {
-		got := o.safeRedirect(rd)
+		got := o.SafeRedirect(rd)
 		if got == "/" {
 			return
 		}
