@@ -25,6 +25,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -320,6 +321,12 @@ func TestRedisSessionSize(t *testing.T) {
 	}
 	tok, _ := e.server.sessions.Tokens(ctx)
 	t.Logf("demo login: %d bytes stored (ID token %d), MEMORY USAGE %d; %d index key(s): MEMORY USAGE %d", n, len(tok.IDToken), mem, len(idx), index)
+	// 1,678 before the tokens were packed (session/compact.go), 1,012
+	// after; the identity's AuthnTime and ACR then added 34 to every
+	// session, and the demo login's is 1,031.
+	if n > 1040 {
+		t.Errorf("the demo login's session takes %d bytes, more than 1,040", n)
+	}
 
 	// The typical session: three groups, a refresh token of 512 characters
 	// (opaque ones are shorter, JWTs as Keycloak's longer) and a sid.
@@ -570,4 +577,42 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestUnfinishedSignInsInRedis: sign-ins that never complete leave nothing
+// in Redis that outlives their 10 minutes: one abandoned at the IdP, one
+// the IdP refuses (error=access_denied), one whose code the IdP does not
+// accept; only the pending-login cookies' secret, made once, has no time
+// to live.
+func TestUnfinishedSignInsInRedis(t *testing.T) {
+	r := redisserver.Start(t)
+	e := newRedisEnv(t, r)
+	for i := range 3 {
+		b := newBrowser()
+		cb := e.startLogin(b, "alpha", "alice", "/")
+		q := cb.Query()
+		switch i {
+		case 0: // abandoned: the browser never comes back
+			continue
+		case 1:
+			q.Del("code")
+			q.Set("error", "access_denied")
+		case 2:
+			q.Set("code", "not-a-code-the-idp-issued")
+		}
+		cb.RawQuery = q.Encode()
+		if resp := e.do(b, http.MethodGet, cb.String(), nil); resp.StatusCode < 400 || e.signedIn(b) {
+			t.Fatalf("unfinished sign-in %d: %d, signed in %v", i, resp.StatusCode, e.signedIn(b))
+		}
+	}
+	keys, _ := redis.Strings(r.Do("KEYS", "*"), nil)
+	for _, k := range keys {
+		ttl, _ := redis.Int64(r.Do("PTTL", k), nil)
+		switch {
+		case k == DefaultRedisKeyPrefix+"secret:"+pending.SecretName:
+		case ttl < 0 || ttl > (10*time.Minute).Milliseconds():
+			t.Errorf("unfinished sign-ins left %s for %d ms", k, ttl)
+		}
+	}
+	t.Logf("keys after three unfinished sign-ins: %q", keys)
 }

@@ -3,7 +3,9 @@ package session
 import (
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -32,13 +34,39 @@ import (
 
 // decodeCache maps encoded sessions to their decoded form. The maps it
 // holds are never modified; get returns a copy, which scs may change.
+//
+// Its budget (max) is of heap bytes, everything an entry keeps counted:
+// the key, the decoded values, the view and what derive made (heapBytes),
+// the map's slot. Entries leave when the budget needs room (picked at
+// random: map order), and at a sweep (at most once per decodeSweep, on a
+// put) when their session's deadline has passed or nobody read them since
+// the sweep before: so memory follows the sessions in use, not the most the
+// budget allows.
 type decodeCache struct {
-	max int // bytes of keys
+	max int // heap bytes
+	now func() time.Time
 
-	mu   sync.RWMutex
-	m    map[string]*decodedSession
-	size int
+	mu    sync.RWMutex
+	m     map[string]*decodeEntry
+	size  int
+	peak  int // most entries m held since it was made (its table does not shrink)
+	swept time.Time
 }
+
+type decodeEntry struct {
+	d    *decodedSession
+	cost int         // heap bytes, as counted against max
+	used atomic.Bool // read since the last sweep
+}
+
+// decodeSweep: how often at most expired and unread entries are dropped.
+const decodeSweep = time.Minute
+
+// decodeEntryOverhead is what every entry costs besides its key and
+// decoding: the entry, the decodedSession, and its slots in the map (key,
+// pointer, control byte).
+var decodeEntryOverhead = allocSize(int(unsafe.Sizeof(decodeEntry{}))) +
+	allocSize(int(unsafe.Sizeof(decodedSession{}))) + store.MapSlots*(int(unsafe.Sizeof(""))+8+1)
 
 // decodedSession is one decoded session, shared by every request that
 // read the same bytes: nothing in it is ever modified.
@@ -84,22 +112,37 @@ func newDecodedSession(deadline time.Time, values map[string]any, derive func(pr
 }
 
 func newDecodeCache(maxBytes int) *decodeCache {
-	return &decodeCache{max: maxBytes, m: map[string]*decodedSession{}}
+	return &decodeCache{max: maxBytes, now: time.Now, m: map[string]*decodeEntry{}, swept: time.Now()}
 }
 
 // shared returns the decoding of b when it is cached. It is the cache's
 // own and must only be read (Decode copies the values for scs).
 func (c *decodeCache) shared(b []byte) (*decodedSession, bool) {
 	c.mu.RLock()
-	d, ok := c.m[string(b)]
+	e, ok := c.m[string(b)]
 	c.mu.RUnlock()
-	return d, ok
+	if !ok {
+		return nil, false
+	}
+	if !e.used.Load() { // a write only once per sweep: no shared cache line written per read
+		e.used.Store(true)
+	}
+	return e.d, true
+}
+
+// cost is what caching d under a key of n bytes takes of the budget.
+func (d *decodedSession) cost(n int) int {
+	return allocSize(n) + decodeEntryOverhead + heapBytes(d.values, d.view)
 }
 
 // put remembers d, the decoding of b; d must not change afterwards. When
 // the cache is full, entries picked at random (map order) make room.
 func (c *decodeCache) put(b []byte, d *decodedSession) {
-	if len(b) > min(store.MaxCachedSession, c.max) {
+	if len(b) > store.MaxCachedSession {
+		return
+	}
+	cost := d.cost(len(b))
+	if cost > c.max {
 		return
 	}
 	key := string(b)
@@ -108,15 +151,44 @@ func (c *decodeCache) put(b []byte, d *decodedSession) {
 	if _, ok := c.m[key]; ok {
 		return
 	}
-	for k := range c.m {
-		if c.size+len(key) <= c.max {
+	c.sweepLocked()
+	for k, e := range c.m {
+		if c.size+cost <= c.max {
 			break
 		}
 		delete(c.m, k)
-		c.size -= len(k)
+		c.size -= e.cost
 	}
-	c.m[key] = d
-	c.size += len(key)
+	e := &decodeEntry{d: d, cost: cost}
+	e.used.Store(true)
+	c.m[key] = e
+	c.size += cost
+	c.peak = max(c.peak, len(c.m))
+}
+
+// sweepLocked drops, at most once per decodeSweep, the entries whose
+// session has ended or that nobody read since the last sweep; and makes
+// the map anew when it holds less than half its peak, since a map's table
+// never shrinks.
+func (c *decodeCache) sweepLocked() {
+	now := c.now()
+	if now.Sub(c.swept) < decodeSweep {
+		return
+	}
+	c.swept = now
+	for k, e := range c.m {
+		if !e.used.Load() || !now.Before(e.d.deadline) {
+			delete(c.m, k)
+			c.size -= e.cost
+			continue
+		}
+		e.used.Store(false)
+	}
+	if len(c.m) < c.peak/2 {
+		m := make(map[string]*decodeEntry, len(c.m))
+		maps.Copy(m, c.m)
+		c.m, c.peak = m, len(m)
+	}
 }
 
 // copyValues is a shallow copy of a session's values, never nil (scs puts
@@ -153,9 +225,15 @@ func (c *sessionCodec) decodeShared(b []byte) (*decodedSession, error) {
 	if err != nil {
 		return nil, &undecodableError{err}
 	}
+	unpackLogin(values) // compact.go
 	d := newDecodedSession(deadline, values, c.derive)
 	c.cache.put(b, d)
 	return d, nil
+}
+
+// Encode is scs's gob encoding with the login's tokens packed (compact.go).
+func (c *sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
+	return c.GobCodec.Encode(deadline, packLogin(values))
 }
 
 func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {

@@ -3,9 +3,12 @@ package session
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -95,5 +98,105 @@ func TestDecodeCacheBound(t *testing.T) {
 	}
 	if _, ok := codec.cache.shared(big); ok {
 		t.Error("a session larger than the cache was cached")
+	}
+}
+
+// TestDecodeCacheBudget: the decode cache's budget counts what its entries
+// really keep. Filled far past its budget with sessions like a login's
+// (identity, packed tokens, the broker's relay headers as derived), the
+// heap it holds, measured, stays within the budget, and is most of it (the
+// accounting is not so generous that the cache holds little).
+func TestDecodeCacheBudget(t *testing.T) {
+	const budget = 1 << 20
+	derive := func(id providers.Identity) any { h := relay.HeadersOf(id); return &h }
+	codec := &sessionCodec{cache: newDecodeCache(budget), derive: derive}
+	session := func(i int) []byte {
+		id := packIdentity
+		id.Subject = fmt.Sprintf("user-%06d", i)
+		id.Email = id.Subject + "@alpha.example"
+		id.Groups = []string{"admins", "engineering", fmt.Sprintf("team-%d", i%50)}
+		payload := strings.ReplaceAll(demoPayload, "alpha-alice", id.Subject)
+		payload = strings.ReplaceAll(payload, "alice@alpha.example", id.Email)
+		b, err := codec.Encode(time.Now().Add(time.Hour), map[string]any{keyIdentity: id,
+			keyTokens: Tokens{IDToken: testJWS(payload), Expiry: time.Now().Add(time.Hour)}, keyCSRF: randomToken()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	session(-1) // the deflater is made once, and is not the cache's
+	before := heap()
+	for i := range 2_000 {
+		if _, err := codec.decodeShared(session(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := int64(heap()) - int64(before)
+	n, size := len(codec.cache.m), codec.cache.size
+	t.Logf("%d sessions cached, %d bytes accounted (%d each), %d bytes of heap measured", n, size, size/max(n, 1), held)
+	if size > budget {
+		t.Errorf("accounted %d bytes, over the budget %d", size, budget)
+	}
+	const noise = 32 << 10 // what the runtime allocates meanwhile
+	if held > budget+noise {
+		t.Errorf("the cache holds %d bytes of heap, over its budget %d: the accounting misses some", held, budget)
+	}
+	if held < budget/2 {
+		t.Errorf("the cache holds %d bytes of heap, under half its budget %d: the accounting is too generous", held, budget)
+	}
+	runtime.KeepAlive(codec)
+}
+
+// TestDecodeCacheSweep: entries leave at a sweep once their session has
+// ended, or nobody read them since the sweep before; those in use stay.
+func TestDecodeCacheSweep(t *testing.T) {
+	now := time.Now()
+	codec := &sessionCodec{cache: newDecodeCache(1 << 20)}
+	codec.cache.now, codec.cache.swept = func() time.Time { return now }, now
+	encode := func(csrf string, deadline time.Time) []byte {
+		b, err := codec.Encode(deadline, map[string]any{keyCSRF: csrf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := codec.decodeShared(b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ending := encode("ending", now.Add(90*time.Second))
+	unread := encode("unread", now.Add(time.Hour))
+	read := encode("read", now.Add(time.Hour))
+	cached := func(b []byte) bool { _, ok := codec.cache.shared(b); return ok }
+
+	now = now.Add(decodeSweep)
+	encode("trigger 1", now.Add(time.Hour)) // the sweep: marks every entry unread
+	now = now.Add(decodeSweep / 2)
+	if !cached(read) || !cached(ending) {
+		t.Fatal("entries gone before their time")
+	}
+	now = now.Add(decodeSweep / 2)
+	encode("trigger 2", now.Add(time.Hour))
+	if !cached(read) {
+		t.Error("an entry read since the last sweep was dropped")
+	}
+	if _, ok := codec.cache.m[string(unread)]; ok {
+		t.Error("an entry nobody read for a sweep interval stays")
+	}
+	if _, ok := codec.cache.m[string(ending)]; ok {
+		t.Error("an entry whose session ended stays")
+	}
+	size := 0
+	for _, e := range codec.cache.m {
+		size += e.cost
+	}
+	if size != codec.cache.size {
+		t.Errorf("entries cost %d, the cache counts %d", size, codec.cache.size)
 	}
 }

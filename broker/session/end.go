@@ -47,18 +47,28 @@ func (s *Manager) GuardEnds(e Ending) {
 // failed, so that a request of this browser still in flight cannot bring
 // it back. A failure to mark it is logged; the error returned is the
 // deletion's.
+//
+// The mark lasts until the session's own deadline (and revocationSkew):
+// a request that writes it back later writes it with that expiry, already
+// past, which deletes it.
 func (s *Manager) End(ctx context.Context) error {
-	token := s.Token(ctx)
+	token, deadline := s.Token(ctx), s.sm.Deadline(ctx)
 	err := s.sm.Destroy(ctx)
-	_ = s.revoke(ctx, token) // logged
+	_ = s.revoke(ctx, token, deadline.Add(revocationSkew)) // logged
 	return err
 }
+
+// revocationSkew outlasts the clocks' difference between replicas (a
+// mark's expiry is one replica's clock, a write-back's another's).
+const revocationSkew = time.Minute
 
 // EndStored ends the session of token, which is not the request's own:
 // marked revoked first (so that no request still holding it can write it
 // back), then deleted. It reports whether the session still existed.
 func (s *Manager) EndStored(ctx context.Context, token string) (bool, error) {
-	if err := s.revoke(ctx, token); err != nil {
+	// Its deadline is in the session, unread: marked for as long as a
+	// session can live.
+	if err := s.revoke(ctx, token, s.ending.Now().Add(s.MaxLifetime())); err != nil {
 		return false, err
 	}
 	// HashTokenInStore is off: the store's key is the token itself.
@@ -77,15 +87,15 @@ func (s *Manager) LockRefresh(ctx context.Context) (release func(), ok bool, err
 	return s.ending.Backend.Lock(ctx, "refresh:"+s.Token(ctx), RefreshLockTTL)
 }
 
-// revoke marks a session token ended, for as long as a session can live.
-func (s *Manager) revoke(ctx context.Context, token string) error {
+// revoke marks a session token ended, until until.
+func (s *Manager) revoke(ctx context.Context, token string, until time.Time) error {
 	if token == "" {
 		return nil
 	}
 	if s.ending.Ended != nil {
 		s.ending.Ended(token)
 	}
-	err := s.ending.Backend.IndexAdd(ctx, []string{revokedKey(token)}, token, s.ending.Now().Add(s.MaxLifetime()))
+	err := s.ending.Backend.IndexAdd(ctx, []string{revokedKey(token)}, token, until)
 	if err != nil {
 		s.ending.Log.ErrorContext(ctx, "session could not be marked ended", "error", err)
 	}

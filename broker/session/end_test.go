@@ -50,3 +50,55 @@ func TestEndedStaysEnded(t *testing.T) {
 		t.Errorf("told of %v, want the ended token", ended)
 	}
 }
+
+// TestEndMarksUntilDeadline: the revocation mark of a session ended by its
+// own request lasts until the session's deadline (and revocationSkew), not
+// as long as any session can live: a request that writes the session back
+// after that writes an expired session. One ended elsewhere, whose deadline
+// is not read, is marked for the longest lifetime.
+func TestEndMarksUntilDeadline(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	st := store.NewMemorySessions()
+	m := New(Config{CookieName: "s", Lifetime: time.Hour, PersistentMax: 30 * 24 * time.Hour}, st, nil)
+	backend := store.NewMemoryBackend(clock)
+	m.GuardEnds(Ending{Backend: backend, Now: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	id := providers.Identity{Provider: "p", Subject: "alice"}
+	own, err := m.Create(t.Context(), id, Tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := m.Create(t.Context(), id, Tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := m.Load(t.Context(), own, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := m.Deadline(ctx)
+	if err := m.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.EndStored(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	revoked := func(token string) bool {
+		r, err := m.revoked(t.Context(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	now = deadline.Add(revocationSkew - time.Second)
+	if !revoked(own) || !revoked(other) {
+		t.Fatal("a mark ended before its session's deadline")
+	}
+	now = deadline.Add(revocationSkew + time.Second)
+	if revoked(own) {
+		t.Error("the mark of a session ended by its own request outlives its deadline")
+	}
+	if !revoked(other) {
+		t.Error("the mark of a session ended elsewhere ended with the lifetime, not the longest one")
+	}
+}

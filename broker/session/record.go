@@ -42,6 +42,8 @@ func (s *Manager) SignIn(ctx context.Context, id providers.Identity, t Tokens, r
 	}
 	s.sm.Remove(ctx, keyPending) // of an earlier version
 	s.sm.Put(ctx, keyIdentity, id)
+	s.sm.Remove(ctx, keyLogin) // compact.go: packed for another login
+	s.sm.Remove(ctx, keyTokens)
 	if t != (Tokens{}) {
 		s.sm.Put(ctx, keyTokens, t)
 	}
@@ -50,6 +52,7 @@ func (s *Manager) SignIn(ctx context.Context, id providers.Identity, t Tokens, r
 
 // SetLogin replaces the login of the request's session (a refresh).
 func (s *Manager) SetLogin(ctx context.Context, id providers.Identity, t Tokens) {
+	s.sm.Remove(ctx, keyLogin) // compact.go: packed for the old login
 	s.sm.Put(ctx, keyIdentity, id)
 	s.sm.Put(ctx, keyTokens, t)
 }
@@ -228,5 +231,5 @@ func (s *Manager) Create(ctx context.Context, id providers.Identity, t Tokens) (
 // Encode is the bytes the store keeps for a session signed in as id with
 // the tokens t, until deadline (to measure them).
 func Encode(deadline time.Time, id providers.Identity, t Tokens) ([]byte, error) {
-	return scs.GobCodec{}.Encode(deadline, map[string]any{keyIdentity: id, keyTokens: t})
+	return (&sessionCodec{}).Encode(deadline, map[string]any{keyIdentity: id, keyTokens: t})
 }

@@ -5,17 +5,24 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"maps"
+	"math/bits"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gomodule/redigo/redis"
 )
 
-// CacheBytes bounds each session cache (this package's token cache, the
-// broker's decode cache) by the encoded size of the sessions it holds (the
-// decoded ones take about as much again): about 4,000 sessions of 2 KB.
+// CacheBytes is each session cache's memory budget (this package's token
+// cache, the session package's decode cache): the heap its entries keep,
+// all counted (tokens, sessions, decoded values, map slots), so the two
+// keep at most 16 MiB together. With sessions of about 1 KB, the token
+// cache holds about 6,000 and the decode cache about 1,300. Both drop what
+// has expired besides.
 const CacheBytes = 8 << 20
 
 // MaxCachedSession: larger sessions are not cached (one would push out
@@ -54,15 +61,50 @@ type tokenCache struct {
 	up      bool // the subscription is up: the cache may be used
 	entries map[string]cachedSession
 	byHash  map[TokenHash]string
-	size    int
+	size    int // heap bytes (cachedSession.cost)
 	flushes uint64
 	epochs  [cacheStripes]uint64
+	swept   time.Time // sweepLocked
 }
 
 type cachedSession struct {
 	b       []byte
 	expires time.Time
 	hash    TokenHash
+	cost    int // heap bytes counted against max: entryCost
+}
+
+// MapSlots is how many slots (key, value and a control byte each) a map
+// that entries are added to and deleted from may keep per entry: its load
+// factor, growth by doubling, and deleted slots not yet reused (measured:
+// about 3.2).
+const MapSlots = 4
+
+// tokenEntryOverhead is what an entry costs besides its token and session:
+// its slots in entries and byHash.
+const tokenEntryOverhead = MapSlots * (int(unsafe.Sizeof("")) + int(unsafe.Sizeof(cachedSession{})) + 1 +
+	int(unsafe.Sizeof(TokenHash{})) + int(unsafe.Sizeof("")) + 1)
+
+// entryCost is the heap an entry of token and b keeps: the two arrays and
+// the map slots.
+func entryCost(token string, b []byte) int {
+	return AllocSize(len(token)) + AllocSize(cap(b)) + tokenEntryOverhead
+}
+
+// AllocSize is the heap an allocation of n bytes takes, or a little more:
+// rounded up to 8 bytes up to 16, 16 up to 128, then to an eighth of the
+// next power of two (Go's size classes are spaced about that far apart).
+func AllocSize(n int) int {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 16:
+		return (n + 7) &^ 7
+	case n <= 128:
+		return (n + 15) &^ 15
+	}
+	step := 1 << (bits.Len(uint(n-1)) - 3)
+	return (n + step - 1) &^ (step - 1)
 }
 
 func newTokenCache(ttl time.Duration, maxBytes int, now func() time.Time) *tokenCache {
@@ -106,25 +148,55 @@ func (c *tokenCache) reserve(token string) reservation {
 // remaining life left, whichever is shorter; nothing when the subscription
 // went down or the token was invalidated since r.
 func (c *tokenCache) fill(r reservation, b []byte, left time.Duration) {
-	if !r.ok || left <= 0 || len(b) > min(MaxCachedSession, c.max) {
+	if !r.ok || left <= 0 || len(b) > MaxCachedSession {
 		return
 	}
-	e := cachedSession{b: b, expires: c.now().Add(min(c.ttl, left)), hash: r.hash}
+	// The token is a copy: the request's may be part of its whole Cookie
+	// header, which the cache would keep alive.
+	token := strings.Clone(r.token)
+	now := c.now()
+	e := cachedSession{b: b, expires: now.Add(min(c.ttl, left)), hash: r.hash, cost: entryCost(token, b)}
+	if e.cost > c.max {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.up || c.flushes != r.flushes || c.epochs[r.hash[0]%cacheStripes] != r.epoch {
 		return
 	}
-	c.removeLocked(r.token)
+	c.removeLocked(token)
+	c.sweepLocked(now)
 	for t := range c.entries {
-		if c.size+len(b) <= c.max {
+		if c.size+e.cost <= c.max {
 			break
 		}
 		c.removeLocked(t)
 	}
-	c.entries[r.token] = e
-	c.byHash[e.hash] = r.token
-	c.size += len(b)
+	c.entries[token] = e
+	c.byHash[e.hash] = token
+	c.size += e.cost
+}
+
+// sweepLocked drops the expired entries, at most once per time to live:
+// an entry lives at most that long, so the cache holds at most what was
+// read in two of them, not whatever filled it since it was last full.
+func (c *tokenCache) sweepLocked(now time.Time) {
+	if now.Sub(c.swept) < c.ttl {
+		return
+	}
+	c.swept = now
+	n := len(c.entries)
+	for t, e := range c.entries {
+		if !now.Before(e.expires) {
+			c.removeLocked(t)
+		}
+	}
+	if len(c.entries) < n/2 { // a map's table never shrinks: make them anew
+		entries, byHash := make(map[string]cachedSession, len(c.entries)), make(map[TokenHash]string, len(c.byHash))
+		maps.Copy(entries, c.entries)
+		maps.Copy(byHash, c.byHash)
+		c.entries, c.byHash = entries, byHash
+	}
 }
 
 // invalidate drops the session of the token with hash h, and spoils the
@@ -142,7 +214,7 @@ func (c *tokenCache) removeLocked(token string) {
 	if e, ok := c.entries[token]; ok {
 		delete(c.entries, token)
 		delete(c.byHash, e.hash)
-		c.size -= len(e.b)
+		c.size -= e.cost
 	}
 }
 

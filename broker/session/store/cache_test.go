@@ -1,12 +1,16 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/oidc-broker/oidc-broker/internal/testsupport/redisserver"
 )
@@ -119,18 +123,19 @@ func TestTokenCacheInvalidate(t *testing.T) {
 // TestTokenCacheBound: the cache holds at most its size in bytes.
 func TestTokenCacheBound(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
-	c := newTokenCache(time.Minute, 1000, clock.now)
+	max := 10 * entryCost("tok-10", make([]byte, 100))
+	c := newTokenCache(time.Minute, max, clock.now)
 	c.setUp(true)
 	for i := range 100 {
 		c.fill(c.reserve(fmt.Sprint("tok-", i)), make([]byte, 100), time.Hour)
-		if c.size > 1000 || len(c.entries) > 10 {
+		if c.size > max || len(c.entries) > 10 {
 			t.Fatalf("after %d: %d bytes in %d entries", i+1, c.size, len(c.entries))
 		}
 	}
 	if len(c.entries) != 10 || len(c.byHash) != 10 {
 		t.Errorf("%d entries, %d hashes; want 10 (full)", len(c.entries), len(c.byHash))
 	}
-	c.fill(c.reserve("big"), make([]byte, 1001), time.Hour)
+	c.fill(c.reserve("big"), make([]byte, max), time.Hour)
 	if _, ok := c.find("big"); ok {
 		t.Error("an entry larger than the cache was stored")
 	}
@@ -263,4 +268,66 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestTokenCacheSweep: expired entries leave at the next fill a time to
+// live later, not only when the cache is full; the token kept is a copy of
+// the request's (which may be part of its whole Cookie header).
+func TestTokenCacheSweep(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c := newTokenCache(5*time.Second, CacheBytes, clock.now)
+	c.setUp(true)
+	header := "a=b; session=tok-0; c=d"
+	c.fill(c.reserve(header[12:17]), []byte("s0"), time.Hour)
+	for k := range c.entries {
+		if unsafe.StringData(k) == unsafe.StringData(header[12:17]) {
+			t.Error("the cache keeps the request's token, and the header around it")
+		}
+	}
+	for i := 1; i < 50; i++ {
+		c.fill(c.reserve(fmt.Sprint("tok-", i)), []byte("s"), time.Hour)
+	}
+	clock.t = clock.t.Add(5 * time.Second)
+	c.fill(c.reserve("fresh"), []byte("s"), time.Hour)
+	if len(c.entries) != 1 || len(c.byHash) != 1 {
+		t.Errorf("%d entries, %d hashes after the sweep; want the fresh one", len(c.entries), len(c.byHash))
+	}
+	if c.size != entryCost("fresh", []byte("s")) {
+		t.Errorf("size %d after the sweep", c.size)
+	}
+}
+
+// TestTokenCacheBudget: filled past its budget with 1 KB sessions, the heap
+// the cache holds, measured, stays within the budget and is most of it.
+func TestTokenCacheBudget(t *testing.T) {
+	const budget = 1 << 20
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	c := newTokenCache(time.Minute, budget, clock.now)
+	c.setUp(true)
+	before := heap()
+	for i := range 5_000 {
+		// As redigo returns a reply: an array of its own.
+		b := bytes.Repeat([]byte{byte(i)}, 1012)
+		cookie := "session=" + randomToken() + "; other=" + strings.Repeat("x", 200)
+		c.fill(c.reserve(cookie[8:51]), b, time.Hour)
+	}
+	held := int64(heap()) - int64(before)
+	t.Logf("%d sessions cached, %d bytes accounted, %d bytes of heap measured", len(c.entries), c.size, held)
+	// noise: what the runtime and other goroutines (earlier tests'
+	// subscriptions winding down) allocate meanwhile.
+	const noise = 32 << 10
+	if held > budget+noise {
+		t.Errorf("the cache holds %d bytes of heap, over its budget %d", held, budget)
+	}
+	if held < budget/2 {
+		t.Errorf("the cache holds %d bytes of heap, under half its budget %d: the accounting is too generous", held, budget)
+	}
+	runtime.KeepAlive(c)
 }
