@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -145,7 +146,7 @@ func (c Config) validate(needProviders bool) error {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	if c.Listen != "" {
-		if p := listenProblem(c.Listen); p != "" {
+		if p := configcheck.ListenProblem(c.Listen); p != "" {
 			add("listen", "%s", p)
 		}
 	}
@@ -153,14 +154,14 @@ func (c Config) validate(needProviders bool) error {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			add("public_url", "%q must be an absolute http(s) URL without query, fragment or userinfo", c.PublicURL)
-		} else if p := urlPortProblem(u); p != "" {
+		} else if p := configcheck.URLPortProblem(u); p != "" {
 			add("public_url", "%q: %s", c.PublicURL, p)
 		}
 	}
 	if c.Upstream != "" {
 		if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
-		} else if p := urlPortProblem(u); p != "" {
+		} else if p := configcheck.URLPortProblem(u); p != "" {
 			add("upstream", "%q: %s", c.Upstream, p)
 		}
 	}
