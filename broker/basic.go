@@ -2,17 +2,13 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"path"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/basicauth"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -24,36 +20,6 @@ import (
 // request only: no session is created or read. The access rules decide
 // afterwards, as for a session. On any other path Basic credentials are
 // ignored (and passed to the app untouched, as before).
-
-// basicRoute is one entry of basic_auth_paths: a subtree when the path
-// ends in "/", else that path alone.
-type basicRoute struct {
-	path     string
-	provider string
-}
-
-func (b basicRoute) matches(p string) bool {
-	if strings.HasSuffix(b.path, "/") {
-		return strings.HasPrefix(p, b.path)
-	}
-	return p == b.path
-}
-
-// basicRoutes collects the local providers' Basic paths, the longest first
-// so that the most specific entry wins.
-func basicRoutes(cfgs []providers.Config) []basicRoute {
-	var routes []basicRoute
-	for _, c := range cfgs {
-		if !c.SignsInWithPassword() {
-			continue
-		}
-		for _, p := range c.BasicAuthPaths {
-			routes = append(routes, basicRoute{path: p, provider: c.ID})
-		}
-	}
-	slices.SortStableFunc(routes, func(a, b basicRoute) int { return len(b.path) - len(a.path) })
-	return routes
-}
 
 // basicIdentityKey carries the identity Basic established, in the
 // request's context.
@@ -106,13 +72,14 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 	if len(s.local.basic) == 0 {
 		return next
 	}
+	check := s.basicChecker()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if forwardAuth {
 			// The described path is escaped; an undecodable one matches nothing.
 			p, _ = url.PathUnescape(s.describedRequest(r).Path)
 		}
-		route, ok := s.basicRouteFor(p)
+		route, ok := s.local.basic.For(p)
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
@@ -123,18 +90,18 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 			next.ServeHTTP(w, r)
 			return
 		}
-		id, status, wait := s.basicIdentity(r, route)
+		id, status, wait := check.Identity(r, route)
 		switch {
 		case status == http.StatusTooManyRequests && forwardAuth:
-			basicRefusal(w, http.StatusUnauthorized, "too many attempts", wait)
+			basicauth.Refuse(w, http.StatusUnauthorized, "too many attempts", wait)
 		case status == http.StatusTooManyRequests:
-			basicRefusal(w, status, "too many attempts", wait)
+			basicauth.Refuse(w, status, "too many attempts", wait)
 		case status == http.StatusForbidden:
-			basicRefusal(w, status, "HTTP Basic is accepted over https only", 0)
+			basicauth.Refuse(w, status, "HTTP Basic is accepted over https only", 0)
 		case status == http.StatusServiceUnavailable:
-			basicRefusal(w, status, "sign-in is unavailable at the moment", wait)
+			basicauth.Refuse(w, status, "sign-in is unavailable at the moment", wait)
 		case status != http.StatusOK:
-			basicRefusal(w, status, "invalid credentials", 0)
+			basicauth.Refuse(w, status, "invalid credentials", 0)
 		default:
 			r.Header.Del("Authorization") // the password is the broker's business, not the app's
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), basicIdentityKey{}, id)))
@@ -142,70 +109,22 @@ func (s *Server) withBasicAuth(next http.Handler, forwardAuth bool) http.Handler
 	})
 }
 
-// basicIdentity checks the request's Basic credentials with route's
-// provider. It returns 200 and the identity, or the status to refuse with.
-func (s *Server) basicIdentity(r *http.Request, route basicRoute) (providers.Identity, int, time.Duration) {
-	o := s.originOf(r)
-	if o.Scheme != "https" && !isLoopbackHost(hostname(o.Host)) {
-		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.PlainHTTP, "plain http")})
-		return providers.Identity{}, http.StatusForbidden, 0
+// basicChecker is what basicauth needs of s to check credentials.
+func (s *Server) basicChecker() basicauth.Checker {
+	return basicauth.Checker{
+		Provider:      func(id string) (providers.Provider, bool) { return s.registry.Get(id) },
+		CheckPassword: s.checkPassword,
+		Secure: func(r *http.Request) bool {
+			o := s.originOf(r)
+			return o.Scheme == "https" || isLoopbackHost(hostname(o.Host))
+		},
+		Refused: func(ctx context.Context, provider string, reason audit.Reason, err error, after []any) {
+			s.audit(ctx, auditEntry{event: audit.BasicRefused, provider: provider, reason: reason, err: err, after: after})
+		},
+		Client: clientAddr,
+		Log:    s.log,
+		Now:    s.now,
 	}
-	p, ok := s.registry.Get(route.provider)
-	pa, isPassword := p.(providers.PasswordAuthenticator)
-	if !ok || !isPassword {
-		s.log.ErrorContext(r.Context(), "basic auth: not a password provider", "provider", route.provider)
-		return providers.Identity{}, http.StatusUnauthorized, 0
-	}
-	username, password, ok := r.BasicAuth()
-	if !ok {
-		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.BadRequest, "malformed credentials")})
-		return providers.Identity{}, http.StatusUnauthorized, 0
-	}
-	res, wait, err := s.checkPassword(r, route.provider, pa, username, password)
-	var unavailable *providers.UnavailableError
-	switch {
-	case wait > 0:
-		return providers.Identity{}, http.StatusTooManyRequests, wait
-	case errors.As(err, &unavailable): // the directory is down: not the client's fault
-		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.IdPUnavailable, "provider unavailable"), err: err})
-		return providers.Identity{}, http.StatusServiceUnavailable, max(0, unavailable.RetryAfter.Sub(s.now()))
-	case err != nil:
-		s.audit(r.Context(), auditEntry{event: audit.BasicRefused, provider: route.provider, reason: audit.Because(audit.BadCredentials, "invalid credentials"),
-			after: []any{"username", truncate(username, 64)}})
-		return providers.Identity{}, http.StatusUnauthorized, 0
-	}
-	s.log.DebugContext(r.Context(), "basic auth", "provider", route.provider, "user", res.Identity.User(), "client", clientAddr(r))
-	return res.Identity, http.StatusOK, 0
-}
-
-func (s *Server) basicRouteFor(p string) (basicRoute, bool) {
-	if p == "" {
-		return basicRoute{}, false
-	}
-	clean := path.Clean(p)
-	if strings.HasSuffix(p, "/") && clean != "/" {
-		clean += "/"
-	}
-	for _, b := range s.local.basic {
-		if b.matches(clean) {
-			return b, true
-		}
-	}
-	return basicRoute{}, false
-}
-
-func basicRefusal(w http.ResponseWriter, status int, msg string, wait time.Duration) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	if wait > 0 {
-		h.Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
-	}
-	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Basic realm="oidc-broker", charset="UTF-8"`)
-	}
-	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `{"error":%q}`+"\n", msg)
 }
 
 func isLoopbackHost(host string) bool {
@@ -214,53 +133,4 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// basicAuthProblems: each path of a password provider is a clean path
-// outside the broker's own routes, and leads to one provider only.
-func basicAuthProblems(cfgs []providers.Config) []error {
-	var errs []error
-	owner := map[string]int{}
-	for i, c := range cfgs {
-		if !c.SignsInWithPassword() {
-			continue
-		}
-		for j, p := range c.BasicAuthPaths {
-			if err := checkBasicAuthPath(p); err != nil {
-				errs = append(errs, fmt.Errorf("providers[%d].basic_auth_paths[%d]: %q %w", i, j, p, err))
-			}
-			if k, dup := owner[p]; dup && k != i {
-				errs = append(errs, fmt.Errorf("providers[%d].basic_auth_paths[%d]: %q is already a Basic path of providers[%d]", i, j, p, k))
-				continue
-			}
-			owner[p] = i
-		}
-	}
-	return errs
-}
-
-// checkBasicAuthPath accepts an absolute, clean path outside the broker's
-// own /oauth2/ routes: "/api/" (the subtree) or "/metrics" (that path).
-func checkBasicAuthPath(p string) error {
-	switch {
-	case !strings.HasPrefix(p, "/"):
-		return errors.New("must start with /")
-	case strings.ContainsAny(p, "?#") || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		return errors.New("must be a path without query, fragment, spaces or control characters")
-	case strings.Contains(p+"/", "/../") || strings.Contains(p+"/", "/./") || strings.Contains(p, "//"):
-		return errors.New("must be a clean path (no ., .. or //)")
-	case p == "/oauth2" || strings.HasPrefix(p, "/oauth2/"):
-		return errors.New("must not be under /oauth2/, the broker's own routes")
-	}
-	return nil
-}
-
-// basicAuthWarnings: Basic sends the password with every request.
-func (c Config) basicAuthWarnings() []string {
-	for _, p := range c.Providers {
-		if len(p.BasicAuthPaths) > 0 && strings.HasPrefix(c.PublicURL, "http://") {
-			return []string{"providers: basic_auth_paths are set but public_url is http: HTTP Basic is refused over http except on loopback"}
-		}
-	}
-	return nil
 }

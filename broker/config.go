@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/basicauth"
 	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
@@ -203,7 +204,7 @@ func (c Config) validate(needProviders bool) error {
 		}
 		seen[p.ID] = i
 	}
-	errs = append(errs, basicAuthProblems(c.Providers)...)
+	errs = append(errs, basicauth.Problems(c.Providers)...)
 	errs = append(errs, apiTokensProblems(c.Providers)...) // apiclients.go
 	errs = append(errs, c.logoutProblems()...)             // signout.go
 	return errors.Join(errs...)
@@ -225,7 +226,7 @@ func (c Config) Warnings() []string {
 	w = append(w, c.Session.warnings()...)
 	w = append(w, c.selectionWarnings()...)
 	w = append(w, c.accessWarnings()...)
-	w = append(w, c.basicAuthWarnings()...)
+	w = append(w, basicauth.Warnings(c.PublicURL, c.Providers)...)
 	w = append(w, c.requestIDHeaderWarnings()...)
 	w = append(w, c.metricsWarnings()...)
 	return w

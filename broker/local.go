@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/basicauth"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/formbody"
@@ -40,7 +41,7 @@ const localFormPath = "/oauth2/local/"
 // is accepted (from the configuration).
 type localLogins struct {
 	limits *ratelimit.Logins
-	basic  []basicRoute
+	basic  basicauth.Routes
 }
 
 // localLoginPage is local_login.html's data.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/basicauth"
 	"github.com/oidc-broker/oidc-broker/broker/bearer"
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
 	"github.com/oidc-broker/oidc-broker/broker/pages"
@@ -170,7 +171,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 func (s *Server) configure(prev *Server) error {
 	cfg := s.cfg
 	s.public = parsePublicURL(cfg.PublicURL)
-	s.local = &localLogins{limits: s.local.limits, basic: basicRoutes(cfg.Providers)}
+	s.local = &localLogins{limits: s.local.limits, basic: basicauth.RoutesOf(cfg.Providers)}
 	var err error
 	switch {
 	case s.opts.Registry != nil:

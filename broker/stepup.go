@@ -11,6 +11,7 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/basicauth"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -153,7 +154,7 @@ func (s *Server) credentialStepUp(w http.ResponseWriter, r *http.Request, up acc
 	if id, ok := ctx.Value(basicIdentityKey{}).(providers.Identity); ok {
 		s.audit(ctx, auditEntry{event: audit.AccessDenied, user: id.User(), sub: id.Subject, reason: audit.Because(audit.StepUp, reason),
 			after: []any{"provider", id.Provider}, via: "basic_auth"})
-		basicRefusal(w, http.StatusForbidden, "this path needs a stronger sign-in than HTTP Basic", 0)
+		basicauth.Refuse(w, http.StatusForbidden, "this path needs a stronger sign-in than HTTP Basic", 0)
 		return true
 	}
 	return false
