@@ -124,7 +124,7 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) *upstream.Set {
 				s.setTokens(h, r, t) // tokenrelay.go
 				return
 			}
-			clearTokens(h, t) // an anonymous client's own header (Authorization) never reaches an app that asked for a token in it
+			t.Clear(h) // an anonymous client's own header (Authorization) never reaches an app that asked for a token in it
 		},
 		RequestIDHeader: http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader)),
 		Cookies:         []string{base, base + pending.BindingSuffix},

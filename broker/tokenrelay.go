@@ -3,10 +3,8 @@ package broker
 import (
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
-	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/broker/upstream"
 )
@@ -54,17 +52,9 @@ func (s *Server) keptAccessToken(tok string) string {
 // tokenHeaderNames are the configured header names that carry tokens,
 // other than Authorization: stripped from every client request.
 func (c Config) tokenHeaderNames() []string {
-	var names []string
-	add := func(t TokenRelay) {
-		for _, n := range []string{t.PassAccessToken, t.PassIDToken} {
-			if n != "" && !strings.EqualFold(n, "Authorization") {
-				names = append(names, n)
-			}
-		}
-	}
-	add(c.ForwardAuth.TokenRelay)
+	names := c.ForwardAuth.HeaderNames()
 	for _, u := range c.upstreamConfigs() {
-		add(u.Tokens)
+		names = append(names, u.Tokens.HeaderNames()...)
 	}
 	return names
 }
@@ -72,93 +62,24 @@ func (c Config) tokenHeaderNames() []string {
 // tokenRelayProblems checks the token headers; each message names the
 // field.
 func (c Config) tokenRelayProblems() []error {
-	var errs []error
-	check := func(field string, t TokenRelay) {
-		for _, f := range []struct{ key, name string }{{"pass_access_token", t.PassAccessToken}, {"pass_id_token", t.PassIDToken}} {
-			if f.name == "" {
-				continue
-			}
-			if err := tokenHeaderProblem(f.name, c.Assertion.Header); err != nil {
-				errs = append(errs, fmt.Errorf("%s%s: %q %w", field, f.key, f.name, err))
-			}
-		}
-		if t.PassAccessToken != "" && strings.EqualFold(t.PassAccessToken, t.PassIDToken) {
-			errs = append(errs, fmt.Errorf("%spass_id_token: %q is already the access token's header", field, t.PassIDToken))
-		}
-	}
-	check("forward_auth.", c.ForwardAuth.TokenRelay)
+	errs := c.ForwardAuth.Problems("forward_auth.", c.Assertion.Header)
 	for i, h := range c.ForwardAuth.Hosts {
 		if _, err := access.ParseHostPattern(h); err != nil {
 			errs = append(errs, fmt.Errorf("forward_auth.hosts[%d]: %q %w", i, h, err))
 		}
 	}
 	for i, u := range c.Upstreams {
-		check(fmt.Sprintf("upstreams[%d].", i), u.Tokens)
+		errs = append(errs, u.Tokens.Problems(fmt.Sprintf("upstreams[%d].", i), c.Assertion.Header)...)
 	}
 	return errs
 }
-
-// tokenHeaderProblem refuses a header name that is no HTTP token, or one
-// the broker or HTTP itself gives another meaning.
-func tokenHeaderProblem(name, assertionHeader string) error {
-	for _, c := range []byte(name) {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return fmt.Errorf("must be a header name (letters, digits, '-')")
-		}
-	}
-	reserved := []string{"Cookie", "Set-Cookie", "Host", "Connection", "Upgrade", "Content-Length", "Content-Type",
-		"Transfer-Encoding", "Te", "Trailer", "Keep-Alive", "Proxy-Authorization", "Location", "Www-Authenticate"}
-	switch {
-	case name == "" || len(name) > 64:
-		return fmt.Errorf("must be a header name of at most 64 characters")
-	case relay.MatchesAnyHeader(name, reserved), upstream.IsForwardingHeader(name):
-		return fmt.Errorf("is a header HTTP or the proxies give another meaning")
-	case relay.MatchesAnyHeader(name, identityHeaderNames[:]):
-		return fmt.Errorf("is one of the identity headers")
-	case assertionHeader != "" && relay.MatchesAnyHeader(name, []string{assertionHeader}):
-		return fmt.Errorf("is the assertion's header")
-	}
-	return nil
-}
-
-var identityHeaderNames = [...]string{HeaderUser, HeaderEmail, HeaderPreferredUsername, HeaderGroups, HeaderProvider,
-	HeaderName, HeaderGroupsIncomplete}
 
 // setTokens writes the tokens t asks for into h (the upstream request's,
 // or forward-auth's answer): the caller's bearer token or the session's
 // tokens, the access token only while it is valid.
 func (s *Server) setTokens(h http.Header, r *http.Request, t TokenRelay) {
-	access, idToken := s.requestTokens(r)
-	if t.PassAccessToken != "" {
-		setToken(h, t.PassAccessToken, access)
-	}
-	if t.PassIDToken != "" {
-		setToken(h, t.PassIDToken, idToken)
-	}
-}
-
-// clearTokens removes the headers t names from h: an anonymous request's
-// (public route) carry none of the client's in their place.
-func clearTokens(h http.Header, t TokenRelay) {
-	for _, name := range []string{t.PassAccessToken, t.PassIDToken} {
-		if name != "" {
-			h.Del(name)
-		}
-	}
-}
-
-func setToken(h http.Header, name, token string) {
-	if strings.EqualFold(name, "Authorization") {
-		h.Del("Authorization")
-		if token != "" {
-			h.Set("Authorization", "Bearer "+token)
-		}
-		return
-	}
-	h.Del(name)
-	if token != "" {
-		h.Set(name, token)
-	}
+	accessToken, idToken := s.requestTokens(r)
+	t.Set(h, accessToken, idToken)
 }
 
 // requestTokens are the request's access and ID tokens: an API client's

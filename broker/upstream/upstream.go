@@ -3,7 +3,8 @@
 // each, which writes what the broker relays (identity, forwarding headers,
 // request ID) on the outgoing request and lets only WebSocket upgrades
 // through; and the WebSocket tunnels of signed-in sessions, which close
-// when their session ends (Tunnels).
+// when their session ends (Tunnels); and the user's tokens an app asks for,
+// their headers checked and written (Tokens).
 //
 // It decides nothing about access: the broker serves an upstream only to a
 // request its access rules let through, and gives the proxy the identity
