@@ -5,7 +5,8 @@
 // broker's configuration itself: the schema is read from the types' yaml
 // tags, so a field added to any config struct is covered without a change
 // here. It also holds the checks of network addresses the configuration
-// names (ListenProblem, URLPortProblem).
+// names (ListenProblem, URLPortProblem), and the loading of a file that
+// applies all this: strict decoding, ${VAR} expansion, validation (Load).
 package configcheck
 
 import (
