@@ -121,6 +121,9 @@ type TemplateData struct {
 	visible  []int    // entry indexes in display order
 	statuses []Status // by position in visible
 	options  []Option
+	// hole, while a cached section is written (sectioncache.go), takes
+	// the place of provider id's start URL.
+	hole func(id string)
 }
 
 // Option is one provider as a template sees it.
@@ -263,6 +266,9 @@ func (d *TemplateData) groupName(g int) string {
 // markup prepared in the Catalog, which keeps a page of a thousand
 // providers fast.
 func (d *TemplateData) Providers() template.HTML {
+	if s, ok := d.cachedProviders(); ok {
+		return template.HTML(s)
+	}
 	var b strings.Builder
 	b.Grow(256 * len(d.visible))
 	d.writeProviders(&b)

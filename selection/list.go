@@ -98,7 +98,11 @@ func (d *TemplateData) openItem(b *strings.Builder, class string, e *entry, st S
 		b.WriteString(`a class="` + class + `" id="idp-`)
 		b.WriteString(e.idHTML)
 		b.WriteString(`" href="`)
-		b.WriteString(safeURL(d.req.Links.Start(e.ID)))
+		if d.hole != nil {
+			d.hole(e.ID)
+		} else {
+			b.WriteString(safeURL(d.req.Links.Start(e.ID)))
+		}
 		b.WriteString(`">`)
 		return
 	}
