@@ -50,7 +50,8 @@ func BenchmarkRenderTemplateOnly1000Providers(b *testing.B) {
 func BenchmarkRender10000Providers(b *testing.B) {
 	p := mustPage(b, Config{Title: "Sign in to Example", Logo: "testdata/logo.svg"})
 	c := mustCatalog(b, tenants(10000, "testdata/icon.svg"))
-	req := Request{Links: testLinks("%2Fapp"), RD: "/app", AcceptLanguage: "de-DE,de;q=0.9", LastUsed: "tenant-0042",
+	links := Links{SignIn: "/oauth2/sign_in", Static: "/oauth2/static/", StartBase: "/oauth2/start/", StartQuery: "?rd=%2Fapp"}
+	req := Request{Links: links, RD: "/app", AcceptLanguage: "de-DE,de;q=0.9", LastUsed: "tenant-0042",
 		Status: func(id string) Status { return Status{Available: id != "tenant-0007"} }}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -21,7 +21,8 @@ func freshProviders(d *TemplateData) string {
 // request's own start URLs, and the markup of the current availability.
 func TestCachedSectionMatchesFresh(t *testing.T) {
 	p := mustPage(t, Config{})
-	c := mustCatalog(t, tenants(60, "testdata/icon.svg"))
+	ps := append(tenants(60, "testdata/icon.svg"), Provider{ID: `a b/&"x'<`, Name: "Tricky"}, Provider{ID: "ü\\", Name: "Ü"})
+	c := mustCatalog(t, ps)
 	down := map[string]bool{}
 	status := func(id string) Status {
 		if down[id] {
@@ -40,14 +41,14 @@ func TestCachedSectionMatchesFresh(t *testing.T) {
 		step()
 		for _, lang := range []string{"en", "de-DE,de;q=0.9", "fr", "xx"} {
 			for _, compact := range []bool{false, true} {
-				for _, rd := range rds {
-					req := Request{Links: testLinks(url.QueryEscape(rd)), RD: rd, AcceptLanguage: lang, Status: status}
+				for _, links := range linkVariants(rds) {
+					req := Request{Links: links, AcceptLanguage: lang, Status: status}
 					for range 2 { // the first may build the section, the second uses it
 						d := p.data(c, &req)
 						d.Compact = compact
 						got, want := string(d.Providers()), freshProviders(d)
 						if got != want {
-							t.Fatalf("step %d lang %q compact %v rd %q: cached section differs:\n%s\nwant\n%s", si, lang, compact, rd, got, want)
+							t.Fatalf("step %d lang %q compact %v links %+v: cached section differs:\n%s\nwant\n%s", si, lang, compact, links, got, want)
 						}
 					}
 				}
@@ -57,6 +58,23 @@ func TestCachedSectionMatchesFresh(t *testing.T) {
 	if n := len(p.sections.m); n == 0 || n > maxSections {
 		t.Errorf("%d sections kept, want 1..%d", n, maxSections)
 	}
+}
+
+// linkVariants gives for each rd the links as a Start function and as
+// StartBase and StartQuery, and links that safeURL refuses.
+func linkVariants(rds []string) []Links {
+	var ls []Links
+	for _, rd := range rds {
+		q := "?rd=" + url.QueryEscape(rd)
+		ls = append(ls, testLinks(url.QueryEscape(rd)),
+			Links{SignIn: "/oauth2/sign_in", Static: "/oauth2/static/", StartBase: "/oauth2/start/", StartQuery: q},
+			Links{SignIn: "/oauth2/sign_in", Static: "/s/", StartBase: "/p/oauth2/start/", StartQuery: q + "&remember=1"})
+	}
+	return append(ls,
+		Links{Static: "/s/", StartBase: "//evil.example/", StartQuery: "?rd=%2F"},
+		Links{Static: "/s/", StartBase: "/", StartQuery: "/x"},
+		Links{Static: "/s/", StartBase: "/start/", StartQuery: "?rd=\\x"},
+		Links{Static: "/s/", StartBase: "/start/", StartQuery: "?rd=\x01"})
 }
 
 // TestCachedPageMatchesFresh compares whole pages, rendered twice (the
