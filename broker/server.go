@@ -142,6 +142,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	// that take nanoseconds and cannot fail, and timing them would cost
 	// more than they do.
 	if cfg.Session.Store == "redis" {
+		if j, ok := s.store.(interface{ JournalEntries() int }); ok {
+			s.metrics.JournalEntries(j.JournalEntries)
+		}
 		s.sessions.WrapStore(func(st scs.CtxStore) scs.CtxStore { return session.ContextStore(s.metrics.ObserveStore(st)) })
 		s.store = s.metrics.ObserveBackend(s.store)
 	}

@@ -166,3 +166,19 @@ func TestObservedBackend(t *testing.T) {
 	}
 	expect(t, scrape(t, s), map[string]float64{`oidc_broker_session_store_duration_seconds_count{op="unlock"}`: 1})
 }
+
+// TestStoreMetricsJournalEntries: a sign-out that no replica confirms
+// (wait.replicas 1, a Redis without replicas) is kept in the journal, and
+// oidc_broker_session_store_journal_entries counts it.
+func TestStoreMetricsJournalEntries(t *testing.T) {
+	one := 1
+	e := newRedisEnv(t, redisserver.Start(t), withConfig(func(c *Config) {
+		c.Session.Redis.Wait = store.WaitConfig{Replicas: &one, Timeout: 50 * time.Millisecond}
+	}))
+	expect(t, scrape(t, e.server), map[string]float64{`oidc_broker_session_store_journal_entries`: 0})
+	e.login("alpha", "alice", "/")
+	e.signOut(e.client, "/").Body.Close()
+	if n := scrape(t, e.server)[`oidc_broker_session_store_journal_entries`]; n < 1 {
+		t.Errorf("journal entries after an unconfirmed sign-out: %v, want at least 1", n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,6 +55,7 @@ type Collectors struct {
 	// The series of every request, resolved once.
 	decisions map[string]prometheus.Counter // forwardAuth by decision
 	storeOps  map[string]storeOp            // by op
+	journal   atomic.Pointer[func() int]    // session store's unconfirmed writes (JournalEntries)
 }
 
 // storeOp is the series of one session store operation.
@@ -131,11 +133,19 @@ func New(also prometheus.Registerer, registry func() *providers.Registry) (*Coll
 	for _, op := range storeOpNames {
 		m.storeOps[op] = storeOp{duration: m.storeDuration.WithLabelValues(op), errors: m.storeErrors.WithLabelValues(op)}
 	}
+	journal := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "session_store_journal_entries",
+		Help: "Session deletions and revocation marks the Redis replicas have not confirmed yet, kept to be written again (docs/sessions.md#high-availability)."},
+		func() float64 {
+			if f := m.journal.Load(); f != nil {
+				return float64((*f)())
+			}
+			return 0
+		})
 	up := &providersUp{registry: registry, desc: prometheus.NewDesc(ns+"_provider_up",
 		"Whether an identity provider can be used (1) or is unreachable (0), as the sign-in page shows it.", []string{"provider"}, nil)}
 	own := []prometheus.Collector{m.LoginsStarted, m.LoginsSucceeded, m.LoginsFailed, m.Callback, m.Logouts, m.Refusals,
 		m.AccessDenied, m.forwardAuth, m.SessionsRefreshed, m.SessionsEnded, m.idpDuration, m.idpErrors,
-		m.storeDuration, m.storeErrors, up}
+		m.storeDuration, m.storeErrors, journal, up}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(own...)
@@ -155,6 +165,10 @@ func New(also prometheus.Registerer, registry func() *providers.Registry) (*Coll
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m, nil
 }
+
+// JournalEntries makes oidc_broker_session_store_journal_entries report
+// entries(): the Redis store's writes waiting for replicas to confirm them.
+func (m *Collectors) JournalEntries(entries func() int) { m.journal.Store(&entries) }
 
 // Handler serves the collectors in the Prometheus text format, with those
 // of the Go runtime and the process.

@@ -204,6 +204,7 @@ func TestRedisConfigProblems(t *testing.T) {
 		{"sentinel settings without sentinels", RedisConfig{Address: "r:1", Sentinel: SentinelConfig{Password: "x"}}, "session.redis.sentinel.addresses: is required when other sentinel settings are given"},
 		{"negative replicas", RedisConfig{Address: "r:1", Wait: WaitConfig{Replicas: &neg}}, "session.redis.wait.replicas: must not be negative"},
 		{"wait beyond the read timeout", RedisConfig{Address: "r:1", ReadTimeout: time.Second, Wait: WaitConfig{Replicas: &one, Timeout: time.Second}}, "session.redis.wait.timeout: 1s must be shorter than read_timeout (1s)"},
+		{"data TLS named by sentinels in clear", RedisConfig{TLS: RedisTLS{Enabled: true}, Sentinel: SentinelConfig{Addresses: []string{"127.0.0.1:26379", "s:26379"}, Master: "m"}}, "session.redis.tls: with sentinel and without sentinel.tls, the certificate is checked against the host the sentinels name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []string
@@ -218,6 +219,20 @@ func TestRedisConfigProblems(t *testing.T) {
 	ok := RedisConfig{Sentinel: SentinelConfig{Addresses: []string{"127.0.0.1:26379"}, Master: "m"}}
 	if p := ok.Problems(true); len(p) != 0 {
 		t.Errorf("a valid sentinel configuration: %v", p)
+	}
+	// Data TLS is pinned by a name, a CA, or sentinels that prove who
+	// answers (TLS, or loopback).
+	s := SentinelConfig{Addresses: []string{"s:26379"}, Master: "m"}
+	caFile, _ := writeCert(t)
+	for _, pinned := range []RedisConfig{
+		{TLS: RedisTLS{Enabled: true, ServerName: "redis.internal"}, Sentinel: s},
+		{TLS: RedisTLS{Enabled: true, CAFile: caFile}, Sentinel: s},
+		{TLS: RedisTLS{Enabled: true}, Sentinel: SentinelConfig{Addresses: s.Addresses, Master: "m", TLS: RedisTLS{Enabled: true}}},
+		{TLS: RedisTLS{Enabled: true}, Sentinel: SentinelConfig{Addresses: []string{"127.0.0.1:26379", "[::1]:26380"}, Master: "m"}},
+	} {
+		if p := pinned.Problems(true); len(p) != 0 {
+			t.Errorf("data TLS with %+v: %v", pinned, p)
+		}
 	}
 	if n, d := ok.waitFor(); n != 1 || d != DefaultWaitTimeout {
 		t.Errorf("wait with sentinel: %d replicas, %v; want 1, %v", n, d, DefaultWaitTimeout)

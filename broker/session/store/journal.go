@@ -45,12 +45,27 @@ type journal struct {
 	adds map[journalKey]jEntry // (key, token) → until
 	seq  uint64
 	n    atomic.Int64
+	// order lists the entries by insertion from head on, so that trimming
+	// drops the oldest without a scan; an item whose entry was since
+	// written again or confirmed is stale and skipped (compactLocked
+	// bounds how many accumulate).
+	order   []jOrder
+	head    int
+	visited int // order items trimming looked at (tests)
 
 	start sync.Once
 	kick  chan struct{}
 }
 
 type journalKey struct{ key, token string }
+
+// jOrder is one insertion: a deletion of token (del) or an index entry.
+type jOrder struct {
+	seq   uint64
+	del   bool
+	token string
+	key   journalKey
+}
 
 type jEntry struct {
 	until time.Time
@@ -67,6 +82,7 @@ func (j *journal) addDel(token string) {
 	defer j.mu.Unlock()
 	j.seq++
 	j.dels[token] = j.seq
+	j.order = append(j.order, jOrder{seq: j.seq, del: true, token: token})
 	j.trimLocked()
 }
 
@@ -77,32 +93,49 @@ func (j *journal) addIndex(keys []string, token string, until time.Time) {
 	j.seq++
 	for _, k := range keys {
 		j.adds[journalKey{k, token}] = jEntry{until: until, seq: j.seq}
+		j.order = append(j.order, jOrder{seq: j.seq, key: journalKey{k, token}})
 	}
 	j.trimLocked()
 }
 
-// trimLocked keeps the journal within journalMax, dropping the oldest.
+// JournalEntries is how many deletions and index entries wait for replicas
+// to confirm them (a metric).
+func (s *Redis) JournalEntries() int { return int(s.journal.n.Load()) }
+
+// trimLocked keeps the journal within journalMax, dropping the oldest
+// (in amortized constant time: order), and bounds order.
 func (j *journal) trimLocked() {
-	for len(j.dels)+len(j.adds) > journalMax {
-		oldest, which := j.seq+1, ""
-		var oldKey journalKey
-		for t, s := range j.dels {
-			if s < oldest {
-				oldest, which = s, t
-			}
-		}
-		for k, e := range j.adds {
-			if e.seq < oldest {
-				oldest, which, oldKey = e.seq, "", k
-			}
-		}
-		if which != "" {
-			delete(j.dels, which)
-		} else {
-			delete(j.adds, oldKey)
+	for len(j.dels)+len(j.adds) > journalMax && j.head < len(j.order) {
+		o := j.order[j.head]
+		j.order[j.head] = jOrder{}
+		j.head++
+		j.visited++
+		switch {
+		case o.del && j.dels[o.token] == o.seq:
+			delete(j.dels, o.token)
+		case !o.del && j.adds[o.key].seq == o.seq:
+			delete(j.adds, o.key)
 		}
 	}
+	j.compactLocked()
 	j.n.Store(int64(len(j.dels) + len(j.adds)))
+}
+
+// compactLocked drops order's stale items, and the trimmed ones before
+// head, once they outnumber the live entries (plus a slack): each pass is
+// paid for by the insertions since the last one.
+func (j *journal) compactLocked() {
+	live := len(j.dels) + len(j.adds)
+	if len(j.order) <= 2*live+1024 {
+		return
+	}
+	kept := make([]jOrder, 0, live)
+	for _, o := range j.order[j.head:] {
+		if (o.del && j.dels[o.token] == o.seq) || (!o.del && j.adds[o.key].seq == o.seq) {
+			kept = append(kept, o)
+		}
+	}
+	j.order, j.head = kept, 0
 }
 
 // deleted reports whether the deletion of token's session is kept.

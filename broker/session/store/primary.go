@@ -43,6 +43,7 @@ type primary struct {
 	opts     []redis.DialOption // the data connections'
 	sentOpts []redis.DialOption // the sentinels' connections'
 	ping     time.Duration      // of the +switch-master subscription
+	connect  time.Duration      // every TCP connect's bound (session.redis.dial_timeout)
 	read     time.Duration
 	log      *slog.Logger
 	// onSwitch runs after the primary moved to another server: the
@@ -74,7 +75,7 @@ var ErrCluster = errors.New("is a Redis Cluster node (cluster_enabled:1): Redis 
 
 func newPrimary(cfg RedisConfig, opts []redis.DialOption, timeouts [3]time.Duration, log *slog.Logger) (*primary, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &primary{addr: cfg.Address, opts: opts, ping: subscriptionPing, read: timeouts[1], log: log,
+	p := &primary{addr: cfg.Address, opts: opts, ping: subscriptionPing, connect: timeouts[0], read: timeouts[1], log: log,
 		lookup: make(chan struct{}, 1), ctx: ctx, cancel: cancel, watchDone: make(chan struct{}),
 		errs: ErrorLog{Interval: time.Minute}, onSwitch: func() {}}
 	sc := cfg.Sentinel
@@ -137,11 +138,56 @@ func (p *primary) close() {
 	}
 }
 
-// conn is a connection to the primary and the generation it was dialed
-// in.
+// netDial makes a TCP connection within the configured connect timeout:
+// redigo's DialConnectTimeout bounds only its own dialer, not one given
+// with DialContextFunc.
+func (p *primary) netDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: p.connect, KeepAlive: 5 * time.Minute} // redigo's keep-alive
+	return d.DialContext(ctx, network, addr)
+}
+
+// conn is a connection to the primary, the generation it was dialed in,
+// and what it has written.
 type conn struct {
 	fullConn
-	gen uint64
+	gen  uint64
+	sent *sentConn
+}
+
+// sentConn counts the bytes its writes handed to the kernel: a command
+// that failed while the count stood still never reached the server, and
+// may run again without running twice.
+type sentConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *sentConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// borrowed is where the pool's dial and TestOnBorrowContext leave the
+// connection they hand to one request (found through the request's
+// context), so that the request can tell whether its command was sent.
+type borrowed struct{ c *conn }
+
+type borrowedKey struct{}
+
+// lend records c as the connection the request of ctx borrows.
+func lend(ctx context.Context, c redis.Conn) {
+	if b, ok := ctx.Value(borrowedKey{}).(*borrowed); ok {
+		b.c, _ = c.(*conn)
+	}
+}
+
+// written is what the borrowed connection has written so far (-1: unknown).
+func (b *borrowed) written() int64 {
+	if b.c == nil || b.c.sent == nil {
+		return -1
+	}
+	return b.c.sent.n.Load()
 }
 
 // fullConn is what redigo's connections implement.
@@ -153,7 +199,15 @@ type fullConn interface {
 // dial connects to the primary for the pool.
 func (p *primary) dial(ctx context.Context) (redis.Conn, error) {
 	gen := p.gen.Load()
-	c, err := p.dialPrimary(ctx)
+	var sent *sentConn
+	c, err := p.dialPrimary(ctx, redis.DialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := p.netDial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		sent = &sentConn{Conn: nc}
+		return sent, nil
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +216,9 @@ func (p *primary) dial(ctx context.Context) (redis.Conn, error) {
 		c.Close()
 		return nil, errors.New("redigo's connection lacks timeouts or contexts")
 	}
-	return &conn{fullConn: fc, gen: gen}, nil
+	pc := &conn{fullConn: fc, gen: gen, sent: sent}
+	lend(ctx, pc)
+	return pc, nil
 }
 
 // stale reports whether c was dialed before the last failover or failure.
@@ -306,6 +362,17 @@ func (p *primary) failed(err error) bool {
 	return true
 }
 
+// refused reports whether err is the server's refusal of a write because
+// it is no (longer the) primary, or not ready: the write was not done.
+func refused(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := string(re)
+	return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") || strings.Contains(msg, "READONLY")
+}
+
 // failoverError: the connection is dead, or the server is no longer (or
 // not yet) the primary. The request's own deadline and a full pool are
 // not.
@@ -317,8 +384,7 @@ func failoverError(err error) bool {
 		errors.Is(err, redis.ErrPoolExhausted), errors.Is(err, ErrCluster):
 		return false
 	case errors.As(err, &re):
-		msg := string(re)
-		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") || strings.Contains(msg, "READONLY")
+		return refused(err)
 	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed), errors.Is(err, errNotPrimary):
 		return true

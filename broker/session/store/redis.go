@@ -112,17 +112,23 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 		IdleTimeout: 4 * time.Minute, MaxConnLifetime: time.Hour,
 		DialContext: p.dial,
 		// A connection dialed before the last failover (or a failure that
-		// may have been one) is dropped; one idle for a minute may have
-		// been closed by the server or a middlebox: check it before use.
+		// may have been one) is dropped, and so is one the server closed
+		// (a restart: closedByServer); one idle for a minute may have
+		// been closed by a middlebox: check it before use.
 		TestOnBorrowContext: func(ctx context.Context, c redis.Conn, idleSince time.Time) error {
 			if p.stale(c) {
 				return errStale
 			}
-			if time.Since(idleSince) < time.Minute {
-				return nil
+			if pc, ok := c.(*conn); ok && pc.sent != nil && pc.sent.closedByServer() {
+				return errClosedByServer
 			}
-			_, err := redis.DoContext(c, ctx, "PING")
-			return err
+			if time.Since(idleSince) >= time.Minute {
+				if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
+					return err
+				}
+			}
+			lend(ctx, c)
+			return nil
 		},
 	}
 	if cacheTTL > 0 {
@@ -199,35 +205,6 @@ func (s *Redis) Invalidations(notify func(TokenHash)) (start func()) {
 // errRedis prefixes every failure of the store.
 var errRedis = errors.New("store: redis")
 
-// do runs f on a pooled connection, all within opTimeout. When the
-// connection turns out dead, or the server is no longer the primary, f
-// runs once more on a fresh connection (to the new primary): a restart or
-// a failover costs no request once the primary answers. f must be
-// idempotent (every caller's is; Once and Lock may then report a mark or
-// lock their first try made as someone else's, which fails closed).
-func (s *Redis) do(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
-	defer cancel()
-	err := s.try(ctx, f)
-	if err != nil && s.primary.failed(err) && ctx.Err() == nil {
-		err = s.try(ctx, f)
-		s.primary.failed(err)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", errRedis, err)
-	}
-	return nil
-}
-
-func (s *Redis) try(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
-	c, err := s.pool.GetContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return f(ctx, c)
-}
-
 func (s *Redis) sessionKey(token string) string { return s.prefix + "session:" + token }
 
 // FindCtx returns the session of token; found is false when there is none
@@ -289,11 +266,12 @@ func foundBytes(reply any, err error) ([]byte, bool, error) {
 
 // CommitCtx writes the session and its expiry in one transaction (a
 // session is never stored without its expiry), then publishes the
-// invalidation, in the same round trip.
+// invalidation, in the same round trip. It is not sent twice (doUnsent):
+// a sign-out on another replica between the two would be undone.
 func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	h := HashOf(token)
 	defer s.invalidate(h)
-	return s.do(ctx, func(ctx context.Context, c redis.Conn) error {
+	return s.doUnsent(ctx, func(ctx context.Context, c redis.Conn) error {
 		key := s.sessionKey(token)
 		_ = c.Send("MULTI")
 		_ = c.Send("SET", key, b)
@@ -476,22 +454,51 @@ func (s *Redis) IndexRemove(ctx context.Context, key string) error {
 	})
 }
 
+// Once marks key used unless it was, and reports whether this call made
+// the mark. The mark holds a value of this call's own: when the first try's
+// reply was lost and do runs it again, a mark holding that value is this
+// call's, not a replay (onceScript). When Once fails, it takes its mark
+// back if it can, so that the caller's own retry (an IdP sending a logout
+// token again after a 503) is not refused as a replay.
 func (s *Redis) Once(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error) {
+	k, mine := s.prefix+"once:"+key, randomToken()
+	ms := max(ttl.Milliseconds(), 1)
 	err = s.do(ctx, func(ctx context.Context, c redis.Conn) error {
-		fresh, err = setNX(ctx, c, s.prefix+"once:"+key, "1", ttl)
-		if fresh {
+		var err error
+		fresh, err = redis.Bool(onceScript.DoContext(ctx, c, k, mine, ms))
+		if err == nil && fresh {
 			s.wait(ctx, c) // a lost mark is a state the IdP still refuses to redeem twice: logged only
 		}
 		return err
 	})
-	return fresh, err
+	if err != nil {
+		// Also after the request ended; if this fails too, the mark
+		// stays until ttl (the IdP's retry is then refused as a replay).
+		_ = s.do(context.WithoutCancel(ctx), func(ctx context.Context, c redis.Conn) error {
+			_, err := unlockScript.DoContext(ctx, c, k, mine)
+			return err
+		})
+		return false, err
+	}
+	return fresh, nil
 }
+
+// onceScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it exists, and
+// reports 1 when it did or when the key already holds ARGV[1] (this
+// caller's own earlier try), 0 otherwise.
+var onceScript = redis.NewScript(1, `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`)
 
 func (s *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
 	k, holder := s.prefix+"lock:"+key, randomToken()
 	var ok bool
+	ms := max(ttl.Milliseconds(), 1)
 	err := s.do(ctx, func(ctx context.Context, c redis.Conn) (err error) {
-		ok, err = setNX(ctx, c, k, holder, ttl)
+		// A lock holding this holder's value is this call's own first try.
+		ok, err = redis.Bool(onceScript.DoContext(ctx, c, k, holder, ms))
 		return err
 	})
 	if err != nil || !ok {
@@ -505,20 +512,6 @@ func (s *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 		})
 	}
 	return release, true, nil
-}
-
-// setNX sets key to value for ttl unless it exists, and reports whether it
-// did.
-func setNX(ctx context.Context, c redis.Conn, key, value string, ttl time.Duration) (bool, error) {
-	ms := max(ttl.Milliseconds(), 1)
-	_, err := redis.String(redis.DoContext(c, ctx, "SET", key, value, "NX", "PX", ms))
-	switch {
-	case errors.Is(err, redis.ErrNil):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return true, nil
 }
 
 // secret makes the secret name unless another replica did (SET NX), then

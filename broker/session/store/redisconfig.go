@@ -205,7 +205,28 @@ func (c RedisConfig) Problems(used bool) []error {
 			add("tls.ca_file", "%v", err)
 		}
 	}
+	if c.unpinnedTLS() {
+		add("tls", "with sentinel and without sentinel.tls, the certificate is checked against the host the sentinels name, "+
+			"and anyone on the path to them can name any host with a publicly trusted certificate (which then receives the password): "+
+			"set tls.server_name or tls.ca_file, or sentinel.tls")
+	}
 	return errs
+}
+
+// unpinnedTLS: the primary's certificate is checked only against the name
+// the sentinels give, over connections that do not prove who answers
+// (sentinels reached in clear, not on loopback), and against the system's
+// roots: a spoofed answer could name any host with a public certificate.
+func (c RedisConfig) unpinnedTLS() bool {
+	if !c.Sentinel.Enabled() || !c.TLS.Enabled || c.TLS.ServerName != "" || c.TLS.CAFile != "" || c.TLS.InsecureSkipVerify || c.Sentinel.TLS.Enabled {
+		return false
+	}
+	for _, a := range c.Sentinel.Addresses {
+		if host, _, err := net.SplitHostPort(a); err == nil && !isLoopbackHost(host) {
+			return true
+		}
+	}
+	return false
 }
 
 // problems checks the sentinel settings.

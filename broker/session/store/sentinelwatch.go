@@ -51,9 +51,8 @@ func (p *primary) watch() {
 // sentinels for the primary: a switch announced before is not missed.
 func (p *primary) watchOn(addr string) (bool, error) {
 	var raw net.Conn
-	d := net.Dialer{}
 	c, err := p.dialSentinel(p.ctx, addr, redis.DialContextFunc(func(ctx context.Context, network, a string) (net.Conn, error) {
-		nc, err := d.DialContext(ctx, network, a)
+		nc, err := p.netDial(ctx, network, a)
 		raw = nc
 		return nc, err
 	}))
