@@ -41,13 +41,24 @@ func (s *Server) newBearer() *bearer.Verifier {
 }
 
 // apiTokensProblems: two providers of one issuer (two clients at one IdP)
-// must not accept the same audience, or one token would be both's.
+// must not accept the same audience, or one token would be both's; at
+// most one provider introspects, or an opaque token would be sent to
+// every introspecting IdP, another organisation's included.
 func apiTokensProblems(cfgs []providers.Config) []error {
 	var errs []error
 	seen := map[[2]string]int{}
+	introspecting := -1
 	for i, c := range cfgs {
 		if c.APITokens == nil {
 			continue
+		}
+		if c.APITokens.Introspection {
+			if introspecting >= 0 {
+				errs = append(errs, fmt.Errorf("providers[%d].api_tokens.introspection: providers[%d] (%q) introspects already, and only one provider may: "+
+					"an opaque token names no issuer, and would be sent to each introspecting IdP", i, introspecting, cfgs[introspecting].ID))
+			} else {
+				introspecting = i
+			}
 		}
 		iss := presets.Resolve(c).Issuer
 		for j, a := range c.APITokens.Audiences {

@@ -259,13 +259,14 @@ func TestChallengeNamesBearerOnlyWhenAccepted(t *testing.T) {
 // TestBearerOpaqueTokenIntrospected: an opaque access token is accepted
 // through RFC 7662 introspection at the provider that issued it (the demo
 // IdP's own endpoint, asked with the broker's client credentials), cached
-// briefly; the other provider, which introspects too, does not know it,
-// and a provider that does not introspect never accepts it.
+// briefly (accepted by its client_id, api_tokens.clients: the demo IdP's
+// answer names the broker's client id as aud); a provider that does not
+// introspect never accepts it.
 func TestBearerOpaqueTokenIntrospected(t *testing.T) {
 	echo := headerEcho(t)
 	e := newEnv(t,
-		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"broker-alpha"}, Introspection: true}),
-		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"broker-beta"}, Introspection: true}),
+		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"api://alpha"}, Introspection: true, Clients: []string{"broker-alpha"}}),
+		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"api://beta"}}),
 		withConfig(func(c *Config) {
 			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, Tokens: TokenRelay{PassAccessToken: "X-Access-Token"}}}
 		}))
@@ -286,8 +287,8 @@ func TestBearerOpaqueTokenIntrospected(t *testing.T) {
 	}
 
 	only := newEnv(t,
-		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"broker-alpha"}}),
-		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"broker-beta"}, Introspection: true}),
+		withAPITokens("alpha", providers.APITokensConfig{Audiences: []string{"api://alpha"}}),
+		withAPITokens("beta", providers.APITokensConfig{Audiences: []string{"api://beta"}, Introspection: true, Clients: []string{"broker-beta"}}),
 		withConfig(func(c *Config) {
 			c.Upstreams = []UpstreamConfig{{Path: "/", URL: echo.URL, Tokens: TokenRelay{PassAccessToken: "X-Access-Token"}}}
 		}))

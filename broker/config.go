@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
+	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
@@ -145,7 +146,7 @@ func (c Config) validate(needProviders bool) error {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	if c.Listen != "" {
-		if p := listenProblem(c.Listen); p != "" {
+		if p := configcheck.ListenProblem(c.Listen); p != "" {
 			add("listen", "%s", p)
 		}
 	}
@@ -153,14 +154,14 @@ func (c Config) validate(needProviders bool) error {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			add("public_url", "%q must be an absolute http(s) URL without query, fragment or userinfo", c.PublicURL)
-		} else if p := urlPortProblem(u); p != "" {
+		} else if p := configcheck.URLPortProblem(u); p != "" {
 			add("public_url", "%q: %s", c.PublicURL, p)
 		}
 	}
 	if c.Upstream != "" {
 		if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("upstream", "%q must be an absolute http(s) URL", c.Upstream)
-		} else if p := urlPortProblem(u); p != "" {
+		} else if p := configcheck.URLPortProblem(u); p != "" {
 			add("upstream", "%q: %s", c.Upstream, p)
 		}
 	}
@@ -214,6 +215,9 @@ func (c Config) Warnings() []string {
 	tp := c.TrustedProxies
 	if tp.Enabled() && len(tp.From) == 0 {
 		w = append(w, "trusted_proxies: hop counts are set but `from` is empty: any peer that reaches the broker directly can forge forwarding headers")
+	}
+	if c.ForwardAuth.Enabled() && len(tp.From) == 0 {
+		w = append(w, "forward_auth: tokens are asked for but trusted_proxies.from is empty: forward-auth answers carry them only to a peer listed there, so none will")
 	}
 	if strings.HasPrefix(c.PublicURL, "http://") {
 		w = append(w, "public_url: is http, so session cookies cannot be Secure; use https outside local testing")

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -33,15 +34,15 @@ providers:
     scopes: openid
 `
 	want := []Problem{
-		{1, `listen: ":4180x": the port "4180x" is not a number from 1 to 65535`},
-		{2, `colour: unknown key`},
-		{4, `session.lifetime: "1d" is not a duration (use e.g. 24h, 90m, 30s)`},
-		{5, `session.idle_timout: unknown key; did you mean "idle_timeout"?`},
-		{7, `session.redis.tls: "maybe" is not true or false`},
-		{8, `session.redis.database: "many" is not a whole number`},
-		{9, "routes: a mapping is not a list (write `- item` lines or [a, b])"},
-		{15, `providers[0].scope: unknown key; did you mean "scopes"?`},
-		{16, "providers[0].scopes: \"openid\" is not a list (write `- item` lines or [a, b])"},
+		{Line: 1, Message: `listen: ":4180x": the port "4180x" is not a number from 1 to 65535`},
+		{Line: 2, Message: `colour: unknown key`},
+		{Line: 4, Message: `session.lifetime: "1d" is not a duration (use e.g. 24h, 90m, 30s)`},
+		{Line: 5, Message: `session.idle_timout: unknown key; did you mean "idle_timeout"?`},
+		{Line: 7, Message: `session.redis.tls: "maybe" is not true or false`},
+		{Line: 8, Message: `session.redis.database: "many" is not a whole number`},
+		{Line: 9, Message: "routes: a mapping is not a list (write `- item` lines or [a, b])"},
+		{Line: 15, Message: `providers[0].scope: unknown key; did you mean "scopes"?`},
+		{Line: 16, Message: "providers[0].scopes: \"openid\" is not a list (write `- item` lines or [a, b])"},
 	}
 	_, err := ParseConfig("b.yaml", []byte(yaml), lookupIn(nil))
 	cerr, ok := errors.AsType[*ConfigError](err)
@@ -130,17 +131,6 @@ func TestAddressProblems(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"a", "", 1}, {"scope", "scopes", 1}, {"kitten", "sitting", 3}, {"idle_timout", "idle_timeout", 1}, {"prot", "port", 1}, {"ca", "abc", 3}} {
-		if got := editDistance(c.a, c.b); got != c.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
-		}
-	}
-}
-
 // TestSchemaKnowsEveryKey: the schema walk accepts every key the YAML
 // library writes for a Config (so it reads the yaml tags as the library
 // does), and the library accepts every key the walk knows.
@@ -155,80 +145,12 @@ func TestSchemaKnowsEveryKey(t *testing.T) {
 	if err := yaml.Load(out, &root); err != nil {
 		t.Fatal(err)
 	}
-	s := walkSchema(&root, reflect.TypeFor[Config]())
-	if len(s.problems) > 0 {
-		t.Errorf("the walk refuses keys the library wrote: %v", s.problems)
+	s := configcheck.Walk(&root, reflect.TypeFor[Config]())
+	if len(s.Problems()) > 0 {
+		t.Errorf("the walk refuses keys the library wrote: %v", s.Problems())
 	}
-	if len(s.at) < 100 {
-		t.Errorf("the walk saw %d nodes; the marshalled config has more", len(s.at))
-	}
-}
-
-// flexible is a config type with its own UnmarshalYAML that takes a key its
-// struct does not have ("addr" for address), as a field added later might.
-type flexible struct {
-	Address string `yaml:"address"`
-	Port    int    `yaml:"port"`
-}
-
-func (f *flexible) UnmarshalYAML(n *yaml.Node) error {
-	var m struct {
-		Address string `yaml:"address"`
-		Addr    string `yaml:"addr"`
-		Port    int    `yaml:"port"`
-	}
-	if err := n.Load(&m, yaml.WithKnownFields()); err != nil {
-		return err
-	}
-	f.Address, f.Port = m.Address+m.Addr, m.Port
-	return nil
-}
-
-// TestSchemaBelowCustomUnmarshalers: below a type with its own
-// UnmarshalYAML an unknown key is reported only when the library refuses
-// it too, then with its path and the nearest key.
-func TestSchemaBelowCustomUnmarshalers(t *testing.T) {
-	type top struct {
-		Flex flexible `yaml:"flex"`
-		Any  any      `yaml:"any"`
-	}
-	problems := func(doc string) []Problem {
-		var root yaml.Node
-		if err := yaml.Load([]byte(doc), &root); err != nil {
-			t.Fatal(err)
-		}
-		s := walkSchema(&root, reflect.TypeFor[top]())
-		out := s.problems
-		var v top
-		if err := root.Load(&v, yaml.WithKnownFields()); err != nil {
-			out = append(out, s.decodeProblems(err)...)
-		}
-		return out
-	}
-	if got := problems("flex:\n  addr: a\n  port: 1\n"); len(got) != 0 {
-		t.Errorf("a key the type takes was refused: %v", got)
-	}
-	if got, want := problems("flex: {prot: 1}\n"), []Problem{{1, `flex.prot: unknown key; did you mean "port"?`}}; !reflect.DeepEqual(got, want) {
-		t.Errorf("the mapping's first key: got %v, want %v", got, want)
-	}
-	want := []Problem{{3, `flex.prot: unknown key; did you mean "port"?`}, {4, `flex.port: "x" is not a whole number`}}
-	if got := problems("flex:\n  addr: a\n  prot: 1\n  port: x\n"); !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-}
-
-func TestLineOf(t *testing.T) {
-	doc := []byte("listen: x\nselection:\n  colors:\n    text: '#ccc'\nproviders:\n  - id: a\n  - id: b\n    issuer: c\n")
-	for path, want := range map[string]int{
-		"listen": 1, "selection.colors.text": 4, "selection.colors.primary": 3, "providers[1].issuer": 8,
-		"providers": 5, "routes": 0, "trusted_proxies.from": 0,
-	} {
-		if got := LineOf(doc, path); got != want {
-			t.Errorf("LineOf(%q) = %d, want %d", path, got, want)
-		}
-	}
-	if got := LineOf([]byte("a: [\n"), "a"); got != 0 {
-		t.Errorf("LineOf of a broken document = %d", got)
+	if s.Nodes() < 100 {
+		t.Errorf("the walk saw %d nodes; the marshalled config has more", s.Nodes())
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/pages"
 	"github.com/oidc-broker/oidc-broker/broker/relay"
 	"github.com/oidc-broker/oidc-broker/broker/session"
 )
@@ -92,17 +93,17 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			w.Header()[idHeader] = id
 		}
 		if u == nil {
-			earlyError(rw, r, http.StatusNotFound, "not_found", "404 page not found", info.ID())
+			pages.Early(rw, r, http.StatusNotFound, "not_found", "404 page not found", info.ID())
 			return
 		}
 		if !s.pathReadable(r, u, forwardAuth) { // 3, the path
-			earlyError(rw, r, http.StatusBadRequest, "bad_request", "Bad Request: control character or invalid UTF-8 in the path", info.ID())
+			pages.Early(rw, r, http.StatusBadRequest, "bad_request", "Bad Request: control character or invalid UTF-8 in the path", info.ID())
 			return
 		}
 
 		if !hostAllowed(s.allowedHosts, facts.Host) { // 4
 			s.log.DebugContext(ctx, "host not allowed", "host", facts.Host)
-			earlyError(rw, r, http.StatusBadRequest, "bad_host", "Bad Request: unknown host", info.ID())
+			pages.Early(rw, r, http.StatusBadRequest, "bad_host", "Bad Request: unknown host", info.ID())
 			return
 		}
 

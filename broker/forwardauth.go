@@ -31,7 +31,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	case access.Public, access.Allowed:
 		if signedIn {
 			s.relayWith(w.Header(), r, id, pre, "")
-			if s.forwardAuthTokens(t.host) {
+			if s.forwardAuthTokens(r, t.host) {
 				s.setTokens(w.Header(), r, s.cfg.ForwardAuth.TokenRelay) // tokenrelay.go
 			}
 		}

@@ -1,17 +1,16 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -22,11 +21,9 @@ type ConfigError struct {
 	Problems []Problem
 }
 
-// Problem is one configuration problem.
-type Problem struct {
-	Line    int    // 0 when unknown
-	Message string // starts with the field's YAML path
-}
+// Problem is one configuration problem: its line (0 when unknown) and its
+// message, which starts with the field's YAML path.
+type Problem = configcheck.Problem
 
 func (e *ConfigError) Error() string {
 	var b strings.Builder
@@ -62,7 +59,7 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 	cerr := &ConfigError{File: name}
 	var root yaml.Node
 	if err := yaml.Load(data, &root, yaml.WithUniqueKeys(true)); err != nil {
-		cerr.Problems = yamlProblems(err)
+		cerr.Problems = configcheck.YAMLProblems(err)
 		for i, p := range cerr.Problems {
 			if startsWithTab(data, p.Line) {
 				cerr.Problems[i].Message += "; YAML is indented with spaces, not tabs"
@@ -80,10 +77,10 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 	if root.Kind != 0 {
 		// The schema walk reports unknown keys, each with its line and the
 		// key probably meant, and gives decoding errors their key's path.
-		s := walkSchema(&root, reflect.TypeFor[Config]())
-		cerr.Problems = append(cerr.Problems, s.problems...)
+		s := configcheck.Walk(&root, reflect.TypeFor[Config]())
+		cerr.Problems = append(cerr.Problems, s.Problems()...)
 		if err := root.Load(&cfg, yaml.WithKnownFields()); err != nil {
-			for _, p := range s.decodeProblems(err) {
+			for _, p := range s.DecodeProblems(err) {
 				cerr.Problems = append(cerr.Problems, p)
 				field, _, _ := strings.Cut(p.Message, ": ")
 				reported[field] = true
@@ -92,10 +89,10 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 	}
 	// Validate even after decoding problems, so one run reports everything.
 	for _, e := range providers.Flatten(cfg.Validate()) {
-		msg := suggestValue(e.Error())
+		msg := configcheck.SuggestValue(e.Error())
 		field, _, _ := strings.Cut(msg, ": ")
 		if !reported[field] {
-			cerr.Problems = append(cerr.Problems, Problem{Line: lineOf(&root, field), Message: msg})
+			cerr.Problems = append(cerr.Problems, Problem{Line: configcheck.NodeLine(&root, field), Message: msg})
 		}
 	}
 	if len(cerr.Problems) > 0 {
@@ -103,41 +100,6 @@ func ParseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 		return Config{}, cerr
 	}
 	return cfg, nil
-}
-
-var lineRE = regexp.MustCompile(`line (\d+): `)
-
-// yamlProblems splits a yaml error into one problem per line it names.
-func yamlProblems(err error) []Problem {
-	if le, ok := errors.AsType[*yaml.LoadError](err); ok {
-		// A syntax error: the scanner or parser stops at the first.
-		msg, line := le.Message, le.Mark.Line
-		if le.ContextMsg != "" {
-			msg += " (" + le.ContextMsg + ")"
-			if le.ContextMark.Line > 0 {
-				line = le.ContextMark.Line // where the unfinished construct began
-			}
-		}
-		return []Problem{{Line: line, Message: "YAML syntax: " + msg}}
-	}
-	var out []Problem
-	for _, l := range strings.Split(err.Error(), "\n") {
-		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "yaml:"))
-		if l == "" || strings.HasSuffix(l, "errors:") {
-			continue
-		}
-		p := Problem{Message: l}
-		if m := lineRE.FindStringSubmatchIndex(l); m != nil {
-			p.Line, _ = strconv.Atoi(l[m[2]:m[3]])
-			p.Message = strings.TrimSpace(l[:m[0]] + l[m[1]:])
-			p.Message = strings.TrimPrefix(p.Message, "construct errors: ")
-		}
-		out = append(out, p)
-	}
-	if len(out) == 0 {
-		out = append(out, Problem{Message: err.Error()})
-	}
-	return out
 }
 
 // startsWithTab reports whether line n (from 1) of data is indented with a
@@ -161,7 +123,7 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), c
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandNode(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup, cerr)
+			expandNode(n.Content[i+1], configcheck.JoinPath(path, n.Content[i].Value), lookup, cerr)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
@@ -189,103 +151,4 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), c
 			n.Tag = ""
 		}
 	}
-}
-
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-var indexRE = regexp.MustCompile(`^([^\[]*)\[(\d+)\]$`)
-
-// LineOf finds the line of a dotted YAML path such as "providers[1].issuer"
-// (as problems and warnings start) in the YAML document data: the line of
-// the deepest key (or list item) it reaches, 0 when data has not even the
-// path's first key.
-func LineOf(data []byte, path string) int {
-	var root yaml.Node
-	if err := yaml.Load(data, &root); err != nil || len(root.Content) == 0 {
-		return 0
-	}
-	n, line := root.Content[0], 0
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if m := indexRE.FindStringSubmatch(part); m != nil {
-			key = m[1]
-			idx, _ = strconv.Atoi(m[2])
-		}
-		k, v := mapEntry(n, key)
-		if k == nil {
-			return line
-		}
-		n, line = v, k.Line
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
-}
-
-// mapEntry is the key and value nodes of key in mapping n (nils when
-// absent).
-func mapEntry(n *yaml.Node, key string) (k, v *yaml.Node) {
-	if n.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i], n.Content[i+1]
-		}
-	}
-	return nil, nil
-}
-
-// lineOf finds the line of a dotted YAML path such as "providers[1].issuer".
-// It returns the line of the deepest node it could reach.
-func lineOf(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if m := indexRE.FindStringSubmatch(part); m != nil {
-			key = m[1]
-			idx, _ = strconv.Atoi(m[2])
-		}
-		if key != "" {
-			next := mapValue(n, key)
-			if next == nil {
-				return line
-			}
-			n, line = next, next.Line
-		}
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
-}
-
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }

@@ -211,24 +211,3 @@ func clientAddr(r *http.Request) string {
 	}
 	return f.ClientNode
 }
-
-func setPageHeaders(h http.Header, styleSrc, origin string) {
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", pageCSP(styleSrc, origin, ""))
-}
-
-// pageCSP is the pages' Content-Security-Policy: nothing but the inline
-// stylesheet (by its hash, selection.Page.StyleSrc), images from the
-// broker's origin (the logo and icons; the page itself may be on an
-// application's origin, a forward-auth 403), forms to http(s), and the
-// scripts of scriptSrc ("" for none).
-func pageCSP(styleSrc, origin, scriptSrc string) string {
-	csp := "default-src 'none'; style-src " + styleSrc + "; img-src 'self' " + origin
-	if scriptSrc != "" {
-		csp += "; script-src " + scriptSrc
-	}
-	return csp + "; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
-}

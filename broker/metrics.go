@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -72,7 +73,7 @@ func (c Config) metricsProblems() []error {
 	if l == "" {
 		return nil
 	}
-	if p := listenProblem(l); p != "" {
+	if p := configcheck.ListenProblem(l); p != "" {
 		return []error{fmt.Errorf("metrics.listen: %s", p)}
 	}
 	if l == c.Listen || (c.Listen == "" && l == DefaultListen) {

@@ -1,28 +1,22 @@
 package broker
 
 import (
-	"bytes"
 	"cmp"
-	"embed"
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/pages"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/selection"
 )
 
-// The broker's own pages (errors, the 403, the local login form,
-// sign-out) are executed in the sign-in page's frame (selection.Page
+// The broker's own pages (package pages: errors, the 403, the local login
+// form, sign-out) are executed in the sign-in page's frame (selection.Page
 // Templates and Frame): the same stylesheet, branding, footer and
 // language (Accept-Language), one visual system. Their texts are message
 // keys of selection/i18n.
-
-//go:embed templates/*.html
-var templateFS embed.FS
 
 // errorPage is a friendly page: what happened and what to do. Details go to
 // the log, never to the page. Title and Message are message keys
@@ -38,28 +32,7 @@ type errorPage struct {
 	API bool
 	// Denied fills the 403 of an access rule: who is signed in, and the
 	// ways on.
-	Denied *deniedView
-}
-
-// errorView is what error.html is executed with.
-type errorView struct {
-	selection.Frame
-	Title, Message      string
-	Status              int
-	RetryURL, RequestID string
-	Denied              *deniedView
-}
-
-// deniedView is the 403 page's account box and its ways on: "Use another
-// account" signs out (a CSRF-protected POST) and then goes to the sign-in
-// page with the denied request's rd; "Go back" goes to the page the user
-// came from when it is an allowed redirect, else to the root.
-type deniedView struct {
-	User, Provider    string
-	SignOutAction     string
-	CSRF, SwitchRD    string
-	BackURL           string
-	SignOutConfirmURL string // without a CSRF token: the confirmation page
+	Denied *pages.Denied
 }
 
 // errorCode is the JSON "error" of a page: its title key without _title.
@@ -75,51 +48,13 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, p errorPage
 	id := RequestIDFrom(r.Context()) // in the caller's log line too
 	f := s.frame(r)
 	msg := f.T.Format(p.Message, "provider", p.Provider, "code", p.Code, "minutes", p.Minutes)
-	if p.API || wantsJSON(r) {
-		writeErrorJSON(w, p, msg, id)
+	if p.API || pages.WantsJSON(r) {
+		pages.WriteErrorJSON(w, p.Status, errorCode(p), msg, id, p.Denied)
 		return
 	}
-	s.render(w, r, p.Status, "error.html", errorView{Frame: f,
+	s.render(w, r, p.Status, "error.html", pages.Error{Frame: f,
 		Title:  f.T.Format(p.Title, "provider", p.Provider),
 		Status: p.Status, Message: msg, RetryURL: p.RetryURL, RequestID: id, Denied: p.Denied})
-}
-
-// wantsJSON: the client asks for JSON and not for a page.
-func wantsJSON(r *http.Request) bool {
-	a := r.Header.Get("Accept")
-	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
-}
-
-// writeErrorJSON is an error for API clients: a stable code, the English
-// message, and the request ID.
-func writeErrorJSON(w http.ResponseWriter, p errorPage, msg, id string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	body := struct {
-		Error     string `json:"error"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-		User      string `json:"user,omitempty"`
-		Provider  string `json:"provider,omitempty"`
-	}{Error: errorCode(p), Message: msg, RequestID: id}
-	if p.Denied != nil {
-		body.User, body.Provider = p.Denied.User, p.Denied.Provider
-	}
-	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(body)
-}
-
-// earlyError answers a request refused before its host is known to be
-// one of the broker's (so before any page, whose links would name that
-// host): JSON for a client that asks for it, plain text otherwise.
-func earlyError(w http.ResponseWriter, r *http.Request, status int, code, msg, id string) {
-	if wantsJSON(r) {
-		writeErrorJSON(w, errorPage{Status: status, Title: code}, msg, id)
-		return
-	}
-	http.Error(w, msg, status)
 }
 
 // frame is the page frame for r: its language, and the assets' base URL,
@@ -138,20 +73,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 // page's inline scripts (their hashes), which the pages' CSP otherwise
 // forbids.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data any, scriptSrc string) {
-	var buf bytes.Buffer
-	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := pages.Write(w, s.pages, status, name, data, s.selection.StyleSrc(), s.originOf(r).String(), scriptSrc); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "template", name, "error", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		return
 	}
-	h := w.Header()
-	origin := s.originOf(r).String()
-	setPageHeaders(h, s.selection.StyleSrc(), origin)
-	h.Set("Content-Security-Policy", pageCSP(s.selection.StyleSrc(), origin, scriptSrc))
-	h.Add("Vary", "Accept-Language")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
 }
 
 // denied builds the 403 of an access rule for the signed-in user id; rd
@@ -162,7 +87,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 // without, a link to the sign-out confirmation (forward-auth, where the
 // page is shown on the application's origin).
 func (s *Server) denied(w http.ResponseWriter, r *http.Request, o origin, id identityView, rd string, api, form bool) {
-	d := &deniedView{User: id.user, Provider: id.provider, SignOutAction: o.URL("/oauth2/sign_out"), BackURL: o.URL("/")}
+	d := &pages.Denied{User: id.user, Provider: id.provider, SignOutAction: o.URL("/oauth2/sign_out"), BackURL: o.URL("/")}
 	signIn := o.URL("/oauth2/sign_in")
 	if o.redirectAllowed(rd) {
 		signIn += "?rd=" + url.QueryEscape(rd)
@@ -172,7 +97,7 @@ func (s *Server) denied(w http.ResponseWriter, r *http.Request, o origin, id ide
 	if ref := r.Header.Get("Referer"); ref != "" && ref != rd && o.redirectAllowed(ref) {
 		d.BackURL = ref
 	}
-	if form && !api && !wantsJSON(r) {
+	if form && !api && !pages.WantsJSON(r) {
 		d.CSRF = s.sessions.CSRF(r.Context())
 		if err := saveSession(w); err != nil {
 			s.sessionUnavailable(w, r, err)

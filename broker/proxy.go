@@ -122,7 +122,9 @@ func (s *Server) newUpstreams(cfgs []UpstreamConfig) *upstream.Set {
 		Tokens: func(h http.Header, r *http.Request, t upstream.Tokens) {
 			if _, signedIn := IdentityFrom(r.Context()); signedIn {
 				s.setTokens(h, r, t) // tokenrelay.go
+				return
 			}
+			clearTokens(h, t) // an anonymous client's own header (Authorization) never reaches an app that asked for a token in it
 		},
 		RequestIDHeader: http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader)),
 		Cookies:         []string{base, base + pending.BindingSuffix},

@@ -20,6 +20,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/bearer"
 	"github.com/oidc-broker/oidc-broker/broker/metrics"
+	"github.com/oidc-broker/oidc-broker/broker/pages"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/ratelimit"
 	"github.com/oidc-broker/oidc-broker/broker/readiness"
@@ -188,7 +189,7 @@ func (s *Server) configure(prev *Server) error {
 	if s.selection, err = selection.New(cfg.Selection); err != nil {
 		return err
 	}
-	if s.pages, err = s.selection.Templates(templateFS, "templates/*.html"); err != nil {
+	if s.pages, err = s.selection.Templates(pages.FS, pages.Pattern); err != nil {
 		return err
 	}
 	// Icons are read and the page's provider list prepared now, so a bad

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oidc-broker/oidc-broker/broker/pages"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/selection"
 )
@@ -107,8 +108,8 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	// The page's own script (live search) is served from /oauth2/static/.
-	setPageHeaders(h, s.selection.StyleSrc(), o.String())
-	h.Set("Content-Security-Policy", pageCSP(s.selection.StyleSrc(), o.String(), "'self'"))
+	pages.SetHeaders(h, s.selection.StyleSrc(), o.String())
+	h.Set("Content-Security-Policy", pages.CSP(s.selection.StyleSrc(), o.String(), "'self'"))
 	h.Add("Vary", "Accept-Language")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	_, _ = buf.WriteTo(w)

@@ -137,6 +137,16 @@ func (s *Server) setTokens(h http.Header, r *http.Request, t TokenRelay) {
 	}
 }
 
+// clearTokens removes the headers t names from h: an anonymous request's
+// (public route) carry none of the client's in their place.
+func clearTokens(h http.Header, t TokenRelay) {
+	for _, name := range []string{t.PassAccessToken, t.PassIDToken} {
+		if name != "" {
+			h.Del(name)
+		}
+	}
+}
+
 func setToken(h http.Header, name, token string) {
 	if strings.EqualFold(name, "Authorization") {
 		h.Del("Authorization")
@@ -182,10 +192,13 @@ func (s *Server) requestTokens(r *http.Request) (accessToken, idToken string) {
 	return accessToken, t.IDToken
 }
 
-// forwardAuthTokens reports whether forward-auth's answer about the
-// described host carries tokens (forward_auth.hosts).
-func (s *Server) forwardAuthTokens(host string) bool {
-	if !s.cfg.ForwardAuth.Enabled() {
+// forwardAuthTokens reports whether forward-auth's answer to r, about the
+// described host, carries tokens (forward_auth.hosts): only to a trusted
+// proxy, the direct peer in trusted_proxies.from. Any other caller (a
+// page's script calling fetch('/oauth2/auth') on the broker's origin)
+// gets the identity, never the tokens.
+func (s *Server) forwardAuthTokens(r *http.Request, host string) bool {
+	if !s.cfg.ForwardAuth.Enabled() || !s.fix.PeerListed(r) {
 		return false
 	}
 	if len(s.cfg.ForwardAuth.Hosts) == 0 {

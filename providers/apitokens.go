@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/client/rs"
@@ -30,11 +32,21 @@ type APITokensConfig struct {
 	// Scopes, when set, must all be granted to the token (its `scope`
 	// claim, or `scp` as Entra ID and Okta write it).
 	Scopes []string `yaml:"scopes"`
+	// RequireATJWT accepts only JWTs typed at+jwt (RFC 9068), which an ID
+	// token never is. Required to name the provider's own client_id in
+	// Audiences: an ID token's aud is the client_id.
+	RequireATJWT bool `yaml:"require_at_jwt"`
 	// Introspection accepts opaque (non-JWT) access tokens by asking the
 	// IdP's RFC 7662 introspection endpoint, authenticated with this
 	// provider's client_id and client_secret. Default false: opaque tokens
-	// are refused.
+	// are refused. At most one provider introspects: an opaque token names
+	// no issuer, and is sent to that provider's IdP only.
 	Introspection bool `yaml:"introspection"`
+	// Clients are the client_id values of the introspection answers
+	// accepted without an aud among Audiences (RFC 7662's aud is
+	// optional): tokens the IdP issued to these clients. Default none: an
+	// answer must name one of Audiences.
+	Clients []string `yaml:"clients"`
 	// IntrospectionCache is how long an active introspection answer is
 	// reused (at most until the token's exp). Default 30s.
 	IntrospectionCache time.Duration `yaml:"introspection_cache"`
@@ -66,9 +78,21 @@ func (c Config) apiTokensProblems() []error {
 		add("audiences", "is required: the aud values of the access tokens API clients present (the API's identifier at the IdP)")
 	}
 	for i, v := range a.Audiences {
-		if v == "" {
+		switch {
+		case v == "":
 			add(fmt.Sprintf("audiences[%d]", i), "must not be empty")
+		case strings.EqualFold(v, c.ClientID) && !a.RequireATJWT:
+			add(fmt.Sprintf("audiences[%d]", i), "%q is the provider's own client_id, the aud of its ID tokens, which would pass as access tokens: "+
+				"name the API's own identifier at the IdP (its own client, or an audience mapper), or set api_tokens.require_at_jwt", v)
 		}
+	}
+	for i, v := range a.Clients {
+		if v == "" {
+			add(fmt.Sprintf("clients[%d]", i), "must not be empty")
+		}
+	}
+	if len(a.Clients) > 0 && !a.Introspection {
+		add("clients", "is only used with introspection")
 	}
 	for i, v := range a.Scopes {
 		if v == "" || containsSpace(v) {
@@ -108,8 +132,12 @@ type TokenIssuer interface {
 	// provider's client credentials and returns the answer's claims.
 	Introspect(ctx context.Context, token string) (*oidc.IntrospectionResponse, error)
 	// IdentityOf maps the claims of an access token (or an introspection
-	// answer) to the identity, as the provider maps an ID token's.
-	IdentityOf(claims map[string]any) Identity
+	// answer) to the identity, as the provider maps an ID token's, and
+	// admits it as a login is admitted: the preset's Hooks.Complete runs
+	// on the claims (Entra ID's tenants and email_verified), with no API
+	// call made with the token (Login.APIToken). It fails with a
+	// *NotAllowedError for an identity the configuration does not admit.
+	IdentityOf(ctx context.Context, claims map[string]any) (Identity, error)
 }
 
 // TokenKeys is what checking a provider's JWT access tokens needs.
@@ -158,7 +186,7 @@ func (p *oidcProvider) Introspect(ctx context.Context, token string) (*oidc.Intr
 	if c.introspectionURL == "" {
 		return nil, ErrNoIntrospection
 	}
-	hc := c.rp.HttpClient() // bounded bodies, observed (discover)
+	hc := noRedirects(c.rp.HttpClient()) // bounded bodies, observed (discover)
 	srv, err := rs.NewResourceServerClientCredentials(ctx, p.cfg.Issuer, p.cfg.ClientID, p.cfg.ClientSecret,
 		rs.WithClient(hc), rs.WithStaticEndpoints(c.rp.OAuthConfig().Endpoint.TokenURL, c.introspectionURL))
 	if err != nil {
@@ -171,14 +199,32 @@ func (p *oidcProvider) Introspect(ctx context.Context, token string) (*oidc.Intr
 	return res, nil
 }
 
+// noRedirects is hc, not following redirects: a redirect (307, 308) would
+// send the token and the client's credentials again, where the IdP did
+// not publish its endpoint.
+func noRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
 // IdentityOf implements TokenIssuer. The claims stand for both sources of
 // the mapping, so that claims.source does not hide an access token's
-// claims.
-func (p *oidcProvider) IdentityOf(claims map[string]any) Identity {
+// claims. The preset's complete step admits the identity as at a login:
+// a bearer token is no way around a preset's admission.
+func (p *oidcProvider) IdentityOf(ctx context.Context, claims map[string]any) (Identity, error) {
 	id := p.mapper.identity(claims, claims)
+	if p.hooks.Complete != nil {
+		ctx, cancel := context.WithTimeout(ctx, CompleteTimeout)
+		defer cancel()
+		hc := observedClient(p.opts, p.cfg.ID, p.opts.HTTPClient, nil)
+		if err := p.hooks.Complete(ctx, Login{HTTPClient: hc, IDToken: claims, APIToken: true}, &id); err != nil {
+			return Identity{}, err
+		}
+	}
 	id.AuthnTime = authTimeOf(claims)
 	id.ACR, _ = claims["acr"].(string)
-	return id
+	return id, nil
 }
 
 // authTimeOf is the auth_time claim of claims, zero when absent or not a

@@ -30,6 +30,18 @@ func TestAPITokensConfig(t *testing.T) {
 			c.APITokens = &APITokensConfig{Audiences: []string{"a"}, Introspection: true}
 			return c
 		}, "api_tokens.introspection: needs the provider's client_secret"},
+		{"own client id as an audience", func(c Config) Config {
+			c.APITokens = &APITokensConfig{Audiences: []string{"a", "BROKER"}}
+			return c
+		}, `api_tokens.audiences[1]: "BROKER" is the provider's own client_id`},
+		{"clients without introspection", func(c Config) Config {
+			c.APITokens = &APITokensConfig{Audiences: []string{"a"}, Clients: []string{"cli"}}
+			return c
+		}, "api_tokens.clients: is only used with introspection"},
+		{"empty client", func(c Config) Config {
+			c.APITokens = &APITokensConfig{Audiences: []string{"a"}, Introspection: true, Clients: []string{""}}
+			return c
+		}, "api_tokens.clients[0]: must not be empty"},
 		{"oauth2", func(c Config) Config {
 			c.Type, c.AuthorizationEndpoint, c.TokenEndpoint, c.UserinfoEndpoint = TypeOAuth2, "https://a.example/a", "https://a.example/t", "https://a.example/u"
 			c.APITokens = &APITokensConfig{Audiences: []string{"a"}}
@@ -46,6 +58,10 @@ func TestAPITokensConfig(t *testing.T) {
 	ok.APITokens = &APITokensConfig{Audiences: []string{"api://reports"}, Scopes: []string{"reports.read"}, Introspection: true}
 	if err := ok.validate(); err != nil {
 		t.Errorf("valid api_tokens: %v", err)
+	}
+	ok.APITokens = &APITokensConfig{Audiences: []string{"broker"}, RequireATJWT: true, Introspection: true, Clients: []string{"broker"}}
+	if err := ok.validate(); err != nil {
+		t.Errorf("the client id as an audience with require_at_jwt: %v", err)
 	}
 }
 

@@ -22,10 +22,11 @@ type Hooks struct {
 	// with the issuer: Entra ID's issuer of each tenant, Google's two
 	// spellings of its own.
 	Issuer oidc.ISSVerifier
-	// Complete finishes the identity once the claims are mapped, at login
-	// and at refresh, within CompleteTimeout: the IdP's own API calls and
-	// the preset's admission checks. It refuses a user the configuration
-	// does not admit with a *NotAllowedError.
+	// Complete finishes the identity once the claims are mapped, at login,
+	// at refresh and for an API client's bearer token (Login.APIToken),
+	// within CompleteTimeout: the IdP's own API calls and the preset's
+	// admission checks. It refuses a user the configuration does not admit
+	// with a *NotAllowedError.
 	Complete func(ctx context.Context, l Login, id *Identity) error
 	// ResolvesOverage: Complete resolves a groups overage and logs the
 	// outcome itself.
@@ -38,7 +39,15 @@ type Login struct {
 	HTTPClient  *http.Client
 	AccessToken string
 	// IDToken are the verified ID token's claims; nil for plain OAuth2.
+	// With APIToken, the claims of an API client's verified access token
+	// (or its introspection answer).
 	IDToken map[string]any
+	// APIToken: the identity is an API client's bearer token's
+	// (api_tokens), not a login's. Complete admits or refuses it and
+	// decides email_verified from the claims as at a login, but makes no
+	// API call on the user's behalf (AccessToken is empty): the token was
+	// issued for the app's API, not for the IdP's.
+	APIToken bool
 }
 
 // CompleteTimeout bounds Hooks.Complete as a whole, all pages of all its

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -232,6 +233,9 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 
 // checkJWT checks jws as is's token with its keys.
 func (v *Verifier) checkJWT(ctx context.Context, is issuer, keys providers.TokenKeys, jws *jose.JSONWebSignature, now time.Time) (providers.Identity, time.Time, error) {
+	if typ, _ := jws.Signatures[0].Header.ExtraHeaders[jose.HeaderType].(string); is.cfg.RequireATJWT && !atJWT(typ) {
+		return providers.Identity{}, time.Time{}, invalid(is.id, "typ %q is not at+jwt (api_tokens.require_at_jwt)", truncate(typ))
+	}
 	if alg := jws.Signatures[0].Header.Algorithm; !slices.Contains(keys.Algorithms, alg) {
 		return providers.Identity{}, time.Time{}, invalid(is.id, "alg %s is not one of %v", alg, keys.Algorithms)
 	}
@@ -261,11 +265,30 @@ func (v *Verifier) checkJWT(ctx context.Context, is issuer, keys providers.Token
 	if missing := missingScopes(is.cfg.Scopes, c.Scope, c.Scp); len(missing) > 0 {
 		return providers.Identity{}, time.Time{}, &Error{Code: InsufficientScope, Provider: is.id, Reason: fmt.Sprintf("scopes %v not granted", missing)}
 	}
-	id := is.p.IdentityOf(all)
+	id, err := identityOf(ctx, is, all)
+	if err != nil {
+		return providers.Identity{}, time.Time{}, err
+	}
 	if id.Subject == "" || id.Provider != is.id {
 		return providers.Identity{}, time.Time{}, invalid(is.id, "no subject after the claim mapping")
 	}
 	return id, minTime(c.Expiry.Time(), now.Add(v.max)), nil
+}
+
+// identityOf is the identity of a verified token's claims, admitted as a
+// login would be (the preset's complete step: Entra ID's tenants). A
+// refusal is a refused token; an IdP that cannot be asked stays an
+// error of its own (503).
+func identityOf(ctx context.Context, is issuer, claims map[string]any) (providers.Identity, error) {
+	id, err := is.p.IdentityOf(ctx, claims)
+	var unavailable *providers.UnavailableError
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.As(err, &unavailable), ctx.Err() != nil:
+		return providers.Identity{}, err
+	}
+	return providers.Identity{}, invalid(is.id, "not admitted: %v", err)
 }
 
 // accessTokenTyp accepts the JOSE typ of an access token: RFC 9068's
@@ -274,6 +297,12 @@ func (v *Verifier) checkJWT(ctx context.Context, is issuer, keys providers.Token
 func accessTokenTyp(typ string) bool {
 	t := strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/"))
 	return typ == "" || t == "at+jwt" || t == "jwt"
+}
+
+// atJWT reports whether typ is RFC 9068's at+jwt (with or without
+// application/).
+func atJWT(typ string) bool {
+	return strings.TrimPrefix(strings.ToLower(typ), "application/") == "at+jwt"
 }
 
 // missingScopes are the required scopes not among the granted ones: a

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker"
+	"github.com/oidc-broker/oidc-broker/broker/configcheck"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/providers/all"
 	"github.com/oidc-broker/oidc-broker/providers/presets"
@@ -134,7 +135,7 @@ func warningLines(path string, warnings []string) []int {
 	}
 	for i, w := range warnings {
 		if m := warningPathRE.FindStringSubmatch(w); m != nil {
-			lines[i] = broker.LineOf(data, m[1])
+			lines[i] = configcheck.LineOf(data, m[1])
 		}
 	}
 	return lines

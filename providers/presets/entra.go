@@ -194,7 +194,7 @@ func (e *entraHooks) complete(ctx context.Context, l providers.Login, id *provid
 		return &providers.NotAllowedError{Provider: e.provider, Reason: fmt.Sprintf("tenant %s is not in tenants", tid)}
 	}
 	id.EmailVerified = e.insecure || entraEmailVerified(l.IDToken, e.emailPath, id.Email)
-	if id.GroupsIncomplete && e.overage != "off" {
+	if id.GroupsIncomplete && e.overage != "off" && !l.APIToken { // an API's token is no Graph token: groups stay incomplete
 		e.resolveOverage(ctx, l, id)
 	}
 	return nil

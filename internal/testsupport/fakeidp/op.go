@@ -380,3 +380,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func oauthError(w http.ResponseWriter, status int, code string) {
 	writeJSON(w, status, map[string]string{"error": code})
 }
+
+// Mint signs claims with the OP's own key (review test helper).
+func (op *OP) Mint(claims map[string]any) string { return Sign(op.key, "fake-1", claims) }

@@ -1,4 +1,4 @@
-package broker
+package configcheck
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"strconv"
 )
 
-// The checks of the configuration's network addresses, so that an address
+// The checks of a configuration's network addresses, so that an address
 // the server could not bind or dial fails `check` and start-up, not the
 // first request.
 
-// listenProblem says what is wrong with addr as an address to listen on
+// ListenProblem says what is wrong with addr as an address to listen on
 // ("" when nothing): host:port, the host optional (every interface), the
 // port a number from 0 (any free port) to 65535.
-func listenProblem(addr string) string {
+func ListenProblem(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Sprintf("%q is not host:port (such as 127.0.0.1:4180 or :4180)", addr)
@@ -41,9 +41,9 @@ func validListenHost(h string) bool {
 	return true
 }
 
-// urlPortProblem says what is wrong with the port of u, a URL to dial ("":
+// URLPortProblem says what is wrong with the port of u, a URL to dial ("":
 // none, or 1-65535).
-func urlPortProblem(u *url.URL) string {
+func URLPortProblem(u *url.URL) string {
 	p := u.Port()
 	if p == "" {
 		return ""

@@ -1,4 +1,12 @@
-package broker
+// Package configcheck checks a YAML configuration file against the Go type
+// it decodes into, and tells every problem in the file's terms: one problem
+// per line, named by its key's path (providers[0].scopes), with the key or
+// value probably meant, never a Go type name. It knows nothing of the
+// broker's configuration itself: the schema is read from the types' yaml
+// tags, so a field added to any config struct is covered without a change
+// here. It also holds the checks of network addresses the configuration
+// names (ListenProblem, URLPortProblem).
+package configcheck
 
 import (
 	"encoding"
@@ -14,8 +22,8 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-// The configuration's schema, read from the Go types: the YAML tree is
-// walked beside the type it decodes into, so every mapping's keys are
+// The schema, read from the Go types: the YAML tree is walked beside the
+// type it decodes into, so every mapping's keys are
 // checked against the yaml tags of its struct (an unknown key gets its path,
 // its line and the nearest valid key), and every decoding error of the YAML
 // library is told in the file's terms (the key's path, the value, what was
@@ -30,8 +38,16 @@ type nodeAt struct {
 	node *yaml.Node
 }
 
-// schema is the result of walking a document beside its type.
-type schema struct {
+// Problem is one problem in a configuration file.
+type Problem struct {
+	Line    int    // 0 when unknown
+	Message string // starts with the field's YAML path
+}
+
+// Schema is the result of walking a document beside its type: the unknown
+// keys it found (Problems), and what DecodeProblems needs to tell the YAML
+// library's decoding errors by key path.
+type Schema struct {
 	at       map[[2]int]nodeAt // values, by node position (line, column)
 	keys     map[[2]int]string // the paths of keys, by position (a mapping starts where its first key does)
 	problems []Problem         // unknown keys
@@ -43,9 +59,9 @@ type schema struct {
 	custom    int // >0 while below such a type
 }
 
-// walkSchema walks root (a document) beside t, the type it decodes into.
-func walkSchema(root *yaml.Node, t reflect.Type) *schema {
-	s := &schema{at: map[[2]int]nodeAt{}, keys: map[[2]int]string{}, unknown: map[[2]int]bool{}, tentative: map[[2]int]string{}}
+// Walk walks root (a document) beside t, the type it decodes into.
+func Walk(root *yaml.Node, t reflect.Type) *Schema {
+	s := &Schema{at: map[[2]int]nodeAt{}, keys: map[[2]int]string{}, unknown: map[[2]int]bool{}, tentative: map[[2]int]string{}}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -54,12 +70,19 @@ func walkSchema(root *yaml.Node, t reflect.Type) *schema {
 	return s
 }
 
+// Problems are the unknown keys the walk found, each with its line, its
+// path and the key probably meant.
+func (s *Schema) Problems() []Problem { return s.problems }
+
+// Nodes is how many nodes the walk saw (tests check that it went deep).
+func (s *Schema) Nodes() int { return len(s.at) }
+
 var (
 	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-func (s *schema) walk(n *yaml.Node, path string, t reflect.Type) {
+func (s *Schema) walk(n *yaml.Node, path string, t reflect.Type) {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -105,7 +128,7 @@ func (s *schema) walk(n *yaml.Node, path string, t reflect.Type) {
 
 // walkUntyped records the paths below a node whose type is unknown, so that
 // a decoding error there still names its key.
-func (s *schema) walkUntyped(n *yaml.Node, path string) {
+func (s *Schema) walkUntyped(n *yaml.Node, path string) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -119,14 +142,14 @@ func (s *schema) walkUntyped(n *yaml.Node, path string) {
 }
 
 // key records key node k of a mapping at path and returns its own path.
-func (s *schema) key(k *yaml.Node, path string) string {
-	p := joinPath(path, k.Value)
+func (s *Schema) key(k *yaml.Node, path string) string {
+	p := JoinPath(path, k.Value)
 	s.keys[[2]int{k.Line, k.Column}] = p
 	return p
 }
 
 // walkStruct checks a mapping's keys against struct t's fields.
-func (s *schema) walkStruct(n *yaml.Node, path string, t reflect.Type) {
+func (s *Schema) walkStruct(n *yaml.Node, path string, t reflect.Type) {
 	fields := yamlFields(t)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -271,9 +294,9 @@ func editDistance(a, b string) int {
 
 var oneOfRE = regexp.MustCompile(`^(.*): "([^"]*)" is not one of ([A-Za-z0-9_, -]+)$`)
 
-// suggestValue adds the nearest valid value to a validation message of the
+// SuggestValue adds the nearest valid value to a validation message of the
 // form `field: "x" is not one of a, b, c`, whichever package wrote it.
-func suggestValue(msg string) string {
+func SuggestValue(msg string) string {
 	m := oneOfRE.FindStringSubmatch(msg)
 	if m == nil || m[2] == "" {
 		return msg
@@ -290,12 +313,13 @@ var (
 	goTypeRE    = regexp.MustCompile(` into \S+`)
 )
 
-// decodeProblems tells the YAML library's decoding errors in the file's
-// terms. Unknown keys the walk already reported are left out.
-func (s *schema) decodeProblems(err error) []Problem {
+// DecodeProblems tells the YAML library's decoding errors (from loading
+// the walked document into its type) in the file's terms. Unknown keys the
+// walk already reported are left out.
+func (s *Schema) DecodeProblems(err error) []Problem {
 	lerrs, ok := errors.AsType[*yaml.LoadErrors](err)
 	if !ok {
-		return yamlProblems(err)
+		return YAMLProblems(err)
 	}
 	var out []Problem
 	for _, le := range lerrs.Errors {
@@ -310,7 +334,7 @@ func (s *schema) decodeProblems(err error) []Problem {
 
 // explain rewrites one decoding error: its key's path first, then what is
 // wrong with the value, with no Go type name.
-func (s *schema) explain(le *yaml.LoadError, pos [2]int) string {
+func (s *Schema) explain(le *yaml.LoadError, pos [2]int) string {
 	at, known := s.at[pos]
 	msg := le.Message
 	if m := notFoundRE.FindStringSubmatch(msg); m != nil {
