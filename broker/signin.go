@@ -41,7 +41,10 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if remember {
 		rdQuery += "&remember=1"
 	}
-	start := func(id string) string { return startBase + url.PathEscape(id) + rdQuery }
+	// The page writes its links from these two (selection.Links), and
+	// keeps them written between requests; start is the same URL.
+	links := selection.Links{SignIn: o.Path("/oauth2/sign_in"), Static: o.Path("/oauth2/static/"), StartBase: startBase, StartQuery: rdQuery}
+	start := links.StartURL
 	redirect := func(id, loginHint string) {
 		u := start(id)
 		if loginHint != "" {
@@ -87,7 +90,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 
 	req := selection.Request{
 		AcceptLanguage: r.Header.Get("Accept-Language"),
-		Links:          selection.Links{SignIn: o.Path("/oauth2/sign_in"), Static: o.Path("/oauth2/static/"), Start: start},
+		Links:          links,
 		Status:         s.providerStatus,
 		RD:             rd,
 		Query:          q.Get("q"),

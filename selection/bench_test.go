@@ -43,3 +43,20 @@ func BenchmarkRenderTemplateOnly1000Providers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRender10000Providers renders the whole compact list of ten
+// thousand providers (issue 18: the sign-in page at that size), with the
+// per-request parts (rd, a status function) the broker gives.
+func BenchmarkRender10000Providers(b *testing.B) {
+	p := mustPage(b, Config{Title: "Sign in to Example", Logo: "testdata/logo.svg"})
+	c := mustCatalog(b, tenants(10000, "testdata/icon.svg"))
+	links := Links{SignIn: "/oauth2/sign_in", Static: "/oauth2/static/", StartBase: "/oauth2/start/", StartQuery: "?rd=%2Fapp"}
+	req := Request{Links: links, RD: "/app", AcceptLanguage: "de-DE,de;q=0.9", LastUsed: "tenant-0042",
+		Status: func(id string) Status { return Status{Available: id != "tenant-0007"} }}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Render(io.Discard, c, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -42,8 +42,22 @@ type Links struct {
 	// Static is the base of asset URLs, ending in "/" (…/oauth2/static/).
 	Static string
 	// Start returns the URL that begins a login at a provider, with the
-	// post-login redirect attached.
+	// post-login redirect attached. When it is nil, StartURL spells the
+	// URL out from StartBase and StartQuery.
 	Start func(id string) string
+	// StartBase and StartQuery make the start URLs StartBase +
+	// url.PathEscape(id) + StartQuery (when Start is nil). A page of many
+	// providers then keeps its links written, the query left out, and
+	// adds only StartQuery per request (sectioncache.go).
+	StartBase, StartQuery string
+}
+
+// StartURL returns the URL that begins a login at provider id.
+func (l *Links) StartURL(id string) string {
+	if l.Start != nil {
+		return l.Start(id)
+	}
+	return l.StartBase + url.PathEscape(id) + l.StartQuery
 }
 
 // Status is a provider's availability.
@@ -121,6 +135,9 @@ type TemplateData struct {
 	visible  []int    // entry indexes in display order
 	statuses []Status // by position in visible
 	options  []Option
+	// hole, while a cached section is written (sectioncache.go), takes
+	// the place of provider id's start URL.
+	hole func(id string)
 }
 
 // Option is one provider as a template sees it.
@@ -216,7 +233,7 @@ func (r *Request) status(id string) Status {
 // option builds the Option of entry i.
 func (d *TemplateData) option(i int, st Status) Option {
 	e := &d.cat.entries[i]
-	o := Option{ID: e.ID, Name: e.Name, Group: e.Group, StartURL: d.req.Links.Start(e.ID), Available: st.Available, Reason: st.Reason}
+	o := Option{ID: e.ID, Name: e.Name, Group: e.Group, StartURL: d.req.Links.StartURL(e.ID), Available: st.Available, Reason: st.Reason}
 	if e.icon != nil {
 		o.IconURL = d.req.Links.Static + iconName(e.ID) + "?v=" + e.icon.Hash
 	}
@@ -263,6 +280,9 @@ func (d *TemplateData) groupName(g int) string {
 // markup prepared in the Catalog, which keeps a page of a thousand
 // providers fast.
 func (d *TemplateData) Providers() template.HTML {
+	if s, ok := d.cachedProviders(); ok {
+		return template.HTML(s)
+	}
 	var b strings.Builder
 	b.Grow(256 * len(d.visible))
 	d.writeProviders(&b)

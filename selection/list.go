@@ -98,7 +98,11 @@ func (d *TemplateData) openItem(b *strings.Builder, class string, e *entry, st S
 		b.WriteString(`a class="` + class + `" id="idp-`)
 		b.WriteString(e.idHTML)
 		b.WriteString(`" href="`)
-		b.WriteString(safeURL(d.req.Links.Start(e.ID)))
+		if d.hole != nil {
+			d.hole(e.ID)
+		} else {
+			b.WriteString(safeURL(d.req.Links.StartURL(e.ID)))
+		}
 		b.WriteString(`">`)
 		return
 	}
@@ -129,16 +133,19 @@ func (d *TemplateData) writeIcon(b *strings.Builder, static string, e *entry) {
 	b.WriteString(`" alt="" width="20" height="20">`)
 }
 
+// unsafeURL is what safeURL returns for a URL it refuses.
+const unsafeURL = "#ZgotmplZ"
+
 // safeURL returns u escaped for an attribute when it is a path on the
 // broker's origin, which is all the broker ever links to from here, and
 // html/template's "#ZgotmplZ" otherwise (javascript:, //host, /\host).
 func safeURL(u string) string {
 	if !strings.HasPrefix(u, "/") || strings.HasPrefix(u, "//") {
-		return "#ZgotmplZ"
+		return unsafeURL
 	}
 	for i := 0; i < len(u); i++ {
 		if c := u[i]; c == '\\' || c < 0x20 || c == 0x7f {
-			return "#ZgotmplZ"
+			return unsafeURL
 		}
 	}
 	return escapeHTML(u)

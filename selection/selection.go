@@ -39,6 +39,8 @@ type Page struct {
 	// styleSrc its CSP source, colorScheme the color-scheme it supports.
 	style                 template.CSS
 	styleSrc, colorScheme string
+	// sections keeps provider sections written once (sectioncache.go).
+	sections sectionCache
 }
 
 // New validates cfg and builds the page: it parses the embedded templates

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"maps"
 	"math/bits"
@@ -380,27 +381,7 @@ func (v *invalidations) subscribe() (bool, error) {
 	if err := psc.Subscribe(v.channel); err != nil {
 		return false, err
 	}
-	var pinger sync.WaitGroup
-	received := make(chan struct{})
-	defer func() { close(received); pinger.Wait() }()
-	pinger.Go(func() {
-		t := time.NewTicker(v.ping)
-		defer t.Stop()
-		for {
-			select {
-			case <-received:
-				return
-			case <-v.ctx.Done():
-				_ = raw.Close() // ends the receive below
-				return
-			case <-t.C:
-				if err := psc.Ping(""); err != nil {
-					_ = raw.Close()
-					return
-				}
-			}
-		}
-	})
+	defer keepAlive(v.ctx, psc, raw, v.ping)()
 	subscribed := false
 	for {
 		switch m := psc.ReceiveWithTimeout(v.ping + v.read).(type) {
@@ -443,3 +424,31 @@ func (v *invalidations) deliver(data []byte) {
 
 // String is the hash as published: lower-case hex.
 func (h TokenHash) String() string { return hex.EncodeToString(h[:]) }
+
+// keepAlive pings a subscription every interval until the returned stop is
+// called, so that a dead connection is noticed within a ping and a read
+// timeout. When ctx ends, or a ping fails, it closes raw, which ends the
+// caller's receive loop.
+func keepAlive(ctx context.Context, psc redis.PubSubConn, raw io.Closer, every time.Duration) (stop func()) {
+	var pinger sync.WaitGroup
+	done := make(chan struct{})
+	pinger.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				_ = raw.Close() // ends the receive
+				return
+			case <-t.C:
+				if err := psc.Ping(""); err != nil {
+					_ = raw.Close()
+					return
+				}
+			}
+		}
+	})
+	return func() { close(done); pinger.Wait() }
+}

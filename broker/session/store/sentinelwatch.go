@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -64,27 +63,7 @@ func (p *primary) watchOn(addr string) (bool, error) {
 	if err := psc.Subscribe(switchChannel); err != nil {
 		return false, err
 	}
-	var pinger sync.WaitGroup
-	received := make(chan struct{})
-	defer func() { close(received); pinger.Wait() }()
-	pinger.Go(func() {
-		t := time.NewTicker(p.ping)
-		defer t.Stop()
-		for {
-			select {
-			case <-received:
-				return
-			case <-p.ctx.Done():
-				_ = raw.Close() // ends the receive below
-				return
-			case <-t.C:
-				if err := psc.Ping(""); err != nil {
-					_ = raw.Close()
-					return
-				}
-			}
-		}
-	})
+	defer keepAlive(p.ctx, psc, raw, p.ping)()
 	subscribed := false
 	for {
 		switch m := psc.ReceiveWithTimeout(p.ping + p.read).(type) {
