@@ -59,6 +59,18 @@ func TestForwardAuthCaddy(t *testing.T) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	testForwardAuth(t, client, origin, idp, app, forwardAuthSetup{via: "caddy",
 		copied: []string{"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Name"}})
+
+	// A page's own fetch('/oauth2/auth') through Caddy would come from Caddy's
+	// trusted address, and a forward-auth answer can carry the user's tokens:
+	// the documented Caddyfile keeps that endpoint for forward_auth alone.
+	resp, err := client.Get(origin + "/oauth2/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Auth-Request-User") != "" {
+		t.Errorf("GET /oauth2/auth through Caddy: %d, user %q; want 404 and nothing", resp.StatusCode, resp.Header.Get("X-Auth-Request-User"))
+	}
 }
 
 // findCaddy returns the path of caddy, or fails the test: the end-to-end suite needs the
