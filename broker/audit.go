@@ -49,7 +49,7 @@ func (s *Server) audit(ctx context.Context, e auditEntry) {
 	}
 	args := make([]any, 0, 20+len(e.before)+len(e.after))
 	if e.provider != "" {
-		args = append(args, "provider", truncate(e.provider, 64))
+		args = append(args, "provider", audit.Clip(e.provider, 64))
 	}
 	args = append(args, e.before...)
 	user := e.user

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/basicauth"
@@ -101,7 +100,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, msg: "local login failed", provider: p.ID(), reason: audit.Because(audit.BadCredentials, "invalid credentials"),
-			after: []any{"username", truncate(username, 64)}})
+			after: []any{"username", audit.Clip(username, 64)}})
 		s.renderLocalForm(w, r, http.StatusUnauthorized, o, p, state, username, "wrong_password")
 		return
 	}
@@ -121,7 +120,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) checkPassword(r *http.Request, provider string, pa providers.PasswordAuthenticator, username, password string) (*providers.Result, time.Duration, error) {
 	a, wait := s.local.limits.Begin(ratelimit.UserKey(provider, username), ratelimit.AddrKey(clientAddr(r)))
 	if wait > 0 {
-		s.logAnonymous(r.Context(), slog.LevelWarn, "password attempts limited", "provider", provider, "user", truncate(username, 64), "client", clientAddr(r),
+		s.logAnonymous(r.Context(), slog.LevelWarn, "password attempts limited", "provider", provider, "user", audit.Clip(username, 64), "client", clientAddr(r),
 			"limit", a.Limit, "retry_after", wait.Round(time.Second))
 		return nil, wait, nil
 	}
@@ -214,15 +213,4 @@ func retryAfterSeconds(d time.Duration) int { return int((d + time.Second - 1) /
 // minutes is d rounded up to whole minutes (at least 1), as a number.
 func minutes(d time.Duration) string {
 	return strconv.Itoa(max(1, int((d+time.Minute-1)/time.Minute)))
-}
-
-// truncate keeps logged usernames (which may be anything typed) short.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -10,6 +10,7 @@ package audit
 import (
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Event names an audit event: the event field of its line.
@@ -171,4 +172,17 @@ func (r Reason) Label() string {
 		return string(Other)
 	}
 	return ""
+}
+
+// Clip keeps a value a client typed or sent (a username, a claim of a
+// refused token) at most n bytes long in a log line, cut at a character
+// boundary and marked with "…".
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

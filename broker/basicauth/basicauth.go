@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/providers"
@@ -120,7 +119,7 @@ func (c Checker) Identity(r *http.Request, route Route) (providers.Identity, int
 		return providers.Identity{}, http.StatusServiceUnavailable, max(0, unavailable.RetryAfter.Sub(c.Now()))
 	case err != nil:
 		c.Refused(r.Context(), route.Provider, audit.Because(audit.BadCredentials, "invalid credentials"), nil,
-			[]any{"username", truncate(username, 64)})
+			[]any{"username", audit.Clip(username, 64)})
 		return providers.Identity{}, http.StatusUnauthorized, 0
 	}
 	c.Log.DebugContext(r.Context(), "basic auth", "provider", route.Provider, "user", res.Identity.User(), "client", c.Client(r))
@@ -141,15 +140,4 @@ func Refuse(w http.ResponseWriter, status int, msg string, wait time.Duration) {
 	}
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintf(w, `{"error":%q}`+"\n", msg)
-}
-
-// truncate keeps logged usernames (which may be anything typed) short.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

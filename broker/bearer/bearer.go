@@ -27,6 +27,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -339,12 +340,7 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // truncate cuts a value from a token for a log line.
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
-}
+func truncate(s string) string { return audit.Clip(s, 64) }
 
 func truncateAll(l []string) []string {
 	if len(l) > 4 {
