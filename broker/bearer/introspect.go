@@ -3,6 +3,7 @@ package bearer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,16 +19,21 @@ import (
 // another organisation's IdP. An answer whose token_type is not an access
 // token's (a refresh token) is refused. An accepted answer is kept for the
 // provider's introspection_cache, never past the token's exp.
+// errIntrospectionBusy: maxIntrospections calls are already in flight.
+var errIntrospectionBusy = errors.New("bearer: introspection busy: too many calls in flight")
+
 func (v *Verifier) introspect(ctx context.Context, token string, now time.Time) (providers.Identity, time.Time, error) {
 	i := slices.IndexFunc(v.issuers, func(is issuer) bool { return is.cfg.Introspection })
 	if i < 0 {
 		return providers.Identity{}, time.Time{}, invalid("", "not a JWT, and no provider introspects opaque tokens")
 	}
 	is := v.issuers[i]
+	// All slots taken: refuse at once (503, Retry-After) rather than let
+	// anonymous requests queue, each holding a goroutine and a connection.
 	select {
 	case v.sem <- struct{}{}:
-	case <-ctx.Done():
-		return providers.Identity{}, time.Time{}, ctx.Err()
+	default:
+		return providers.Identity{}, time.Time{}, errIntrospectionBusy
 	}
 	res, err := is.p.Introspect(ctx, token)
 	<-v.sem
