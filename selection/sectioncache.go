@@ -69,10 +69,22 @@ func (d *TemplateData) cachedProviders() (string, bool) {
 	if s == nil || !s.matches(d.statuses) {
 		s = d.buildSection(key.startBase)
 		c.mu.Lock()
-		if c.m == nil || len(c.m) >= maxSections {
+		if c.m == nil {
 			c.m = make(map[sectionKey]*section)
 		}
-		c.m[key] = s
+		if len(c.m) >= maxSections { // sections of an earlier catalog go first
+			for k := range c.m {
+				if k.cat != d.cat {
+					delete(c.m, k)
+				}
+			}
+		}
+		// Still full: this section serves this request only. Emptying the
+		// cache instead would let a client that varies what the key is made
+		// of (Host without public_url) rebuild every section on each page.
+		if _, kept := c.m[key]; kept || len(c.m) < maxSections {
+			c.m[key] = s
+		}
 		c.mu.Unlock()
 	}
 	if key.startBase != "" {

@@ -105,3 +105,43 @@ func TestCachedPageMatchesFresh(t *testing.T) {
 		}
 	}
 }
+
+// TestSectionCacheKeepsWhatItHasWhenFull: once maxSections sections are
+// kept, a request whose key is new (a client varying the Host of a broker
+// without public_url) is served a section built for it alone; the kept
+// sections stay, so the other pages keep being served from the cache.
+func TestSectionCacheKeepsWhatItHasWhenFull(t *testing.T) {
+	p := mustPage(t, Config{})
+	c := mustCatalog(t, tenants(20, ""))
+	status := func(string) Status { return Status{Available: true} }
+	render := func(base string) {
+		req := Request{Links: Links{SignIn: "/oauth2/sign_in", Static: "/oauth2/static/", StartBase: base, StartQuery: "?rd=%2F"}, Status: status}
+		d := p.data(c, &req)
+		if got, want := string(d.Providers()), freshProviders(d); got != want {
+			t.Fatalf("base %s: cached section differs", base)
+		}
+	}
+	for i := range maxSections {
+		render(fmt.Sprintf("/h%d/oauth2/start/", i))
+	}
+	first := p.sections.m
+	kept := make([]*section, 0, len(first))
+	for _, s := range first {
+		kept = append(kept, s)
+	}
+	for i := range 3 * maxSections {
+		render(fmt.Sprintf("/other%d/oauth2/start/", i))
+	}
+	if len(p.sections.m) != maxSections {
+		t.Fatalf("%d sections kept, want %d", len(p.sections.m), maxSections)
+	}
+	for _, s := range kept {
+		found := false
+		for _, t := range p.sections.m {
+			found = found || t == s
+		}
+		if !found {
+			t.Fatal("a kept section was dropped for a request's new key")
+		}
+	}
+}
