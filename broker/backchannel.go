@@ -55,7 +55,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 		case http.StatusServiceUnavailable:
 			code = "temporarily_unavailable"
 		}
-		jsonError(w, status, code)
+		writeJSONError(w, status, code)
 	}
 	if wait := s.logouts.Wait(limitKey); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds(wait)))
@@ -88,11 +88,4 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	}
 	s.audit(ctx, auditEntry{event: audit.Backchannel, provider: provider, sub: ended.Subject, before: []any{"by", ended.By}, after: []any{"sessions", ended.Sessions}})
 	w.WriteHeader(http.StatusOK)
-}
-
-// jsonError answers an API client with {"error": code}.
-func jsonError(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `{"error":%q}`+"\n", code)
 }

@@ -61,9 +61,9 @@ func (s *Server) trackTunnel(w http.ResponseWriter, r *http.Request) (_ *http.Re
 	if err != nil {
 		s.log.WarnContext(ctx, "tunnel refused", "error", err, "limit", upstream.MaxTunnelsPerSession)
 		if errors.Is(err, upstream.ErrTunnelsClosed) {
-			jsonError(w, http.StatusServiceUnavailable, "temporarily_unavailable")
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable")
 		} else {
-			jsonError(w, http.StatusTooManyRequests, "too_many_connections")
+			writeJSONError(w, http.StatusTooManyRequests, "too_many_connections")
 		}
 		return nil, nil, false
 	}
