@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/oidc-broker/oidc-broker/broker"
+	"github.com/oidc-broker/oidc-broker/broker/httpserver"
 	"github.com/oidc-broker/oidc-broker/providers"
 )
 
@@ -198,7 +199,7 @@ func serveUntilSignal(ln net.Listener, hs *http.Server, logger *slog.Logger, dra
 	defer stop()
 	defer signal.Stop(hup)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(httpserver.NewListener(ln)) }() // Shutdown drops silent connections
 	for done := false; !done; {
 		select {
 		case err := <-errc:
