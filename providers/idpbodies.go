@@ -67,7 +67,7 @@ func (g bodyGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIdPBody+1))
+	body, err := readIdPBody(resp)
 	resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("providers: reading the IdP's answer: %w", err)
@@ -81,6 +81,22 @@ func (g bodyGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.ContentLength = int64(len(body))
 	resp.Header.Del("Content-Length")
 	return resp, nil
+}
+
+// readIdPBody reads resp's body, at most maxIdPBody+1 bytes, in one
+// allocation when the response says its length (a token response is a
+// few kilobytes: io.ReadAll's growing from 512 bytes made a login allocate
+// several times that).
+func readIdPBody(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, maxIdPBody+1)
+	n := resp.ContentLength
+	if n < 0 || n > maxIdPBody {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read the EOF
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // usableBody is the body to pass on, or nil when it must not be.

@@ -36,22 +36,31 @@ func TestBodyGuard(t *testing.T) {
 		{"error that is an object", "application/json", `{"error":{"message":"secret"}}`, 400, "(IdP response body not shown: application/json, 30 bytes)"},
 		{"over the bound", "application/json", `"` + strings.Repeat("x", maxIdPBody) + `"`, 200, "(IdP response body not shown: application/json, more than 1048576 bytes)"},
 	}
+	// Each body as a response of unknown length, and as one that says
+	// its length (read in one allocation), or a wrong one.
+	lengths := map[string]func(body string) int64{
+		"unknown length": func(string) int64 { return -1 },
+		"length":         func(body string) int64 { return int64(len(body)) },
+		"length short":   func(body string) int64 { return int64(len(body) / 2) },
+	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			g := guardBodies(roundTripFunc(func(r *http.Request) (*http.Response, error) {
-				return &http.Response{StatusCode: c.status, Header: http.Header{"Content-Type": {c.contentType}},
-					Body: io.NopCloser(strings.NewReader(c.body)), Request: r}, nil
-			}))
-			req, _ := http.NewRequest(http.MethodGet, "http://idp.test/x", nil)
-			resp, err := g.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			if string(b) != c.want || resp.StatusCode != c.status || resp.ContentLength != int64(len(b)) {
-				t.Errorf("%d %q (length %d), want %d %q", resp.StatusCode, b, resp.ContentLength, c.status, c.want)
-			}
-		})
+		for ln, length := range lengths {
+			t.Run(c.name+", "+ln, func(t *testing.T) {
+				g := guardBodies(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					return &http.Response{StatusCode: c.status, Header: http.Header{"Content-Type": {c.contentType}},
+						Body: io.NopCloser(strings.NewReader(c.body)), ContentLength: length(c.body), Request: r}, nil
+				}))
+				req, _ := http.NewRequest(http.MethodGet, "http://idp.test/x", nil)
+				resp, err := g.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if string(b) != c.want || resp.StatusCode != c.status || resp.ContentLength != int64(len(b)) {
+					t.Errorf("%d %q (length %d), want %d %q", resp.StatusCode, b, resp.ContentLength, c.status, c.want)
+				}
+			})
+		}
 	}
 }
 
