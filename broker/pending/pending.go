@@ -63,7 +63,7 @@ const (
 	TTL = 10 * time.Minute
 	// MaxCookies bounds the pending-login cookies a browser holds: a start
 	// beyond it drops the oldest, so the Cookie header stays small (about
-	// 480 bytes each with a short rd).
+	// 380 bytes each with a short rd).
 	MaxCookies = 8
 	// MaxBytes bounds their names and values together (a long rd makes a
 	// cookie up to 3.5 KB): the oldest go first, so that the Cookie header
