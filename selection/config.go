@@ -78,18 +78,22 @@ type Link struct {
 // Defaults.
 const (
 	DefaultListThreshold = 8
+	DefaultPrimary       = "#0b57d0"
+	DefaultBackground    = "#ffffff"
+	DefaultText          = "#1b1f24"
+	// MinLastUsedKeyLength is the shortest LastUsedKey accepted, in bytes.
+	MinLastUsedKeyLength = 32
+)
+
+// The discovery view's bounds.
+const (
 	// DefaultDiscoveryThreshold is DiscoveryThreshold's default.
 	DefaultDiscoveryThreshold = 100
 	// MaxSearchResults is the most providers the discovery view lists
 	// for a search; the page says how many more match.
 	MaxSearchResults = 50
 	// MaxFeatured is the most ids Featured may name.
-	MaxFeatured       = 20
-	DefaultPrimary    = "#0b57d0"
-	DefaultBackground = "#ffffff"
-	DefaultText       = "#1b1f24"
-	// MinLastUsedKeyLength is the shortest LastUsedKey accepted, in bytes.
-	MinLastUsedKeyLength = 32
+	MaxFeatured = 20
 )
 
 // Validate reports every problem in c, each prefixed with its YAML key. It

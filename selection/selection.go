@@ -131,7 +131,7 @@ func (p *Page) tryOut() error {
 			{Links: links, RD: "/", Query: "o", Login: "a@b", Status: func(string) Status { return Status{Reason: "down"} }},
 		} {
 			d := p.dataIn(cat, &req, view[0], view[1])
-			if err := p.execute(io.Discard, cat, d); err != nil {
+			if err := p.execute(io.Discard, d); err != nil {
 				return err
 			}
 		}
@@ -166,10 +166,10 @@ func (p *Page) AutoRedirect() bool { return p.cfg.AutoRedirect }
 // Render writes the page. Rendering happens into a buffer first, so a
 // template error never leaves a half-written page behind.
 func (p *Page) Render(w io.Writer, c *Catalog, req Request) error {
-	return p.execute(w, c, p.data(c, &req))
+	return p.execute(w, p.data(c, &req))
 }
 
-func (p *Page) execute(w io.Writer, c *Catalog, d *TemplateData) error {
+func (p *Page) execute(w io.Writer, d *TemplateData) error {
 	var buf bytes.Buffer
 	buf.Grow(sizeHint(d))
 	if err := p.tmpl.ExecuteTemplate(&buf, "select.html", d); err != nil {
