@@ -237,13 +237,21 @@ func (s *Server) lastUsedCookie(o origin) http.Cookie {
 }
 
 // selectionProblems validates the sign-in page's settings: the selection
-// section, and each provider's domains, icon and group (a domain claimed by
-// two providers names both).
+// section (its featured ids name configured providers), and each
+// provider's domains, icon and group (a domain claimed by two providers
+// names both).
 func (c Config) selectionProblems() []error {
 	errs := prefixed("selection.", c.Selection.Validate())
 	ps := make([]selection.Provider, len(c.Providers))
+	ids := make(map[string]bool, len(c.Providers))
 	for i, p := range c.Providers {
 		ps[i] = selection.Provider{ID: p.ID, Name: p.Name, Group: p.Group, Domains: p.Domains, Icon: p.Icon}
+		ids[p.ID] = true
+	}
+	for i, id := range c.Selection.Featured {
+		if id != "" && !ids[id] {
+			errs = append(errs, fmt.Errorf("selection.featured[%d]: %q is not the id of a configured provider", i, id))
+		}
 	}
 	return append(errs, prefixed("providers", selection.CheckProviders(ps))...)
 }

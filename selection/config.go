@@ -35,6 +35,18 @@ type Config struct {
 	// ListThreshold is the number of providers above which the page shows a
 	// searchable, grouped list instead of big buttons. Default 8.
 	ListThreshold int `yaml:"list_threshold"`
+	// DiscoveryThreshold is the number of providers above which the page
+	// no longer lists them all: it offers home-realm discovery (the email
+	// field, when providers claim domains), a search by name that lists at
+	// most MaxSearchResults matches, the Featured providers and the one
+	// this browser used last. Default 100 (or ListThreshold, when that is
+	// higher); when set, it must be at least ListThreshold. Set it above
+	// the number of providers to list them all.
+	DiscoveryThreshold int `yaml:"discovery_threshold"`
+	// Featured are ids of providers the discovery view shows without a
+	// search, in this order (at most MaxFeatured): the few most users
+	// choose. The smaller views ignore it.
+	Featured []string `yaml:"featured"`
 	// AutoRedirect skips the page when exactly one provider is configured
 	// and it is available. Default false.
 	AutoRedirect bool `yaml:"auto_redirect"`
@@ -73,6 +85,17 @@ const (
 	MinLastUsedKeyLength = 32
 )
 
+// The discovery view's bounds.
+const (
+	// DefaultDiscoveryThreshold is DiscoveryThreshold's default.
+	DefaultDiscoveryThreshold = 100
+	// MaxSearchResults is the most providers the discovery view lists
+	// for a search; the page says how many more match.
+	MaxSearchResults = 50
+	// MaxFeatured is the most ids Featured may name.
+	MaxFeatured = 20
+)
+
 // Validate reports every problem in c, each prefixed with its YAML key. It
 // reads the logo, the templates and the translations, as New does.
 func (c Config) Validate() error {
@@ -107,10 +130,45 @@ func (c Config) checkFields() []error {
 	if c.ListThreshold < 0 {
 		add("list_threshold", "must not be negative")
 	}
+	switch list, discovery := c.listThreshold(), c.discoveryThreshold(); {
+	case c.DiscoveryThreshold < 0:
+		add("discovery_threshold", "must not be negative")
+	case c.ListThreshold >= 0 && discovery < list: // only when set: the default follows list_threshold
+		add("discovery_threshold", "is %d, below list_threshold (%d): it must be at least that", discovery, list)
+	}
+	if len(c.Featured) > MaxFeatured {
+		add("featured", "names %d providers; at most %d", len(c.Featured), MaxFeatured)
+	}
+	seen := map[string]bool{}
+	for i, id := range c.Featured {
+		switch {
+		case id == "":
+			add(fmt.Sprintf("featured[%d]", i), "is empty: it must be a provider id")
+		case seen[id]:
+			add(fmt.Sprintf("featured[%d]", i), "%q is listed twice", id)
+		}
+		seen[id] = true
+	}
 	if c.LastUsedKey != "" && len(c.LastUsedKey) < MinLastUsedKeyLength {
 		add("last_used_key", "must be at least %d bytes (it is %d); use a random value from ${VAR}", MinLastUsedKeyLength, len(c.LastUsedKey))
 	}
 	return errs
+}
+
+// listThreshold and discoveryThreshold are the thresholds in effect: the
+// configured ones, or their defaults for 0.
+func (c Config) listThreshold() int {
+	if c.ListThreshold == 0 {
+		return DefaultListThreshold
+	}
+	return c.ListThreshold
+}
+
+func (c Config) discoveryThreshold() int {
+	if c.DiscoveryThreshold == 0 {
+		return max(DefaultDiscoveryThreshold, c.listThreshold())
+	}
+	return c.DiscoveryThreshold
 }
 
 func footerURLOK(raw string) bool {

@@ -118,6 +118,14 @@ type TemplateData struct {
 	// Query is the search; SearchResult describes its outcome ("" without
 	// a search) and ClearSearchURL shows all providers again.
 	Query, SearchResult, ClearSearchURL string
+	// Discovery is true above the discovery threshold: the page lists
+	// only the Featured providers (Featured is then true when there are
+	// some) or a search's first MaxSearchResults matches (Matches counts
+	// them all), besides the last used. DiscoveryHelp is the text that
+	// explains the search then ("" with a search).
+	Discovery, Featured bool
+	Matches             int
+	DiscoveryHelp       string
 	// Shown and Total count the providers shown and configured.
 	Shown, Total int
 	// LastUsed is the provider this browser used last, when it is known
@@ -163,11 +171,17 @@ type Group struct {
 const maxEcho = 100 // longest user input the page repeats
 
 func (p *Page) data(c *Catalog, req *Request) *TemplateData {
+	return p.dataIn(c, req, c.Len() > p.threshold, c.Len() > p.discovery)
+}
+
+// dataIn is data in a given view: the compact list, the discovery view
+// (which is compact too), or the buttons.
+func (p *Page) dataIn(c *Catalog, req *Request, compact, discovery bool) *TemplateData {
 	lang := p.tr.match(req.AcceptLanguage)
 	d := &TemplateData{
 		Frame: p.Frame(req.AcceptLanguage, req.Links.Static), Title: p.cfg.Title, Palette: p.palette,
 		Links: req.Links, RD: req.RD, ShowLogin: c.HasDomains(), Login: cut(req.Login, maxLoginLength),
-		Compact: c.Len() > p.threshold, Total: c.Len(),
+		Compact: compact || discovery, Discovery: discovery, Total: c.Len(),
 		OfferRemember: req.OfferRemember, Remember: req.OfferRemember && req.Remember,
 		page: p, cat: c, req: req, lang: lang,
 	}
@@ -176,22 +190,26 @@ func (p *Page) data(c *Catalog, req *Request) *TemplateData {
 	}
 	d.Brand = "" // the title is the brand
 	query := strings.TrimSpace(cut(req.Query, maxEcho))
-	d.visible = c.order(d.Compact)
-	if query != "" {
-		d.visible = c.filter(d.visible, strings.ToLower(query))
+	switch {
+	case d.Discovery:
+		p.discover(c, d, query)
+	case query != "":
+		d.visible = c.filter(c.order(d.Compact), strings.ToLower(query))
 		d.Query = query
-		d.ClearSearchURL = req.Links.SignIn + "?rd=" + url.QueryEscape(req.RD)
-		if d.Remember {
-			d.ClearSearchURL += "&remember=1"
-		}
+		d.ClearSearchURL = clearSearchURL(d)
 		key := "search_count"
 		if len(d.visible) == 0 {
 			key = "search_none"
 		}
 		d.SearchResult = lang.msgs.Format(key, "count", strconv.Itoa(len(d.visible)), "total", strconv.Itoa(c.Len()), "query", query)
+	default:
+		d.visible = c.order(d.Compact)
 	}
 	d.Shown = len(d.visible)
-	if d.Compact || d.OfferRemember {
+	// The script's live filter works on a whole list; the discovery
+	// view's is a search's first matches (its nav is not #providers, so
+	// the filter stays off when the script comes for the checkbox).
+	if d.Compact && !d.Discovery || d.OfferRemember {
 		d.ScriptURL = req.Links.Static + scriptName + "?v=" + script.Hash
 	}
 	d.statuses = make([]Status, len(d.visible))
@@ -251,8 +269,12 @@ func (d *TemplateData) Options() []Option {
 	return d.options
 }
 
-// Groups returns the providers shown, by group, in display order.
+// Groups returns the providers shown, by group, in display order; in the
+// discovery view, one group without a name.
 func (d *TemplateData) Groups() []Group {
+	if d.Discovery { // best first, not by group
+		return []Group{{Options: d.Options()}}
+	}
 	var gs []Group
 	last := -1
 	for k, o := range d.Options() {

@@ -16,6 +16,10 @@ import (
 // writeProviders writes the buttons, or in the compact view the list.
 func (d *TemplateData) writeProviders(b *strings.Builder) {
 	l := d.lang
+	if d.Discovery {
+		d.writeFound(b)
+		return
+	}
 	if d.Compact {
 		if len(d.visible) == 0 {
 			return
@@ -71,16 +75,45 @@ func (d *TemplateData) writeList(b *strings.Builder) {
 			}
 			b.WriteString("<ul>\n")
 		}
-		b.WriteString("<li>")
-		d.openItem(b, "row", e, st)
-		d.writeIcon(b, static, e)
-		b.WriteString(`<span class="n">`)
-		b.WriteString(e.nameHTML)
-		b.WriteString("</span>")
-		d.closeItem(b, st)
-		b.WriteString("</li>\n")
+		d.writeRow(b, static, e, st)
 	}
 	b.WriteString(endGroup(grouped))
+}
+
+// writeFound writes the discovery view's providers: the featured ones
+// under their heading, or a search's matches, best first, in one list
+// without groups. Its id is not "providers": the script's live filter,
+// made for a whole list, leaves it alone.
+func (d *TemplateData) writeFound(b *strings.Builder) {
+	if len(d.visible) == 0 {
+		return
+	}
+	if d.Featured {
+		b.WriteString(`<nav class="idps list" id="found" aria-labelledby="found-label">` + "\n" + `<h2 id="found-label">`)
+		b.WriteString(escapeHTML(d.lang.msgs["featured_label"]))
+		b.WriteString("</h2>\n<ul>\n")
+	} else {
+		b.WriteString(`<nav class="idps list" id="found" aria-label="`)
+		b.WriteString(escapeHTML(d.lang.msgs["providers_label"]))
+		b.WriteString("\">\n<ul>\n")
+	}
+	static := safeURL(d.req.Links.Static)
+	for k, i := range d.visible {
+		d.writeRow(b, static, &d.cat.entries[i], d.statuses[k])
+	}
+	b.WriteString("</ul>\n</nav>\n")
+}
+
+// writeRow writes one provider of a list.
+func (d *TemplateData) writeRow(b *strings.Builder, static string, e *entry, st Status) {
+	b.WriteString("<li>")
+	d.openItem(b, "row", e, st)
+	d.writeIcon(b, static, e)
+	b.WriteString(`<span class="n">`)
+	b.WriteString(e.nameHTML)
+	b.WriteString("</span>")
+	d.closeItem(b, st)
+	b.WriteString("</li>\n")
 }
 
 func endGroup(grouped bool) string {

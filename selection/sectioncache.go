@@ -52,7 +52,7 @@ type sectionCache struct {
 // refuse, which the fresh writer handles).
 func (d *TemplateData) cachedProviders() (string, bool) {
 	l := &d.req.Links
-	if d.Query != "" || d.page == nil {
+	if d.Query != "" || d.Discovery || d.page == nil { // the discovery view's few are written afresh
 		return "", false
 	}
 	key := sectionKey{cat: d.cat, lang: d.lang, compact: d.Compact, static: l.Static}

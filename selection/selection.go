@@ -35,6 +35,9 @@ type Page struct {
 	palette   Palette
 	logo      *Asset
 	threshold int
+	// discovery is the number of providers above which the page shows
+	// the discovery view (Config.DiscoveryThreshold).
+	discovery int
 	// style is the stylesheet every page sends inline (frame.go),
 	// styleSrc its CSP source, colorScheme the color-scheme it supports.
 	style                 template.CSS
@@ -56,10 +59,7 @@ func New(cfg Config) (*Page, error) {
 
 func build(cfg Config) (*Page, []error) {
 	errs := cfg.checkFields()
-	p := &Page{cfg: cfg, threshold: cfg.ListThreshold}
-	if p.threshold == 0 {
-		p.threshold = DefaultListThreshold
-	}
+	p := &Page{cfg: cfg, threshold: cfg.listThreshold(), discovery: cfg.discoveryThreshold()}
 	if len(errs) == 0 {
 		p.palette = cfg.palette().css()
 	}
@@ -124,14 +124,14 @@ func (p *Page) tryOut() error {
 		return err
 	}
 	links := Links{SignIn: "/oauth2/sign_in", Static: "/oauth2/static/", Start: func(id string) string { return "/oauth2/start/" + id }}
-	for _, compact := range []bool{false, true} {
+	for _, view := range [][2]bool{{false, false}, {true, false}, {true, true}} { // buttons, list, discovery
 		for _, req := range []Request{
+			{Links: links, RD: "/"},
 			{Links: links, RD: "/", LastUsed: "one", Notice: Notice{Kind: UnknownDomain, Value: "x.example"}, OfferRemember: true, Remember: true},
 			{Links: links, RD: "/", Query: "o", Login: "a@b", Status: func(string) Status { return Status{Reason: "down"} }},
 		} {
-			d := p.data(cat, &req)
-			d.Compact = compact
-			if err := p.execute(io.Discard, cat, d); err != nil {
+			d := p.dataIn(cat, &req, view[0], view[1])
+			if err := p.execute(io.Discard, d); err != nil {
 				return err
 			}
 		}
@@ -166,12 +166,12 @@ func (p *Page) AutoRedirect() bool { return p.cfg.AutoRedirect }
 // Render writes the page. Rendering happens into a buffer first, so a
 // template error never leaves a half-written page behind.
 func (p *Page) Render(w io.Writer, c *Catalog, req Request) error {
-	return p.execute(w, c, p.data(c, &req))
+	return p.execute(w, p.data(c, &req))
 }
 
-func (p *Page) execute(w io.Writer, c *Catalog, d *TemplateData) error {
+func (p *Page) execute(w io.Writer, d *TemplateData) error {
 	var buf bytes.Buffer
-	buf.Grow(p.sizeHint(c))
+	buf.Grow(sizeHint(d))
 	if err := p.tmpl.ExecuteTemplate(&buf, "select.html", d); err != nil {
 		return fmt.Errorf("selection: %w", err)
 	}
@@ -179,8 +179,10 @@ func (p *Page) execute(w io.Writer, c *Catalog, d *TemplateData) error {
 	return err
 }
 
-// sizeHint estimates the page's size, to allocate its buffer once.
-func (p *Page) sizeHint(c *Catalog) int { return 8<<10 + 200*c.Len() }
+// sizeHint estimates the page's size, to allocate its buffer once: by the
+// providers shown, not the catalog (the discovery view of ten thousand
+// shows a few).
+func sizeHint(d *TemplateData) int { return 8<<10 + 200*len(d.visible) }
 
 // escapeHTML escapes text for HTML text and quoted attributes, as
 // template.HTMLEscapeString does; it returns s itself, without scanning it

@@ -58,11 +58,16 @@ type Schema struct {
 	// is reported only when the YAML library refuses that key too.
 	tentative map[[2]int]string
 	custom    int // >0 while below such a type
+	// fields caches yamlFields by struct type: a list of 10,000
+	// providers is 10,000 mappings of one type, and reflecting over its
+	// fields each time was a fifth of the start-up (issue 18).
+	fields map[reflect.Type]map[string]reflect.Type
 }
 
 // Walk walks root (a document) beside t, the type it decodes into.
 func Walk(root *yaml.Node, t reflect.Type) *Schema {
-	s := &Schema{at: map[[2]int]nodeAt{}, keys: map[[2]int]string{}, unknown: map[[2]int]bool{}, tentative: map[[2]int]string{}}
+	s := &Schema{at: map[[2]int]nodeAt{}, keys: map[[2]int]string{}, unknown: map[[2]int]bool{}, tentative: map[[2]int]string{},
+		fields: map[reflect.Type]map[string]reflect.Type{}}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -151,7 +156,11 @@ func (s *Schema) key(k *yaml.Node, path string) string {
 
 // walkStruct checks a mapping's keys against struct t's fields.
 func (s *Schema) walkStruct(n *yaml.Node, path string, t reflect.Type) {
-	fields := yamlFields(t)
+	fields, ok := s.fields[t]
+	if !ok {
+		fields = yamlFields(t)
+		s.fields[t] = fields
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Value == "<<" { // a merge key: its mapping's keys are checked where they land

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -93,6 +94,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer srv.Close()
+	releaseLoadGarbage()
 	if err := probeStore(srv, logger); err != nil {
 		fmt.Fprintln(stderr, "oidc-broker:", err)
 		return 1
@@ -116,6 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			}
 			err = srv.Reload(cfg)
 		}
+		releaseLoadGarbage()
 		if err != nil {
 			problems := problemList(err)
 			logger.Error("configuration reload refused; the running configuration stays", "file", *path, "problems", len(problems))
@@ -136,6 +139,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	logger.Info("oidc-broker listening", "addr", ln.Addr().String(), "version", versionString())
 	return serveUntilSignal(ln, cfg.Server.NewHTTPServer("", srv.Handler()), logger, *drain, hup, reload)
 }
+
+// releaseLoadGarbage collects the garbage of loading a configuration and
+// returns the freed memory to the operating system at once. Parsing the
+// YAML of 10,000 providers allocates about 160 MB on the way to a
+// configuration of a few: the heap grows for it, and the runtime would
+// return those pages only slowly, so the process's RSS would stay at two
+// or three times what it keeps (issue 18: 75-120 MB after start, now about
+// half). Called once after the start-up's load and once after each reload:
+// a forced collection costs a few milliseconds, then, and nothing on the
+// request path.
+func releaseLoadGarbage() { debug.FreeOSMemory() }
 
 // probeStoreTimeout bounds the session store's probe at start.
 const probeStoreTimeout = 2 * time.Second
