@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -295,6 +296,85 @@ func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		return nil
 	})
 }
+
+var _ GuardedCommitter = (*Redis)(nil)
+
+// CommitUnlessIndexedCtx is CommitCtx, done only while the index key lists
+// no token whose until is still ahead (a revocation mark), in one script:
+// the check, the write (SET ... PXAT) and the invalidation, with WAIT in
+// the same round trip. It replaces the revocation guard's IndexTokens and
+// CommitCtx, one round trip apart, by one, and a revocation can no longer
+// land between the check and the write. The journal's entries under key
+// (revocations not yet confirmed by replicas) count too.
+func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string) (written bool, err error) {
+	now := s.now()
+	if len(s.journal.indexed(key, nil, now)) > 0 {
+		return false, nil
+	}
+	h := HashOf(token)
+	defer s.invalidate(h)
+	args := []any{s.sessionKey(token), s.indexKey(key), b, expiry.UnixMilli(), "(" + strconv.FormatInt(now.UnixMilli(), 10), s.channel, h.String()}
+	err = s.doUnsent(ctx, func(ctx context.Context, c redis.Conn) error {
+		reply, w, err := s.guardedCommit(ctx, c, args, true)
+		if isNoScript(err) { // not loaded on this server yet: nothing ran
+			reply, w, err = s.guardedCommit(ctx, c, args, false)
+		}
+		if err != nil {
+			return err
+		}
+		if len(reply) < 1+w {
+			return fmt.Errorf("guarded commit, WAIT: %d replies", len(reply))
+		}
+		r, err := redis.Values(reply[0], nil)
+		if err != nil {
+			return err
+		}
+		if written, err = redis.Bool(r[0], nil); err != nil || !written {
+			return err
+		}
+		if len(r) > 1 {
+			s.published(r[1])
+		}
+		if w > 0 {
+			s.confirmed(reply[1], nil) // as CommitCtx: logged only
+		}
+		return nil
+	})
+	return written, err
+}
+
+// guardedCommit sends guardedCommitScript (by its hash, or whole) and
+// WAIT, and returns their replies; w is 1 when WAIT was sent.
+func (s *Redis) guardedCommit(ctx context.Context, c redis.Conn, args []any, byHash bool) ([]any, int, error) {
+	send := guardedCommitScript.Send
+	if byHash {
+		send = guardedCommitScript.SendHash
+	}
+	_ = send(c, args...)
+	w := s.sendWait(c)
+	replies, err := redis.Values(redis.DoContext(c, ctx, ""))
+	if err == nil && len(replies) > 0 {
+		if e, ok := replies[0].(redis.Error); ok {
+			return nil, w, e
+		}
+	}
+	return replies, w, err
+}
+
+func isNoScript(err error) bool {
+	e, ok := err.(redis.Error)
+	return ok && strings.HasPrefix(string(e), "NOSCRIPT ")
+}
+
+// guardedCommitScript writes the session KEYS[1] (ARGV[1], expiring at
+// ARGV[2] Unix ms) and publishes ARGV[5] on ARGV[4], unless the sorted
+// set KEYS[2] has a member scored above ARGV[3] ("(now"); it returns {0}
+// then, else {1, PUBLISH's reply or error}.
+var guardedCommitScript = redis.NewScript(2, `
+if redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf') > 0 then return {0} end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+return {1, redis.pcall('PUBLISH', ARGV[4], ARGV[5])}
+`)
 
 // DeleteCtx removes the session of token and publishes the invalidation,
 // in one round trip.
