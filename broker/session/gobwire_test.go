@@ -118,6 +118,7 @@ func TestCompactGobFallsBack(t *testing.T) {
 	for name, values := range map[string]map[string]any{
 		"sign-out in progress":   {keySignOut: SignOutReturn{Provider: "p", State: "s"}},
 		"earlier pending logins": {keyPending: map[string]legacyPending{}},
+		"two identities":         {keyIdentity: providers.Identity{Subject: "a"}, "other": providers.Identity{Subject: "b"}},
 		"empty":                  {},
 	} {
 		t.Run(name, func(t *testing.T) {
