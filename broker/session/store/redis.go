@@ -287,7 +287,7 @@ func (s *Redis) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 			return fmt.Errorf("SET, PUBLISH, WAIT: %d replies", len(replies))
 		}
 		if e, ok := replies[0].(redis.Error); ok {
-			return e
+			return versionHint(e)
 		}
 		s.published(replies[1])
 		if w > 0 {
@@ -320,7 +320,7 @@ func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []by
 			reply, w, err = s.guardedCommit(ctx, c, args, false)
 		}
 		if err != nil {
-			return err
+			return versionHint(err)
 		}
 		if len(reply) < 1+w {
 			return fmt.Errorf("guarded commit, WAIT: %d replies", len(reply))
@@ -553,7 +553,18 @@ func setOnce(ctx context.Context, c redis.Conn, k, v string, ms int64) (bool, er
 	if errors.Is(err, redis.ErrNil) {
 		return true, nil // it did not exist: set
 	}
-	return err == nil && old == v, err
+	return err == nil && old == v, versionHint(err)
+}
+
+// versionHint adds to a syntax error what the broker needs of Redis: a
+// server older than 7.0 refuses SET with NX and GET (6.2 and older), or
+// with PXAT (before 6.2), as a syntax error.
+func versionHint(err error) error {
+	var e redis.Error
+	if errors.As(err, &e) && strings.Contains(string(e), "syntax error") {
+		return fmt.Errorf("%w (the session store needs Redis 7.0 or later: SET with PXAT, with NX and GET)", err)
+	}
+	return err
 }
 
 func (s *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +155,28 @@ func TestRedisGuardedCommit(t *testing.T) {
 	s.journal.addIndex([]string{"revoked:c"}, "c", base.Add(time.Hour))
 	if commit("c", "revoked:c") {
 		t.Error("written although revoked in the journal")
+	}
+}
+
+// TestRedisVersionHint: what a Redis older than 7.0 answers the broker's
+// SET (a syntax error) says what the store needs; other errors are left
+// as they are.
+func TestRedisVersionHint(t *testing.T) {
+	r := redisserver.Start(t)
+	c, err := redis.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Do("SET", "k", "v", "NX", "GET", "PX", 1, "BOGUS") // a syntax error, as 6.2 answers NX with GET
+	if err = versionHint(err); !strings.Contains(fmt.Sprint(err), "Redis 7.0 or later") {
+		t.Errorf("syntax error: %v", err)
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		t.Errorf("the hint hides the Redis error: %v", err)
+	}
+	if err := versionHint(redis.Error("WRONGTYPE Operation against a key")); strings.Contains(err.Error(), "7.0") {
+		t.Errorf("other error: %v", err)
 	}
 }
