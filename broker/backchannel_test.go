@@ -302,8 +302,14 @@ func (e *env) sessionToken(c *http.Client) string {
 // TestEndedSessionIsNotWrittenBack: a request that loaded the session before
 // a back-channel logout ended it, and modifies it afterwards, does not bring
 // it back (scs commits the whole session; the session package's revocation guard refuses).
+// With Redis the guard's check and write are one script
+// (store.GuardedCommitter); with the memory store two steps.
 func TestEndedSessionIsNotWrittenBack(t *testing.T) {
-	e := newEnv(t)
+	t.Run("memory", func(t *testing.T) { testEndedSessionIsNotWrittenBack(t, newEnv(t)) })
+	t.Run("redis", func(t *testing.T) { testEndedSessionIsNotWrittenBack(t, newRedisEnv(t, redisserver.Start(t))) })
+}
+
+func testEndedSessionIsNotWrittenBack(t *testing.T, e *env) {
 	li := newLogoutIssuer(e, "alpha")
 	sessions := e.server.sessions
 	alice := e.loginAs("alpha", "alice", "")
@@ -342,7 +348,12 @@ func TestEndedSessionIsNotWrittenBack(t *testing.T) {
 // sign-out, through HTTP: a request that loaded the session before the
 // sign-out and saves it afterwards does not sign the browser back in.
 func TestSignOutIsNotUndoneByAConcurrentRequest(t *testing.T) {
-	e := newEnv(t, withConfig(func(c *Config) { c.Logout.IdP = new(false) }))
+	noIdP := withConfig(func(c *Config) { c.Logout.IdP = new(false) })
+	t.Run("memory", func(t *testing.T) { testSignOutIsNotUndone(t, newEnv(t, noIdP)) })
+	t.Run("redis", func(t *testing.T) { testSignOutIsNotUndone(t, newRedisEnv(t, redisserver.Start(t), noIdP)) })
+}
+
+func testSignOutIsNotUndone(t *testing.T, e *env) {
 	e.login("alpha", "alice", "/")
 	inflight, _ := e.server.sessions.LoadStored(e.sessionToken(e.client))
 	e.signOut(e.client, "/")

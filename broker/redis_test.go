@@ -323,9 +323,10 @@ func TestRedisSessionSize(t *testing.T) {
 	t.Logf("demo login: %d bytes stored (ID token %d), MEMORY USAGE %d; %d index key(s): MEMORY USAGE %d", n, len(tok.IDToken), mem, len(idx), index)
 	// 1,678 before the tokens were packed (session/compact.go), 1,012
 	// after; the identity's AuthnTime and ACR then added 34 to every
-	// session, and the demo login's is 1,031.
-	if n > 1040 {
-		t.Errorf("the demo login's session takes %d bytes, more than 1,040", n)
+	// session (1,031-1,037), and writing it without gob's type names
+	// (session/gobwire.go) took it to 953-955.
+	if n > 970 {
+		t.Errorf("the demo login's session takes %d bytes, more than 970", n)
 	}
 
 	// The typical session: three groups, a refresh token of 512 characters
@@ -580,10 +581,11 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 }
 
 // TestUnfinishedSignInsInRedis: sign-ins that never complete leave nothing
-// in Redis that outlives their 10 minutes: one abandoned at the IdP, one
-// the IdP refuses (error=access_denied), one whose code the IdP does not
-// accept; only the pending-login cookies' secret, made once, has no time
-// to live.
+// in Redis: one abandoned at the IdP, one the IdP refuses
+// (error=access_denied), one whose code the IdP does not accept (the
+// spent-state mark is written only once the IdP accepted the code, and
+// lives 10 minutes); only the pending-login cookies' secret, made once,
+// is there, with no time to live.
 func TestUnfinishedSignInsInRedis(t *testing.T) {
 	r := redisserver.Start(t)
 	e := newRedisEnv(t, r)
@@ -607,11 +609,9 @@ func TestUnfinishedSignInsInRedis(t *testing.T) {
 	}
 	keys, _ := redis.Strings(r.Do("KEYS", "*"), nil)
 	for _, k := range keys {
-		ttl, _ := redis.Int64(r.Do("PTTL", k), nil)
-		switch {
-		case k == DefaultRedisKeyPrefix+"secret:"+pending.SecretName:
-		case ttl < 0 || ttl > (10*time.Minute).Milliseconds():
-			t.Errorf("unfinished sign-ins left %s for %d ms", k, ttl)
+		if k != DefaultRedisKeyPrefix+"secret:"+pending.SecretName {
+			ttl, _ := redis.Int64(r.Do("PTTL", k), nil)
+			t.Errorf("unfinished sign-ins left %s (for %d ms)", k, ttl)
 		}
 	}
 	t.Logf("keys after three unfinished sign-ins: %q", keys)

@@ -79,7 +79,7 @@ func TestRedisReplicas(t *testing.T) {
 	if _, body := fetch(t, alice, http.MethodGet, b.url+"/app", nil, nil); !strings.Contains(body, "acme:acme-alice") {
 		t.Errorf("the app behind B did not receive alice's identity: %s", body)
 	}
-	logSessionSize(t, rs)
+	checkSessionSize(t, rs)
 
 	// A sign-out on A ends the session on B.
 	csrf := signOutCSRF(t, alice, a.url)
@@ -258,14 +258,23 @@ func waitReady(t *testing.T, c *http.Client, reps []*replica) {
 	}
 }
 
-// logSessionSize logs what the signed-in sessions cost in Redis.
-func logSessionSize(t *testing.T, rs *redisserver.Server) {
+// checkSessionSize logs what the signed-in sessions cost in Redis, and
+// fails when one takes more than 1,000 bytes (issue 18 asked for at most
+// 1,024; a login at oidc-provider takes 947, 1,030 before sessions were
+// written without gob's type names).
+func checkSessionSize(t *testing.T, rs *redisserver.Server) {
 	t.Helper()
 	keys, _ := redis.Strings(rs.Do("KEYS", "e2e:session:*"), nil)
+	if len(keys) == 0 {
+		t.Error("no session in Redis")
+	}
 	for _, k := range keys {
 		n, _ := redis.Int(rs.Do("STRLEN", k), nil)
 		mem, _ := redis.Int(rs.Do("MEMORY", "USAGE", k, "SAMPLES", "0"), nil)
 		t.Logf("session in Redis: %d bytes stored, MEMORY USAGE %d bytes", n, mem)
+		if n > 1000 {
+			t.Errorf("a session takes %d bytes in Redis, more than 1,000", n)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -69,6 +70,17 @@ func (o *observedStore) FindCtx(ctx context.Context, token string) (b []byte, fo
 func (o *observedStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) (err error) {
 	defer func(start time.Time) { o.m.observe("commit", start, err) }(time.Now())
 	return o.inner.CommitCtx(ctx, token, b, expiry)
+}
+
+// CommitUnlessIndexedCtx is the inner store's, observed as a commit, or
+// errors.ErrUnsupported when it has none.
+func (o *observedStore) CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string) (written bool, err error) {
+	g, ok := o.inner.(store.GuardedCommitter)
+	if !ok {
+		return false, errors.ErrUnsupported
+	}
+	defer func(start time.Time) { o.m.observe("commit", start, err) }(time.Now())
+	return g.CommitUnlessIndexedCtx(ctx, token, b, expiry, key)
 }
 
 func (o *observedStore) DeleteCtx(ctx context.Context, token string) (err error) {

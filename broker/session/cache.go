@@ -231,9 +231,14 @@ func (c *sessionCodec) decodeShared(b []byte) (*decodedSession, error) {
 	return d, nil
 }
 
-// Encode is scs's gob encoding with the login's tokens packed (compact.go).
+// Encode is scs's gob encoding with the login's tokens packed (compact.go),
+// written without the type names gob's own encoder adds (gobwire.go).
 func (c *sessionCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
-	return c.GobCodec.Encode(deadline, packLogin(values))
+	values = packLogin(values)
+	if b, ok := encodeCompact(deadline, values); ok {
+		return b, nil
+	}
+	return c.GobCodec.Encode(deadline, values)
 }
 
 func (c *sessionCodec) Decode(b []byte) (time.Time, map[string]any, error) {

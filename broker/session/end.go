@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -116,8 +117,10 @@ func revokedKey(token string) string { return "revoked:" + token }
 // an in-flight request that loaded a session before it was ended (by
 // another replica, say) would bring it back. The check runs at commit, not
 // at load: a session nobody writes stays deleted, and reads cost nothing
-// extra. (A commit that checked just before the mark and writes just after
-// the deletion still wins; that window is one store round trip.)
+// extra. A store that is a store.GuardedCommitter (Redis) checks and
+// writes in one step; with another (memory), a commit that checked just
+// before the mark and writes just after the deletion still wins, a window
+// of two map accesses.
 type revocationGuard struct {
 	scs.CtxStore // the configured store
 	m            *Manager
@@ -132,6 +135,17 @@ func (g *revocationGuard) Unwrap() scs.Store { return g.CtxStore }
 // silently dropped (the request that held it is answered as it was going
 // to be; the next one finds no session).
 func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	// A store that checks and writes in one step (Redis: one round trip,
+	// no gap in which a revocation could land).
+	if gc, ok := g.CtxStore.(store.GuardedCommitter); ok {
+		written, err := gc.CommitUnlessIndexedCtx(ctx, token, b, expiry, revokedKey(token))
+		if !errors.Is(err, errors.ErrUnsupported) {
+			if err == nil && !written {
+				g.m.ending.Log.InfoContext(ctx, "ended session not written back", "reason", "revoked while a request held it")
+			}
+			return err
+		}
+	}
 	revoked, err := g.m.revoked(ctx, token)
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,94 @@ func TestRedisBackendKeys(t *testing.T) {
 		if !strings.HasPrefix(k, "t:") {
 			t.Errorf("key %q is outside the prefix", k)
 		}
+	}
+}
+
+// TestRedisGuardedCommit: the revocation guard's check and write in one
+// script: the session is written (as CommitCtx writes it, with its
+// expiry, and its invalidation published) unless the index key lists a
+// live token, in Redis or in the journal; also when Redis lost its
+// scripts (NOSCRIPT: sent again whole).
+func TestRedisGuardedCommit(t *testing.T) {
+	r := redisserver.Start(t)
+	base := time.Now()
+	var offset time.Duration
+	s := testRedisStore(t, r, func() time.Time { return base.Add(offset) })
+	ctx := context.Background()
+	exp := base.Add(time.Hour)
+	sub, err := redis.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	psc := redis.PubSubConn{Conn: sub}
+	if err := psc.Subscribe(s.channel); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := psc.Receive().(redis.Subscription); !ok {
+		t.Fatal("not subscribed")
+	}
+	commit := func(token, key string) bool {
+		t.Helper()
+		written, err := s.CommitUnlessIndexedCtx(ctx, token, []byte("v-"+token), exp, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return written
+	}
+	r.Do("SCRIPT", "FLUSH")
+	if !commit("a", "revoked:a") {
+		t.Fatal("not written, with nothing in the index (and no script loaded)")
+	}
+	if b, _ := redis.String(r.Do("GET", "t:session:a"), nil); b != "v-a" {
+		t.Errorf("stored %q", b)
+	}
+	if ms, _ := redis.Int64(r.Do("PEXPIRETIME", "t:session:a"), nil); ms != exp.UnixMilli() {
+		t.Errorf("expiry %d, want %d", ms, exp.UnixMilli())
+	}
+	if m, ok := psc.Receive().(redis.Message); !ok || string(m.Data) != HashOf("a").String() {
+		t.Errorf("invalidation %#v", m)
+	}
+
+	if err := s.IndexAdd(ctx, []string{"revoked:b"}, "b", base.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if commit("b", "revoked:b") {
+		t.Error("written although revoked")
+	}
+	if n, _ := redis.Int(r.Do("EXISTS", "t:session:b"), nil); n != 0 {
+		t.Error("a revoked session is in Redis")
+	}
+	offset = 2 * time.Minute // the mark has ended
+	if !commit("b", "revoked:b") {
+		t.Error("not written after the mark ended")
+	}
+
+	s.journal.addIndex([]string{"revoked:c"}, "c", base.Add(time.Hour))
+	if commit("c", "revoked:c") {
+		t.Error("written although revoked in the journal")
+	}
+}
+
+// TestRedisVersionHint: what a Redis older than 7.0 answers the broker's
+// SET (a syntax error) says what the store needs; other errors are left
+// as they are.
+func TestRedisVersionHint(t *testing.T) {
+	r := redisserver.Start(t)
+	c, err := redis.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Do("SET", "k", "v", "NX", "GET", "PX", 1, "BOGUS") // a syntax error, as 6.2 answers NX with GET
+	if err = versionHint(err); !strings.Contains(fmt.Sprint(err), "Redis 7.0 or later") {
+		t.Errorf("syntax error: %v", err)
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		t.Errorf("the hint hides the Redis error: %v", err)
+	}
+	if err := versionHint(redis.Error("WRONGTYPE Operation against a key")); strings.Contains(err.Error(), "7.0") {
+		t.Errorf("other error: %v", err)
 	}
 }

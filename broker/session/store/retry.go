@@ -16,7 +16,7 @@ import (
 // a failover costs no request once the primary answers. f must be
 // idempotent: running it twice must do what running it once does, also
 // when the first run's reply was lost (Once and Lock tell their own first
-// write from someone else's by a value of their own: onceScript).
+// write from someone else's by a value of their own: setOnce).
 func (s *Redis) do(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) error {
 	return s.run(ctx, true, f)
 }

@@ -25,7 +25,8 @@ type lossyProxy struct {
 	addr  string
 	armed atomic.Bool
 	hook  func()
-	// trigger is what the pipeline whose reply is lost holds; "EXEC" when "".
+	// trigger is what the pipeline whose reply is lost holds; "PXAT" (a
+	// session write) when "".
 	trigger string
 }
 
@@ -54,7 +55,7 @@ func (p *lossyProxy) serve(c net.Conn) {
 		c.Close()
 		return
 	}
-	var sawExec atomic.Bool
+	var sawTrigger atomic.Bool
 	var once sync.Once
 	closeBoth := func() { once.Do(func() { c.Close(); s.Close() }) }
 	go func() {
@@ -62,8 +63,8 @@ func (p *lossyProxy) serve(c net.Conn) {
 		for {
 			n, err := c.Read(buf)
 			if n > 0 {
-				if p.armed.Load() && bytes.Contains(buf[:n], []byte(cmpOr(p.trigger, "EXEC"))) {
-					sawExec.Store(true)
+				if p.armed.Load() && bytes.Contains(buf[:n], []byte(cmpOr(p.trigger, "PXAT"))) {
+					sawTrigger.Store(true)
 				}
 				if _, werr := s.Write(buf[:n]); werr != nil {
 					closeBoth()
@@ -79,7 +80,7 @@ func (p *lossyProxy) serve(c net.Conn) {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := s.Read(buf)
-		if n > 0 && sawExec.Load() && p.armed.CompareAndSwap(true, false) {
+		if n > 0 && sawTrigger.Load() && p.armed.CompareAndSwap(true, false) {
 			time.Sleep(50 * time.Millisecond) // the rest of the pipeline's replies
 			p.hook()
 			closeBoth()

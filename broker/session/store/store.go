@@ -53,6 +53,16 @@ type Backend interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 }
 
+// GuardedCommitter is a session store that writes a session unless an
+// index key (IndexAdd, IndexTokens) lists a token whose until has not
+// passed, as one atomic step: the revocation guard's check and its write
+// with no gap between them, in one round trip. written is false when the
+// key listed one and nothing was written. A wrapper whose inner store has
+// no such step returns errors.ErrUnsupported.
+type GuardedCommitter interface {
+	CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string) (written bool, err error)
+}
+
 // MemorySessions is the memory store's scs.Store: scs's memstore without
 // its cleanup goroutine (whose StopCleanup races with its start). Expired
 // sessions are swept on a write instead, at most once every
