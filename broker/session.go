@@ -181,8 +181,13 @@ func openStore(cfg SessionConfig, now func() time.Time, logger *slog.Logger) (sc
 // store refuses (docs/sessions.md#redis-cluster).
 var ErrRedisCluster = store.ErrCluster
 
+// ErrRedisVersion: session.redis names a server older than Redis 7.0,
+// whose commands the store needs.
+var ErrRedisVersion = store.ErrVersion
+
 // ProbeStore asks the session store once whether it answers: the binary
-// refuses to start on a Redis Cluster node (ErrRedisCluster), and only
+// refuses to start on a Redis Cluster node (ErrRedisCluster) or a server
+// older than Redis 7.0 (ErrRedisVersion), and only
 // logs any other failure (the broker starts while Redis is down).
 func (s *Server) ProbeStore(ctx context.Context) error { return s.store.Ping(ctx) }
 

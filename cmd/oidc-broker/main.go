@@ -155,14 +155,15 @@ func releaseLoadGarbage() { debug.FreeOSMemory() }
 const probeStoreTimeout = 2 * time.Second
 
 // probeStore pings the session store once at start: a Redis Cluster node
-// is refused (an error), a store that does not answer is logged and the
-// broker starts all the same (/readyz says so until it answers).
+// and a server older than Redis 7.0 are refused (an error), a store that
+// does not answer is logged and the broker starts all the same (/readyz
+// says so until it answers).
 func probeStore(srv *broker.Server, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), probeStoreTimeout)
 	defer cancel()
 	err := srv.ProbeStore(ctx)
 	switch {
-	case errors.Is(err, broker.ErrRedisCluster):
+	case errors.Is(err, broker.ErrRedisCluster), errors.Is(err, broker.ErrRedisVersion):
 		return fmt.Errorf("session.redis: %w", err)
 	case err != nil:
 		logger.Warn("session store unavailable at start; starting all the same", "error", err)

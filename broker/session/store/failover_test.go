@@ -264,3 +264,36 @@ func TestFailoverErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisVersionRefused: a server older than Redis 7.0 is refused with
+// an error naming it and its version; 7.0 and later (Valkey reports 7.2
+// and up), and a reply that hides the version, pass. The real
+// redis-server of the other tests (Debian's 7.0) passes the same check at
+// every connection.
+func TestRedisVersionRefused(t *testing.T) {
+	for _, c := range []struct {
+		info string
+		ok   bool
+	}{
+		{"# Server\r\nredis_version:6.2.14\r\nredis_git_sha1:0\r\n", false},
+		{"# Server\r\nredis_version:5.0.7\r\n", false},
+		{"# Server\r\nredis_version:7.0.15\r\n", true},
+		{"# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n", true},
+		{"# Server\r\nredis_mode:standalone\r\n", true},
+	} {
+		err := checkVersion(c.info, "127.0.0.1:1")
+		if (err == nil) != c.ok {
+			t.Errorf("%q: %v, want ok %v", c.info, err, c.ok)
+		}
+		if err != nil && (!errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "redis_version")) {
+			t.Errorf("%q: %v; want ErrVersion naming the server and its version", c.info, err)
+		}
+		if err != nil && failoverError(err) {
+			t.Errorf("%v counts as a failover", err)
+		}
+	}
+	r := redisserver.Start(t)
+	if err := testRedisStore(t, r, time.Now).Ping(context.Background()); err != nil {
+		t.Fatalf("ping of Debian's redis-server: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,33 @@ var errNotPrimary = errors.New("not the primary")
 // ErrCluster: the server is a Redis Cluster node, which the store refuses
 // (docs/sessions.md#redis-cluster).
 var ErrCluster = errors.New("is a Redis Cluster node (cluster_enabled:1): Redis Cluster is not supported; use one primary, with Sentinel for failover (docs/sessions.md#redis-cluster)")
+
+// ErrVersion: the server is older than Redis 7.0, whose commands the store
+// sends (SET with NX and GET; SET with PXAT is 6.2's). Valkey reports a
+// redis_version of 7.2 and later.
+var ErrVersion = errors.New("is older than Redis 7.0, which the session store needs (SET with NX and GET, PXAT; docs/sessions.md#servers-tested)")
+
+// minRedisMajor is the oldest Redis major version the store works with.
+const minRedisMajor = 7
+
+// checkVersion reads redis_version from an INFO server reply: an error
+// naming the server and its version when it is older than minRedisMajor.
+// A reply without the field (a proxy that hides it) passes: the commands
+// themselves then say what they need (commitError).
+func checkVersion(info, addr string) error {
+	for line := range strings.Lines(info) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		major, _, _ := strings.Cut(v, ".")
+		if n, err := strconv.Atoi(major); err == nil && n < minRedisMajor {
+			return fmt.Errorf("%s (redis_version %s) %w", addr, v, ErrVersion)
+		}
+		return nil
+	}
+	return nil
+}
 
 func newPrimary(cfg RedisConfig, opts []redis.DialOption, timeouts [3]time.Duration, log *slog.Logger) (*primary, error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -251,13 +279,14 @@ func (p *primary) dialPrimary(ctx context.Context, extra ...redis.DialOption) (r
 	return c, nil
 }
 
-// check asks the server its role (with sentinels) and whether it is a
-// cluster node, in one round trip. A user without the right to INFO
-// skips the cluster check.
+// check asks the server its role (with sentinels), its version and
+// whether it is a cluster node, in one round trip. A user without the
+// right to INFO skips the version and cluster checks.
 func (p *primary) check(ctx context.Context, c redis.Conn, addr string) error {
 	if p.sentinel != nil {
 		_ = c.Send("ROLE")
 	}
+	_ = c.Send("INFO", "server")
 	_ = c.Send("INFO", "cluster")
 	if err := c.Flush(); err != nil {
 		return err
@@ -271,8 +300,18 @@ func (p *primary) check(ctx context.Context, c redis.Conn, addr string) error {
 			return fmt.Errorf("%s is %w: its ROLE is %q", addr, errNotPrimary, r)
 		}
 	}
-	info, err := redis.String(redis.ReceiveContext(c, ctx))
+	server, err := redis.String(redis.ReceiveContext(c, ctx))
 	var re redis.Error
+	switch {
+	case errors.As(err, &re) && strings.HasPrefix(string(re), "NOPERM"):
+	case err != nil:
+		return fmt.Errorf("INFO server: %w", err)
+	default:
+		if err := checkVersion(server, addr); err != nil {
+			return err
+		}
+	}
+	info, err := redis.String(redis.ReceiveContext(c, ctx))
 	switch {
 	case errors.As(err, &re) && strings.HasPrefix(string(re), "NOPERM"):
 	case err != nil:
@@ -381,7 +420,7 @@ func failoverError(err error) bool {
 	var ne net.Error
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, redis.ErrPoolExhausted), errors.Is(err, ErrCluster):
+		errors.Is(err, redis.ErrPoolExhausted), errors.Is(err, ErrCluster), errors.Is(err, ErrVersion):
 		return false
 	case errors.As(err, &re):
 		return refused(err)
