@@ -42,21 +42,21 @@ func (s *Manager) GuardEnds(e Ending) {
 	s.WrapStore(func(st scs.CtxStore) scs.CtxStore { return &revocationGuard{CtxStore: st, m: s} })
 }
 
-// End ends the request's own session: deleted (its cookie cleared when the
-// response goes out; the request may put new values in the fresh session
-// scs starts, as sign-out does) and marked revoked, also when the deletion
-// failed, so that a request of this browser still in flight cannot bring
-// it back. A failure to mark it is logged; the error returned is the
-// deletion's.
+// End ends the request's own session: marked revoked, then deleted (its
+// cookie cleared when the response goes out; the request may put new
+// values in the fresh session scs starts, as sign-out does), so that a
+// request of this browser still in flight cannot bring it back, not even
+// one that commits between the deletion and the mark (TestEndMarksFirst).
+// The deletion is tried also when the mark failed, which is logged; the
+// error returned is the deletion's.
 //
 // The mark lasts until the session's own deadline (and revocationSkew):
 // a request that writes it back later writes it with that expiry, already
 // past, which deletes it.
 func (s *Manager) End(ctx context.Context) error {
 	token, deadline := s.Token(ctx), s.sm.Deadline(ctx)
-	err := s.sm.Destroy(ctx)
 	_ = s.revoke(ctx, token, deadline.Add(revocationSkew)) // logged
-	return err
+	return s.sm.Destroy(ctx)
 }
 
 // revocationSkew outlasts the clocks' difference between replicas (a

@@ -51,6 +51,53 @@ func TestEndedStaysEnded(t *testing.T) {
 	}
 }
 
+// deleteHook is a memory store that runs afterDelete once, right after a
+// deletion: another request's commit landing there.
+type deleteHook struct {
+	*store.MemorySessions
+	afterDelete func()
+}
+
+func (h *deleteHook) Delete(token string) error {
+	err := h.MemorySessions.Delete(token)
+	if f := h.afterDelete; f != nil {
+		h.afterDelete = nil
+		f()
+	}
+	return err
+}
+
+// TestEndMarksFirst: a request of the same session that commits while
+// sign-out runs, right after its deletion, does not write the session back:
+// End marks it revoked before deleting it (review finding: with the mark
+// second, that commit found no mark and the session lived on).
+func TestEndMarksFirst(t *testing.T) {
+	st := &deleteHook{MemorySessions: store.NewMemorySessions()}
+	m := New(Config{CookieName: "s", Lifetime: time.Hour}, st, nil)
+	m.GuardEnds(Ending{Backend: store.NewMemoryBackend(time.Now), Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	id := providers.Identity{Provider: "p", Subject: "alice"}
+	token, err := m.Create(t.Context(), id, Tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := m.Load(t.Context(), token, false)    // a request in flight
+	signout, _ := m.Load(t.Context(), token, false) // sign-out
+	committed := false
+	st.afterDelete = func() {
+		m.SetLogin(held, id, Tokens{IDToken: "x"}) // modified: scs commits it
+		committed = m.Commit(held) == nil
+	}
+	if err := m.End(signout); err != nil {
+		t.Fatal(err)
+	}
+	if !committed {
+		t.Fatal("the concurrent request's commit did not run")
+	}
+	if _, found, _ := st.Find(token); found {
+		t.Error("the signed-out session was written back between its deletion and its mark")
+	}
+}
+
 // TestEndMarksUntilDeadline: the revocation mark of a session ended by its
 // own request lasts until the session's deadline (and revocationSkew), not
 // as long as any session can live: a request that writes the session back
