@@ -93,11 +93,19 @@ func readIdPBody(resp *http.Response) ([]byte, error) {
 	if n < 0 || n > maxIdPBody {
 		return io.ReadAll(r)
 	}
+	// At most idpBodyPrealloc up front: a stated length is not yet a
+	// body, and an IdP that states 1 MiB and sends nothing must not pin
+	// that much per call (ReadFrom grows past it for a body that comes).
 	var buf bytes.Buffer
-	buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read the EOF
+	buf.Grow(int(min(n, idpBodyPrealloc)) + bytes.MinRead) // ReadFrom wants MinRead free to read the EOF
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
+
+// idpBodyPrealloc bounds what readIdPBody allocates on an IdP's word,
+// before its body arrives: token, userinfo and discovery answers are a
+// few kilobytes.
+const idpBodyPrealloc = 64 << 10
 
 // usableBody is the body to pass on, or nil when it must not be.
 func usableBody(resp *http.Response, body []byte) []byte {

@@ -67,3 +67,28 @@ func TestBodyGuard(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestIdPBodyStatedLengthNotTrusted: the length an IdP states is not
+// allocated before the body comes: a response that says 1 MiB and sends a
+// few bytes costs a buffer of at most idpBodyPrealloc (review finding: an
+// IdP that states the most and sends nothing pinned 1 MiB per call for
+// the client's time-out). A body that does come is read whole.
+func TestIdPBodyStatedLengthNotTrusted(t *testing.T) {
+	for _, c := range []struct {
+		stated int64
+		body   string
+	}{
+		{maxIdPBody, `{"a":1}`},
+		{maxIdPBody, strings.Repeat("x", 200<<10)},
+		{7, `{"a":1}`},
+	} {
+		resp := &http.Response{ContentLength: c.stated, Body: io.NopCloser(strings.NewReader(c.body))}
+		b, err := readIdPBody(resp)
+		if err != nil || string(b) != c.body {
+			t.Errorf("stated %d: read %d bytes, %v; want the %d sent", c.stated, len(b), err, len(c.body))
+		}
+		if len(c.body) < idpBodyPrealloc && cap(b) > 128<<10 {
+			t.Errorf("stated %d, sent %d: a buffer of %d bytes", c.stated, len(c.body), cap(b))
+		}
+	}
+}
