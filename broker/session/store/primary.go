@@ -85,7 +85,7 @@ const minRedisMajor = 7
 // checkVersion reads redis_version from an INFO server reply: an error
 // naming the server and its version when it is older than minRedisMajor.
 // A reply without the field (a proxy that hides it) passes: the commands
-// themselves then say what they need (commitError).
+// themselves then say what they need (versionHint).
 func checkVersion(info, addr string) error {
 	for line := range strings.Lines(info) {
 		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
