@@ -131,7 +131,7 @@ func TestDecodeCacheBudget(t *testing.T) {
 		runtime.ReadMemStats(&m)
 		return m.HeapAlloc
 	}
-	session(-1) // the deflater is made once, and is not the cache's
+	session(-1) // warms the packing (its pooled matcher is not the cache's)
 	before := heap()
 	for i := range 2_000 {
 		if _, err := codec.decodeShared(session(i)); err != nil {

@@ -239,19 +239,21 @@ func packJWS(s string, claims []string) ([]byte, bool) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return nil, false
 	}
-	p, refs := referClaims(p, claims)
-	plain := binary.AppendUvarint(make([]byte, 0, 4+len(h)+len(p)), uint64(len(h)))
-	plain = append(append(plain, h...), p...)
-	z := deflate(plain)
+	pr, refs := referClaims(p, claims)
+	plain := binary.AppendUvarint(make([]byte, 0, 4+len(h)+len(pr)), uint64(len(h)))
+	plain = append(append(plain, h...), pr...)
+	z := deflateFixed(jwsDict, plain)
+	// What readJWS will do, checked here without its base64 (the segments
+	// decoded strictly, so they encode back to themselves): the stream
+	// inflates to plain, and the references resolve to the payload.
+	if !inflatesTo(z, plain) || (refs != 0 && !bytes.Equal(resolveClaims(pr, claims, refs), p)) {
+		return nil, false
+	}
 	out := append(make([]byte, 0, 12+len(z)+len(sig)), refs, claimsCheck(claims, refs))
 	out = binary.AppendUvarint(out, uint64(len(z)))
 	out = append(out, z...)
 	out = binary.AppendUvarint(out, uint64(len(sig)))
-	out = append(out, sig...)
-	if back, rest, err := readJWS(out, claims); err != nil || back != s || len(rest) != 0 {
-		return nil, false
-	}
-	return out, true
+	return append(out, sig...), true
 }
 
 func readJWS(b []byte, claims []string) (string, []byte, error) {
@@ -294,32 +296,60 @@ func readJWS(b []byte, claims []string) (string, []byte, error) {
 // claims (written without escapes) by a reference: the control byte 1+i
 // between the quotes, a byte JSON never has unescaped. refs has bit i set
 // for each claim referred to. A payload that has such bytes is left alone.
+// One pass, left to right: a quote that closes a string referred to does
+// not open another.
 func referClaims(p []byte, claims []string) ([]byte, byte) {
-	if bytes.ContainsFunc(p, func(r rune) bool { return r >= 1 && r <= rune(len(claims)) }) {
-		return p, 0
-	}
-	var refs byte
+	usable := make([]bool, len(claims))
 	for i, c := range claims {
-		if len(c) < 2 || strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+		usable[i] = len(c) >= 2 && !strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' })
+	}
+	var (
+		out  []byte // nil until the first reference
+		refs byte
+		done int // p[:done] is in out
+	)
+	for k := 0; k < len(p); k++ {
+		switch b := p[k]; {
+		case b >= 1 && int(b) <= len(claims):
+			return p, 0 // would be taken for a reference
+		case b != '"':
 			continue
 		}
-		q := []byte(`"` + c + `"`)
-		if bytes.Contains(p, q) {
-			p = bytes.ReplaceAll(p, q, []byte{'"', byte(1 + i), '"'})
-			refs |= 1 << i
+		for i, c := range claims {
+			end := k + 1 + len(c)
+			if usable[i] && end < len(p) && p[end] == '"' && string(p[k+1:end]) == c {
+				if out == nil {
+					out = make([]byte, 0, len(p))
+				}
+				out = append(append(out, p[done:k]...), '"', byte(1+i), '"')
+				refs |= 1 << i
+				k, done = end, end+1
+				break
+			}
 		}
 	}
-	return p, refs
+	if out == nil {
+		return p, 0
+	}
+	return append(out, p[done:]...), refs
 }
 
-// resolveClaims undoes referClaims.
+// resolveClaims undoes referClaims: each control byte of refs between two
+// quotes becomes its claim again (the quotes may be shared, as an earlier
+// version's referClaims could leave them; each reference is its own byte).
 func resolveClaims(p []byte, claims []string, refs byte) []byte {
-	for i, c := range claims {
-		if refs&(1<<i) != 0 {
-			p = bytes.ReplaceAll(p, []byte{'"', byte(1 + i), '"'}, []byte(`"`+c+`"`))
+	if refs == 0 {
+		return p
+	}
+	out := make([]byte, 0, len(p)+64)
+	done := 0
+	for i := 1; i+1 < len(p); i++ {
+		if b := p[i]; b >= 1 && int(b) <= len(claims) && refs&(1<<(b-1)) != 0 && p[i-1] == '"' && p[i+1] == '"' {
+			out = append(append(out, p[done:i]...), claims[b-1]...)
+			done = i + 1
 		}
 	}
-	return p
+	return append(out, p[done:]...)
 }
 
 // claimsCheck is a byte of the CRC-32 of the claims refs refers to.
@@ -334,32 +364,14 @@ func claimsCheck(claims []string, refs byte) byte {
 	return byte(h.Sum32())
 }
 
-// A deflater is large (800 KB) and slow to make (half a millisecond,
-// most of a login's CPU): one is kept, made on first use, and packings take
-// turns (one takes about 30 µs, most of it the reset's clearing of 640 KB
-// of match tables; BenchmarkPackTokens). In a sync.Pool it would be dropped at
-// every other garbage collection and made again.
-var (
-	deflaterMu sync.Mutex
-	deflater   *flate.Writer
-	inflaters  = sync.Pool{New: func() any {
-		return flate.NewReaderDict(bytes.NewReader(nil), []byte(jwsDictionary))
-	}}
-)
+// inflaters inflate packed JWSs (deflateFixed writes them; earlier
+// versions wrote them with compress/flate's writer, at BestCompression).
+var inflaters = sync.Pool{New: func() any {
+	return flate.NewReaderDict(bytes.NewReader(nil), []byte(jwsDictionary))
+}}
 
-func deflate(b []byte) []byte {
-	var buf bytes.Buffer
-	deflaterMu.Lock()
-	defer deflaterMu.Unlock()
-	if deflater == nil {
-		deflater, _ = flate.NewWriterDict(&buf, flate.BestCompression, []byte(jwsDictionary)) // the level is valid
-	} else {
-		deflater.Reset(&buf) // keeps the dictionary
-	}
-	_, _ = deflater.Write(b) // a bytes.Buffer does not fail
-	_ = deflater.Close()
-	return buf.Bytes()
-}
+// jwsDict is jwsDictionary as deflateFixed takes it.
+var jwsDict = []byte(jwsDictionary)
 
 func inflate(z []byte) ([]byte, error) {
 	r := inflaters.Get().(io.ReadCloser)
@@ -372,4 +384,16 @@ func inflate(z []byte) ([]byte, error) {
 		return nil, errPacked
 	}
 	return b, nil
+}
+
+// inflatesTo is whether z inflates to exactly want.
+func inflatesTo(z, want []byte) bool {
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(z), jwsDict); err != nil {
+		return false
+	}
+	got := make([]byte, len(want)+1)
+	n, err := io.ReadFull(r, got)
+	return (err == io.ErrUnexpectedEOF || err == io.EOF && n == 0) && bytes.Equal(got[:n], want)
 }
