@@ -114,14 +114,18 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 		DialContext: p.dial,
 		// A connection dialed before the last failover (or a failure that
 		// may have been one) is dropped, and so is one the server closed
-		// (a restart: closedByServer); one idle for a minute may have
-		// been closed by a middlebox: check it before use.
+		// (a restart: closedByServer) when the command must not run twice
+		// (doUnsent; others run again on a fresh connection); one idle for
+		// a minute may have been closed by a middlebox: check it before
+		// use.
 		TestOnBorrowContext: func(ctx context.Context, c redis.Conn, idleSince time.Time) error {
 			if p.stale(c) {
 				return errStale
 			}
-			if pc, ok := c.(*conn); ok && pc.sent != nil && pc.sent.closedByServer() {
-				return errClosedByServer
+			if b, _ := ctx.Value(borrowedKey{}).(*borrowed); b != nil && b.once {
+				if pc, ok := c.(*conn); ok && pc.sent != nil && pc.sent.closedByServer() {
+					return errClosedByServer
+				}
 			}
 			if time.Since(idleSince) >= time.Minute {
 				if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
