@@ -237,6 +237,16 @@ func saveSession(w http.ResponseWriter) error {
 	return nil
 }
 
+// saveSessionCtx is saveSession with the request's context replaced by
+// ctx, one derived from it (session.Manager.IndexOnCommit's), for the
+// commit.
+func saveSessionCtx(w http.ResponseWriter, ctx context.Context) error {
+	if rw, ok := w.(*responseWriter); ok && !rw.saved && rw.sessions != nil {
+		rw.r = rw.r.WithContext(ctx)
+	}
+	return saveSession(w)
+}
+
 func (w *responseWriter) WriteHeader(code int) {
 	w.commit()
 	if w.status == 0 && code >= 200 {

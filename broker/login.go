@@ -172,17 +172,14 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 		return
 	}
 	// Index the new session under the user and the IdP session, so that a
-	// back-channel logout can end it; a session that cannot be indexed is
-	// not created.
+	// back-channel logout can end it: with the commit, in its step (with
+	// Redis one script: the revocation check, the index, the write); a
+	// session that cannot be indexed is not created.
 	keys := []string{subKey(p.ID(), id.Subject)}
 	if res.SessionID != "" {
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
-	if err := s.store.IndexAdd(ctx, keys, s.sessions.Token(ctx), s.sessions.Deadline(ctx)); err != nil {
-		s.sessionUnavailable(w, r, err)
-		return
-	}
-	if err := saveSession(w); err != nil {
+	if err := saveSessionCtx(w, s.sessions.IndexOnCommit(ctx, keys)); err != nil {
 		s.sessionUnavailable(w, r, err)
 		return
 	}

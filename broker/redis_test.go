@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -615,4 +616,40 @@ func TestUnfinishedSignInsInRedis(t *testing.T) {
 		}
 	}
 	t.Logf("keys after three unfinished sign-ins: %q", keys)
+}
+
+// TestRedisLoginCommands: what a login sends Redis (docs/sessions.md,
+// "Keys"): 2 round trips, the spent state's SET and one script that
+// checks the revocation mark, indexes the new session and writes it, and
+// no invalidation (nobody can have cached a new token). redis-server
+// counts the script's commands too: 8 in all with one index key.
+func TestRedisLoginCommands(t *testing.T) {
+	r := redisserver.Start(t)
+	e := newRedisEnv(t, r)
+	if resp := e.login("alpha", "alice", "/"); resp.StatusCode != http.StatusFound { // loads the script, makes the secret
+		t.Fatalf("first login: %d %s", resp.StatusCode, body(resp))
+	}
+	b := newBrowser() // as a new browser: no session to load or end
+	cb := e.startLogin(b, "alpha", "bob", "/")
+	r.Do("CONFIG", "RESETSTAT")
+	if resp := e.do(b, http.MethodGet, cb.String(), nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("callback: %d %s", resp.StatusCode, body(resp))
+	}
+	calls := map[string]int{}
+	info, _ := r.Do("INFO", "commandstats").([]byte)
+	for line := range strings.SplitSeq(string(info), "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok || name == "info" || name == "config|resetstat" {
+			continue
+		}
+		n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		calls[name] = n
+	}
+	want := map[string]int{
+		"set": 2, "evalsha": 1, // the round trips: the spent state; the script, which runs:
+		"zcount": 1, "zadd": 1, "zremrangebyscore": 1, "zrange": 1, "pexpireat": 1, // and the session's SET
+	}
+	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("a login's Redis commands: %v, want %v", calls, want)
+	}
 }

@@ -74,13 +74,13 @@ func (o *observedStore) CommitCtx(ctx context.Context, token string, b []byte, e
 
 // CommitUnlessIndexedCtx is the inner store's, observed as a commit, or
 // errors.ErrUnsupported when it has none.
-func (o *observedStore) CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string) (written bool, err error) {
+func (o *observedStore) CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string, add store.Addition) (written bool, err error) {
 	g, ok := o.inner.(store.GuardedCommitter)
 	if !ok {
 		return false, errors.ErrUnsupported
 	}
 	defer func(start time.Time) { o.m.observe("commit", start, err) }(time.Now())
-	return g.CommitUnlessIndexedCtx(ctx, token, b, expiry, key)
+	return g.CommitUnlessIndexedCtx(ctx, token, b, expiry, key, add)
 }
 
 func (o *observedStore) DeleteCtx(ctx context.Context, token string) (err error) {

@@ -134,15 +134,29 @@ func (g *revocationGuard) Unwrap() scs.Store { return g.CtxStore }
 // CommitCtx writes the session unless it was revoked; a revoked one is
 // silently dropped (the request that held it is answered as it was going
 // to be; the next one finds no session).
+//
+// A session SignIn just made (IndexOnCommit) is indexed in the same step,
+// before it is written.
 func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	var add store.Addition
+	if a, ok := ctx.Value(indexOnCommitKey{}).(*indexOnCommit); ok && a.token == token {
+		add = a.add
+	}
 	// A store that checks and writes in one step (Redis: one round trip,
 	// no gap in which a revocation could land).
 	if gc, ok := g.CtxStore.(store.GuardedCommitter); ok {
-		written, err := gc.CommitUnlessIndexedCtx(ctx, token, b, expiry, revokedKey(token))
+		written, err := gc.CommitUnlessIndexedCtx(ctx, token, b, expiry, revokedKey(token), add)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			if err == nil && !written {
 				g.m.ending.Log.InfoContext(ctx, "ended session not written back", "reason", "revoked while a request held it")
 			}
+			return err
+		}
+	}
+	if len(add.Keys) > 0 {
+		// Indexed first: a back-channel logout that finds the token
+		// between the two marks it revoked, and the check below sees it.
+		if err := g.m.ending.Backend.IndexAdd(ctx, add.Keys, token, add.Until); err != nil {
 			return err
 		}
 	}
@@ -156,6 +170,31 @@ func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte,
 	}
 	return g.CtxStore.CommitCtx(ctx, token, b, expiry)
 }
+
+// IndexOnCommit returns ctx for the commit of the session SignIn just made
+// (its token new, never written): the commit lists the token under keys
+// (Backend.IndexAdd) until the session's deadline, so that a back-channel
+// logout finds it, before it writes the session and in the same step when
+// the store has one (Redis: the revocation check, the index entries and
+// the write in one script, one round trip), and only when it writes; a
+// session that cannot be indexed is not written. The write publishes no
+// invalidation (store.Addition.Fresh): no replica can have cached a token
+// never written. It needs GuardEnds; ctx is returned as it is without.
+func (s *Manager) IndexOnCommit(ctx context.Context, keys []string) context.Context {
+	if s.ending.Backend == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, indexOnCommitKey{}, &indexOnCommit{token: s.Token(ctx),
+		add: store.Addition{Keys: keys, Until: s.Deadline(ctx), Fresh: true}})
+}
+
+// indexOnCommit is what IndexOnCommit leaves for the commit of token.
+type indexOnCommit struct {
+	token string
+	add   store.Addition
+}
+
+type indexOnCommitKey struct{}
 
 func (g *revocationGuard) Commit(token string, b []byte, expiry time.Time) error {
 	return g.CommitCtx(context.Background(), token, b, expiry)

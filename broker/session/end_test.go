@@ -149,3 +149,46 @@ func TestEndMarksUntilDeadline(t *testing.T) {
 		t.Error("the mark of a session ended elsewhere ended with the lifetime, not the longest one")
 	}
 }
+
+// TestIndexOnCommit: the commit of a session SignIn made lists its token
+// under the keys IndexOnCommit names (a back-channel logout finds it),
+// until its deadline; another token's commit in that context does not.
+func TestIndexOnCommit(t *testing.T) {
+	st := store.NewMemorySessions()
+	m := New(Config{CookieName: "s", Lifetime: time.Hour}, st, nil)
+	backend := store.NewMemoryBackend(time.Now)
+	m.GuardEnds(Ending{Backend: backend, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, err := m.Load(t.Context(), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SignIn(ctx, providers.Identity{Provider: "p", Subject: "alice"}, Tokens{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Commit(m.IndexOnCommit(ctx, []string{"sub:p:alice", "sid:p:s1"})); err != nil {
+		t.Fatal(err)
+	}
+	token := m.Token(ctx)
+	if _, found, _ := st.Find(token); !found {
+		t.Fatal("not written")
+	}
+	for _, k := range []string{"sub:p:alice", "sid:p:s1"} {
+		if got, _ := backend.IndexTokens(t.Context(), k); len(got) != 1 || got[0] != token {
+			t.Errorf("index %s: %v, want the new token", k, got)
+		}
+	}
+	// A session loaded within that context (another token) is not indexed.
+	other, err := m.Load(m.IndexOnCommit(ctx, []string{"sub:p:bob"}), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SignIn(other, providers.Identity{Provider: "p", Subject: "bob"}, Tokens{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Commit(other); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := backend.IndexTokens(t.Context(), "sub:p:bob"); len(got) != 0 {
+		t.Errorf("another token's commit indexed %v", got)
+	}
+}

@@ -180,6 +180,47 @@ type conn struct {
 	fullConn
 	gen  uint64
 	sent *sentConn
+	read time.Duration // the read timeout (session.redis.read_timeout)
+}
+
+// DoContext runs the command in the caller's goroutine, where redigo's
+// starts a goroutine for each command and waits for it or for ctx's end,
+// whichever comes first (a goroutine, a channel and two more switches a
+// round trip). Here the wait itself ends with ctx: the reply's read is
+// bounded by ctx's deadline (and the read timeout), as redigo bounds its
+// goroutine's, and ctx's cancellation closes the connection, which ends a
+// write or read in progress; redigo closes it too (after the fact). A
+// command cut short by ctx returns ctx's error, as redigo's does, which is
+// not a dead server's (failoverError).
+func (c *conn) DoContext(ctx context.Context, cmd string, args ...any) (any, error) {
+	timeout := c.read
+	dl, ok := ctx.Deadline()
+	if ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			_ = c.fullConn.Close()
+			return nil, context.DeadlineExceeded
+		}
+		if left < timeout || timeout == 0 {
+			timeout = left
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		_ = c.fullConn.Close()
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.fullConn.Close() })
+	r, err := c.fullConn.DoWithTimeout(timeout, cmd, args...)
+	if !stop() { // ctx ended: the connection is (being) closed
+		if err == nil {
+			return r, nil
+		}
+		return nil, ctx.Err()
+	}
+	if err != nil && ok && !time.Now().Before(dl) { // ctx's deadline, not yet seen by ctx
+		return nil, context.DeadlineExceeded
+	}
+	return r, err
 }
 
 // sentConn counts the bytes its writes handed to the kernel: a command
@@ -199,7 +240,12 @@ func (c *sentConn) Write(b []byte) (int, error) {
 // borrowed is where the pool's dial and TestOnBorrowContext leave the
 // connection they hand to one request (found through the request's
 // context), so that the request can tell whether its command was sent.
-type borrowed struct{ c *conn }
+type borrowed struct {
+	c *conn
+	// once: the command must not run twice (doUnsent), so the
+	// connection is checked for the server's close before it is lent.
+	once bool
+}
 
 type borrowedKey struct{}
 
@@ -244,7 +290,7 @@ func (p *primary) dial(ctx context.Context) (redis.Conn, error) {
 		c.Close()
 		return nil, errors.New("redigo's connection lacks timeouts or contexts")
 	}
-	pc := &conn{fullConn: fc, gen: gen, sent: sent}
+	pc := &conn{fullConn: fc, gen: gen, sent: sent, read: p.read}
 	lend(ctx, pc)
 	return pc, nil
 }

@@ -114,14 +114,18 @@ func NewRedis(cfg RedisConfig, cacheTTL time.Duration, now func() time.Time, log
 		DialContext: p.dial,
 		// A connection dialed before the last failover (or a failure that
 		// may have been one) is dropped, and so is one the server closed
-		// (a restart: closedByServer); one idle for a minute may have
-		// been closed by a middlebox: check it before use.
+		// (a restart: closedByServer) when the command must not run twice
+		// (doUnsent; others run again on a fresh connection); one idle for
+		// a minute may have been closed by a middlebox: check it before
+		// use.
 		TestOnBorrowContext: func(ctx context.Context, c redis.Conn, idleSince time.Time) error {
 			if p.stale(c) {
 				return errStale
 			}
-			if pc, ok := c.(*conn); ok && pc.sent != nil && pc.sent.closedByServer() {
-				return errClosedByServer
+			if b, _ := ctx.Value(borrowedKey{}).(*borrowed); b != nil && b.once {
+				if pc, ok := c.(*conn); ok && pc.sent != nil && pc.sent.closedByServer() {
+					return errClosedByServer
+				}
 			}
 			if time.Since(idleSince) >= time.Minute {
 				if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
@@ -301,19 +305,31 @@ var _ GuardedCommitter = (*Redis)(nil)
 
 // CommitUnlessIndexedCtx is CommitCtx, done only while the index key lists
 // no token whose until is still ahead (a revocation mark), in one script:
-// the check, the write (SET ... PXAT) and the invalidation, with WAIT in
-// the same round trip. It replaces the revocation guard's IndexTokens and
-// CommitCtx, one round trip apart, by one, and a revocation can no longer
-// land between the check and the write. The journal's entries under key
-// (revocations not yet confirmed by replicas) count too.
-func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string) (written bool, err error) {
+// the check, add's index entries (IndexAdd's), the write (SET ... PXAT)
+// and the invalidation, with WAIT in the same round trip. It replaces the
+// revocation guard's IndexTokens and CommitCtx, one round trip apart, by
+// one, and a revocation can no longer land between the check and the
+// write; a login's IndexAdd, one more round trip before, is in it too. The
+// journal's entries under key (revocations not yet confirmed by replicas)
+// count too. A fresh token's write publishes nothing (Addition.Fresh).
+func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string, add Addition) (written bool, err error) {
 	now := s.now()
 	if len(s.journal.indexed(key, nil, now)) > 0 {
 		return false, nil
 	}
 	h := HashOf(token)
 	defer s.invalidate(h)
-	args := []any{s.sessionKey(token), s.indexKey(key), b, expiry.UnixMilli(), "(" + strconv.FormatInt(now.UnixMilli(), 10), s.channel, h.String()}
+	channel, nowMs := s.channel, strconv.FormatInt(now.UnixMilli(), 10)
+	if add.Fresh {
+		channel = "" // the script publishes nothing
+	}
+	args := make([]any, 0, 3+len(add.Keys)+8)
+	args = append(args, 2+len(add.Keys), s.sessionKey(token), s.indexKey(key))
+	for _, k := range add.Keys {
+		args = append(args, s.indexKey(k))
+	}
+	args = append(args, b, expiry.UnixMilli(), "("+nowMs, channel, h.String(), token, add.Until.UnixMilli(), nowMs)
+	confirmed := s.waitN == 0 || len(add.Keys) == 0
 	err = s.doUnsent(ctx, func(ctx context.Context, c redis.Conn) error {
 		reply, w, err := s.guardedCommit(ctx, c, args, true)
 		if isNoScript(err) { // not loaded on this server yet: nothing ran
@@ -330,16 +346,22 @@ func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []by
 			return err
 		}
 		if written, err = redis.Bool(r[0], nil); err != nil || !written {
+			confirmed = err == nil || confirmed // refused: nothing indexed
 			return err
 		}
 		if len(r) > 1 {
 			s.published(r[1])
 		}
 		if w > 0 {
-			s.confirmed(reply[1], nil) // as CommitCtx: logged only
+			// As CommitCtx, a session lost in a failover is logged only;
+			// its index entries are what a back-channel logout must find.
+			confirmed = s.confirmed(reply[1], nil) || confirmed
 		}
 		return nil
 	})
+	if !confirmed {
+		s.keep(func(j *journal) { j.addIndex(add.Keys, token, add.Until) })
+	}
 	return written, err
 }
 
@@ -367,12 +389,22 @@ func isNoScript(err error) bool {
 }
 
 // guardedCommitScript writes the session KEYS[1] (ARGV[1], expiring at
-// ARGV[2] Unix ms) and publishes ARGV[5] on ARGV[4], unless the sorted
-// set KEYS[2] has a member scored above ARGV[3] ("(now"); it returns {0}
-// then, else {1, PUBLISH's reply or error}.
-var guardedCommitScript = redis.NewScript(2, `
+// ARGV[2] Unix ms) unless the sorted set KEYS[2] has a member scored above
+// ARGV[3] ("(now"); it returns {0} then. Else it first adds ARGV[6] to
+// each sorted set KEYS[3...] as indexAddScript does (score ARGV[7], now
+// ARGV[8]), and after the write publishes ARGV[5] on ARGV[4] unless ARGV[4]
+// is empty: it returns {1, PUBLISH's reply or error}, or {1}.
+var guardedCommitScript = redis.NewScript(-1, `
 if redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf') > 0 then return {0} end
+for i = 3, #KEYS do
+  local k = KEYS[i]
+  redis.call('ZADD', k, ARGV[7], ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[8])
+  local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', k, last[2]) end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+if ARGV[4] == '' then return {1} end
 return {1, redis.pcall('PUBLISH', ARGV[4], ARGV[5])}
 `)
 

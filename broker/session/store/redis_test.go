@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +120,7 @@ func TestRedisGuardedCommit(t *testing.T) {
 	}
 	commit := func(token, key string) bool {
 		t.Helper()
-		written, err := s.CommitUnlessIndexedCtx(ctx, token, []byte("v-"+token), exp, key)
+		written, err := s.CommitUnlessIndexedCtx(ctx, token, []byte("v-"+token), exp, key, Addition{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,6 +157,92 @@ func TestRedisGuardedCommit(t *testing.T) {
 	s.journal.addIndex([]string{"revoked:c"}, "c", base.Add(time.Hour))
 	if commit("c", "revoked:c") {
 		t.Error("written although revoked in the journal")
+	}
+}
+
+// TestRedisGuardedCommitIndexes: a login's commit (Addition) lists the
+// token in the index in the same script, as IndexAdd does, and publishes
+// nothing for a fresh token; a revoked one is neither written nor indexed.
+func TestRedisGuardedCommitIndexes(t *testing.T) {
+	r := redisserver.Start(t)
+	base := time.Now()
+	s := testRedisStore(t, r, func() time.Time { return base })
+	ctx := context.Background()
+	sub, err := redis.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	psc := redis.PubSubConn{Conn: sub}
+	if err := psc.Subscribe(s.channel); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := psc.Receive().(redis.Subscription); !ok {
+		t.Fatal("not subscribed")
+	}
+	exp, until := base.Add(time.Hour), base.Add(2*time.Hour)
+	// An older session of the user, ended (its deadline passed): dropped.
+	r.Do("ZADD", "t:index:sub:p:1", base.Add(-time.Second).UnixMilli(), "old")
+	keys := []string{"sub:p:1", "sid:p:s"}
+	written, err := s.CommitUnlessIndexedCtx(ctx, "new", []byte("v"), exp, "revoked:new", Addition{Keys: keys, Until: until, Fresh: true})
+	if err != nil || !written {
+		t.Fatalf("written %v, %v", written, err)
+	}
+	if b, _ := redis.String(r.Do("GET", "t:session:new"), nil); b != "v" {
+		t.Errorf("stored %q", b)
+	}
+	for _, k := range keys {
+		if got, err := s.IndexTokens(ctx, k); err != nil || !slices.Equal(got, []string{"new"}) {
+			t.Errorf("index %s: %v %v, want [new]", k, got, err)
+		}
+		if ms, _ := redis.Int64(r.Do("PEXPIRETIME", "t:index:"+k), nil); ms != until.UnixMilli() {
+			t.Errorf("index %s expires at %d, want %d (its last member's)", k, ms, until.UnixMilli())
+		}
+	}
+	if n, _ := redis.Int(r.Do("ZCARD", "t:index:sub:p:1"), nil); n != 1 {
+		t.Errorf("the index keeps %d members, want 1 (the ended one dropped)", n)
+	}
+	// Not fresh: published. The first message is this one's: the fresh
+	// write published none.
+	if _, err := s.CommitUnlessIndexedCtx(ctx, "again", []byte("v"), exp, "revoked:again", Addition{}); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := psc.Receive().(redis.Message); !ok || string(m.Data) != HashOf("again").String() {
+		t.Errorf("first invalidation %#v, want the second write's (the fresh one publishes none)", m)
+	}
+
+	if err := s.IndexAdd(ctx, []string{"revoked:gone"}, "gone", base.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	written, err = s.CommitUnlessIndexedCtx(ctx, "gone", []byte("v"), exp, "revoked:gone", Addition{Keys: []string{"sub:p:2"}, Until: until, Fresh: true})
+	if err != nil || written {
+		t.Errorf("revoked: written %v, %v", written, err)
+	}
+	if n, _ := redis.Int(r.Do("EXISTS", "t:session:gone", "t:index:sub:p:2"), nil); n != 0 {
+		t.Errorf("a revoked session left %d keys (session, index)", n)
+	}
+}
+
+// TestRedisGuardedCommitJournalsIndex: with wait.replicas and no replica
+// to confirm, a login's index entries are kept in the journal, as
+// IndexAdd's are.
+func TestRedisGuardedCommitJournalsIndex(t *testing.T) {
+	r := redisserver.Start(t)
+	one := 1
+	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:", Wait: WaitConfig{Replicas: &one, Timeout: 50 * time.Millisecond}},
+		0, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exp := time.Now().Add(time.Hour)
+	written, err := s.CommitUnlessIndexedCtx(context.Background(), "tok", []byte("v"), exp, "revoked:tok",
+		Addition{Keys: []string{"sub:p:1", "sid:p:s"}, Until: exp, Fresh: true})
+	if err != nil || !written {
+		t.Fatalf("written %v, %v", written, err)
+	}
+	if n := s.Pending(); n != 2 {
+		t.Errorf("%d writes kept, want 2 (the two index entries)", n)
 	}
 }
 

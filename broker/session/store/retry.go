@@ -34,9 +34,9 @@ func (s *Redis) doUnsent(ctx context.Context, f func(ctx context.Context, c redi
 func (s *Redis) run(ctx context.Context, idempotent bool, f func(ctx context.Context, c redis.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
-	sent, err := s.try(ctx, f)
+	sent, err := s.try(ctx, !idempotent, f)
 	if err != nil && s.primary.failed(err) && ctx.Err() == nil && (idempotent || !sent || refused(err)) {
-		_, err = s.try(ctx, f)
+		_, err = s.try(ctx, !idempotent, f)
 		s.primary.failed(err)
 	}
 	if err != nil {
@@ -47,9 +47,12 @@ func (s *Redis) run(ctx context.Context, idempotent bool, f func(ctx context.Con
 
 // try runs f on a pooled connection; sent is false when f's commands
 // provably never reached the server (no connection, or none of their
-// bytes written).
-func (s *Redis) try(ctx context.Context, f func(ctx context.Context, c redis.Conn) error) (sent bool, err error) {
-	b := &borrowed{}
+// bytes written). once: f must not run twice, so the connection is one
+// the server has not closed (closedByServer); f that may run twice runs
+// again on a fresh connection when it finds it closed, and spares the
+// check's system call.
+func (s *Redis) try(ctx context.Context, once bool, f func(ctx context.Context, c redis.Conn) error) (sent bool, err error) {
+	b := &borrowed{once: once}
 	c, err := s.pool.GetContext(context.WithValue(ctx, borrowedKey{}, b))
 	if err != nil {
 		return false, err

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -232,5 +233,48 @@ func TestRedisCommitAfterRestartSucceeds(t *testing.T) {
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d of %d commits failed after the restart", n, 2*DefaultRedisPoolMaxIdle)
+	}
+}
+
+// TestRedisCommandEndsWithItsContext: a command waiting on a hung server
+// ends when its context does (conn.DoContext, without redigo's goroutine),
+// with the context's error, which is no failover: the pool keeps its
+// other connections.
+func TestRedisCommandEndsWithItsContext(t *testing.T) {
+	r := redisserver.Start(t)
+	s := testRedisStore(t, r, time.Now)
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	for range 2 { // two pooled connections, one for each case
+		wg.Go(func() {
+			_ = s.do(context.Background(), func(ctx context.Context, c redis.Conn) error {
+				<-hold
+				_, err := redis.DoContext(c, ctx, "PING")
+				return err
+			})
+		})
+	}
+	waitFor(t, 10*time.Second, "both connections taken", func() bool { return s.pool.Stats().ActiveCount == 2 })
+	close(hold)
+	wg.Wait()
+	gen := s.primary.gen.Load()
+	r.Pause()
+	defer r.Resume()
+	canceled, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	timed, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	for _, c := range []struct {
+		ctx  context.Context
+		want error
+	}{{canceled, context.Canceled}, {timed, context.DeadlineExceeded}} {
+		start := time.Now()
+		_, _, err := s.FindCtx(c.ctx, "x")
+		if !errors.Is(err, c.want) || time.Since(start) > time.Second {
+			t.Errorf("read on a hung server: %v after %v, want %v after 100ms", err, time.Since(start), c.want)
+		}
+	}
+	if s.primary.gen.Load() != gen {
+		t.Error("a command cut short by its context counted as a failover")
 	}
 }

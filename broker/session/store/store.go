@@ -56,11 +56,26 @@ type Backend interface {
 // GuardedCommitter is a session store that writes a session unless an
 // index key (IndexAdd, IndexTokens) lists a token whose until has not
 // passed, as one atomic step: the revocation guard's check and its write
-// with no gap between them, in one round trip. written is false when the
-// key listed one and nothing was written. A wrapper whose inner store has
-// no such step returns errors.ErrUnsupported.
+// with no gap between them, in one round trip. With add, the same step
+// also lists the token under add.Keys (IndexAdd's entries), only when it
+// writes. written is false when the key listed one and nothing was
+// written (nor indexed). A wrapper whose inner store has no such step
+// returns errors.ErrUnsupported.
 type GuardedCommitter interface {
-	CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string) (written bool, err error)
+	CommitUnlessIndexedCtx(ctx context.Context, token string, b []byte, expiry time.Time, key string, add Addition) (written bool, err error)
+}
+
+// Addition is what a guarded commit does besides the write, in the same
+// step (a login's: the new session's index entries).
+type Addition struct {
+	// Keys list the token until Until, as IndexAdd(Keys, token, Until)
+	// does; none without Keys.
+	Keys  []string
+	Until time.Time
+	// Fresh: the token was never written before (a login's new token), so
+	// no replica can have its session cached: the write publishes no
+	// invalidation.
+	Fresh bool
 }
 
 // MemorySessions is the memory store's scs.Store: scs's memstore without
