@@ -72,6 +72,30 @@ func TestForwardAuthAllocations(t *testing.T) {
 	}
 }
 
+// TestForwardAuthAllocationsRedis is TestForwardAuthAllocations with the
+// Redis store, its session cached: the token cache answers without a
+// context made for the read (session.Manager.Peek, store.Redis.FindCached).
+func TestForwardAuthAllocationsRedis(t *testing.T) {
+	srv, cookie := redisBenchServer(t, nil)
+	warmSessionCache(t, srv, cookie)
+	h := srv.Handler()
+	req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
+	req.AddCookie(cookie)
+	w := &headerWriter{h: http.Header{}}
+	run := func() {
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+	}
+	run()
+	if w.status != http.StatusAccepted || w.h.Get(HeaderUser) != "kc:248289761001" {
+		t.Fatalf("forward-auth: %d, user %q; want 202 for kc:248289761001", w.status, w.h.Get(HeaderUser))
+	}
+	if n := testing.AllocsPerRun(1000, run); n != 0 {
+		t.Errorf("forward-auth with a cached Redis session: %v allocations a check; want 0", n)
+	}
+}
+
 // TestQuickAuthSameAnswer compares quickAuth's answers with those of the
 // whole path (entry's request state, the handlers; taken when the request
 // log is on): the same status and the same header fields, for allowed and
