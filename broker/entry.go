@@ -39,6 +39,9 @@ import (
 // also the response writer) and derive one context and one copy of the
 // request. At the end it commits the session if a handler changed it and
 // did not already, and writes the debug line of the request log.
+// Forward-auth's most frequent answer, 202 for a signed-in session, needs
+// neither: quickAuth (forwardauth.go) makes the same checks and answers
+// it with no allocation at all.
 func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 	idHeader := http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader))
 	prefix := ""
@@ -65,6 +68,24 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		}
 
 		facts, remoteAddr := s.fix.Resolve(r) // 2
+		u := r.URL                            // 3
+		if prefix != "" && ownRoutes {
+			u = stripPrefix(r.URL, prefix)
+		}
+		// Forward-auth, asked on every request to the apps behind a proxy,
+		// reads the session without an scs context when it can, and its
+		// 2xx answers need no request ID (requestlog.go).
+		forwardAuth := ownRoutes && u != nil && u.Path == "/oauth2/auth"
+		var peek peeked
+		if forwardAuth && s.quick {
+			// The common answer, 202 for a signed-in session, without the
+			// request state or a copy of the request (quickAuth);
+			// anything else goes on below with what was read.
+			if s.quickAuth(w, r, u, &facts, &peek) {
+				return
+			}
+		}
+
 		info := &requestInfo{facts: facts}
 		info.ctx = requestContext{Context: r.Context(), info: info}
 		info.rid.Sent = s.sentRequestID(r, &info.facts)
@@ -73,16 +94,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			info.start = time.Now()
 			defer s.logRequest(ctx, r, info)
 		}
-
-		u := r.URL // 3
-		if prefix != "" && ownRoutes {
-			u = stripPrefix(r.URL, prefix)
-		}
 		info.prefixKept = prefix != "" && !ownRoutes
-		// Forward-auth, asked on every request to the apps behind a proxy,
-		// reads the session without an scs context when it can, and its
-		// 2xx answers need no request ID (requestlog.go).
-		forwardAuth := ownRoutes && u != nil && u.Path == "/oauth2/auth"
 		rw := &info.writer
 		rw.ResponseWriter, rw.header, rw.info, rw.quietID = w, idHeader, info, forwardAuth
 		if !forwardAuth {
@@ -114,7 +126,10 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 		if forwardAuth {
 			// A session whose tokens need no refresh, or none, is read
 			// without scs (requestInfo.readOnly).
-			v, known, perr := s.sessions.Peek(ctx, token, !needsSession(u.Path))
+			v, known, perr := peek.v, peek.known, peek.err
+			if !peek.done {
+				v, known, perr = s.sessions.Peek(ctx, token, !needsSession(u.Path))
+			}
 			switch {
 			case perr != nil:
 				ctx, err = s.sessions.Unavailable(ctx, perr)

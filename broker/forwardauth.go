@@ -8,6 +8,8 @@ import (
 
 	"github.com/oidc-broker/oidc-broker/broker/access"
 	"github.com/oidc-broker/oidc-broker/broker/audit"
+	"github.com/oidc-broker/oidc-broker/broker/relay"
+	"github.com/oidc-broker/oidc-broker/broker/session"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
 
@@ -53,6 +55,63 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.forwardAuthSignIn(w, r, t)
 	}
+}
+
+// peeked is what quickAuth read of the session, for entry when it does not
+// answer (done: read; then v, known and err are Manager.Peek's).
+type peeked struct {
+	done  bool
+	v     *session.View
+	known bool
+	err   error
+}
+
+// quickAuth answers forward-auth's most frequent request, a signed-in
+// session that the access rules allow, without entry's request state and
+// copy of the request: it makes the same checks in the same order
+// (the path, allowed_hosts, the session, the decision) and writes the same
+// 202 as entry and handleAuth, straight to w: such an answer needs no
+// request ID (requestlog.go), no session commit and no context for later
+// handlers. It reports false, having written nothing, for everything else
+// (entry goes on then, with what quickAuth read of the session in p, so
+// that the store is asked once): no session or a failed read, tokens due
+// for refresh, another decision, and a bearer token to check. entry calls
+// it only when Server.quick: no Basic paths, no token relay, and the
+// request log off.
+func (s *Server) quickAuth(w http.ResponseWriter, r *http.Request, u *url.URL, facts *proxyfix.Facts, p *peeked) bool {
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		return false // the request log needs entry's request state
+	}
+	if s.bearer != nil {
+		if _, ok := bearerToken(r.Header); ok {
+			return false // withBearer checks it
+		}
+	}
+	listed := s.fix.Listed(facts.Original.Peer)
+	if !s.pathReadableOf(r, u, true, listed) || !hostAllowed(s.allowedHosts, facts.Host) {
+		return false // entry answers 400
+	}
+	o := s.originFrom(*facts)
+	token, _ := session.CookieValue(r, s.sessions.CookieName(o.Secure(), o.Prefix))
+	p.v, p.known, p.err = s.sessions.Peek(r.Context(), token, true)
+	p.done = true
+	v := p.v
+	if p.err != nil || !p.known || v == nil || s.dueForRefresh(v.Tokens(), true) {
+		return false
+	}
+	id := v.ID()
+	d, _, _ := s.rules.DecideStepUp(s.describedTargetOf(r, listed).request(r.Header), &id)
+	if d != access.Public && d != access.Allowed {
+		return false
+	}
+	s.metrics.CountForwardAuth(d, false)
+	h := w.Header()
+	varyCookie(h)
+	h["Cache-Control"] = noStoreValue[:1:1]
+	pre, _ := v.Derived().(*relay.Headers)
+	s.relayFor(h, o, id, pre, "")
+	w.WriteHeader(http.StatusAccepted)
+	return true
 }
 
 // The headers in which proxies describe the request a forward-auth call is
@@ -108,7 +167,13 @@ func (t target) request(h http.Header) access.Request {
 // two spellings (X-Original-URI and X-Forwarded-Uri): a proxy that sets one
 // and passes on a client's other would otherwise let the client choose.
 func (s *Server) describedTarget(r *http.Request) target {
-	if !s.fix.PeerListed(r) {
+	return s.describedTargetOf(r, s.fix.PeerListed(r))
+}
+
+// describedTargetOf is describedTarget with whether the direct peer is in
+// trusted_proxies.from (listed) known.
+func (s *Server) describedTargetOf(r *http.Request, listed bool) target {
+	if !listed {
 		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
 			return target{}
 		}

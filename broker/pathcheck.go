@@ -21,11 +21,17 @@ import (
 //
 // It allocates nothing.
 func (s *Server) pathReadable(r *http.Request, u *url.URL, forwardAuth bool) bool {
+	return s.pathReadableOf(r, u, forwardAuth, forwardAuth && s.fix.PeerListed(r))
+}
+
+// pathReadableOf is pathReadable with whether the direct peer is in
+// trusted_proxies.from (listed) known.
+func (s *Server) pathReadableOf(r *http.Request, u *url.URL, forwardAuth, listed bool) bool {
 	if !forwardAuth {
 		return access.Readable(u.Path)
 	}
 	v, ok := oneValue(r.Header, hdrOriginalURI, hdrForwardedURI)
-	if !ok || !s.fix.PeerListed(r) {
+	if !ok || !listed {
 		return true // not read (describedTarget): the rules take the request as unknown
 	}
 	if i := strings.IndexAny(v, "?#"); i >= 0 {

@@ -29,7 +29,7 @@ func BenchmarkForwardAuthRedisUncached(b *testing.B) {
 	benchForwardAuth(b, srv, cookie, http.StatusAccepted, nil)
 }
 
-func redisBenchServer(b *testing.B, cacheTTL *time.Duration) (*Server, *http.Cookie) {
+func redisBenchServer(b testing.TB, cacheTTL *time.Duration) (*Server, *http.Cookie) {
 	r := redisserver.Start(b)
 	srv, cookie := benchServer(b, func(c *Config) {
 		c.Session.Store = "redis"
@@ -42,7 +42,7 @@ func redisBenchServer(b *testing.B, cacheTTL *time.Duration) (*Server, *http.Coo
 
 // warmSessionCache makes srv subscribe and cache the session of cookie
 // before the clock starts.
-func warmSessionCache(b *testing.B, srv *Server, cookie *http.Cookie) {
+func warmSessionCache(b testing.TB, srv *Server, cookie *http.Cookie) {
 	rs := redisStoreOf(b, srv)
 	deadline := time.Now().Add(5 * time.Second)
 	for {

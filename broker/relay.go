@@ -44,6 +44,15 @@ func (s *Server) relayIdentity(h http.Header, r *http.Request, id providers.Iden
 // relayWith is relayIdentity with id's header values made before (pre: a
 // peeked session's, session.View), or nil to make them.
 func (s *Server) relayWith(h http.Header, r *http.Request, id providers.Identity, pre *relay.Headers, audience string) {
+	o := origin{}
+	if s.assertion != nil { // the assertion's issuer
+		o = s.originOf(r)
+	}
+	s.relayFor(h, o, id, pre, audience)
+}
+
+// relayFor is relayWith for a request whose external origin is o.
+func (s *Server) relayFor(h http.Header, o origin, id providers.Identity, pre *relay.Headers, audience string) {
 	if pre != nil {
 		pre.Set(h)
 	} else {
@@ -52,7 +61,7 @@ func (s *Server) relayWith(h http.Header, r *http.Request, id providers.Identity
 	if s.assertion == nil {
 		return
 	}
-	tok, err := s.assertion.Token(s.originOf(r).String(), audience, id)
+	tok, err := s.assertion.Token(o.String(), audience, id)
 	if err != nil {
 		h.Del(s.assertion.Header())
 		s.log.Error("assertion not sent", "user", id.User(), "error", err)

@@ -87,6 +87,7 @@ type Server struct {
 	assertion    *relay.Signer        // nil unless assertion.enabled
 	local        *localLogins         // password sign-ins: rate limits, Basic paths
 	bearer       *bearer.Verifier     // API clients' access tokens (apiclients.go); nil unless a provider accepts them
+	quick        bool                 // forward-auth may answer through quickAuth (forwardauth.go)
 	stripAlso    []string             // client headers stripped besides the identity's: the assertion's, the tokens' (tokenrelay.go)
 	tokenHosts   []access.HostPattern // forward_auth.hosts
 	pending      *pending.Logins      // sign-ins in progress, in their browsers' cookies
@@ -209,6 +210,9 @@ func (s *Server) configure(prev *Server) error {
 	if prev != nil {
 		s.idps.CarryOver(prev.idps)
 	}
+	// Forward-auth's 202 may skip entry's request state (quickAuth) when
+	// no Basic path and no token relay can apply to it.
+	s.quick = len(s.local.basic) == 0 && !cfg.ForwardAuth.Enabled()
 	s.handler = s.routes()
 	return nil
 }

@@ -158,6 +158,9 @@ type Policy struct {
 	routes []compiledRoute
 	dflt   compiledRule
 	now    func() time.Time // WithClock; nil: time.Now
+	// maxAges: some rule asks for a step-up's max_age, the one check that
+	// reads the clock (DecideStepUp reads it only then).
+	maxAges bool
 }
 
 type compiledRoute struct {
@@ -223,14 +226,18 @@ func Compile(routes []Route, dflt Rule) *Policy {
 			host:    mustHost(rt.Host),
 			rule:    compileRule(fmt.Sprintf("route %q", label), rt.AccessRule),
 		})
+		p.maxAges = p.maxAges || p.routes[len(p.routes)-1].rule.stepUp.MaxAge > 0
 	}
+	p.maxAges = p.maxAges || p.dflt.stepUp.MaxAge > 0
 	return p
 }
 
 // Required is the policy of one rule for every request: the embedding
 // API's Require.
 func Required(rule Rule) *Policy {
-	return &Policy{dflt: compileRule("required rule", rule)}
+	p := &Policy{dflt: compileRule("required rule", rule)}
+	p.maxAges = p.dflt.stepUp.MaxAge > 0
+	return p
 }
 
 // mustHost is the pattern of a validated host ("" for any host).
@@ -294,7 +301,7 @@ func (p *Policy) DecideStepUp(req Request, id *providers.Identity) (Decision, st
 		p = &Policy{}
 	}
 	now := time.Time{}
-	if id != nil { // the clock matters only to a step-up's max_age
+	if id != nil && p.maxAges { // the clock matters only to a step-up's max_age
 		now = p.clock()
 	}
 	if req.MethodOverride == "" && upperToken(req.Method) && simplePath(req.Path) {

@@ -3,6 +3,7 @@ package access
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/oidc-broker/oidc-broker/providers"
 )
@@ -379,5 +380,33 @@ func BenchmarkAccess(b *testing.B) {
 				p.Decide(c.req, c.id)
 			}
 		})
+	}
+}
+
+// TestDecideReadsTheClockForMaxAgeOnly: the clock is read (a time.Now on
+// every forward-auth check) only by a policy with a step-up's max_age, and
+// such a policy still judges max_age by it.
+func TestDecideReadsTheClockForMaxAgeOnly(t *testing.T) {
+	authn := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	id := &providers.Identity{Provider: "corp", Subject: "1", AuthnTime: authn}
+	for _, c := range []struct {
+		name   string
+		p      *Policy
+		reads  bool
+		decide Decision // at authn + 1h
+	}{
+		{"no step-up", Compile(siteRoutes, Rule{}), false, Allowed},
+		{"acr only", Compile([]Route{{Path: "/", AccessRule: AccessRule{StepUp: StepUp{ACRValues: []string{"gold"}}}}}, Rule{}), false, StepUpNeeded},
+		{"max_age on a route", Compile([]Route{{Path: "/", AccessRule: AccessRule{StepUp: StepUp{MaxAge: time.Minute}}}}, Rule{}), true, StepUpNeeded},
+		{"max_age by default", Compile(nil, Rule{StepUp: StepUp{MaxAge: time.Minute}}), true, StepUpNeeded},
+		{"max_age met", Compile(nil, Rule{StepUp: StepUp{MaxAge: 2 * time.Hour}}), true, Allowed},
+		{"Required with max_age", Required(Rule{StepUp: StepUp{MaxAge: time.Minute}}), true, StepUpNeeded},
+	} {
+		reads := 0
+		c.p.WithClock(func() time.Time { reads++; return authn.Add(time.Hour) })
+		d, _, _ := c.p.DecideStepUp(get("/x"), id)
+		if d != c.decide || (reads > 0) != c.reads {
+			t.Errorf("%s: %v, clock read %d times; want %v, read: %v", c.name, d, reads, c.decide, c.reads)
+		}
 	}
 }

@@ -68,6 +68,14 @@ type Manager struct {
 	cachedReads bool
 	// ending is what End and EndStored need (GuardEnds, end.go).
 	ending Ending
+	// cache answers Peek's cached reads from the store's token cache
+	// without a context or the store's wrappers; nil without cachedReads.
+	cache cachedFinder
+}
+
+// cachedFinder is a store with a token cache (store.Redis.FindCached).
+type cachedFinder interface {
+	FindCached(token string) (b []byte, found, ok bool)
 }
 
 // New makes the sessions of cfg over the store st. derive, when set,
@@ -80,9 +88,13 @@ func New(cfg Config, st scs.Store, derive func(providers.Identity) any) *Manager
 	sm.Lifetime = cfg.Lifetime
 	sm.IdleTimeout = cfg.IdleTimeout
 	name := cfg.CookieName
-	return &Manager{sm: sm, baseName: name, hostName: "__Host-" + name, secureName: "__Secure-" + name,
+	m := &Manager{sm: sm, baseName: name, hostName: "__Host-" + name, secureName: "__Secure-" + name,
 		domain: cfg.CookieDomain, persistentMax: cfg.PersistentMax,
 		cachedReads: cfg.CachedReads && cfg.IdleTimeout == 0}
+	if cf, ok := st.(cachedFinder); ok && m.cachedReads {
+		m.cache = cf
+	}
+	return m
 }
 
 // BaseName is the session cookie's name without prefix; the broker's
@@ -172,9 +184,20 @@ func (s *Manager) Peek(ctx context.Context, token string, cached bool) (v *View,
 	if token == "" {
 		return nil, true, nil
 	}
-	b, found, err := ContextStore(s.sm.Store).FindCtx(s.reading(ctx, token, cached), token)
-	if err != nil || !found {
-		return nil, err == nil, err
+	b, found, ok := []byte(nil), false, false
+	if cached && s.cache != nil {
+		// A hit of the token cache (Redis) is neither a store operation
+		// nor timed as one; a miss is read below, and fills the cache.
+		b, found, ok = s.cache.FindCached(token)
+	}
+	if !ok {
+		var err error
+		if b, found, err = ContextStore(s.sm.Store).FindCtx(s.reading(ctx, token, cached), token); err != nil {
+			return nil, false, err
+		}
+	}
+	if !found {
+		return nil, true, nil
 	}
 	d, err := s.sm.Codec.(*sessionCodec).decodeShared(b)
 	if err != nil {

@@ -174,8 +174,8 @@ func TestInvalidationMessages(t *testing.T) {
 
 // TestRedisStoreFindCached: a read through the cache answers as a read of
 // Redis does (a missing session is not found, without error), then from
-// the cache; a write drops the entry, and only the marked read of that
-// token uses the cache.
+// the cache (FindCtx, and FindCached without a context); a write drops the
+// entry, and only the marked read of that token uses the cache.
 func TestRedisStoreFindCached(t *testing.T) {
 	r := redisserver.Start(t)
 	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, time.Minute, time.Now, slog.New(slog.DiscardHandler))
@@ -201,9 +201,15 @@ func TestRedisStoreFindCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, r, s) // the write's own invalidation would drop what the next read caches
+	if b, found, ok := s.FindCached("tok"); ok {
+		t.Errorf("FindCached before a read: %q %v, answered", b, found)
+	}
 	cached := WithCachedRead(bg, "tok")
 	if b, found := find(cached, "tok"); !found || b != "v1" {
 		t.Fatalf("first read: %q %v", b, found)
+	}
+	if b, found, ok := s.FindCached("tok"); !ok || !found || string(b) != "v1" {
+		t.Errorf("FindCached after the read: %q %v %v; want v1 from the cache", b, found, ok)
 	}
 	r.Do("SET", "t:session:tok", "behind the store's back") // publishes nothing
 	if b, _ := find(cached, "tok"); b != "v1" {
@@ -219,6 +225,9 @@ func TestRedisStoreFindCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	// At once, without waiting for the invalidation to come back.
+	if b, found, ok := s.FindCached("tok"); ok && (!found || string(b) != "v2") {
+		t.Errorf("FindCached after a write: %q %v", b, found)
+	}
 	if b, _ := find(cached, "tok"); b != "v2" {
 		t.Errorf("after a write: %q", b)
 	}
@@ -227,6 +236,9 @@ func TestRedisStoreFindCached(t *testing.T) {
 	}
 	if b, found := find(cached, "tok"); found {
 		t.Errorf("after a delete: %q", b)
+	}
+	if b, found, _ := s.FindCached("tok"); found {
+		t.Errorf("FindCached after a delete: %q", b)
 	}
 }
 

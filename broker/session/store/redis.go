@@ -260,6 +260,23 @@ func (s *Redis) FindCtx(ctx context.Context, token string) (b []byte, found bool
 	return b, found, err
 }
 
+// FindCached answers the read of token that FindCtx would answer from the
+// token cache (a context of WithCachedRead), without a context or the
+// store's metrics: the cached bytes, or found false for a session ended on
+// this replica and not yet confirmed by replicas. ok is false when the
+// cache cannot answer (no cache, not cached, expired): FindCtx reads from
+// Redis then, and fills the cache. The bytes must not be modified.
+func (s *Redis) FindCached(token string) (b []byte, found, ok bool) {
+	if s.journal.deleted(token) {
+		return nil, false, true
+	}
+	if s.cache == nil {
+		return nil, false, false
+	}
+	b, ok = s.cache.find(token)
+	return b, ok, ok
+}
+
 // foundBytes reads a GET's reply: found is false for nil (no such key).
 func foundBytes(reply any, err error) ([]byte, bool, error) {
 	b, err := redis.Bytes(reply, err)
