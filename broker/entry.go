@@ -133,7 +133,7 @@ func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 			switch {
 			case perr != nil:
 				ctx, err = s.sessions.Unavailable(ctx, perr)
-			case known && (v == nil || !s.dueForRefresh(v.Tokens(), true)):
+			case known && (v == nil || s.readOnlyUsable(v)):
 				info.peeked, info.readOnly = v, true
 			default:
 				ctx, err = s.sessions.Load(ctx, token, !needsSession(u.Path))

@@ -96,7 +96,7 @@ func (s *Server) quickAuth(w http.ResponseWriter, r *http.Request, u *url.URL, f
 	p.v, p.known, p.err = s.sessions.Peek(r.Context(), token, true)
 	p.done = true
 	v := p.v
-	if p.err != nil || !p.known || v == nil || s.dueForRefresh(v.Tokens(), true) {
+	if p.err != nil || !p.known || v == nil || !s.readOnlyUsable(v) {
 		return false
 	}
 	id := v.ID()

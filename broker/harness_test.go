@@ -82,8 +82,12 @@ func (b *logBuffer) String() string {
 type envOption func(*envConfig)
 
 type envConfig struct {
-	cfg      Config
-	now      func() time.Time
+	cfg Config
+	now func() time.Time
+	// level is the broker's log level: debug (the zero value's stand-in)
+	// unless withLogLevel. Below info the request log is on, which makes
+	// forward-auth take entry's whole path, never quickAuth.
+	level    *slog.Level
 	idpIss   map[string]bool
 	authMeth map[string]string
 	badCreds map[string]bool
@@ -128,6 +132,10 @@ func withConfig(f func(*Config)) envOption { return func(c *envConfig) { f(&c.cf
 func withIssParameter(id string) envOption { return func(c *envConfig) { c.idpIss[id] = true } }
 
 func withClock(now func() time.Time) envOption { return func(c *envConfig) { c.now = now } }
+
+// withLogLevel sets the broker's log level (debug without it): info lets
+// forward-auth answer a signed-in session through quickAuth.
+func withLogLevel(l slog.Level) envOption { return func(c *envConfig) { c.level = &l } }
 
 // withWrongSecret configures the broker with a client secret the IdP does
 // not know.
@@ -212,7 +220,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		cfg.Providers = append(cfg.Providers, more(e.broker.URL)...)
 	}
 	e.logs = &logBuffer{}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: ec.now})
+	level := slog.LevelDebug
+	if ec.level != nil {
+		level = *ec.level
+	}
+	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: level})), Now: ec.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	s.finishLogin(w, r, o, p, res, pl)
+	s.finishLogin(w, r, o, p, res, pl, false) // spent above
 }
 
 // checkPassword runs one rate-limited password check. When a limit is

@@ -10,6 +10,7 @@ import (
 	"github.com/oidc-broker/oidc-broker/broker/audit"
 	"github.com/oidc-broker/oidc-broker/broker/pending"
 	"github.com/oidc-broker/oidc-broker/broker/session"
+	"github.com/oidc-broker/oidc-broker/broker/session/store"
 	"github.com/oidc-broker/oidc-broker/providers"
 	"github.com/oidc-broker/oidc-broker/proxyfix"
 )
@@ -134,10 +135,9 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if !s.spend(w, r, pl, refuse) {
-		return
-	}
-	s.finishLogin(w, r, o, p, res, pl)
+	// The state is spent by the session's commit, in the same step
+	// (finishLogin), not in a round trip of its own.
+	s.finishLogin(w, r, o, p, res, pl, true)
 }
 
 // spend marks pl's state used (pending.Logins.Spend), or refuses the login when it
@@ -157,10 +157,18 @@ func (s *Server) spend(w http.ResponseWriter, r *http.Request, pl pending.Login,
 // finishLogin completes a login (the callback, or the local login form): a new session
 // token (no fixation), the identity, a persistent cookie when the user asked to stay
 // signed in, and the pending login's rd.
-func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pending.Login) {
+//
+// With spend, pl's state is spent by the session's commit (the mark and the
+// session in one step: pending.SpendMark, session.Manager.IndexOnCommit),
+// where the caller has not spent it: a replayed state writes no session and
+// is refused as spend refuses it.
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, res *providers.Result, pl pending.Login, spend bool) {
 	ctx := r.Context()
 	id, rd := res.Identity, pl.RD
 	if up := stepUpOfLogin(pl); !up.IsZero() && !up.MetBy(id, s.now()) { // a password provider's: no acr
+		if spend {
+			_, _ = s.pending.Spend(ctx, pl) // refused either way; the state is not to complete another try
+		}
 		s.audit(ctx, auditEntry{event: audit.LoginFailed, provider: p.ID(), reason: audit.Because(audit.StepUp, "the sign-in does not meet "+up.String())})
 		s.renderError(w, r, errorPage{Status: http.StatusForbidden, Title: "step_up_title", Message: "step_up_local",
 			Provider: p.Name(), RetryURL: o.Path("/oauth2/sign_in")})
@@ -179,7 +187,20 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if res.SessionID != "" {
 		keys = append(keys, sidKey(p.ID(), res.SessionID))
 	}
-	if err := saveSessionCtx(w, s.sessions.IndexOnCommit(ctx, keys)); err != nil {
+	var once string
+	var onceTTL time.Duration
+	if spend {
+		once, onceTTL = pending.SpendMark(pl)
+	}
+	commitCtx, marks := s.sessions.IndexOnCommit(ctx, keys, once, onceTTL)
+	if spend && !marks && !s.spend(w, r, pl, s.loginRefusal(w, r, o, p, pl)) { // no guarded commit: a round trip of its own
+		return
+	}
+	switch err := saveSessionCtx(w, commitCtx); {
+	case errors.Is(err, store.ErrOnceUsed):
+		s.loginRefusal(w, r, o, p, pl)(http.StatusBadRequest, "signin_link_expired_title", "signin_link_expired", audit.Because(audit.UnknownState, "unknown or replayed state"), nil)
+		return
+	case err != nil:
 		s.sessionUnavailable(w, r, err)
 		return
 	}
@@ -190,6 +211,16 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 		status = http.StatusSeeOther
 	}
 	http.Redirect(w, r, o.safeRedirect(rd), status)
+}
+
+// loginRefusal is handleCallback's refuse for a login that got as far as
+// finishLogin: the audit line and the error page, which offers to try again.
+func (s *Server) loginRefusal(w http.ResponseWriter, r *http.Request, o origin, p providers.Provider, pl pending.Login) func(int, string, string, audit.Reason, error) {
+	return func(status int, title, msg string, reason audit.Reason, err error) {
+		s.audit(r.Context(), auditEntry{event: audit.LoginFailed, provider: p.ID(), reason: reason, err: err})
+		s.renderError(w, r, errorPage{Status: status, Title: title, Message: msg, Provider: p.Name(),
+			RetryURL: o.Path("/oauth2/sign_in") + "?rd=" + url.QueryEscape(pl.RD)})
+	}
 }
 
 // sessionUnavailable answers 503 with Retry-After (renderError) when the

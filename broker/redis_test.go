@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -619,9 +620,9 @@ func TestUnfinishedSignInsInRedis(t *testing.T) {
 }
 
 // TestRedisLoginCommands: what a login sends Redis (docs/sessions.md,
-// "Keys"): 2 round trips, the spent state's SET and one script that
-// checks the revocation mark, indexes the new session and writes it, and
-// no invalidation (nobody can have cached a new token). redis-server
+// "Keys"): 1 round trip, one script that checks the revocation mark,
+// marks the state spent, indexes the new session and writes it, and no
+// invalidation (nobody can have cached a new token). redis-server
 // counts the script's commands too: 8 in all with one index key.
 func TestRedisLoginCommands(t *testing.T) {
 	r := redisserver.Start(t)
@@ -632,22 +633,67 @@ func TestRedisLoginCommands(t *testing.T) {
 	b := newBrowser() // as a new browser: no session to load or end
 	cb := e.startLogin(b, "alpha", "bob", "/")
 	r.Do("CONFIG", "RESETSTAT")
+	// MONITOR tells the commands a client sent from those a script ran
+	// ("[0 lua]"): the round trips.
+	mon, err := redis.Dial("tcp", r.Addr, redis.DialReadTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mon.Do("MONITOR"); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		for {
+			line, err := redis.String(mon.Receive())
+			if err != nil {
+				return
+			}
+			if !strings.Contains(line, " lua] ") {
+				lines <- line
+			}
+		}
+	}()
 	if resp := e.do(b, http.MethodGet, cb.String(), nil); resp.StatusCode != http.StatusFound {
 		t.Fatalf("callback: %d %s", resp.StatusCode, body(resp))
+	}
+	r.Do("PING") // the monitor's last line
+	var fromBroker []string
+	timeout := time.After(5 * time.Second)
+watch:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok || strings.Contains(l, `"PING"`) {
+				break watch
+			}
+			if _, cmd, ok := strings.Cut(l, `] "`); ok && !strings.HasPrefix(cmd, "CONFIG") {
+				name, _, _ := strings.Cut(cmd, `"`)
+				fromBroker = append(fromBroker, name)
+			}
+		case <-timeout:
+			t.Fatal("the monitor did not see the PING")
+		}
+	}
+	_ = mon.Close()
+	if !slices.Equal(fromBroker, []string{"EVALSHA"}) {
+		t.Errorf("a login's round trips: %q, want one EVALSHA", fromBroker)
 	}
 	calls := map[string]int{}
 	info, _ := r.Do("INFO", "commandstats").([]byte)
 	for line := range strings.SplitSeq(string(info), "\r\n") {
 		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
-		if !ok || name == "info" || name == "config|resetstat" {
+		if !ok || name == "info" || name == "config|resetstat" || name == "monitor" || name == "ping" {
 			continue
 		}
 		n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
 		calls[name] = n
 	}
 	want := map[string]int{
-		"set": 2, "evalsha": 1, // the round trips: the spent state; the script, which runs:
-		"zcount": 1, "zadd": 1, "zremrangebyscore": 1, "zrange": 1, "pexpireat": 1, // and the session's SET
+		"evalsha": 1,           // the one round trip: the script, which runs the revocation check,
+		"zcount":  1, "set": 2, // the spent state's SET NX and the session's SET PXAT,
+		"zadd": 1, "zremrangebyscore": 1, "zrange": 1, "pexpireat": 1, // and the index
 	}
 	if !reflect.DeepEqual(calls, want) {
 		t.Errorf("a login's Redis commands: %v, want %v", calls, want)

@@ -59,6 +59,16 @@ func (s *Server) sessionIdentity(r *http.Request) (providers.Identity, bool) {
 	return s.renew(ctx, id, t)
 }
 
+// readOnlyUsable reports whether forward-auth may answer from a session
+// read without scs (entry, quickAuth): its provider is still configured
+// (else sessionIdentity ends it) and its tokens need no refresh.
+func (s *Server) readOnlyUsable(v *session.View) bool {
+	if _, known := s.registry.Get(v.ID().Provider); !known {
+		return false
+	}
+	return !s.dueForRefresh(v.Tokens(), true)
+}
+
 // dueForRefresh reports whether the tokens of a session (ok: it has some)
 // expired, or are about to.
 func (s *Server) dueForRefresh(t session.Tokens, ok bool) bool {

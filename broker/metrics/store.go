@@ -79,7 +79,13 @@ func (o *observedStore) CommitUnlessIndexedCtx(ctx context.Context, token string
 	if !ok {
 		return false, errors.ErrUnsupported
 	}
-	defer func(start time.Time) { o.m.observe("commit", start, err) }(time.Now())
+	defer func(start time.Time) {
+		if errors.Is(err, store.ErrOnceUsed) {
+			o.m.observe("commit", start, nil) // a replayed login's refusal: the store answered
+			return
+		}
+		o.m.observe("commit", start, err)
+	}(time.Now())
 	return g.CommitUnlessIndexedCtx(ctx, token, b, expiry, key, add)
 }
 

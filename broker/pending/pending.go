@@ -202,7 +202,15 @@ func (p *Logins) Expire(w http.ResponseWriter, sc Scope, state string) {
 // cookie was copied or a request raced this one. fresh is false when it
 // was spent already.
 func (p *Logins) Spend(ctx context.Context, l Login) (fresh bool, err error) {
-	return p.store.Once(ctx, "state:"+l.State, TTL)
+	key, ttl := SpendMark(l)
+	return p.store.Once(ctx, key, ttl)
+}
+
+// SpendMark is the single-use mark Spend writes for l (Store.Once's key
+// and ttl), for a commit that writes it in the same step as the session
+// (session.Manager.IndexOnCommit).
+func SpendMark(l Login) (key string, ttl time.Duration) {
+	return "state:" + l.State, TTL
 }
 
 // find is Peek, and whether the request carried the cookie.

@@ -230,7 +230,9 @@ var b64 = base64.RawURLEncoding.Strict()
 func packJWS(s string, claims []string) ([]byte, bool) {
 	h64, rest, ok1 := strings.Cut(s, ".")
 	p64, s64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(s64, ".") || len(s) > maxUnpacked {
+	// CR and LF: base64's decoder skips them, even strict, so a segment
+	// holding one would not encode back to itself.
+	if !ok1 || !ok2 || strings.Contains(s64, ".") || len(s) > maxUnpacked || strings.ContainsAny(s, "\r\n") {
 		return nil, false
 	}
 	h, err1 := b64.DecodeString(h64)
@@ -393,7 +395,8 @@ func inflatesTo(z, want []byte) bool {
 	if err := r.(flate.Resetter).Reset(bytes.NewReader(z), jwsDict); err != nil {
 		return false
 	}
-	got := make([]byte, len(want)+1)
-	n, err := io.ReadFull(r, got)
-	return (err == io.ErrUnexpectedEOF || err == io.EOF && n == 0) && bytes.Equal(got[:n], want)
+	// As inflate reads it: to the stream's end (a stream cut short is
+	// io.ErrUnexpectedEOF), at most one byte more than want.
+	got, err := io.ReadAll(io.LimitReader(r, int64(len(want))+1))
+	return err == nil && bytes.Equal(got, want)
 }

@@ -246,3 +246,26 @@ func BenchmarkPackTokens(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
+
+// TestPackTokensNewline: a JWS whose segments hold CR or LF (which Go's
+// base64 decoder skips, strict or not) is kept as it is, not packed into a
+// form that unpacks to another string (packJWS checks its work without
+// base64: it relies on strict decoding encoding back to itself).
+func TestPackTokensNewline(t *testing.T) {
+	for _, tok := range []string{
+		"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
+		"eyJhbGciOiJS\nUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
+		"eyJhbGciOiJSUzI1NiJ9.eyJzdWIi\r\nOiJhbGljZSJ9.c2lnbmF0dXJl",
+		"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0\ndXJl",
+	} {
+		tk := Tokens{IDToken: tok, RefreshToken: tok, AccessToken: tok}
+		b := packTokens(tk, []string{"alice"})
+		got, err := unpackTokens(b, []string{"alice"})
+		if err != nil {
+			t.Fatalf("%q: %v", tok, err)
+		}
+		if got.IDToken != tok || got.RefreshToken != tok || got.AccessToken != tok {
+			t.Errorf("packed %q, unpacked %q", tok, got.IDToken)
+		}
+	}
+}

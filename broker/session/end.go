@@ -153,6 +153,15 @@ func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte,
 			return err
 		}
 	}
+	if add.Once != "" {
+		fresh, err := g.m.ending.Backend.Once(ctx, add.Once, add.OnceTTL)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			return store.ErrOnceUsed
+		}
+	}
 	if len(add.Keys) > 0 {
 		// Indexed first: a back-channel logout that finds the token
 		// between the two marks it revoked, and the check below sees it.
@@ -179,13 +188,17 @@ func (g *revocationGuard) CommitCtx(ctx context.Context, token string, b []byte,
 // the write in one script, one round trip), and only when it writes; a
 // session that cannot be indexed is not written. The write publishes no
 // invalidation (store.Addition.Fresh): no replica can have cached a token
-// never written. It needs GuardEnds; ctx is returned as it is without.
-func (s *Manager) IndexOnCommit(ctx context.Context, keys []string) context.Context {
+// never written. When once is set, the same step marks it used for
+// onceTTL (Backend.Once: the login's state), and the commit writes
+// nothing and fails with store.ErrOnceUsed when it was used already (a
+// replayed login). It needs GuardEnds: ok is false without, and ctx is
+// returned as it is (nothing indexed, once not marked).
+func (s *Manager) IndexOnCommit(ctx context.Context, keys []string, once string, onceTTL time.Duration) (_ context.Context, ok bool) {
 	if s.ending.Backend == nil {
-		return ctx
+		return ctx, false
 	}
 	return context.WithValue(ctx, indexOnCommitKey{}, &indexOnCommit{token: s.Token(ctx),
-		add: store.Addition{Keys: keys, Until: s.Deadline(ctx), Fresh: true}})
+		add: store.Addition{Keys: keys, Until: s.Deadline(ctx), Fresh: true, Once: once, OnceTTL: onceTTL}}), true
 }
 
 // indexOnCommit is what IndexOnCommit leaves for the commit of token.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -165,7 +166,7 @@ func TestIndexOnCommit(t *testing.T) {
 	if err := m.SignIn(ctx, providers.Identity{Provider: "p", Subject: "alice"}, Tokens{}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Commit(m.IndexOnCommit(ctx, []string{"sub:p:alice", "sid:p:s1"})); err != nil {
+	if err := m.Commit(indexedOnCommit(ctx, m, []string{"sub:p:alice", "sid:p:s1"})); err != nil {
 		t.Fatal(err)
 	}
 	token := m.Token(ctx)
@@ -178,7 +179,7 @@ func TestIndexOnCommit(t *testing.T) {
 		}
 	}
 	// A session loaded within that context (another token) is not indexed.
-	other, err := m.Load(m.IndexOnCommit(ctx, []string{"sub:p:bob"}), "", false)
+	other, err := m.Load(indexedOnCommit(ctx, m, []string{"sub:p:bob"}), "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,4 +192,10 @@ func TestIndexOnCommit(t *testing.T) {
 	if got, _ := backend.IndexTokens(t.Context(), "sub:p:bob"); len(got) != 0 {
 		t.Errorf("another token's commit indexed %v", got)
 	}
+}
+
+// indexedOnCommit is Manager.IndexOnCommit without a single-use mark.
+func indexedOnCommit(ctx context.Context, m *Manager, keys []string) context.Context {
+	ctx, _ = m.IndexOnCommit(ctx, keys, "", 0)
+	return ctx
 }

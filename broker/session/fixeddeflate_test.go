@@ -148,3 +148,21 @@ func FuzzReferClaims(f *testing.F) {
 		}
 	})
 }
+
+// TestInflatesToTruncated: inflatesTo, packJWS's check of deflateFixed's
+// stream, refuses what inflate (readJWS) refuses: a stream cut short
+// (no end of block; compress/flate says io.ErrUnexpectedEOF).
+func TestInflatesToTruncated(t *testing.T) {
+	plain := []byte(demoPayload)
+	z := deflateFixed(jwsDict, plain)
+	if !inflatesTo(z, plain) {
+		t.Fatal("the whole stream")
+	}
+	for cut := 1; cut <= 2; cut++ {
+		zt := z[:len(z)-cut]
+		_, err := inflate(zt)
+		if inflatesTo(zt, plain) && err != nil {
+			t.Errorf("stream cut by %d byte(s): inflatesTo accepts it, inflate refuses it (%v)", cut, err)
+		}
+	}
+}

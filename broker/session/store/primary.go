@@ -211,7 +211,11 @@ func (c *conn) DoContext(ctx context.Context, cmd string, args ...any) (any, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.fullConn.Close() })
 	r, err := c.fullConn.DoWithTimeout(timeout, cmd, args...)
-	if !stop() { // ctx ended: the connection is (being) closed
+	if !stop() {
+		// ctx ended: the connection is being closed by AfterFunc's
+		// goroutine. Closed here too, before the pool can take it back and
+		// lend it, closed a moment later, to another command.
+		_ = c.fullConn.Close()
 		if err == nil {
 			return r, nil
 		}

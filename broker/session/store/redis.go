@@ -340,12 +340,20 @@ func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []by
 	if add.Fresh {
 		channel = "" // the script publishes nothing
 	}
-	args := make([]any, 0, 3+len(add.Keys)+8)
-	args = append(args, 2+len(add.Keys), s.sessionKey(token), s.indexKey(key))
+	once := 0
+	if add.Once != "" {
+		once = 1
+	}
+	args := make([]any, 0, 4+len(add.Keys)+11)
+	args = append(args, 2+once+len(add.Keys), s.sessionKey(token), s.indexKey(key))
+	if once == 1 {
+		args = append(args, s.prefix+"once:"+add.Once) // Once's key
+	}
 	for _, k := range add.Keys {
 		args = append(args, s.indexKey(k))
 	}
-	args = append(args, b, expiry.UnixMilli(), "("+nowMs, channel, h.String(), token, add.Until.UnixMilli(), nowMs)
+	args = append(args, b, expiry.UnixMilli(), "("+nowMs, channel, h.String(), token, add.Until.UnixMilli(), nowMs,
+		once, max(add.OnceTTL.Milliseconds(), 1), randomToken())
 	confirmed := s.waitN == 0 || len(add.Keys) == 0
 	err = s.doUnsent(ctx, func(ctx context.Context, c redis.Conn) error {
 		reply, w, err := s.guardedCommit(ctx, c, args, true)
@@ -362,10 +370,15 @@ func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []by
 		if err != nil {
 			return err
 		}
-		if written, err = redis.Bool(r[0], nil); err != nil || !written {
+		outcome, err := redis.Int(r[0], nil)
+		if err != nil || outcome != 1 {
 			confirmed = err == nil || confirmed // refused: nothing indexed
+			if err == nil && outcome == 2 {
+				err = ErrOnceUsed
+			}
 			return err
 		}
+		written = true
 		if len(r) > 1 {
 			s.published(r[1])
 		}
@@ -407,13 +420,21 @@ func isNoScript(err error) bool {
 
 // guardedCommitScript writes the session KEYS[1] (ARGV[1], expiring at
 // ARGV[2] Unix ms) unless the sorted set KEYS[2] has a member scored above
-// ARGV[3] ("(now"); it returns {0} then. Else it first adds ARGV[6] to
-// each sorted set KEYS[3...] as indexAddScript does (score ARGV[7], now
-// ARGV[8]), and after the write publishes ARGV[5] on ARGV[4] unless ARGV[4]
-// is empty: it returns {1, PUBLISH's reply or error}, or {1}.
+// ARGV[3] ("(now"); it returns {0} then. When ARGV[9] is 1, KEYS[3] is a
+// single-use mark (Once's key): it is set to ARGV[11] for ARGV[10] ms
+// unless it exists, and the script returns {2} when it does. Else it first
+// adds ARGV[6] to each sorted set of the remaining KEYS as indexAddScript
+// does (score ARGV[7], now ARGV[8]), and after the write publishes ARGV[5]
+// on ARGV[4] unless ARGV[4] is empty: it returns {1, PUBLISH's reply or
+// error}, or {1}.
 var guardedCommitScript = redis.NewScript(-1, `
 if redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf') > 0 then return {0} end
-for i = 3, #KEYS do
+local first = 3
+if ARGV[9] == '1' then
+  if not redis.call('SET', KEYS[3], ARGV[11], 'NX', 'PX', ARGV[10]) then return {2} end
+  first = 4
+end
+for i = first, #KEYS do
   local k = KEYS[i]
   redis.call('ZADD', k, ARGV[7], ARGV[6])
   redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[8])

@@ -221,6 +221,30 @@ func TestRedisGuardedCommitIndexes(t *testing.T) {
 	if n, _ := redis.Int(r.Do("EXISTS", "t:session:gone", "t:index:sub:p:2"), nil); n != 0 {
 		t.Errorf("a revoked session left %d keys (session, index)", n)
 	}
+
+	// A login's single-use state, marked in the same step: the first
+	// commit marks it (as Once would, with its ttl), a second with the
+	// same mark writes and indexes nothing, and Once sees it used.
+	spend := Addition{Keys: []string{"sub:p:3"}, Until: until, Fresh: true, Once: "state:s1", OnceTTL: 10 * time.Minute}
+	if written, err := s.CommitUnlessIndexedCtx(ctx, "first", []byte("v"), exp, "revoked:first", spend); err != nil || !written {
+		t.Fatalf("first use of the mark: written %v, %v", written, err)
+	}
+	if ms, _ := redis.Int64(r.Do("PTTL", "t:once:state:s1"), nil); ms <= 9*60*1000 || ms > 10*60*1000 {
+		t.Errorf("the mark expires in %d ms, want 10 minutes", ms)
+	}
+	written, err = s.CommitUnlessIndexedCtx(ctx, "second", []byte("v"), exp, "revoked:second", spend)
+	if !errors.Is(err, ErrOnceUsed) || written {
+		t.Errorf("the mark used again: written %v, %v; want ErrOnceUsed", written, err)
+	}
+	if n, _ := redis.Int(r.Do("EXISTS", "t:session:second"), nil); n != 0 {
+		t.Error("a replayed mark wrote its session")
+	}
+	if got, _ := s.IndexTokens(ctx, "sub:p:3"); !slices.Equal(got, []string{"first"}) {
+		t.Errorf("index after the replay: %v, want [first]", got)
+	}
+	if fresh, err := s.Once(ctx, "state:s1", time.Minute); err != nil || fresh {
+		t.Errorf("Once after the commit's mark: fresh %v, %v", fresh, err)
+	}
 }
 
 // TestRedisGuardedCommitJournalsIndex: with wait.replicas and no replica

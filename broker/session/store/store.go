@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -76,7 +77,17 @@ type Addition struct {
 	// no replica can have its session cached: the write publishes no
 	// invalidation.
 	Fresh bool
+	// Once, when set, is marked used for OnceTTL in the same step, as
+	// Backend.Once(Once, OnceTTL) marks it: a login's single-use state. When
+	// it was marked already, nothing is written (nor indexed) and the
+	// commit fails with ErrOnceUsed.
+	Once    string
+	OnceTTL time.Duration
 }
+
+// ErrOnceUsed is a guarded commit's refusal when its Addition.Once was
+// used already (a replayed login).
+var ErrOnceUsed = errors.New("store: single-use mark used already")
 
 // MemorySessions is the memory store's scs.Store: scs's memstore without
 // its cleanup goroutine (whose StopCleanup races with its start). Expired
