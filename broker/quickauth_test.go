@@ -54,22 +54,7 @@ func quickServer(t *testing.T, level slog.Level, configure ...func(*Config)) (*S
 // and nothing else on the way allocates. One allocation more fails.
 func TestForwardAuthAllocations(t *testing.T) {
 	srv, cookie := quickServer(t, slog.LevelInfo)
-	h := srv.Handler()
-	req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
-	req.AddCookie(cookie)
-	w := &headerWriter{h: http.Header{}}
-	run := func() {
-		clear(w.h)
-		w.status = 0
-		h.ServeHTTP(w, req)
-	}
-	run()
-	if w.status != http.StatusAccepted || w.h.Get(HeaderUser) != "kc:248289761001" {
-		t.Fatalf("forward-auth: %d, user %q; want 202 for kc:248289761001", w.status, w.h.Get(HeaderUser))
-	}
-	if n := testing.AllocsPerRun(1000, run); n != 0 {
-		t.Errorf("forward-auth with a session: %v allocations a check; want 0", n)
-	}
+	assertNoAllocations(t, srv, cookie, "forward-auth with a session")
 }
 
 // TestForwardAuthAllocationsRedis is TestForwardAuthAllocations with the
@@ -78,6 +63,13 @@ func TestForwardAuthAllocations(t *testing.T) {
 func TestForwardAuthAllocationsRedis(t *testing.T) {
 	srv, cookie := redisBenchServer(t, nil)
 	warmSessionCache(t, srv, cookie)
+	assertNoAllocations(t, srv, cookie, "forward-auth with a cached Redis session")
+}
+
+// assertNoAllocations checks that /oauth2/auth with cookie answers 202 for
+// the test session's user, and allocates nothing doing it.
+func assertNoAllocations(t *testing.T, srv *Server, cookie *http.Cookie, what string) {
+	t.Helper()
 	h := srv.Handler()
 	req := httptest.NewRequest(http.MethodGet, "/oauth2/auth", nil)
 	req.AddCookie(cookie)
@@ -89,10 +81,10 @@ func TestForwardAuthAllocationsRedis(t *testing.T) {
 	}
 	run()
 	if w.status != http.StatusAccepted || w.h.Get(HeaderUser) != "kc:248289761001" {
-		t.Fatalf("forward-auth: %d, user %q; want 202 for kc:248289761001", w.status, w.h.Get(HeaderUser))
+		t.Fatalf("%s: %d, user %q; want 202 for kc:248289761001", what, w.status, w.h.Get(HeaderUser))
 	}
 	if n := testing.AllocsPerRun(1000, run); n != 0 {
-		t.Errorf("forward-auth with a cached Redis session: %v allocations a check; want 0", n)
+		t.Errorf("%s: %v allocations a check; want 0", what, n)
 	}
 }
 

@@ -234,8 +234,8 @@ func TestEarlierSessionsDecode(t *testing.T) {
 }
 
 // BenchmarkPackTokens: what a login's tokens cost to pack (once per login
-// or refresh): the demo IdP's ID token deflated, then unpacked again to
-// check it; and the packed size.
+// or refresh): the demo IdP's ID token deflated and the stream checked by
+// inflating it; and the packed size.
 func BenchmarkPackTokens(b *testing.B) {
 	t := Tokens{IDToken: testJWS(demoPayload), AccessToken: "at", Expiry: time.Unix(1796621501, 0)}
 	claims := claimsOf(packIdentity)

@@ -80,8 +80,7 @@ func TestDeflateFixed(t *testing.T) {
 // identity's claims referred to) is within a few percent of what
 // compress/flate's writer made of it at BestCompression.
 func TestDeflateFixedSize(t *testing.T) {
-	p, _ := referClaims([]byte(demoPayload), claimsOf(packIdentity))
-	plain := append([]byte(`{"alg":"RS256","kid":"b661ade1-0374-4808-af4a-567c16339ab3","typ":"JWT"}`), p...)
+	plain := demoPlain()
 	var best bytes.Buffer
 	fw, _ := flate.NewWriterDict(&best, flate.BestCompression, jwsDict)
 	_, _ = fw.Write(plain)
@@ -108,8 +107,7 @@ func FuzzDeflateFixed(f *testing.F) {
 }
 
 func BenchmarkDeflateFixed(b *testing.B) {
-	p, _ := referClaims([]byte(demoPayload), claimsOf(packIdentity))
-	plain := append([]byte(`{"alg":"RS256","kid":"b661ade1-0374-4808-af4a-567c16339ab3","typ":"JWT"}`), p...)
+	plain := demoPlain()
 	b.ReportAllocs()
 	var n int
 	for b.Loop() {
@@ -165,4 +163,11 @@ func TestInflatesToTruncated(t *testing.T) {
 			t.Errorf("stream cut by %d byte(s): inflatesTo accepts it, inflate refuses it (%v)", cut, err)
 		}
 	}
+}
+
+// demoPlain is what packJWS deflates of the demo login's ID token: its
+// header and its payload with the identity's claims referred to.
+func demoPlain() []byte {
+	p, _ := referClaims([]byte(demoPayload), claimsOf(packIdentity))
+	return append([]byte(`{"alg":"RS256","kid":"b661ade1-0374-4808-af4a-567c16339ab3","typ":"JWT"}`), p...)
 }

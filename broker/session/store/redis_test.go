@@ -106,18 +106,7 @@ func TestRedisGuardedCommit(t *testing.T) {
 	s := testRedisStore(t, r, func() time.Time { return base.Add(offset) })
 	ctx := context.Background()
 	exp := base.Add(time.Hour)
-	sub, err := redis.Dial("tcp", r.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	psc := redis.PubSubConn{Conn: sub}
-	if err := psc.Subscribe(s.channel); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := psc.Receive().(redis.Subscription); !ok {
-		t.Fatal("not subscribed")
-	}
+	psc := subscribed(t, r, s.channel)
 	commit := func(token, key string) bool {
 		t.Helper()
 		written, err := s.CommitUnlessIndexedCtx(ctx, token, []byte("v-"+token), exp, key, Addition{})
@@ -168,18 +157,7 @@ func TestRedisGuardedCommitIndexes(t *testing.T) {
 	base := time.Now()
 	s := testRedisStore(t, r, func() time.Time { return base })
 	ctx := context.Background()
-	sub, err := redis.Dial("tcp", r.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	psc := redis.PubSubConn{Conn: sub}
-	if err := psc.Subscribe(s.channel); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := psc.Receive().(redis.Subscription); !ok {
-		t.Fatal("not subscribed")
-	}
+	psc := subscribed(t, r, s.channel)
 	exp, until := base.Add(time.Hour), base.Add(2*time.Hour)
 	// An older session of the user, ended (its deadline passed): dropped.
 	r.Do("ZADD", "t:index:sub:p:1", base.Add(-time.Second).UnixMilli(), "old")
@@ -291,4 +269,23 @@ func TestRedisVersionHint(t *testing.T) {
 	if err := versionHint(redis.Error("WRONGTYPE Operation against a key")); strings.Contains(err.Error(), "7.0") {
 		t.Errorf("other error: %v", err)
 	}
+}
+
+// subscribed is a connection subscribed to channel (the invalidations),
+// closed at the test's end.
+func subscribed(t *testing.T, r *redisserver.Server, channel string) redis.PubSubConn {
+	t.Helper()
+	sub, err := redis.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	psc := redis.PubSubConn{Conn: sub}
+	if err := psc.Subscribe(channel); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := psc.Receive().(redis.Subscription); !ok {
+		t.Fatal("not subscribed")
+	}
+	return psc
 }
