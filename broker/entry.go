@@ -41,7 +41,8 @@ import (
 // did not already, and writes the debug line of the request log.
 // Forward-auth's most frequent answer, 202 for a signed-in session, needs
 // neither: quickAuth (forwardauth.go) makes the same checks and answers
-// it with no allocation at all.
+// it with no allocation at all. A check added here must be added there too
+// (or make quickAuth decline): TestQuickAuthSameAnswer compares the two.
 func (s *Server) entry(next http.Handler, ownRoutes bool) http.Handler {
 	idHeader := http.CanonicalHeaderKey(cmp.Or(s.cfg.Log.RequestIDHeader, DefaultRequestIDHeader))
 	prefix := ""
