@@ -43,7 +43,13 @@ func TestForwardAuthCaddy(t *testing.T) {
 
 	idp := startRecordingIdP(t, origin+"/oauth2/callback/acme")
 	app := startRecordingApp(t)
-	_, brokerAddr := startServe(t, writeServeConfig(t, dir, trusted, idp.URL, ""))
+	// At log level info, as deployed: forward-auth's 202s for a signed-in
+	// session are answered by quickAuth (the debug request log, which the
+	// other proxies' tests keep, sends every check through entry's whole
+	// path).
+	conf := writeServeConfig(t, dir, trusted, idp.URL, "")
+	infoLevel(t, conf)
+	_, brokerAddr := startServe(t, conf)
 	pool := startCaddy(t, caddy, tmplPath, dir, caddyData{
 		HTTPPort: ports[0], ListenPort: ports[1], UpstreamPort: brokerAddr.Port, AppPort: app.port(t)})
 
@@ -165,5 +171,22 @@ func startCaddy(t *testing.T, exe, tmplPath, dir string, data caddyData) *x509.C
 			t.Fatalf("caddy did not listen on %s with a root certificate within %v", addr, caddyTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// infoLevel sets the log level of the configuration at path (written by
+// writeServeConfig at debug) to info.
+func infoLevel(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := strings.Replace(string(b), "\n  level: debug\n", "\n  level: info\n", 1)
+	if info == string(b) {
+		t.Fatalf("no debug log level in %s", path)
+	}
+	if err := os.WriteFile(path, []byte(info), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
