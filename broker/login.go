@@ -192,8 +192,9 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, o origin, p
 	if spend {
 		once, onceTTL = pending.SpendMark(pl)
 	}
-	commitCtx, marks := s.sessions.IndexOnCommit(ctx, keys, once, onceTTL)
-	if spend && !marks && !s.spend(w, r, pl, s.loginRefusal(w, r, o, p, pl)) { // no guarded commit: a round trip of its own
+	commitCtx, guarded := s.sessions.IndexOnCommit(ctx, keys, once, onceTTL)
+	if !guarded { // New installs the guard (initLogout); without it no session is made unindexed and unspent
+		s.sessionUnavailable(w, r, errors.New("broker: the session store has no revocation guard"))
 		return
 	}
 	switch err := saveSessionCtx(w, commitCtx); {

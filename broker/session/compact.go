@@ -369,34 +369,31 @@ func claimsCheck(claims []string, refs byte) byte {
 // inflaters inflate packed JWSs (deflateFixed writes them; earlier
 // versions wrote them with compress/flate's writer, at BestCompression).
 var inflaters = sync.Pool{New: func() any {
-	return flate.NewReaderDict(bytes.NewReader(nil), []byte(jwsDictionary))
+	return flate.NewReaderDict(bytes.NewReader(nil), jwsDict)
 }}
 
 // jwsDict is jwsDictionary as deflateFixed takes it.
 var jwsDict = []byte(jwsDictionary)
 
-func inflate(z []byte) ([]byte, error) {
-	r := inflaters.Get().(io.ReadCloser)
-	defer inflaters.Put(r)
-	if err := r.(flate.Resetter).Reset(bytes.NewReader(z), []byte(jwsDictionary)); err != nil {
-		return nil, errPacked
-	}
-	b, err := io.ReadAll(io.LimitReader(r, maxUnpacked+1))
-	if err != nil || len(b) > maxUnpacked {
-		return nil, errPacked
-	}
-	return b, nil
+func inflate(z []byte) ([]byte, error) { return inflateAtMost(z, maxUnpacked) }
+
+// inflatesTo is whether z inflates to exactly want, as inflate reads it.
+func inflatesTo(z, want []byte) bool {
+	got, err := inflateAtMost(z, len(want))
+	return err == nil && bytes.Equal(got, want)
 }
 
-// inflatesTo is whether z inflates to exactly want.
-func inflatesTo(z, want []byte) bool {
+// inflateAtMost inflates z to its end (a stream cut short fails), into at
+// most n bytes.
+func inflateAtMost(z []byte, n int) ([]byte, error) {
 	r := inflaters.Get().(io.ReadCloser)
 	defer inflaters.Put(r)
 	if err := r.(flate.Resetter).Reset(bytes.NewReader(z), jwsDict); err != nil {
-		return false
+		return nil, errPacked
 	}
-	// As inflate reads it: to the stream's end (a stream cut short is
-	// io.ErrUnexpectedEOF), at most one byte more than want.
-	got, err := io.ReadAll(io.LimitReader(r, int64(len(want))+1))
-	return err == nil && bytes.Equal(got, want)
+	b, err := io.ReadAll(io.LimitReader(r, int64(n)+1))
+	if err != nil || len(b) > n {
+		return nil, errPacked
+	}
+	return b, nil
 }

@@ -340,9 +340,9 @@ func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []by
 	if add.Fresh {
 		channel = "" // the script publishes nothing
 	}
-	once := 0
+	once, mark := 0, "" // mark: the single-use key's value, random as Once's
 	if add.Once != "" {
-		once = 1
+		once, mark = 1, randomToken()
 	}
 	args := make([]any, 0, 4+len(add.Keys)+11)
 	args = append(args, 2+once+len(add.Keys), s.sessionKey(token), s.indexKey(key))
@@ -353,7 +353,7 @@ func (s *Redis) CommitUnlessIndexedCtx(ctx context.Context, token string, b []by
 		args = append(args, s.indexKey(k))
 	}
 	args = append(args, b, expiry.UnixMilli(), "("+nowMs, channel, h.String(), token, add.Until.UnixMilli(), nowMs,
-		once, max(add.OnceTTL.Milliseconds(), 1), randomToken())
+		once, max(add.OnceTTL.Milliseconds(), 1), mark)
 	confirmed := s.waitN == 0 || len(add.Keys) == 0
 	err = s.doUnsent(ctx, func(ctx context.Context, c redis.Conn) error {
 		reply, w, err := s.guardedCommit(ctx, c, args, true)
