@@ -232,7 +232,7 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		}
 		exchangeOpts = append(exchangeOpts, rp.WithClientAssertionJWT(assertion))
 	}
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, code, c.rp, exchangeOpts...)
+	tokens, err := rp.CodeExchange[*idClaims](ctx, code, c.rp, exchangeOpts...) // idclaims.go
 	if errors.Is(err, rp.ErrMissingIDToken) {
 		return nil, ErrMissingIDToken
 	}
@@ -245,13 +245,13 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 	}
 	// zitadel checks at_hash; c_hash only appears in hybrid-flow tokens,
 	// but when an IdP includes it, it must match (OpenID Connect Core §3.3.2.11).
-	if ch := tokens.IDTokenClaims.CodeHash; ch != "" {
+	if ch := tokens.IDTokenClaims.cHash; ch != "" {
 		want, err := oidc.ClaimHash(code, tokens.IDTokenClaims.GetSignatureAlgorithm())
 		if err != nil || want != ch {
 			return nil, fmt.Errorf("providers: %s: %w", p.cfg.ID, ErrCodeHash)
 		}
 	}
-	claims := tokens.IDTokenClaims.Claims
+	claims := tokens.IDTokenClaims.claims
 	var info map[string]any
 	if p.wantsUserinfo(c, claims) {
 		info, err = p.userinfo(ctx, c, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject())
@@ -265,10 +265,10 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 	}
 	id.AuthTime = p.opts.Now()
 	id.AuthnTime = tokens.IDTokenClaims.GetAuthTime().UTC()
-	if tokens.IDTokenClaims.AuthTime == 0 {
+	if tokens.IDTokenClaims.authTime == 0 {
 		id.AuthnTime = time.Time{}
 	}
-	id.ACR = tokens.IDTokenClaims.AuthenticationContextClassReference
+	id.ACR = tokens.IDTokenClaims.acr
 	if err := CheckStepUp(id, cb.MaxAge, cb.ACRValues, p.opts.Now()); err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func (p *oidcProvider) Exchange(ctx context.Context, cb Callback) (*Result, erro
 		IDToken:      tokens.IDToken,
 		AccessToken:  tokens.AccessToken,
 		RefreshToken: tokens.RefreshToken,
-		SessionID:    tokens.IDTokenClaims.SessionID,
+		SessionID:    tokens.IDTokenClaims.sid,
 		Expiry:       expiryOf(tokens.Expiry, tokens.IDTokenClaims.GetExpiration()), // refresh.go
 	}, nil
 }

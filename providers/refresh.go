@@ -88,16 +88,16 @@ func (p *oidcProvider) Refresh(ctx context.Context, req RefreshRequest) (*Result
 	if raw, _ := tok.Extra("id_token").(string); raw != "" {
 		v := *c.rp.IDTokenVerifier()
 		v.Nonce = nil // checked below
-		idc, err := rp.VerifyTokens[*oidc.IDTokenClaims](ctx, tok.AccessToken, raw, &v)
+		idc, err := rp.VerifyTokens[*idClaims](ctx, tok.AccessToken, raw, &v)
 		switch {
 		case err != nil:
 			return nil, refused(err)
-		case idc.Subject != req.Subject:
+		case idc.subject != req.Subject:
 			return nil, refused(ErrRefreshSubject)
-		case idc.Nonce != "" && idc.Nonce != stringClaim(old, "nonce"):
+		case idc.nonce != "" && idc.nonce != stringClaim(old, "nonce"):
 			return nil, refused(ErrRefreshNonce)
 		}
-		claims, res.IDToken, idExpiry = idc.Claims, raw, idc.GetExpiration()
+		claims, res.IDToken, idExpiry = idc.claims, raw, idc.GetExpiration()
 		fresh = claims
 	}
 	res.SessionID = stringClaim(claims, "sid")
