@@ -28,12 +28,22 @@ import (
 //     audience, which the verifier's audience check refuses.
 //
 // A wrong type in one of these fails the decoding, and with it the token.
-// Two differences, both stricter: a claim's name must match exactly, where
-// the struct decoding of encoding/json also matches "ISS" or "Sub" (the
-// map never did, so the broker could read a different subject than the
-// one verified); and claims the broker does not read (address, amr, act,
-// updated_at, …) are not type-checked, so a token is not refused for one
-// of them.
+// What differs from oidc.IDTokenClaims:
+//
+//   - A claim's name must match exactly, and of a repeated name the last
+//     value counts (as in the map). encoding/json's struct decoding also
+//     matched "Sub", "SUB" or "ſub", and let a later null keep an earlier
+//     value, so the verifier could check one subject, audience or nonce
+//     and the mapping (which reads the map) use another. Stricter where
+//     the variant was the one checked; where it was not, the exact name is
+//     checked and the variant is only another claim.
+//   - A time beyond ±2^53 seconds (285 million years) is refused: Go's
+//     conversion of such a float to an integer is the CPU's, not defined.
+//   - Claims the broker does not read into fields (address, amr, act,
+//     updated_at, email_verified, …) are not type-checked, so a token is
+//     no longer refused for one of them: looser. The mapping reads them
+//     from the map with its own rules (an email is verified only for true
+//     or "true", mapping.go's isTrue).
 type idClaims struct {
 	claims map[string]any
 	alg    jose.SignatureAlgorithm
@@ -76,6 +86,9 @@ func (c *idClaims) UnmarshalJSON(data []byte) error {
 	for _, t := range times {
 		switch v := m[t.name].(type) {
 		case float64:
+			if v < -maxTime || v > maxTime {
+				return fmt.Errorf("id token claims: %s: %g is out of range", t.name, v)
+			}
 			*t.dst = oidc.Time(v)
 		case string:
 			tt, err := time.Parse(time.RFC3339, v)
@@ -103,6 +116,10 @@ func (c *idClaims) UnmarshalJSON(data []byte) error {
 	}
 	return nil
 }
+
+// maxTime bounds a time claim, in seconds: 2^53, where float64 still
+// holds every integer.
+const maxTime = 1 << 53
 
 // jsonType names a decoded JSON value's type for an error.
 func jsonType(v any) string {

@@ -2,12 +2,20 @@ package providers
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
@@ -27,8 +35,9 @@ func decodeBoth(payload []byte) (z *oidc.IDTokenClaims, errZ error, c *idClaims,
 	return z, errZ, c, errC
 }
 
-// sameClaims reports how c differs from z, "" when it does not.
-func sameClaims(z *oidc.IDTokenClaims, c *idClaims) string {
+// sameClaims reports how c differs from z, "" when it does not; withMap
+// compares the claims maps too.
+func sameClaims(z *oidc.IDTokenClaims, c *idClaims, withMap bool) string {
 	if z == nil || c == nil {
 		if (z == nil) != (c == nil) {
 			return "one is nil"
@@ -61,7 +70,7 @@ func sameClaims(z *oidc.IDTokenClaims, c *idClaims) string {
 	if !z.GetAuthTime().Equal(c.GetAuthTime()) || z.AuthTime != c.authTime {
 		diffs = append(diffs, "auth_time")
 	}
-	if !reflect.DeepEqual(z.Claims, c.claims) {
+	if withMap && !reflect.DeepEqual(z.Claims, c.claims) {
 		diffs = append(diffs, "the claims map")
 	}
 	return strings.Join(diffs, "; ")
@@ -106,20 +115,70 @@ func comparable(payload []byte) bool {
 }
 
 // checkIDClaims is the property TestIDClaimsMatchZitadel and FuzzIDClaims
-// hold idClaims to: it refuses a payload only when zitadel's type does too,
-// and where both accept one (and comparable says they read the same), they
-// read the same claims.
+// hold idClaims to, against zitadel's oidc.IDTokenClaims:
+//
+//   - on payload itself, idClaims refuses it only when zitadel's type
+//     does too, or for a time out of range; where both accept it (and
+//     comparable says they read the same), they read the same claims;
+//   - on the projection of payload (the typed claims exactly as idClaims
+//     reads them, exact names and the last of repeated ones, and no other
+//     claim), zitadel's type accepts it exactly when idClaims accepts
+//     payload (but for a time out of range), and reads the same claims.
+//
+// The second catches a check dropped from idClaims: zitadel's type would
+// refuse the projection that idClaims accepted.
 func checkIDClaims(t *testing.T, payload []byte) {
 	t.Helper()
 	z, errZ, c, errC := decodeBoth(payload)
-	if errC != nil && errZ == nil {
+	var m map[string]any
+	object := json.Unmarshal(payload, &m) == nil && m != nil
+	proj := map[string]any{}
+	for _, n := range typedNames {
+		if v, ok := m[n]; ok {
+			proj[n] = v
+		}
+	}
+	if errC != nil && errZ == nil && !(object && timeOutOfRange(proj)) {
 		t.Fatalf("%s: refused (%v), accepted by oidc.IDTokenClaims", payload, errC)
 	}
 	if errC == nil && errZ == nil && comparable(payload) {
-		if d := sameClaims(z, c); d != "" {
+		if d := sameClaims(z, c, true); d != "" {
 			t.Fatalf("%s: differs from oidc.IDTokenClaims: %s", payload, d)
 		}
 	}
+	if !object {
+		if errC == nil && c != nil {
+			t.Fatalf("%s: not a JSON object, accepted", payload)
+		}
+		return
+	}
+	pb, err := json.Marshal(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zp *oidc.IDTokenClaims
+	errZP := json.Unmarshal(pb, &zp)
+	switch {
+	case errZP != nil && errC == nil:
+		t.Fatalf("%s: accepted, but oidc.IDTokenClaims refuses its claims %s: %v", payload, pb, errZP)
+	case errZP == nil && errC != nil && !timeOutOfRange(proj):
+		t.Fatalf("%s: refused (%v), but oidc.IDTokenClaims accepts its claims %s", payload, errC, pb)
+	case errZP == nil && errC == nil:
+		if d := sameClaims(zp, c, false); d != "" {
+			t.Fatalf("%s: differs from oidc.IDTokenClaims on its claims %s: %s", payload, pb, d)
+		}
+	}
+}
+
+// timeOutOfRange says whether one of claims's times is a number idClaims
+// refuses as out of range.
+func timeOutOfRange(claims map[string]any) bool {
+	for _, n := range []string{"exp", "iat", "auth_time"} {
+		if f, ok := claims[n].(float64); ok && (f > maxTime || f < -maxTime) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestIDClaimsMatchZitadel(t *testing.T) {
@@ -132,7 +191,7 @@ func TestIDClaimsMatchZitadel(t *testing.T) {
 		{payload: `{"iss":"i","sub":"s","aud":5}`},                   // no audience, for the verifier to refuse
 		{payload: `{"iss":"i","sub":"s","aud":null,"nonce":null}`},   // null reads as absent
 		{payload: `{"sub":"s","exp":"2025-12-06T10:00:00Z"}`},        // Auth0's RFC 3339 times
-		{payload: `{"sub":"s","exp":-1.5,"iat":1e18,"auth_time":0}`}, // truncated as oidc.Time truncates
+		{payload: `{"sub":"s","exp":-1.5,"iat":1e15,"auth_time":0}`}, // truncated as oidc.Time truncates
 		{payload: `{"sub":"s","address":"not an object","amr":5}`},   // not read: accepted (zitadel refuses)
 		{payload: `null`}, // a nil *idClaims, whose getters are safe
 		{payload: `{"iss":5,"sub":"s"}`, refused: true},
@@ -148,8 +207,28 @@ func TestIDClaimsMatchZitadel(t *testing.T) {
 		{payload: `{"sub":"s","iat":"yesterday"}`, refused: true},
 		{payload: `{"sub":"s","auth_time":[]}`, refused: true},
 		{payload: `{"sub":"s","exp":1e400}`, refused: true},
+		{payload: `{"sub":"s","exp":9007199254740992}`}, // 2^53
 		{payload: `["sub"]`, refused: true},
 		{payload: `{"sub":"s"`, refused: true},
+	}
+	// Every typed claim with every JSON type it must not have.
+	wrong := map[string]string{"number": "1", "boolean": "true", "array": `["x"]`, "object": `{"a":"b"}`}
+	for _, n := range typedNames {
+		for kind, v := range wrong {
+			refused := true
+			switch {
+			case n == "aud" && kind != "array": // no audience, for the verifier to refuse
+				refused = false
+			case n == "aud": // an array of strings is an audience
+				v = `[1]`
+			case kind == "number" && (n == "exp" || n == "iat" || n == "auth_time"):
+				v = `"1 Jan 2025"` // a number is a time; a string must be RFC 3339
+			}
+			cases = append(cases, struct {
+				payload string
+				refused bool
+			}{payload: `{"sub":"s","` + n + `":` + v + `}`, refused: refused})
+		}
 	}
 	for _, tc := range cases {
 		_, errZ, c, errC := decodeBoth([]byte(tc.payload))
@@ -167,6 +246,16 @@ func TestIDClaimsMatchZitadel(t *testing.T) {
 		if c != nil && c.GetSubject() == "" && tc.payload != `null` {
 			t.Errorf("%s: no subject read", tc.payload)
 		}
+	}
+
+	// A time beyond ±2^53 s: zitadel's type converts it as the CPU does,
+	// idClaims refuses it.
+	for _, payload := range []string{`{"sub":"s","exp":1e19}`, `{"sub":"s","iat":-9007199254740994}`, `{"sub":"s","auth_time":1.7e308}`} {
+		_, errZ, _, errC := decodeBoth([]byte(payload))
+		if errC == nil || errZ != nil {
+			t.Errorf("%s: idClaims error %v, oidc.IDTokenClaims error %v; want idClaims's only", payload, errC, errZ)
+		}
+		checkIDClaims(t, []byte(payload))
 	}
 
 	// The typical payload's fields, read once more against literals.
@@ -189,24 +278,74 @@ func TestIDClaimsMatchZitadel(t *testing.T) {
 	none.SetSignatureAlgorithm("RS256") // no panic
 }
 
-// TestIDClaimsNamesExactly: a name in another case or a repeated name
-// cannot make the verified claim differ from the map's, which the mapping
-// reads (zitadel's struct decoding took "SUB" as the subject while the
-// mapping read "sub").
+// TestIDClaimsNamesExactly verifies signed ID tokens whose claims come
+// twice, under their name and under another case (or the long s, which
+// encoding/json folds to s) or repeated, through zitadel's verifier with
+// idClaims: the claim checked is the one of the exact name, the last of
+// them, so the subject verified is the subject the mapping reads, and an
+// audience, nonce or expiry under another name cannot pass a check the
+// real one fails. (zitadel's own type took "Sub" or "ſub" as the subject
+// while the mapping read "sub", and accepted every refused token below.)
 func TestIDClaimsNamesExactly(t *testing.T) {
-	for _, payload := range []string{
-		`{"SUB":"attacker","sub":"victim"}`,
-		`{"sub":"victim","SUB":"attacker"}`,
-		`{"sub":"attacker","sub":null}`,
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const iss, aud, nonce = "https://idp.example", "broker", "n-123"
+	v := rp.NewIDTokenVerifier(iss, aud, staticKeys{&key.PublicKey}, rp.WithNonce(func(context.Context) string { return nonce }))
+	now := time.Now().Unix()
+	base := fmt.Sprintf(`"iss":%q,"iat":%d,"exp":%d`, iss, now, now+300)
+	for _, tc := range []struct {
+		claims string
+		sub    string // the subject verified, "" when refused
+	}{
+		{`"sub":"victim","Sub":"attacker","aud":"broker","nonce":"n-123"`, "victim"},
+		{`"Sub":"attacker","sub":"victim","aud":"broker","nonce":"n-123"`, "victim"},
+		{`"sub":"victim","ſub":"attacker","aud":"broker","nonce":"n-123"`, "victim"},
+		{`"sub":"attacker","sub":null,"aud":"broker","nonce":"n-123"`, ""},
+		{`"sub":"u","aud":"other","AUD":"broker","nonce":"n-123"`, ""},
+		{`"sub":"u","aud":"broker","nonce":"bad","Nonce":"n-123"`, ""},
+		{`"sub":"u","aud":"broker","nonce":"n-123","exp":1,"EXP":` + fmt.Sprint(now+300), ""},
+		{`"sub":"u","aud":"broker","nonce":"n-123"`, "u"},
 	} {
-		var c *idClaims
-		if err := json.Unmarshal([]byte(payload), &c); err != nil {
-			t.Fatalf("%s: %v", payload, err)
+		payload := "{" + base + "," + tc.claims + "}"
+		jws, err := signer.Sign([]byte(payload))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got, want := c.GetSubject(), scalar(c.claims["sub"]); got != want {
-			t.Errorf("%s: verified subject %q, the map's %q", payload, got, want)
+		token, err := jws.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := rp.VerifyIDToken[*idClaims](t.Context(), token, v)
+		switch {
+		case tc.sub == "" && err == nil:
+			t.Errorf("%s: verified (subject %q), want refused", payload, c.GetSubject())
+		case tc.sub != "" && err != nil:
+			t.Errorf("%s: refused: %v", payload, err)
+		case tc.sub != "" && (c.GetSubject() != tc.sub || scalar(c.claims["sub"]) != tc.sub):
+			t.Errorf("%s: verified subject %q, the map's %q; want %q", payload, c.GetSubject(), scalar(c.claims["sub"]), tc.sub)
 		}
 	}
+}
+
+// staticKeys is an oidc.KeySet of fixed public keys.
+type staticKeys []any
+
+func (k staticKeys) VerifySignature(_ context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	var last error
+	for _, key := range k {
+		payload, err := jws.Verify(key)
+		if err == nil {
+			return payload, nil
+		}
+		last = err
+	}
+	return nil, last
 }
 
 // FuzzIDClaims holds idClaims to checkIDClaims's property on any input.
