@@ -34,16 +34,15 @@ import (
 //     value counts (as in the map). encoding/json's struct decoding also
 //     matched "Sub", "SUB" or "ſub", and let a later null keep an earlier
 //     value, so the verifier could check one subject, audience or nonce
-//     and the mapping (which reads the map) use another. Stricter where
-//     the variant was the one checked; where it was not, the exact name is
-//     checked and the variant is only another claim.
+//     and the mapping (which reads the map) use another. Now both read the
+//     exact name, and a variant is only another claim.
 //   - A time beyond ±2^53 seconds (285 million years) is refused: Go's
 //     conversion of such a float to an integer is the CPU's, not defined.
 //   - Claims the broker does not read into fields (address, amr, act,
 //     updated_at, email_verified, …) are not type-checked, so a token is
 //     no longer refused for one of them: looser. The mapping reads them
 //     from the map with its own rules (an email is verified only for true
-//     or "true", mapping.go's isTrue).
+//     or the string "true" in any case: mapping.go's isTrue).
 type idClaims struct {
 	claims map[string]any
 	alg    jose.SignatureAlgorithm
