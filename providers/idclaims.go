@@ -137,86 +137,27 @@ func jsonType(v any) string {
 	return "null"
 }
 
-// The getters are safe on a nil *idClaims: a payload of JSON null
-// decodes to one, and the verifier's first check (a subject) then fails
+// or reads c, or no claims for a nil c: a payload of JSON null decodes to
+// a nil *idClaims, and the verifier's first check (a subject) then fails
 // instead of panicking.
-
-func (c *idClaims) GetIssuer() string {
+func (c *idClaims) or() *idClaims {
 	if c == nil {
-		return ""
+		return &idClaims{}
 	}
-	return c.issuer
+	return c
 }
 
-func (c *idClaims) GetSubject() string {
-	if c == nil {
-		return ""
-	}
-	return c.subject
-}
-
-func (c *idClaims) GetAudience() []string {
-	if c == nil {
-		return nil
-	}
-	return c.audience
-}
-
-func (c *idClaims) GetExpiration() time.Time {
-	if c == nil {
-		return time.Time{}
-	}
-	return c.exp.AsTime()
-}
-
-func (c *idClaims) GetIssuedAt() time.Time {
-	if c == nil {
-		return time.Time{}
-	}
-	return c.iat.AsTime()
-}
-
-func (c *idClaims) GetNonce() string {
-	if c == nil {
-		return ""
-	}
-	return c.nonce
-}
-
-func (c *idClaims) GetAuthenticationContextClassReference() string {
-	if c == nil {
-		return ""
-	}
-	return c.acr
-}
-
-func (c *idClaims) GetAuthTime() time.Time {
-	if c == nil {
-		return time.Time{}
-	}
-	return c.authTime.AsTime()
-}
-
-func (c *idClaims) GetAuthorizedParty() string {
-	if c == nil {
-		return ""
-	}
-	return c.azp
-}
-
-func (c *idClaims) GetSignatureAlgorithm() jose.SignatureAlgorithm {
-	if c == nil {
-		return ""
-	}
-	return c.alg
-}
-
-func (c *idClaims) GetAccessTokenHash() string {
-	if c == nil {
-		return ""
-	}
-	return c.atHash
-}
+func (c *idClaims) GetIssuer() string                              { return c.or().issuer }
+func (c *idClaims) GetSubject() string                             { return c.or().subject }
+func (c *idClaims) GetAudience() []string                          { return c.or().audience }
+func (c *idClaims) GetExpiration() time.Time                       { return c.or().exp.AsTime() }
+func (c *idClaims) GetIssuedAt() time.Time                         { return c.or().iat.AsTime() }
+func (c *idClaims) GetNonce() string                               { return c.or().nonce }
+func (c *idClaims) GetAuthenticationContextClassReference() string { return c.or().acr }
+func (c *idClaims) GetAuthTime() time.Time                         { return c.or().authTime.AsTime() }
+func (c *idClaims) GetAuthorizedParty() string                     { return c.or().azp }
+func (c *idClaims) GetSignatureAlgorithm() jose.SignatureAlgorithm { return c.or().alg }
+func (c *idClaims) GetAccessTokenHash() string                     { return c.or().atHash }
 
 // SetSignatureAlgorithm records the JWS's algorithm (the verifier calls it
 // once the signature is checked); at_hash and c_hash are hashed with it.
