@@ -35,6 +35,10 @@ func NewListener(ln net.Listener) *Listener {
 }
 
 // Accept waits for the next connection and tracks it until its first byte.
+// A connection whose accept completes after Close (the two raced: the
+// kernel had it, Close ran before Accept returned it) is closed as Close
+// closes the silent ones, and Accept reports the listener closed: served,
+// it would hold Shutdown back by five seconds.
 func (l *Listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -42,10 +46,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 	tc := &conn{Conn: c, l: l}
 	l.mu.Lock()
-	if !l.closed {
+	closed := l.closed
+	if !closed {
 		l.conns[tc] = struct{}{}
 	}
 	l.mu.Unlock()
+	if closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
 	return tc, nil
 }
 
