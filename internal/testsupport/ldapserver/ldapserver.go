@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/procstop"
 )
 
 // Time limits.
@@ -272,8 +274,17 @@ func (s *Server) Stop() error {
 
 // Pause stops the process (SIGSTOP): connections are accepted by the
 // kernel but nothing answers, as with a directory that hangs. Resume
-// continues it.
-func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+// continues it. Pause returns once every thread of slapd is stopped
+// (procstop.Wait).
+func (s *Server) Pause() error {
+	if err := s.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	return procstop.Wait(pid, 5*time.Second)
+}
 
 // Resume continues a paused server.
 func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }

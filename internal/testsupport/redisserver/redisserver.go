@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/oidc-broker/oidc-broker/internal/testsupport/procstop"
 )
 
 // Time limits.
@@ -179,8 +181,18 @@ func (s *Server) Kill() {
 }
 
 // Pause stops the process (SIGSTOP): connections and commands hang, as with
-// a server that is overloaded or cut off. Resume continues it.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+// a server that is overloaded or cut off. Resume continues it. Pause
+// returns once every thread of redis-server is stopped (procstop.Wait).
+func (s *Server) Pause() {
+	s.tb.Helper()
+	s.signal(syscall.SIGSTOP)
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	if err := procstop.Wait(pid, 5*time.Second); err != nil {
+		s.tb.Fatalf("redis-server: %v", err)
+	}
+}
 
 // Resume continues a paused server.
 func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
