@@ -189,7 +189,15 @@ func TestSIGTERMDrainsRequestsInFlight(t *testing.T) {
 			t.Errorf("exit after draining: %v", b.waitErr)
 		}
 	case <-time.After(3 * time.Second):
-		t.Fatal("the broker did not exit within 3 s of draining (a silent connection held it?)")
+		// Ask the Go runtime for its goroutines (SIGQUIT dumps them to
+		// stderr and exits), so that the output below shows what held the
+		// shutdown.
+		_ = b.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-b.exited:
+		case <-time.After(5 * time.Second):
+		}
+		t.Fatal("the broker did not exit within 3 s of draining (a silent connection held it?); its goroutines are in its stderr below")
 	}
 	// The harness's own stop at cleanup would report the exit as a failure.
 	b.reported = true
