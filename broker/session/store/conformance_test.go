@@ -148,7 +148,20 @@ func runConformance(t *testing.T, open func(t *testing.T, now func() time.Time) 
 
 func testRedisStore(t *testing.T, r *redisserver.Server, now func() time.Time) *Redis {
 	t.Helper()
-	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, 0, now, slog.New(slog.DiscardHandler))
+	return testRedisStoreWith(t, RedisConfig{Address: r.Addr, KeyPrefix: "t:"}, now)
+}
+
+// testRedisWaiting is testRedisStore waiting for one replica for at most
+// timeout (session.redis.wait), with none to confirm.
+func testRedisWaiting(t *testing.T, r *redisserver.Server, timeout time.Duration) *Redis {
+	t.Helper()
+	one := 1
+	return testRedisStoreWith(t, RedisConfig{Address: r.Addr, KeyPrefix: "t:", Wait: WaitConfig{Replicas: &one, Timeout: timeout}}, time.Now)
+}
+
+func testRedisStoreWith(t *testing.T, cfg RedisConfig, now func() time.Time) *Redis {
+	t.Helper()
+	s, err := NewRedis(cfg, 0, now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -89,13 +88,7 @@ func TestRedisClusterRefused(t *testing.T) {
 // missed the deletion would bring it) until a replica confirms them.
 func TestRedisJournalKeepsRevocations(t *testing.T) {
 	r := redisserver.Start(t)
-	one := 1
-	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:", Wait: WaitConfig{Replicas: &one, Timeout: 100 * time.Millisecond}},
-		0, time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := testRedisWaiting(t, r, 100*time.Millisecond)
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
 	if err := s.Commit("tok", []byte("data"), exp); err != nil { // unconfirmed, logged, done
@@ -159,13 +152,7 @@ var netOpError = net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection
 // the whole wait.timeout while a failover left the primary alone).
 func TestRedisWaitDegraded(t *testing.T) {
 	r := redisserver.Start(t)
-	one := 1
-	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:", Wait: WaitConfig{Replicas: &one, Timeout: 100 * time.Millisecond}},
-		0, time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := testRedisWaiting(t, r, 100*time.Millisecond)
 	for i := range 10 {
 		if err := s.Commit("tok", []byte{byte(i)}, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)

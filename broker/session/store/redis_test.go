@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -230,13 +229,7 @@ func TestRedisGuardedCommitIndexes(t *testing.T) {
 // IndexAdd's are.
 func TestRedisGuardedCommitJournalsIndex(t *testing.T) {
 	r := redisserver.Start(t)
-	one := 1
-	s, err := NewRedis(RedisConfig{Address: r.Addr, KeyPrefix: "t:", Wait: WaitConfig{Replicas: &one, Timeout: 50 * time.Millisecond}},
-		0, time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := testRedisWaiting(t, r, 50*time.Millisecond)
 	exp := time.Now().Add(time.Hour)
 	written, err := s.CommitUnlessIndexedCtx(context.Background(), "tok", []byte("v"), exp, "revoked:tok",
 		Addition{Keys: []string{"sub:p:1", "sid:p:s"}, Until: exp, Fresh: true})
